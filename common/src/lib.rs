@@ -1,0 +1,23 @@
+//! Definitions shared by the XDP program (`xdp-ebpf`) and the userspace stack.
+//!
+//! `no_std`, no allocation: header field offsets, protocol constants, the
+//! layouts of the maps both sides read (config, counters, neighbour events)
+//! and the checksum arithmetic. The kernel runs the same arithmetic that the
+//! unit tests check.
+#![no_std]
+
+pub mod checksum;
+pub mod config;
+pub mod counters;
+pub mod layout;
+pub mod neigh;
+
+/// Names of the maps and programs in the eBPF object, so both sides agree.
+pub mod names {
+    pub const PROGRAM: &str = "xdpstack";
+    pub const MAC_SWAP_PROGRAM: &str = "mac_swap";
+    pub const CONFIG_MAP: &str = "CONFIG";
+    pub const COUNTERS_MAP: &str = "COUNTERS";
+    pub const XSKS_MAP: &str = "XSKS";
+    pub const NEIGH_EVENTS_MAP: &str = "NEIGH_EVENTS";
+}

@@ -1,0 +1,39 @@
+//! Neighbour events: the sender binding of ARP frames the XDP program saw but
+//! did not hand to userspace (the requests it answered, the ARP it passed),
+//! so the userspace ARP cache can learn from them (RFC 826 merge rule).
+
+/// The XDP program answered this request in-kernel.
+pub const EVENT_ANSWERED: u8 = 1 << 0;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NeighEvent {
+    pub sender_ip: [u8; 4],
+    pub target_ip: [u8; 4],
+    pub sender_mac: [u8; 6],
+    /// ARP operation, host byte order (1 request, 2 reply).
+    pub op: u16,
+    pub flags: u8,
+    pub _pad: [u8; 3],
+}
+
+impl NeighEvent {
+    pub const SIZE: usize = core::mem::size_of::<NeighEvent>();
+
+    /// Reads an event from ring buffer bytes; `None` when too short.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        let mut ev = NeighEvent::default();
+        ev.sender_ip.copy_from_slice(&b[0..4]);
+        ev.target_ip.copy_from_slice(&b[4..8]);
+        ev.sender_mac.copy_from_slice(&b[8..14]);
+        ev.op = u16::from_ne_bytes([b[14], b[15]]);
+        ev.flags = b[16];
+        Some(ev)
+    }
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for NeighEvent {}

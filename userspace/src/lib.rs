@@ -1,0 +1,18 @@
+//! xdpstack's userspace: the half of the stack that runs outside the kernel.
+//!
+//! Data flows one way through these modules:
+//!
+//! - [`wire`]: typed views over packet bytes (parse and emit), no policy;
+//! - [`fastpath`]: loads the XDP program, configures it, reads its counters
+//!   and neighbour events;
+//! - [`xsk`]: AF_XDP sockets that receive what the fast path hands over and
+//!   send what the stack answers;
+//! - [`stack`]: the host itself (ARP cache, IPv4, ICMP) as a pure state
+//!   machine: frames in, frames out, time passed in as a value;
+//! - [`control`]: the daemon's control socket and the CLI's client side.
+
+pub mod control;
+pub mod fastpath;
+pub mod stack;
+pub mod wire;
+pub mod xsk;
