@@ -1,1 +1,139 @@
-fn main(){}
+//! The fast path: an XDP program that answers ARP requests and ICMP echo
+//! requests for our address in-kernel (XDP_TX), hands everything else
+//! addressed to us to userspace through an XSKMAP, and passes the rest to the
+//! kernel.
+//!
+//! Each step parses one header, checks bounds against `data_end` right before
+//! the access (the verifier reads it the same way) and returns early with a
+//! verdict. Every verdict bumps one counter, so no frame leaves uncounted.
+#![no_std]
+#![no_main]
+
+mod arp;
+mod csum;
+mod icmp;
+mod packet;
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    macros::{map, xdp},
+    maps::{Array, PerCpuArray, RingBuf, XskMap},
+    programs::XdpContext,
+};
+use aya_log_ebpf::debug;
+use xdpstack_common::{
+    config::{FastpathConfig, FLAG_CAPTURE_ALL},
+    counters::Counter,
+    layout::eth,
+    neigh::NeighEvent,
+};
+
+use crate::packet::Frame;
+
+/// Written once by userspace before attach; see `FastpathConfig`.
+#[map]
+static CONFIG: Array<FastpathConfig> = Array::with_max_entries(1, 0);
+
+/// Per-CPU so the hot path never contends; userspace sums the CPUs.
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT as u32, 0);
+
+/// One AF_XDP socket per RX queue, indexed by queue id.
+#[map]
+static XSKS: XskMap = XskMap::with_max_entries(64, 0);
+
+/// ARP sender bindings for the userspace ARP cache (`NeighEvent`s).
+#[map]
+static NEIGH_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+
+#[inline(always)]
+pub(crate) fn count(c: Counter) {
+    if let Some(p) = COUNTERS.get_ptr_mut(c.index()) {
+        // SAFETY: a per-CPU array slot, only this CPU writes it now.
+        unsafe { *p += 1 };
+    }
+}
+
+/// Counts and returns a verdict in one step, so a verdict is never returned
+/// without its counter.
+#[inline(always)]
+pub(crate) fn verdict(c: Counter, action: u32) -> u32 {
+    count(c);
+    action
+}
+
+/// Hands the frame to the AF_XDP socket bound to its RX queue. Without a
+/// socket on that queue the helper returns the XDP_PASS fallback.
+#[inline(always)]
+pub(crate) fn to_userspace(ctx: &XdpContext, reason: Counter) -> u32 {
+    let queue = unsafe { (*ctx.ctx).rx_queue_index };
+    match XSKS.redirect(queue, xdp_action::XDP_PASS as u64) {
+        Ok(action) => {
+            debug!(ctx, "to userspace on queue {}: reason {}", queue, reason.index());
+            count(reason);
+            verdict(Counter::Redirected, action)
+        }
+        Err(_) => verdict(Counter::RedirectNoSocket, xdp_action::XDP_PASS),
+    }
+}
+
+/// Publishes an ARP sender binding; a full ring loses the event, counted.
+#[inline(always)]
+pub(crate) fn publish_neigh(ev: &NeighEvent) {
+    match NEIGH_EVENTS.reserve::<NeighEvent>(0) {
+        Some(mut slot) => {
+            slot.write(*ev);
+            slot.submit(0);
+            count(Counter::NeighEvents);
+        }
+        None => count(Counter::NeighEventsLost),
+    }
+}
+
+#[xdp]
+pub fn xdpstack(ctx: XdpContext) -> u32 {
+    let Some(cfg) = CONFIG.get(0) else {
+        return verdict(Counter::PassedUnconfigured, xdp_action::XDP_PASS);
+    };
+    let cfg = *cfg;
+    if !cfg.is_configured() {
+        return verdict(Counter::PassedUnconfigured, xdp_action::XDP_PASS);
+    }
+    if cfg.has(FLAG_CAPTURE_ALL) {
+        return to_userspace(&ctx, Counter::CapturedAll);
+    }
+    let frame = Frame::new(&ctx);
+    let Some(ethertype) = frame.u16_be(eth::ETHERTYPE) else {
+        return verdict(Counter::PassedMalformed, xdp_action::XDP_PASS);
+    };
+    match ethertype {
+        eth::ETHERTYPE_ARP => arp::handle(&ctx, &frame, &cfg),
+        eth::ETHERTYPE_IPV4 => icmp::handle(&ctx, &frame, &cfg),
+        _ => verdict(Counter::PassedNotOurs, xdp_action::XDP_PASS),
+    }
+}
+
+/// The reference for per-packet cost: swap the Ethernet addresses and send
+/// the frame back. `cargo xtask bench` compares the fast path against it.
+#[xdp]
+pub fn mac_swap(ctx: XdpContext) -> u32 {
+    let frame = Frame::new(&ctx);
+    if !frame.has(eth::HEADER_LEN) {
+        return xdp_action::XDP_PASS;
+    }
+    let dst = frame.mac(eth::DST);
+    let src = frame.mac(eth::SRC);
+    frame.set_mac(eth::DST, src);
+    frame.set_mac(eth::SRC, dst);
+    xdp_action::XDP_TX
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -1,0 +1,210 @@
+//! Loading and attaching the XDP program with aya.
+
+use std::fmt;
+use std::os::fd::AsRawFd;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aya::maps::{Array, MapData, PerCpuArray, RingBuf, XskMap};
+use aya::programs::{ProgramError, Xdp, XdpMode};
+use aya::{Ebpf, EbpfLoader};
+use xdpstack_common::config::FastpathConfig;
+use xdpstack_common::names;
+
+use super::counters::XdpCounters;
+
+/// The compiled XDP object, built by `build.rs` from `xdp-ebpf/`.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdpstack.bpf.o"));
+
+/// How to attach (`--mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttachMode {
+    /// Native (driver) mode, falling back to generic (skb) mode with a warning.
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// Generic (skb) mode: works everywhere, slower.
+    Skb,
+}
+
+/// The mode the program ended up attached in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attached {
+    Native,
+    Skb,
+}
+
+impl fmt::Display for Attached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Attached::Native => "native",
+            Attached::Skb => "skb",
+        })
+    }
+}
+
+/// The loaded program and its maps. Dropping it detaches the program (the
+/// bpf_link dies with the last file descriptor, so even SIGKILL detaches).
+pub struct Fastpath {
+    ebpf: Ebpf,
+    counters: PerCpuArray<MapData, u64>,
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+}
+
+impl Fastpath {
+    /// Loads the program into the kernel (verifier included) and writes its
+    /// configuration; nothing is attached yet.
+    pub fn load(config: FastpathConfig) -> Result<Self> {
+        // aya-log filters in the kernel by this global: below debug, the
+        // verifier removes the per-packet log calls entirely.
+        let level: u8 = match log::max_level() {
+            log::LevelFilter::Off => 0,
+            log::LevelFilter::Error => 1,
+            log::LevelFilter::Warn => 2,
+            log::LevelFilter::Info => 3,
+            log::LevelFilter::Debug => 4,
+            log::LevelFilter::Trace => 5,
+        };
+        let mut ebpf = EbpfLoader::new()
+            .override_global(aya_log::LEVEL, &level, false)
+            .load(OBJECT)
+            .map_err(|e| explain_load_error(anyhow!(e)))?;
+        let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log::debug!("eBPF logs unavailable: {e}");
+                None
+            }
+        };
+        let program: &mut Xdp = program_mut(&mut ebpf, names::PROGRAM)?;
+        program
+            .load()
+            .map_err(|e| explain_load_error(anyhow!(e).context("loading the XDP program")))?;
+        let mut config_map: Array<&mut MapData, FastpathConfig> = Array::try_from(
+            ebpf.map_mut(names::CONFIG_MAP)
+                .ok_or_else(|| anyhow!("map {} missing from the object", names::CONFIG_MAP))?,
+        )?;
+        config_map.set(0, config, 0).context("writing the fast path config")?;
+        let counters = PerCpuArray::try_from(
+            ebpf.take_map(names::COUNTERS_MAP)
+                .ok_or_else(|| anyhow!("map {} missing from the object", names::COUNTERS_MAP))?,
+        )?;
+        Ok(Fastpath { ebpf, counters, logger })
+    }
+
+    /// Attaches to `iface` through a bpf_link.
+    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<Attached> {
+        let program: &mut Xdp = program_mut(&mut self.ebpf, names::PROGRAM)?;
+        let try_mode = |p: &mut Xdp, m: XdpMode| p.attach(iface, m).map(|_| ());
+        match mode {
+            AttachMode::Native => try_mode(program, XdpMode::Driver)
+                .map(|_| Attached::Native)
+                .map_err(|e| explain_attach_error(iface, e)),
+            AttachMode::Skb => try_mode(program, XdpMode::Skb)
+                .map(|_| Attached::Skb)
+                .map_err(|e| explain_attach_error(iface, e)),
+            AttachMode::Auto => match try_mode(program, XdpMode::Driver) {
+                Ok(()) => Ok(Attached::Native),
+                Err(e) if is_busy(&e) => Err(explain_attach_error(iface, e)),
+                Err(e) => {
+                    log::warn!("native XDP is not available on {iface} ({e}); using skb mode, which is slower");
+                    try_mode(program, XdpMode::Skb)
+                        .map(|_| Attached::Skb)
+                        .map_err(|e| explain_attach_error(iface, e))
+                }
+            },
+        }
+    }
+
+    /// The main program, for `BPF_PROG_TEST_RUN`.
+    pub fn program(&self) -> Result<&Xdp> {
+        self.ebpf
+            .program(names::PROGRAM)
+            .ok_or_else(|| anyhow!("program {} missing", names::PROGRAM))?
+            .try_into()
+            .map_err(|e: ProgramError| anyhow!(e))
+    }
+
+    /// Loads the MAC-swap reference program (for the per-packet cost
+    /// comparison) and returns it.
+    pub fn mac_swap(&mut self) -> Result<&Xdp> {
+        let p: &mut Xdp = program_mut(&mut self.ebpf, names::MAC_SWAP_PROGRAM)?;
+        if p.fd().is_err() {
+            p.load().context("loading the mac_swap reference")?;
+        }
+        self.ebpf
+            .program(names::MAC_SWAP_PROGRAM)
+            .ok_or_else(|| anyhow!("program missing"))?
+            .try_into()
+            .map_err(|e: ProgramError| anyhow!(e))
+    }
+
+    pub fn counters(&self) -> Result<XdpCounters> {
+        XdpCounters::read(&self.counters)
+    }
+
+    /// Puts the AF_XDP socket `fd` in the XSKMAP slot of `queue`.
+    pub fn register_socket(&mut self, queue: u32, fd: &impl AsRawFd) -> Result<()> {
+        let mut map: XskMap<&mut MapData> = XskMap::try_from(
+            self.ebpf
+                .map_mut(names::XSKS_MAP)
+                .ok_or_else(|| anyhow!("map {} missing", names::XSKS_MAP))?,
+        )?;
+        if queue >= map.len() {
+            bail!("queue {queue} is beyond the XSKMAP's {} slots", map.len());
+        }
+        map.set(queue, fd.as_raw_fd(), 0)
+            .with_context(|| format!("registering the AF_XDP socket of queue {queue}"))
+    }
+
+    /// Takes the neighbour event ring (once).
+    pub fn take_neigh_events(&mut self) -> Result<RingBuf<MapData>> {
+        let map = self
+            .ebpf
+            .take_map(names::NEIGH_EVENTS_MAP)
+            .ok_or_else(|| anyhow!("neighbour event ring already taken"))?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    /// Forwards pending eBPF log lines to the `log` crate.
+    pub fn flush_logs(&mut self) {
+        if let Some(l) = self.logger.as_mut() {
+            l.flush();
+        }
+    }
+}
+
+fn program_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
+    ebpf.program_mut(name)
+        .ok_or_else(|| anyhow!("program {name} missing from the object"))?
+        .try_into()
+        .map_err(|e: ProgramError| anyhow!(e))
+}
+
+fn is_busy(e: &ProgramError) -> bool {
+    matches!(e, ProgramError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::EBUSY))
+}
+
+fn explain_attach_error(iface: &str, e: ProgramError) -> anyhow::Error {
+    match &e {
+        ProgramError::UnknownInterface { .. } => anyhow!("no interface named '{iface}' (see `ip link show`)"),
+        _ if is_busy(&e) => anyhow!(
+            "another XDP program is already attached to {iface}; detach it first \
+             (`ip link set dev {iface} xdp off`) or stop the other xdpstack"
+        ),
+        ProgramError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::EPERM) => anyhow!(
+            "not permitted to attach XDP to {iface}: run as root (CAP_BPF and CAP_NET_ADMIN)"
+        ),
+        _ => anyhow!("attaching XDP to {iface} failed: {e}"),
+    }
+}
+
+fn explain_load_error(e: anyhow::Error) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if text.contains("Operation not permitted") || text.contains("EPERM") {
+        return anyhow!(
+            "not permitted to load eBPF programs: run as root or with CAP_BPF, CAP_NET_ADMIN \
+             and CAP_PERFMON ({text})"
+        );
+    }
+    e
+}
