@@ -26,29 +26,52 @@ fn main() {
 
     let target_dir = out_dir.join("ebpf-target");
     let mut cmd = Command::new("rustup");
-    cmd.args(["run", EBPF_TOOLCHAIN, "cargo", "build", "--release", "--locked"])
-        .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .current_dir(&ebpf_dir);
+    cmd.args([
+        "run",
+        EBPF_TOOLCHAIN,
+        "cargo",
+        "build",
+        "--release",
+        "--locked",
+    ])
+    .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+    .arg("--target-dir")
+    .arg(&target_dir)
+    .current_dir(&ebpf_dir);
     // The outer cargo's settings are for the host build; the inner one picks
     // its own toolchain and flags. BTF lets bpftool show the maps' types.
-    for var in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+    for var in [
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTFLAGS",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
         cmd.env_remove(var);
     }
-    cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\x1f-Clink-arg=--btf");
+    cmd.env(
+        "CARGO_ENCODED_RUSTFLAGS",
+        "-Cdebuginfo=2\x1f-Clink-arg=--btf",
+    );
 
     let status = match cmd.status() {
         Ok(s) => s,
         Err(e) => fail(&format!("could not run rustup ({e})")),
     };
     if !status.success() {
-        fail(&format!("building the XDP program with {EBPF_TOOLCHAIN} failed ({status})"));
+        fail(&format!(
+            "building the XDP program with {EBPF_TOOLCHAIN} failed ({status})"
+        ));
     }
     let object = target_dir.join("bpfel-unknown-none/release/xdpstack");
     let dest = out_dir.join("xdpstack.bpf.o");
     if let Err(e) = std::fs::copy(&object, &dest) {
-        fail(&format!("the XDP object {} is missing ({e})", object.display()));
+        fail(&format!(
+            "the XDP object {} is missing ({e})",
+            object.display()
+        ));
     }
 }
 

@@ -11,7 +11,9 @@
 //!   machine: frames in, frames out, time passed in as a value;
 //! - [`control`]: the daemon's control socket and the CLI's client side.
 
+pub mod cli;
 pub mod control;
+pub mod daemon;
 pub mod fastpath;
 pub mod stack;
 pub mod wire;

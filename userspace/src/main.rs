@@ -1,1 +1,26 @@
-fn main(){}
+//! The `xdpstack` command: parses the command line and dispatches.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use xdpstack::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => xdpstack::daemon::run(args),
+        Command::Arp(args) => xdpstack::control::commands::arp(args),
+        Command::Stats(args) => xdpstack::control::commands::stats(args),
+        Command::Ping(args) => xdpstack::control::commands::ping(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xdpstack: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -83,6 +83,12 @@ pub fn handle(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig) -> u32 {
     f.set_mac(A + arp::SHA, cfg.mac);
     f.set_ip(A + arp::SPA, cfg.ip);
     // Filtered in-kernel by AYA_LOG_LEVEL: free unless RUST_LOG=debug.
-    debug!(ctx, "arp: answered who-has {:i} tell {:i} ({:mac})", u32::from_be_bytes(tpa), u32::from_be_bytes(spa), sha);
+    debug!(
+        ctx,
+        "arp: answered who-has {:i} tell {:i} ({:mac})",
+        u32::from_be_bytes(tpa),
+        u32::from_be_bytes(spa),
+        sha
+    );
     verdict(Counter::ArpReplied, xdp_action::XDP_TX)
 }

@@ -96,11 +96,22 @@ pub fn handle(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig) -> u32 {
     f.set_ip(IP + ipv4::SRC, cfg.ip);
     let new_ttl_proto = u16::from_ne_bytes([ipv4::DEFAULT_TTL, proto]);
     f.set_u16_ne(IP + ipv4::TTL, new_ttl_proto);
-    f.set_u16_ne(IP + ipv4::CHECKSUM, update16(ip_csum, ttl_proto, new_ttl_proto));
+    f.set_u16_ne(
+        IP + ipv4::CHECKSUM,
+        update16(ip_csum, ttl_proto, new_ttl_proto),
+    );
     let new_type_code = u16::from_ne_bytes([icmp::TYPE_ECHO_REPLY, code]);
     f.set_u16_ne(ICMP + icmp::TYPE, new_type_code);
-    f.set_u16_ne(ICMP + icmp::CHECKSUM, update16(icmp_csum, type_code, new_type_code));
-    debug!(ctx, "icmp: answered echo from {:i}, {} bytes", u32::from_be_bytes(src), tot_len);
+    f.set_u16_ne(
+        ICMP + icmp::CHECKSUM,
+        update16(icmp_csum, type_code, new_type_code),
+    );
+    debug!(
+        ctx,
+        "icmp: answered echo from {:i}, {} bytes",
+        u32::from_be_bytes(src),
+        tot_len
+    );
     verdict(Counter::IcmpEchoReplied, xdp_action::XDP_TX)
 }
 

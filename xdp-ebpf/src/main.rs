@@ -69,7 +69,12 @@ pub(crate) fn to_userspace(ctx: &XdpContext, reason: Counter) -> u32 {
     let queue = unsafe { (*ctx.ctx).rx_queue_index };
     match XSKS.redirect(queue, xdp_action::XDP_PASS as u64) {
         Ok(action) => {
-            debug!(ctx, "to userspace on queue {}: reason {}", queue, reason.index());
+            debug!(
+                ctx,
+                "to userspace on queue {}: reason {}",
+                queue,
+                reason.index()
+            );
             count(reason);
             verdict(Counter::Redirected, action)
         }

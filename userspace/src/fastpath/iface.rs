@@ -9,7 +9,8 @@ use crate::wire::MacAddr;
 
 /// Fails with one clear line when the interface does not exist.
 pub fn ensure_exists(iface: &str) -> Result<()> {
-    if iface.is_empty() || iface.contains('/') || !Path::new("/sys/class/net").join(iface).exists() {
+    if iface.is_empty() || iface.contains('/') || !Path::new("/sys/class/net").join(iface).exists()
+    {
         bail!("no interface named '{iface}' (see `ip link show`)");
     }
     Ok(())
@@ -41,12 +42,16 @@ pub fn rx_queues(iface: &str) -> Result<u32> {
 pub fn mtu(iface: &str) -> Result<u32> {
     let path = format!("/sys/class/net/{iface}/mtu");
     let s = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    s.trim().parse().with_context(|| format!("bad MTU in {path}"))
+    s.trim()
+        .parse()
+        .with_context(|| format!("bad MTU in {path}"))
 }
 
 /// The interface index, as the kernel numbers it.
 pub fn index(iface: &str) -> Result<u32> {
     let path = format!("/sys/class/net/{iface}/ifindex");
     let s = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    s.trim().parse().with_context(|| format!("bad ifindex in {path}"))
+    s.trim()
+        .parse()
+        .with_context(|| format!("bad ifindex in {path}"))
 }

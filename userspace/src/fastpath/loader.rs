@@ -83,12 +83,18 @@ impl Fastpath {
             ebpf.map_mut(names::CONFIG_MAP)
                 .ok_or_else(|| anyhow!("map {} missing from the object", names::CONFIG_MAP))?,
         )?;
-        config_map.set(0, config, 0).context("writing the fast path config")?;
+        config_map
+            .set(0, config, 0)
+            .context("writing the fast path config")?;
         let counters = PerCpuArray::try_from(
             ebpf.take_map(names::COUNTERS_MAP)
                 .ok_or_else(|| anyhow!("map {} missing from the object", names::COUNTERS_MAP))?,
         )?;
-        Ok(Fastpath { ebpf, counters, logger })
+        Ok(Fastpath {
+            ebpf,
+            counters,
+            logger,
+        })
     }
 
     /// Attaches to `iface` through a bpf_link.
@@ -186,7 +192,9 @@ fn is_busy(e: &ProgramError) -> bool {
 
 fn explain_attach_error(iface: &str, e: ProgramError) -> anyhow::Error {
     match &e {
-        ProgramError::UnknownInterface { .. } => anyhow!("no interface named '{iface}' (see `ip link show`)"),
+        ProgramError::UnknownInterface { .. } => {
+            anyhow!("no interface named '{iface}' (see `ip link show`)")
+        }
         _ if is_busy(&e) => anyhow!(
             "another XDP program is already attached to {iface}; detach it first \
              (`ip link set dev {iface} xdp off`) or stop the other xdpstack"

@@ -4,42 +4,51 @@
 use std::ops::{Add, Sub};
 use std::time::Duration;
 
-/// Milliseconds since an arbitrary origin (the daemon's start).
+/// Microseconds since an arbitrary origin (the daemon's start): fine enough
+/// for ping round trips on a veth, coarse enough to never overflow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant(u64);
 
 impl Instant {
     pub const ZERO: Instant = Instant(0);
 
+    pub const fn from_micros(us: u64) -> Self {
+        Instant(us)
+    }
+
     pub const fn from_millis(ms: u64) -> Self {
-        Instant(ms)
+        Instant(ms.saturating_mul(1000))
     }
 
     pub const fn from_secs(s: u64) -> Self {
-        Instant(s * 1000)
+        Instant(s.saturating_mul(1_000_000))
+    }
+
+    pub const fn micros(self) -> u64 {
+        self.0
     }
 
     pub const fn millis(self) -> u64 {
-        self.0
+        self.0 / 1000
     }
 
     /// Time elapsed since `earlier`, zero when `earlier` is in the future.
     pub const fn since(self, earlier: Instant) -> Duration {
-        Duration::from_millis(self.0.saturating_sub(earlier.0))
+        Duration::from_micros(self.0.saturating_sub(earlier.0))
     }
 }
 
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.as_millis() as u64))
+        Instant(self.0.saturating_add(d.as_micros() as u64))
     }
 }
 
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_sub(d.as_millis() as u64))
+        Instant(self.0.saturating_sub(d.as_micros() as u64))
     }
 }
 
@@ -53,7 +62,7 @@ impl MonotonicClock {
     }
 
     pub fn now(&self) -> Instant {
-        Instant(self.0.elapsed().as_millis() as u64)
+        Instant(self.0.elapsed().as_micros() as u64)
     }
 }
 

@@ -83,7 +83,10 @@ impl XskSocket {
         // SAFETY: these frames are fresh and not in any other ring.
         let lent = unsafe { fq.produce(&descs) };
         if lent != descs.len() {
-            return Err(anyhow!("could only lend {lent} of {} frames to the fill ring", descs.len()));
+            return Err(anyhow!(
+                "could only lend {lent} of {} frames to the fill ring",
+                descs.len()
+            ));
         }
         let template = descs[0];
         Ok(XskSocket {

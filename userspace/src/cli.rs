@@ -1,0 +1,209 @@
+//! The command line, defined here (not in `main.rs`) so tests can check that
+//! documented command lines parse with the real parser.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::fastpath::AttachMode;
+use crate::wire::MacAddr;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xdpstack",
+    version,
+    about = "A TCP/IP stack whose fast path answers ARP and ping inside the kernel (XDP)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve an IPv4 address on an interface (the daemon).
+    Run(RunArgs),
+    /// Show or change the ARP cache of a running daemon.
+    Arp(ArpArgs),
+    /// Show the XDP verdict counters and the stack's counters.
+    Stats(StatsArgs),
+    /// Send ICMP echo requests from the daemon's own address.
+    Ping(PingArgs),
+}
+
+/// `--fastpath on|off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// `--capture ours|all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Capture {
+    /// Only frames addressed to us go to userspace; the rest to the kernel.
+    Ours,
+    /// Every frame goes to userspace.
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The interface to serve on.
+    #[arg(long)]
+    pub iface: String,
+    /// Our address and prefix length, like 10.10.0.4/24.
+    #[arg(long, value_parser = parse_cidr)]
+    pub ip: (Ipv4Addr, u8),
+    /// Our MAC address (default: the interface's).
+    #[arg(long)]
+    pub mac: Option<MacAddr>,
+    /// XDP attach mode: auto tries native first, then falls back to skb.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mode: AttachMode,
+    /// Which frames go to userspace.
+    #[arg(long, value_enum, default_value = "ours")]
+    pub capture: Capture,
+    /// Answer ARP and ping in-kernel (on) or hand them to userspace (off).
+    #[arg(long, value_enum, default_value = "on")]
+    pub fastpath: Switch,
+    /// Next hop for off-link destinations.
+    #[arg(long)]
+    pub gateway: Option<Ipv4Addr>,
+    /// Seconds before a reachable ARP entry turns stale.
+    #[arg(long, default_value_t = 60)]
+    pub arp_timeout: u64,
+    /// Maximum number of ARP cache entries.
+    #[arg(long, default_value_t = 1024)]
+    pub arp_max: usize,
+    /// Directory of the control sockets.
+    #[arg(long, default_value = crate::control::DEFAULT_DIR)]
+    pub control_dir: PathBuf,
+}
+
+/// How the CLI finds a daemon.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The daemon's interface (may be omitted when exactly one runs).
+    #[arg(long)]
+    pub iface: Option<String>,
+    /// Directory of the control sockets.
+    #[arg(long, default_value = crate::control::DEFAULT_DIR)]
+    pub control_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ArpArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: Option<ArpAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArpAction {
+    /// Add a permanent entry.
+    Add { ip: Ipv4Addr, mac: MacAddr },
+    /// Delete an entry.
+    Del { ip: Ipv4Addr },
+    /// Remove every entry that is not permanent.
+    Flush,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh every second, with per-second rates.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// The address to ping.
+    pub dst: Ipv4Addr,
+    #[command(flatten)]
+    pub target: Target,
+    /// Stop after this many replies or timeouts.
+    #[arg(short = 'c', long, default_value_t = 4)]
+    pub count: u32,
+    /// Bytes of ICMP data.
+    #[arg(short = 's', long, default_value_t = 56)]
+    pub size: usize,
+    /// Seconds between requests.
+    #[arg(short = 'i', long, default_value_t = 1.0)]
+    pub interval: f64,
+    /// Seconds to wait for each reply.
+    #[arg(short = 'W', long, default_value_t = 1.0)]
+    pub timeout: f64,
+}
+
+/// Parses `A.B.C.D/N`.
+pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (ip, prefix) = s
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}' needs a prefix length, like 10.10.0.4/24"))?;
+    let ip: Ipv4Addr = ip
+        .parse()
+        .map_err(|_| format!("'{ip}' is not an IPv4 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (1..=32).contains(p))
+        .ok_or_else(|| format!("prefix length '{prefix}' must be between 1 and 32"))?;
+    if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_loopback() {
+        return Err(format!("{ip} cannot be a host's address"));
+    }
+    Ok((ip, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr() {
+        assert_eq!(
+            parse_cidr("10.10.0.4/24"),
+            Ok((Ipv4Addr::new(10, 10, 0, 4), 24))
+        );
+        for bad in [
+            "10.10.0.4",
+            "10.10.0.4/33",
+            "10.10.0.4/0",
+            "10.10.0/24",
+            "0.0.0.0/8",
+            "224.0.0.1/4",
+            "127.0.0.1/8",
+            "x/24",
+        ] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn run_command_line_parses() {
+        let cli =
+            Cli::try_parse_from(["xdpstack", "run", "--iface", "eth0", "--ip", "10.10.0.4/24"])
+                .unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(r.iface, "eth0");
+        assert_eq!(r.mode, AttachMode::Auto);
+        assert_eq!(r.fastpath, Switch::On);
+        assert!(
+            Cli::try_parse_from(["xdpstack", "run", "--iface", "eth0", "--ip", "10.10.0.4"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from(["xdpstack", "run", "--ip", "10.10.0.4/24"]).is_err());
+    }
+}
