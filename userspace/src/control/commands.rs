@@ -23,10 +23,10 @@ pub fn arp(args: ArpArgs) -> Result<()> {
             client.call(&Request::ArpDel { ip })?;
         }
         Some(ArpAction::Flush) => {
-            client.call(&Request::ArpFlush)?;
+            client.call(&Request::ArpFlush {})?;
         }
         None => {
-            let entries = client.call(&Request::Arp)?;
+            let entries = client.call(&Request::Arp {})?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
@@ -63,7 +63,7 @@ pub fn stats(args: StatsArgs) -> Result<()> {
     let mut client = Client::connect(&args.target.control_dir, args.target.iface.as_deref())?;
     let mut previous: Option<(Instant, Vec<(String, u64)>)> = None;
     loop {
-        let data = client.call(&Request::Stats)?;
+        let data = client.call(&Request::Stats {})?;
         let now = Instant::now();
         let values = flatten_counters(&data);
         if args.json {

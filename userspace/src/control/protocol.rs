@@ -9,8 +9,11 @@ use crate::wire::MacAddr;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
-    Stats,
-    Arp,
+    // Empty braces rather than unit variants: serde's deny_unknown_fields
+    // only applies to variants with fields, and the protocol refuses
+    // unknown fields everywhere.
+    Stats {},
+    Arp {},
     ArpAdd {
         ip: Ipv4Addr,
         mac: String,
@@ -18,7 +21,7 @@ pub enum Request {
     ArpDel {
         ip: Ipv4Addr,
     },
-    ArpFlush,
+    ArpFlush {},
     Ping {
         dst: Ipv4Addr,
         size: usize,
@@ -82,8 +85,8 @@ mod tests {
     #[test]
     fn requests_round_trip() {
         for (line, req) in [
-            (r#"{"cmd":"stats"}"#, Request::Stats),
-            (r#"{"cmd":"arp_flush"}"#, Request::ArpFlush),
+            (r#"{"cmd":"stats"}"#, Request::Stats {}),
+            (r#"{"cmd":"arp_flush"}"#, Request::ArpFlush {}),
             (
                 r#"{"cmd":"arp_del","ip":"10.10.0.2"}"#,
                 Request::ArpDel {

@@ -1,3 +1,316 @@
 //! The host: ARP cache, IPv4 and ICMP, as a pure state machine.
+//!
+//! Frames come in through [`Stack::receive`] (from AF_XDP) and
+//! [`Stack::on_neigh_event`] (ARP the XDP program saw); frames to send
+//! collect in an outbox the caller drains. Time is passed in as a value, so
+//! everything here runs in unit tests without root, sockets or a real clock.
+//!
+//! - `arp.rs`: ARP input, replies, requests, announcements (RFC 826, 5227);
+//! - `ipv4.rs`: IPv4 input checks, reassembly, output with ARP resolution
+//!   and fragmentation (RFC 791, 1122);
+//! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792);
+//! - the state machines they drive: `arp_cache`, `arp_defence`,
+//!   `reassembly`, `rate_limit`.
 
+mod arp;
+pub mod arp_cache;
+pub mod arp_defence;
+mod icmp;
+mod ipv4;
+pub mod rate_limit;
+pub mod reassembly;
 pub mod time;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::wire::{EtherType, EthernetFrame, MacAddr};
+use arp_cache::{ArpCache, ArpCacheConfig, ArpError, ArpState};
+use arp_defence::ArpDefence;
+use rate_limit::{RateLimitConfig, TokenBucket};
+use reassembly::{Reassembler, ReassemblyConfig};
+use time::Instant;
+
+pub use icmp::{PingKey, PingReply};
+
+/// The most frames the outbox holds; past that new ones are dropped and
+/// counted (the queue workers drain it after every batch).
+const OUTBOX_MAX: usize = 4096;
+
+/// What the daemon was started with.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub mac: MacAddr,
+    pub gateway: Option<Ipv4Addr>,
+    pub mtu: usize,
+    pub arp_timeout: Duration,
+    pub arp_max: usize,
+}
+
+/// The stack's own counters; the state machines keep theirs.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StackCounters {
+    pub rx_frames: u64,
+    pub rx_truncated: u64,
+    /// Unicast frames for another station (seen with `--capture all`).
+    pub rx_other_host: u64,
+    pub rx_arp: u64,
+    pub rx_ipv4: u64,
+    /// EtherTypes the stack does not speak (IPv6, VLAN tags, ...): dropped.
+    pub rx_unhandled_ethertype: u64,
+    pub arp_malformed: u64,
+    pub arp_unsupported: u64,
+    pub arp_replies_sent: u64,
+    pub arp_requests_sent: u64,
+    pub arp_conflicts: u64,
+    pub neigh_events: u64,
+    pub ipv4_truncated: u64,
+    pub ipv4_bad_version: u64,
+    pub ipv4_bad_header_len: u64,
+    pub ipv4_bad_total_len: u64,
+    pub ipv4_bad_checksum: u64,
+    pub ipv4_not_for_us: u64,
+    pub ipv4_martian_source: u64,
+    pub ipv4_fragments: u64,
+    pub ipv4_fragments_dropped: u64,
+    pub ipv4_reassembled: u64,
+    pub ipv4_sent: u64,
+    pub ipv4_fragments_sent: u64,
+    /// Off-link destinations without `--gateway`.
+    pub ipv4_no_route: u64,
+    /// Datagrams dropped because ARP could not take them (table full).
+    pub ipv4_arp_refused: u64,
+    pub icmp_received: u64,
+    pub icmp_malformed: u64,
+    pub icmp_bad_checksum: u64,
+    pub icmp_echo_requests: u64,
+    pub icmp_echo_replies_sent: u64,
+    pub icmp_echo_replies_received: u64,
+    /// Errors and other ICMP messages received (counted, no action).
+    pub icmp_other_received: u64,
+    pub icmp_errors_sent: u64,
+    pub icmp_errors_rate_limited: u64,
+    /// Errors not sent because RFC 1122 3.2.2 forbids them.
+    pub icmp_errors_forbidden: u64,
+    pub udp_received: u64,
+    pub udp_bad_checksum: u64,
+    pub udp_malformed: u64,
+    /// TCP is not implemented yet: segments are dropped and counted.
+    pub tcp_dropped: u64,
+    pub outbox_dropped: u64,
+}
+
+/// One ARP cache entry, as the CLI shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ArpEntryView {
+    pub ip: Ipv4Addr,
+    pub mac: Option<String>,
+    pub state: String,
+    /// Milliseconds since the entry was last confirmed.
+    pub age_ms: u64,
+    /// Milliseconds since its address was learned.
+    pub learned_ms: u64,
+    /// Packets waiting for resolution.
+    pub queued: usize,
+}
+
+pub struct Stack {
+    cfg: StackConfig,
+    arp: ArpCache,
+    defence: ArpDefence,
+    reasm: Reassembler,
+    icmp_errors: TokenBucket,
+    counters: StackCounters,
+    outbox: Vec<Vec<u8>>,
+    /// Identification for datagrams we originate (RFC 791 3.2).
+    next_ident: u16,
+    pings: HashMap<PingKey, icmp::PingState>,
+    ping_ident: u16,
+    ping_replied: bool,
+}
+
+impl Stack {
+    /// A stack that starts its RFC 5227 announcements at `now`.
+    pub fn new(cfg: StackConfig, now: Instant) -> Stack {
+        let arp = ArpCache::new(ArpCacheConfig {
+            reachable_time: cfg.arp_timeout,
+            max_entries: cfg.arp_max,
+            ..ArpCacheConfig::default()
+        });
+        let mut defence = ArpDefence::new(cfg.ip, cfg.mac);
+        defence.start(now);
+        Stack {
+            arp,
+            defence,
+            reasm: Reassembler::new(ReassemblyConfig::default()),
+            icmp_errors: TokenBucket::new(RateLimitConfig::default()),
+            counters: StackCounters::default(),
+            outbox: Vec::new(),
+            next_ident: (std::process::id() as u16).wrapping_mul(31),
+            pings: HashMap::new(),
+            ping_ident: std::process::id() as u16,
+            ping_replied: false,
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.cfg
+    }
+
+    /// Handles one frame the XDP program handed over.
+    pub fn receive(&mut self, now: Instant, frame: &[u8]) {
+        self.counters.rx_frames += 1;
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            self.counters.rx_truncated += 1;
+            return;
+        };
+        let dst = eth.dst();
+        if dst != self.cfg.mac && !dst.is_multicast() {
+            self.counters.rx_other_host += 1;
+            return;
+        }
+        match eth.ethertype() {
+            EtherType::Arp => self.receive_arp(now, eth.payload()),
+            EtherType::Ipv4 => self.receive_ipv4(now, dst.is_multicast(), eth.payload()),
+            _ => self.counters.rx_unhandled_ethertype += 1,
+        }
+    }
+
+    /// Runs the timers: ARP retries and expiry, announcements, reassembly
+    /// timeouts.
+    pub fn poll(&mut self, now: Instant) {
+        self.poll_arp(now);
+        self.poll_reassembly(now);
+    }
+
+    pub fn has_outbox(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// Moves every waiting frame into `out`.
+    pub fn drain_outbox(&mut self, out: &mut Vec<Vec<u8>>) {
+        out.append(&mut self.outbox);
+    }
+
+    fn push_frame(&mut self, frame: Vec<u8>) {
+        if self.outbox.len() >= OUTBOX_MAX {
+            self.counters.outbox_dropped += 1;
+            return;
+        }
+        self.outbox.push(frame);
+    }
+
+    /// Every counter, grouped by the part that keeps it.
+    pub fn counters(&self) -> serde_json::Value {
+        serde_json::json!({
+            "stack": self.counters,
+            "arp_cache": self.arp.counters(),
+            "arp_defence": self.defence.counters(),
+            "reassembly": self.reasm.counters(),
+            "icmp_rate_limit": self.icmp_errors.counters(),
+            "arp_entries": self.arp.len(),
+        })
+    }
+
+    pub fn stack_counters(&self) -> &StackCounters {
+        &self.counters
+    }
+
+    pub fn arp_cache(&self) -> &ArpCache {
+        &self.arp
+    }
+
+    pub fn arp_defence(&self) -> &ArpDefence {
+        &self.defence
+    }
+
+    pub fn reassembler(&self) -> &Reassembler {
+        &self.reasm
+    }
+
+    pub fn arp_entries(&self, now: Instant) -> Vec<ArpEntryView> {
+        let mut v: Vec<ArpEntryView> = self
+            .arp
+            .entries(now)
+            .into_iter()
+            .map(|e| ArpEntryView {
+                ip: e.ip,
+                mac: e.mac.map(|m| m.to_string()),
+                state: state_name(e.state).to_string(),
+                age_ms: e.since_confirmed.as_millis() as u64,
+                learned_ms: e.since_learned.as_millis() as u64,
+                queued: e.queued,
+            })
+            .collect();
+        v.sort_by_key(|e| e.ip);
+        v
+    }
+
+    /// `xdpstack arp add`: a permanent entry.
+    pub fn arp_add(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr) -> Result<(), String> {
+        if !mac.is_unicast() {
+            return Err(format!("{mac} is not a unicast MAC address"));
+        }
+        if ip == self.cfg.ip {
+            return Err(format!("{ip} is our own address"));
+        }
+        match self.arp.add_permanent(now, ip, mac) {
+            Ok(action) => {
+                if let Some(a) = action {
+                    self.apply_arp_action(a);
+                }
+                Ok(())
+            }
+            Err(ArpError::TableFull) => Err("the ARP cache is full of permanent entries".into()),
+            Err(e) => Err(format!("cannot add {ip}: {e}")),
+        }
+    }
+
+    pub fn arp_del(&mut self, ip: Ipv4Addr) -> bool {
+        self.arp.remove(ip)
+    }
+
+    pub fn arp_flush(&mut self) -> usize {
+        self.arp.flush()
+    }
+}
+
+fn state_name(s: ArpState) -> &'static str {
+    match s {
+        ArpState::Incomplete => "incomplete",
+        ArpState::Reachable => "reachable",
+        ArpState::Stale => "stale",
+        ArpState::Failed => "failed",
+        ArpState::Permanent => "permanent",
+    }
+}
+
+/// A whole Ethernet frame: header then `payload_len` bytes that `fill`
+/// writes.
+fn ethernet_frame(
+    src: MacAddr,
+    dst: MacAddr,
+    ethertype: EtherType,
+    payload_len: usize,
+    fill: impl FnOnce(&mut [u8]),
+) -> Vec<u8> {
+    let mut buf = vec![0u8; crate::wire::ethernet::EthernetRepr::HEADER_LEN + payload_len];
+    let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+    crate::wire::EthernetRepr {
+        src,
+        dst,
+        ethertype,
+    }
+    .emit(&mut frame);
+    fill(frame.payload_mut());
+    buf
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,222 @@
+//! ICMP (RFC 792): echo, errors under RFC 1122 3.2.2's rules, and the
+//! echo requests of `xdpstack ping`.
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+use xdpstack_common::layout::{icmp, ipv4};
+
+use super::ipv4::Datagram;
+use super::time::Instant;
+use super::Stack;
+use crate::wire::{Error, Icmpv4Packet, Icmpv4Repr, IpProtocol};
+
+/// The most pings waiting for a reply; older ones are forgotten.
+const MAX_PINGS: usize = 1024;
+
+/// Identifies one echo request of `xdpstack ping`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PingKey {
+    pub dst: Ipv4Addr,
+    pub ident: u16,
+    pub seq: u16,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct PingState {
+    sent: Instant,
+    size: usize,
+    reply: Option<PingReply>,
+}
+
+/// What `xdpstack ping` prints for a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PingReply {
+    pub rtt_us: u64,
+    pub ttl: u8,
+    /// ICMP bytes, header included, like ping's "64 bytes from".
+    pub bytes: usize,
+}
+
+impl Stack {
+    pub(super) fn receive_icmp(&mut self, now: Instant, d: &Datagram<'_>) {
+        self.counters.icmp_received += 1;
+        let Ok(packet) = Icmpv4Packet::new_checked(d.payload) else {
+            self.counters.icmp_malformed += 1;
+            return;
+        };
+        let repr = match Icmpv4Repr::parse(&packet) {
+            Ok(r) => r,
+            Err(Error::Checksum) => {
+                self.counters.icmp_bad_checksum += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.icmp_malformed += 1;
+                return;
+            }
+        };
+        match repr {
+            Icmpv4Repr::EchoRequest { ident, seq, data } => {
+                self.counters.icmp_echo_requests += 1;
+                // Like Linux's icmp_echo_ignore_broadcasts=1 (RFC 1122
+                // 3.2.2.6 lets a host ignore echo to a broadcast address).
+                if d.group {
+                    return;
+                }
+                // RFC 792 / RFC 1122 3.2.2.6: same identifier, sequence and
+                // data, from the address the request was sent to.
+                let reply = Icmpv4Repr::EchoReply { ident, seq, data };
+                self.send_icmp(now, d.src, &reply);
+                self.counters.icmp_echo_replies_sent += 1;
+            }
+            Icmpv4Repr::EchoReply { ident, seq, data } => {
+                self.counters.icmp_echo_replies_received += 1;
+                let key = PingKey {
+                    dst: d.src,
+                    ident,
+                    seq,
+                };
+                if ident == self.ping_ident {
+                    if let Some(p) = self.pings.get_mut(&key) {
+                        if p.reply.is_none() && data.len() == p.size {
+                            p.reply = Some(PingReply {
+                                rtt_us: now.since(p.sent).as_micros() as u64,
+                                ttl: d.ttl,
+                                bytes: icmp::HEADER_LEN + data.len(),
+                            });
+                            self.ping_replied = true;
+                        }
+                    }
+                }
+            }
+            _ => self.counters.icmp_other_received += 1,
+        }
+    }
+
+    fn send_icmp(&mut self, now: Instant, dst: Ipv4Addr, repr: &Icmpv4Repr<'_>) {
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
+        self.send_ipv4(now, dst, IpProtocol::Icmp, &buf);
+    }
+
+    /// Destination unreachable about datagram `d`, unless RFC 1122 3.2.2
+    /// forbids it or the rate limit is spent.
+    pub(super) fn send_icmp_error(&mut self, now: Instant, d: &Datagram<'_>, code: u8) {
+        // Never about an ICMP error, a broadcast or multicast datagram, or
+        // from a source that is not one host (RFC 1122 3.2.2). Non-first
+        // fragments never get here: errors are sent about whole datagrams.
+        let about_icmp_error = d.protocol == ipv4::PROTO_ICMP
+            && d.payload.first().is_some_and(|t| {
+                !matches!(
+                    *t,
+                    icmp::TYPE_ECHO_REQUEST | icmp::TYPE_ECHO_REPLY | 13 | 15 | 17
+                )
+            });
+        if about_icmp_error || d.group {
+            self.counters.icmp_errors_forbidden += 1;
+            return;
+        }
+        if !self.icmp_errors.allow(now) {
+            self.counters.icmp_errors_rate_limited += 1;
+            return;
+        }
+        // The header as received plus the first 8 bytes of its data.
+        let mut quoted = d.header.to_vec();
+        quoted.extend_from_slice(&d.payload[..d.payload.len().min(8)]);
+        let repr = Icmpv4Repr::DstUnreachable {
+            code,
+            quoted: &quoted,
+        };
+        self.send_icmp(now, d.src, &repr);
+        self.counters.icmp_errors_sent += 1;
+    }
+
+    /// Time exceeded (reassembly) for a datagram whose first fragment came
+    /// in; `quoted` is its header plus up to 8 bytes of data.
+    pub(super) fn send_time_exceeded(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        quoted: &[u8],
+        _header: &[u8],
+    ) {
+        if !self.icmp_errors.allow(now) {
+            self.counters.icmp_errors_rate_limited += 1;
+            return;
+        }
+        let repr = Icmpv4Repr::TimeExceeded { code: 1, quoted };
+        self.send_icmp(now, src, &repr);
+        self.counters.icmp_errors_sent += 1;
+    }
+
+    /// Starts one echo request of `xdpstack ping`.
+    pub fn ping_start(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        seq: u16,
+        size: usize,
+    ) -> Result<PingKey, String> {
+        if size > 65_507 {
+            return Err(format!(
+                "packet size {size} is too large: at most 65507 bytes of data fit"
+            ));
+        }
+        if dst.is_unspecified() || dst.is_multicast() || dst.is_broadcast() || dst.is_loopback() {
+            return Err(format!("{dst} is not a host xdpstack can ping"));
+        }
+        if dst == self.cfg.ip {
+            return Err(format!("{dst} is our own address"));
+        }
+        if self.pings.len() >= MAX_PINGS {
+            // Forget the oldest: a CLI that went away never collected it.
+            if let Some(oldest) = self
+                .pings
+                .iter()
+                .min_by_key(|(_, p)| p.sent)
+                .map(|(k, _)| *k)
+            {
+                self.pings.remove(&oldest);
+            }
+        }
+        let key = PingKey {
+            dst,
+            ident: self.ping_ident,
+            seq,
+        };
+        // ping(8)'s pattern: bytes counting up, easy to spot in a capture.
+        let data: Vec<u8> = (0..size).map(|i| i as u8).collect();
+        self.pings.insert(
+            key,
+            PingState {
+                sent: now,
+                size,
+                reply: None,
+            },
+        );
+        let req = Icmpv4Repr::EchoRequest {
+            ident: key.ident,
+            seq,
+            data: &data,
+        };
+        self.send_icmp(now, dst, &req);
+        Ok(key)
+    }
+
+    /// The reply to a ping, once it arrived (then forgotten).
+    pub fn ping_result(&mut self, key: PingKey) -> Option<PingReply> {
+        let reply = self.pings.get(&key)?.reply?;
+        self.pings.remove(&key);
+        Some(reply)
+    }
+
+    pub fn ping_forget(&mut self, key: PingKey) {
+        self.pings.remove(&key);
+    }
+
+    /// True once since ping replies arrived (wakes waiting CLI requests).
+    pub fn take_ping_replied(&mut self) -> bool {
+        std::mem::take(&mut self.ping_replied)
+    }
+}
