@@ -53,3 +53,30 @@ impl Counter {
         self as u32
     }
 }
+
+/// Indices into `PEER_COUNTERS`, kept by the `peer_counter` program on the
+/// far end of a veth (the lab's client side).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerCounter {
+    ArpReplies,
+    EchoReplies,
+    Other,
+}
+
+impl PeerCounter {
+    pub const COUNT: usize = 3;
+    pub const ALL: [PeerCounter; 3] = [
+        PeerCounter::ArpReplies,
+        PeerCounter::EchoReplies,
+        PeerCounter::Other,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            PeerCounter::ArpReplies => "arp_replies",
+            PeerCounter::EchoReplies => "echo_replies",
+            PeerCounter::Other => "other",
+        }
+    }
+}

@@ -16,6 +16,8 @@ pub mod neigh;
 pub mod names {
     pub const PROGRAM: &str = "xdpstack";
     pub const MAC_SWAP_PROGRAM: &str = "mac_swap";
+    pub const PEER_PROGRAM: &str = "peer_counter";
+    pub const PEER_COUNTERS_MAP: &str = "PEER_COUNTERS";
     pub const CONFIG_MAP: &str = "CONFIG";
     pub const COUNTERS_MAP: &str = "COUNTERS";
     pub const XSKS_MAP: &str = "XSKS";

@@ -30,6 +30,22 @@ pub enum Command {
     Stats(StatsArgs),
     /// Send ICMP echo requests from the daemon's own address.
     Ping(PingArgs),
+    /// Attach the reply-counting peer program to the far end of a veth and
+    /// pin it (used by `cargo xtask lab up`; see `fastpath::peer`).
+    #[command(hide = true)]
+    PeerAttach(PeerAttachArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PeerAttachArgs {
+    /// Network namespace of the interface (a name under /run/netns).
+    #[arg(long)]
+    pub netns: Option<String>,
+    #[arg(long)]
+    pub iface: String,
+    /// Where to pin the attachment on a bpffs, so it outlives this command.
+    #[arg(long)]
+    pub pin: PathBuf,
 }
 
 /// `--fastpath on|off`.

@@ -279,7 +279,7 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
 async fn handle_request(shared: &Shared, req: Request) -> Response {
     let now = shared.clock.now();
     match req {
-        Request::Stats => {
+        Request::Stats {} => {
             let xdp = match shared.fastpath().counters() {
                 Ok(c) => c,
                 Err(e) => return Response::error(format!("reading XDP counters: {e:#}")),
@@ -294,7 +294,7 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
                 .unwrap_or_default();
             Response::ok(serde_json::json!({ "xdp": xdp, "stack": stack, "xsk": xsk }))
         }
-        Request::Arp => Response::ok(shared.stack().arp_entries(now)),
+        Request::Arp {} => Response::ok(shared.stack().arp_entries(now)),
         Request::ArpAdd { ip, mac } => match parse_mac(&mac) {
             Ok(mac) => match shared.stack().arp_add(now, ip, mac) {
                 Ok(()) => Response::done(),
@@ -309,7 +309,7 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
                 Response::error(format!("no ARP entry for {ip}"))
             }
         }
-        Request::ArpFlush => {
+        Request::ArpFlush {} => {
             shared.stack().arp_flush();
             Response::done()
         }

@@ -15,6 +15,10 @@ fn main() -> ExitCode {
         Command::Arp(args) => xdpstack::control::commands::arp(args),
         Command::Stats(args) => xdpstack::control::commands::stats(args),
         Command::Ping(args) => xdpstack::control::commands::ping(args),
+        Command::PeerAttach(args) => {
+            xdpstack::fastpath::peer::PeerProgram::attach(args.netns.as_deref(), &args.iface)
+                .and_then(|p| p.pin_link(&args.pin))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,8 +23,8 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use xdpstack_common::{
     config::{FastpathConfig, FLAG_CAPTURE_ALL},
-    counters::Counter,
-    layout::eth,
+    counters::{Counter, PeerCounter},
+    layout::{self, eth},
     neigh::NeighEvent,
 };
 
@@ -131,6 +131,44 @@ pub fn mac_swap(ctx: XdpContext) -> u32 {
     frame.set_mac(eth::DST, src);
     frame.set_mac(eth::SRC, dst);
     xdp_action::XDP_TX
+}
+
+/// What `peer_counter` counts, by index into `PEER_COUNTERS`.
+#[map]
+static PEER_COUNTERS: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(PeerCounter::COUNT as u32, 0);
+
+/// Attached on the *other* end of a veth (the lab's client): counts the
+/// replies arriving there and passes every frame. A veth end only receives
+/// XDP_TX'd or redirected frames when it has NAPI on, which an attached XDP
+/// program guarantees; the counts serve `cargo xtask bench`.
+#[xdp]
+pub fn peer_counter(ctx: XdpContext) -> u32 {
+    let frame = Frame::new(&ctx);
+    let kind = match frame.u16_be(eth::ETHERTYPE) {
+        Some(eth::ETHERTYPE_ARP) => match frame.u16_be(eth::HEADER_LEN + layout::arp::OPER) {
+            Some(layout::arp::OP_REPLY) => PeerCounter::ArpReplies,
+            _ => PeerCounter::Other,
+        },
+        Some(eth::ETHERTYPE_IPV4) => {
+            let icmp_at = eth::HEADER_LEN + layout::ipv4::MIN_HEADER_LEN;
+            match (
+                frame.u8(eth::HEADER_LEN + layout::ipv4::PROTOCOL),
+                frame.u8(icmp_at),
+            ) {
+                (Some(layout::ipv4::PROTO_ICMP), Some(layout::icmp::TYPE_ECHO_REPLY)) => {
+                    PeerCounter::EchoReplies
+                }
+                _ => PeerCounter::Other,
+            }
+        }
+        _ => PeerCounter::Other,
+    };
+    if let Some(p) = PEER_COUNTERS.get_ptr_mut(kind as u32) {
+        // SAFETY: a per-CPU slot, only this CPU writes it now.
+        unsafe { *p += 1 };
+    }
+    xdp_action::XDP_PASS
 }
 
 #[cfg(not(test))]

@@ -1,5 +1,6 @@
 //! `cargo xtask lab up|down|status`: the fixed course lab (see [`crate::netns`]).
 
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
@@ -10,10 +11,34 @@ use crate::netns::{
     COURSE_STACK_NS, STACK_ADDR,
 };
 
+/// Where the client end's `peer_counter` attachment is pinned, so it
+/// outlives the command that made it; `lab down` removes it.
+pub const PEER_PIN: &str = "/sys/fs/bpf/xdpstack/xdplab-client-peer";
+
+/// Attaches xdpstack's `peer_counter` program to the client end and pins it.
+/// Without an XDP program there, the client end does not receive the frames
+/// xdpstack sends with XDP_TX (see `xdpstack::fastpath::peer`).
+pub fn attach_peer(xdpstack: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(PEER_PIN);
+    cmd::status_ok(Command::new(xdpstack).args([
+        "peer-attach",
+        "--netns",
+        COURSE_CLIENT_NS,
+        "--iface",
+        COURSE_CLIENT_IF,
+        "--pin",
+        PEER_PIN,
+    ]))
+}
+
 /// Creates the course lab, or reconfigures it if it is already there.
 pub fn up(opts: LabOptions) -> Result<()> {
     let was_up = Lab::course_is_up()?;
     let lab = Lab::course(opts)?;
+    if !opts.stack_kernel_addr {
+        let binary = crate::run::build(crate::run::Profile::Release)?;
+        attach_peer(&binary)?;
+    }
     let verb = if was_up {
         "already up, reconfigured"
     } else {
@@ -54,6 +79,7 @@ pub fn print_hints() {
 
 /// Deletes the course lab (its namespaces, hence its veth pair).
 pub fn down() -> Result<()> {
+    let _ = std::fs::remove_file(PEER_PIN);
     let deleted = Lab::course_down()?;
     if deleted.is_empty() {
         println!("lab was not up: nothing to delete");

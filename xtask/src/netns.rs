@@ -362,13 +362,25 @@ impl Lab {
         for side in [&self.client, &self.stack] {
             ip(["-n", &side.ns, "link", "set", &side.iface, "up"])?;
         }
-        // A veth only receives frames sent with XDP_TX or redirected into its
-        // peer if it has NAPI enabled: GRO on enables it without an XDP program.
+        // GRO on is the documented way to give a veth end NAPI without an
+        // XDP program; on the 6.18 kernels here it was not enough to receive
+        // XDP_TX'd frames, so users of the lab also attach xdpstack's
+        // `peer_counter` program to the client end (see
+        // `xdpstack::fastpath::peer`). GRO stays on for kernels where it works.
         exec_ok(
             &self.client.ns,
             ["ethtool", "-K", &self.client.iface, "gro", "on"],
         )
-        .context("cannot turn GRO on for the client veth (needed to receive XDP_TX frames)")?;
+        .context("cannot turn GRO on for the client veth")?;
+        // With TX checksum offload the client's kernel leaves UDP/TCP
+        // checksums to "hardware" (CHECKSUM_PARTIAL); a veth never computes
+        // them and XDP sees the frame before anything would, so the stack
+        // would read wrong checksums. A real NIC fills them in: emulate that.
+        exec_ok(
+            &self.client.ns,
+            ["ethtool", "-K", &self.client.iface, "tx", "off"],
+        )
+        .context("cannot turn TX checksum offload off on the client veth")?;
         for side in [&self.client, &self.stack] {
             wait_link_up(&side.ns, &side.iface)?;
         }

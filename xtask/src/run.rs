@@ -2,7 +2,7 @@
 //! the stack end in the foreground (or directly on `--iface` if given).
 
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Result};
@@ -36,6 +36,23 @@ pub fn run(profile: Profile, args: &[String]) -> Result<()> {
     if in_lab && !is_root() {
         bail!("`cargo xtask run` needs root for the lab and XDP: run it as root (or give --iface and run xdpstack yourself)");
     }
+    let binary = build(profile)?;
+    let argv = xdpstack_command_line(&binary, args);
+    if in_lab {
+        Lab::course(LabOptions::default())?;
+        lab::attach_peer(&binary)?;
+        println!(
+            "lab is up: xdpstack runs in {COURSE_STACK_NS} on {COURSE_STACK_IF} as {STACK_ADDR}"
+        );
+        lab::print_hints();
+    }
+    println!("+ {}", argv.join(" "));
+    let err = Command::new(&argv[0]).args(&argv[1..]).exec();
+    bail!("cannot start `{}`: {err}", argv.join(" "))
+}
+
+/// Runs setup if needed, builds xdpstack and returns the binary's path.
+pub fn build(profile: Profile) -> Result<PathBuf> {
     setup_if_missing()?;
     let mut build = Command::new("cargo");
     build
@@ -45,19 +62,7 @@ pub fn run(profile: Profile, args: &[String]) -> Result<()> {
         build.arg("--release");
     }
     cmd::status_ok(&mut build)?;
-
-    let binary = target_dir().join(profile.dir()).join("xdpstack");
-    let argv = xdpstack_command_line(&binary, args);
-    if in_lab {
-        Lab::course(LabOptions::default())?;
-        println!(
-            "lab is up: xdpstack runs in {COURSE_STACK_NS} on {COURSE_STACK_IF} as {STACK_ADDR}"
-        );
-        lab::print_hints();
-    }
-    println!("+ {}", argv.join(" "));
-    let err = Command::new(&argv[0]).args(&argv[1..]).exec();
-    bail!("cannot start `{}`: {err}", argv.join(" "))
+    Ok(target_dir().join(profile.dir()).join("xdpstack"))
 }
 
 /// Runs `setup` first when any of its cheap checks fails.

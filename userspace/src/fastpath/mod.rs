@@ -5,6 +5,7 @@
 pub mod counters;
 pub mod iface;
 pub mod loader;
+pub mod peer;
 
 pub use counters::XdpCounters;
 pub use loader::{AttachMode, Fastpath};
