@@ -127,6 +127,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         })
         .collect::<Result<_>>()?;
 
+    // Install the signal handlers before saying we are ready, so a SIGTERM
+    // right after the ready line already means a clean shutdown.
+    let signals = Signals::install()?;
     println!(
         "xdpstack: serving {ip}/{prefix} ({mac}) on {}: XDP {attached} mode, {queues} queue{}, fast path {}, control {}",
         args.iface,
@@ -135,7 +138,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         socket_path(&args.control_dir, &args.iface).display()
     );
 
-    let result = runtime.block_on(main_task(shared.clone(), control, neigh_ring));
+    let result = runtime.block_on(main_task(shared.clone(), control, neigh_ring, signals));
     shared.stop.store(true, Ordering::Relaxed);
     shared.wake.signal();
     for w in workers {
@@ -150,10 +153,8 @@ async fn main_task(
     shared: Arc<Shared>,
     control: ControlSocket,
     neigh_ring: aya::maps::RingBuf<aya::maps::MapData>,
+    mut signals: Signals,
 ) -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     // SAFETY: the ring owns its fd and keeps it open as long as the AsyncFd
     // holds the ring.
     let mut neigh = unsafe { AsyncFd::register(neigh_ring) }
@@ -173,8 +174,8 @@ async fn main_task(
 
     loop {
         tokio::select! {
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            _ = signals.int.recv() => break,
+            _ = signals.term.recv() => break,
             _ = &mut serve => break,
             _ = tick.tick() => {
                 let now = shared.clock.now();
@@ -209,6 +210,22 @@ async fn main_task(
         }
     }
     Ok(())
+}
+
+/// SIGINT and SIGTERM, caught from the moment they are installed.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
 }
 
 /// One queue's loop: receive a batch, let the stack answer, send.

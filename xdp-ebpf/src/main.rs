@@ -63,9 +63,11 @@ pub(crate) fn verdict(c: Counter, action: u32) -> u32 {
 }
 
 /// Hands the frame to the AF_XDP socket bound to its RX queue. Without a
-/// socket on that queue the helper returns the XDP_PASS fallback.
+/// socket on that queue the helper returns the XDP_PASS fallback. `reason`
+/// (why the fast path did not answer) is counted either way.
 #[inline(always)]
 pub(crate) fn to_userspace(ctx: &XdpContext, reason: Counter) -> u32 {
+    count(reason);
     let queue = unsafe { (*ctx.ctx).rx_queue_index };
     match XSKS.redirect(queue, xdp_action::XDP_PASS as u64) {
         Ok(action) => {
@@ -75,7 +77,6 @@ pub(crate) fn to_userspace(ctx: &XdpContext, reason: Counter) -> u32 {
                 queue,
                 reason.index()
             );
-            count(reason);
             verdict(Counter::Redirected, action)
         }
         Err(_) => verdict(Counter::RedirectNoSocket, xdp_action::XDP_PASS),

@@ -1197,7 +1197,7 @@ mod tests {
             );
         }
         // The newest sender is in; the oldest unconfirmed ones made room.
-        assert_eq!(c.lookup(Ipv4Addr::from(x)).is_some(), true);
+        assert!(c.lookup(Ipv4Addr::from(x)).is_some());
         check_index(&c);
     }
 
