@@ -73,7 +73,7 @@ pub fn up(opts: LabOptions) -> Result<()> {
 pub fn print_hints() {
     println!("try from the client namespace (another terminal):");
     println!("  sudo ip netns exec {COURSE_CLIENT_NS} ping {STACK_ADDR}");
-    println!("  sudo ip netns exec {COURSE_CLIENT_NS} arping -I {COURSE_CLIENT_IF} {STACK_ADDR}");
+    println!("  sudo ip netns exec {COURSE_CLIENT_NS} arping -i {COURSE_CLIENT_IF} {STACK_ADDR}");
     println!("  sudo ip netns exec {COURSE_CLIENT_NS} tcpdump -ni {COURSE_CLIENT_IF}");
 }
 
