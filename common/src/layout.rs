@@ -93,6 +93,15 @@ pub mod icmp {
     pub const TYPE_TIME_EXCEEDED: u8 = 11;
     pub const CODE_PROTOCOL_UNREACHABLE: u8 = 2;
     pub const CODE_PORT_UNREACHABLE: u8 = 3;
+    /// Time exceeded code: fragment reassembly time exceeded (RFC 792).
+    pub const CODE_REASSEMBLY_TIME_EXCEEDED: u8 = 1;
+
+    /// The error messages of RFC 1122 3.2.2: destination unreachable,
+    /// source quench, redirect, time exceeded, parameter problem. No ICMP
+    /// error is ever sent about one of these.
+    pub const fn is_error(msg_type: u8) -> bool {
+        matches!(msg_type, 3 | 4 | 5 | 11 | 12)
+    }
 }
 
 /// UDP (RFC 768).

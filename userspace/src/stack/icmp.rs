@@ -134,18 +134,15 @@ impl Stack {
 
     /// Time exceeded (reassembly) for a datagram whose first fragment came
     /// in; `quoted` is its header plus up to 8 bytes of data.
-    pub(super) fn send_time_exceeded(
-        &mut self,
-        now: Instant,
-        src: Ipv4Addr,
-        quoted: &[u8],
-        _header: &[u8],
-    ) {
+    pub(super) fn send_time_exceeded(&mut self, now: Instant, src: Ipv4Addr, quoted: &[u8]) {
         if !self.icmp_errors.allow(now) {
             self.counters.icmp_errors_rate_limited += 1;
             return;
         }
-        let repr = Icmpv4Repr::TimeExceeded { code: 1, quoted };
+        let repr = Icmpv4Repr::TimeExceeded {
+            code: icmp::CODE_REASSEMBLY_TIME_EXCEEDED,
+            quoted,
+        };
         self.send_icmp(now, src, &repr);
         self.counters.icmp_errors_sent += 1;
     }

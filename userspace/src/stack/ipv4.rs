@@ -150,11 +150,11 @@ impl Stack {
     pub(super) fn poll_reassembly(&mut self, now: Instant) {
         for expired in self.reasm.poll(now) {
             // RFC 792: time exceeded, code 1, only when the first fragment
-            // arrived (we need its header to quote).
-            let header = expired.header;
-            let mut quoted = header.clone();
+            // arrived (the reassembler reports only those): its header plus
+            // the first 8 bytes of data.
+            let mut quoted = expired.header;
             quoted.extend_from_slice(&expired.data);
-            self.send_time_exceeded(now, expired.key.src, &quoted, &header);
+            self.send_time_exceeded(now, expired.key.src, &quoted);
         }
     }
 

@@ -1,1 +1,470 @@
+//! The stack as a whole, with a fake clock: frames in, frames out.
 
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::*;
+use crate::wire::{
+    ArpOp, ArpPacket, ArpRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
+    UdpPacket, UdpRepr,
+};
+use xdpstack_common::neigh::{NeighEvent, EVENT_ANSWERED};
+
+const US: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 4);
+const US_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 4]);
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 2);
+const PEER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+
+fn t(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn stack() -> Stack {
+    let mut s = Stack::new(
+        StackConfig {
+            ip: US,
+            prefix: 24,
+            mac: US_MAC,
+            gateway: None,
+            mtu: 1500,
+            arp_timeout: Duration::from_secs(60),
+            arp_max: 1024,
+        },
+        t(0),
+    );
+    // Drop the start-up announcement so tests see only their own frames.
+    s.poll(t(0));
+    s.outbox.clear();
+    s
+}
+
+fn out(s: &mut Stack) -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    s.drain_outbox(&mut v);
+    v
+}
+
+/// Frames that are IPv4 (not the start-up ARP announcements).
+fn ipv4_only(frames: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    frames
+        .into_iter()
+        .filter(|f| f[12..14] == [0x08, 0x00])
+        .collect()
+}
+
+/// ARP requests for `ip` among `frames`.
+fn requests_for(frames: &[Vec<u8>], ip: Ipv4Addr) -> usize {
+    frames
+        .iter()
+        .filter_map(|f| ArpRepr::parse(&ArpPacket::new_checked(f.get(14..)?).ok()?).ok())
+        .filter(|a| a.operation == ArpOp::Request && a.target_ip == ip)
+        .count()
+}
+
+fn arp_frame(op: ArpOp, smac: MacAddr, sip: Ipv4Addr, tip: Ipv4Addr, l2dst: MacAddr) -> Vec<u8> {
+    ethernet_frame(smac, l2dst, EtherType::Arp, 28, |b| {
+        ArpRepr {
+            operation: op,
+            sender_mac: smac,
+            sender_ip: sip,
+            target_mac: MacAddr::ZERO,
+            target_ip: tip,
+        }
+        .emit(&mut ArpPacket::new_unchecked(b))
+    })
+}
+
+fn ip_frame(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: IpProtocol,
+    ident: u16,
+    offset: u16,
+    more: bool,
+    payload: &[u8],
+) -> Vec<u8> {
+    let repr = Ipv4Repr {
+        src,
+        dst,
+        protocol: proto,
+        payload_len: payload.len(),
+        ttl: 64,
+        ident,
+        dont_frag: false,
+        more_frags: more,
+        frag_offset: offset,
+        tos: 0,
+    };
+    ethernet_frame(PEER_MAC, US_MAC, EtherType::Ipv4, repr.buffer_len(), |b| {
+        let mut p = Ipv4Packet::new_unchecked(b);
+        repr.emit(&mut p);
+        p.payload_mut().copy_from_slice(payload);
+    })
+}
+
+fn icmp_bytes(repr: &Icmpv4Repr<'_>) -> Vec<u8> {
+    let mut b = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut Icmpv4Packet::new_unchecked(&mut b[..]));
+    b
+}
+
+fn udp_bytes(src: Ipv4Addr, dst: Ipv4Addr, port: u16) -> Vec<u8> {
+    let repr = UdpRepr {
+        src_port: 40000,
+        dst_port: port,
+        payload: b"hello",
+    };
+    let mut b = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut UdpPacket::new_unchecked(&mut b[..]), src, dst);
+    b
+}
+
+/// The IPv4 datagram inside an Ethernet frame.
+fn ip_of(frame: &[u8]) -> Ipv4Packet<&[u8]> {
+    Ipv4Packet::new_checked(&frame[14..]).expect("an IPv4 frame")
+}
+
+fn learn_peer(s: &mut Stack) {
+    let ev = NeighEvent {
+        sender_ip: PEER.octets(),
+        target_ip: US.octets(),
+        sender_mac: PEER_MAC.0,
+        op: 1,
+        flags: EVENT_ANSWERED,
+        _pad: [0; 3],
+    };
+    s.on_neigh_event(t(0), &ev);
+}
+
+#[test]
+fn arp_request_reaching_userspace_is_answered_and_learned() {
+    let mut s = stack();
+    s.receive(
+        t(1),
+        &arp_frame(ArpOp::Request, PEER_MAC, PEER, US, MacAddr::BROADCAST),
+    );
+    let frames = out(&mut s);
+    assert_eq!(frames.len(), 1);
+    let reply = ArpRepr::parse(&ArpPacket::new_checked(&frames[0][14..]).unwrap()).unwrap();
+    assert_eq!(reply.operation, ArpOp::Reply);
+    assert_eq!(
+        (
+            reply.sender_ip,
+            reply.sender_mac,
+            reply.target_ip,
+            reply.target_mac
+        ),
+        (US, US_MAC, PEER, PEER_MAC)
+    );
+    assert_eq!(&frames[0][0..6], &PEER_MAC.0);
+    let e = s.arp_entries(t(1));
+    assert_eq!((e[0].ip, e[0].state.as_str()), (PEER, "reachable"));
+}
+
+#[test]
+fn neighbour_events_teach_the_cache_and_gratuitous_unknowns_do_not() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    assert_eq!(s.arp_cache().lookup(PEER), Some(PEER_MAC));
+    // A gratuitous ARP (target = sender) from an unknown host: ignored.
+    let stranger = Ipv4Addr::new(10, 10, 0, 77);
+    s.receive(
+        t(1),
+        &arp_frame(
+            ArpOp::Request,
+            MacAddr([2, 0, 0, 0, 0, 77]),
+            stranger,
+            stranger,
+            MacAddr::BROADCAST,
+        ),
+    );
+    assert_eq!(s.arp_cache().lookup(stranger), None);
+    assert!(out(&mut s).is_empty());
+}
+
+#[test]
+fn conflicting_claim_is_counted_and_defended_at_most_every_10s() {
+    let mut s = stack();
+    let thief = MacAddr([2, 0, 0, 0, 0, 66]);
+    let claim = arp_frame(ArpOp::Request, thief, US, US, MacAddr::BROADCAST);
+    s.receive(t(5_000), &claim);
+    let frames = out(&mut s);
+    assert_eq!(frames.len(), 1, "one defending announcement");
+    let ann = ArpRepr::parse(&ArpPacket::new_checked(&frames[0][14..]).unwrap()).unwrap();
+    assert_eq!(
+        (ann.sender_ip, ann.target_ip, ann.sender_mac),
+        (US, US, US_MAC)
+    );
+    s.receive(t(10_000), &claim);
+    assert!(out(&mut s).is_empty(), "no second defence within 10 s");
+    s.receive(t(15_000), &claim);
+    assert_eq!(out(&mut s).len(), 1);
+    assert_eq!(s.stack_counters().arp_conflicts, 3);
+    assert_eq!(s.arp_cache().lookup(US), None);
+}
+
+#[test]
+fn two_announcements_at_start_two_seconds_apart() {
+    let mut s = Stack::new(stack().cfg.clone(), t(0));
+    s.poll(t(0));
+    assert_eq!(out(&mut s).len(), 1);
+    s.poll(t(1_999));
+    assert!(out(&mut s).is_empty());
+    s.poll(t(2_000));
+    assert_eq!(out(&mut s).len(), 1);
+    s.poll(t(10_000));
+    assert!(out(&mut s).is_empty());
+}
+
+#[test]
+fn fragmented_echo_is_reassembled_and_the_reply_fragmented_with_same_data() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let data: Vec<u8> = (0..3000).map(|i| (i % 251) as u8).collect();
+    let req = icmp_bytes(&Icmpv4Repr::EchoRequest {
+        ident: 9,
+        seq: 3,
+        data: &data,
+    });
+    // Three fragments, out of order.
+    for (off, more) in [(1480usize, true), (0, true), (2960, false)] {
+        let end = (off + 1480).min(req.len());
+        s.receive(
+            t(1),
+            &ip_frame(
+                PEER,
+                US,
+                IpProtocol::Icmp,
+                77,
+                off as u16,
+                more,
+                &req[off..end],
+            ),
+        );
+    }
+    let frames = out(&mut s);
+    assert_eq!(frames.len(), 3, "3008 bytes of ICMP at MTU 1500");
+    let mut whole = vec![0u8; 0];
+    for f in &frames {
+        let p = ip_of(f);
+        assert!(p.verify_checksum());
+        assert!(f.len() <= 14 + 1500);
+        assert_eq!((p.src(), p.dst()), (US, PEER));
+        assert_eq!(usize::from(p.frag_offset()), whole.len());
+        whole.extend_from_slice(p.payload());
+    }
+    match Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&whole[..]).unwrap()).unwrap() {
+        Icmpv4Repr::EchoReply {
+            ident,
+            seq,
+            data: d,
+        } => assert_eq!((ident, seq, d), (9, 3, &data[..])),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn udp_gets_port_unreachable_quoting_header_and_8_bytes() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let udp = udp_bytes(PEER, US, 9999);
+    let frame = ip_frame(PEER, US, IpProtocol::Udp, 5, 0, false, &udp);
+    s.receive(t(1), &frame);
+    let frames = out(&mut s);
+    assert_eq!(frames.len(), 1);
+    let p = ip_of(&frames[0]);
+    match Icmpv4Repr::parse(&Icmpv4Packet::new_checked(p.payload()).unwrap()).unwrap() {
+        Icmpv4Repr::DstUnreachable { code, quoted } => {
+            assert_eq!(code, 3);
+            assert_eq!(quoted, &frame[14..14 + 20 + 8]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A bad UDP checksum: dropped, no answer.
+    let mut bad = udp.clone();
+    bad[6] ^= 0xff;
+    s.receive(
+        t(2),
+        &ip_frame(PEER, US, IpProtocol::Udp, 6, 0, false, &bad),
+    );
+    assert!(out(&mut s).is_empty());
+    assert_eq!(s.stack_counters().udp_bad_checksum, 1);
+}
+
+#[test]
+fn icmp_errors_are_never_sent_about_errors_broadcasts_or_tcp() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    // An ICMP error about something: no error about it.
+    let quoted = [0x45u8; 28];
+    let err = icmp_bytes(&Icmpv4Repr::DstUnreachable {
+        code: 1,
+        quoted: &quoted,
+    });
+    s.receive(
+        t(1),
+        &ip_frame(PEER, US, IpProtocol::Icmp, 1, 0, false, &err),
+    );
+    // UDP to the subnet broadcast: no error.
+    let bcast = Ipv4Addr::new(10, 10, 0, 255);
+    s.receive(
+        t(1),
+        &ip_frame(
+            PEER,
+            bcast,
+            IpProtocol::Udp,
+            2,
+            0,
+            false,
+            &udp_bytes(PEER, bcast, 9),
+        ),
+    );
+    // TCP: dropped and counted until TCP exists.
+    s.receive(
+        t(1),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 3, 0, false, &[0u8; 20]),
+    );
+    assert!(out(&mut s).is_empty());
+    assert_eq!(s.stack_counters().tcp_dropped, 1);
+    // An unknown protocol: protocol unreachable.
+    s.receive(
+        t(1),
+        &ip_frame(PEER, US, IpProtocol::Unknown(253), 4, 0, false, &[0u8; 8]),
+    );
+    let frames = out(&mut s);
+    assert_eq!(frames.len(), 1);
+    let p = ip_of(&frames[0]);
+    assert_eq!(Icmpv4Packet::new_checked(p.payload()).unwrap().code(), 2);
+}
+
+#[test]
+fn icmp_errors_are_rate_limited_to_the_burst() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    for i in 0..200u16 {
+        s.receive(
+            t(1),
+            &ip_frame(
+                PEER,
+                US,
+                IpProtocol::Udp,
+                i,
+                0,
+                false,
+                &udp_bytes(PEER, US, 9),
+            ),
+        );
+    }
+    assert_eq!(out(&mut s).len(), 50);
+    assert_eq!(s.stack_counters().icmp_errors_rate_limited, 150);
+    // 1000/s refills one token a millisecond.
+    s.receive(
+        t(11),
+        &ip_frame(
+            PEER,
+            US,
+            IpProtocol::Udp,
+            999,
+            0,
+            false,
+            &udp_bytes(PEER, US, 9),
+        ),
+    );
+    assert_eq!(out(&mut s).len(), 1);
+}
+
+#[test]
+fn ping_resolves_arp_first_then_sends_and_matches_the_reply() {
+    let mut s = stack();
+    let key = s.ping_start(t(0), PEER, 1, 56).unwrap();
+    let frames = out(&mut s);
+    assert_eq!(frames.len(), 1, "only the ARP request while resolving");
+    let req = ArpRepr::parse(&ArpPacket::new_checked(&frames[0][14..]).unwrap()).unwrap();
+    assert_eq!((req.operation, req.target_ip), (ArpOp::Request, PEER));
+    // The reply resolves the entry and flushes the queued echo request.
+    s.receive(t(1), &arp_frame(ArpOp::Reply, PEER_MAC, PEER, US, US_MAC));
+    let frames = out(&mut s);
+    assert_eq!(frames.len(), 1);
+    let p = ip_of(&frames[0]);
+    let (ident, seq, data) =
+        match Icmpv4Repr::parse(&Icmpv4Packet::new_checked(p.payload()).unwrap()).unwrap() {
+            Icmpv4Repr::EchoRequest { ident, seq, data } => (ident, seq, data.to_vec()),
+            other => panic!("{other:?}"),
+        };
+    assert_eq!(s.ping_result(key), None);
+    let reply = icmp_bytes(&Icmpv4Repr::EchoReply {
+        ident,
+        seq,
+        data: &data,
+    });
+    s.receive(
+        t(3),
+        &ip_frame(PEER, US, IpProtocol::Icmp, 8, 0, false, &reply),
+    );
+    assert!(s.take_ping_replied());
+    let r = s.ping_result(key).unwrap();
+    assert_eq!((r.rtt_us, r.bytes, r.ttl), (3000, 64, 64));
+    assert_eq!(s.ping_result(key), None, "collected once");
+}
+
+#[test]
+fn unresolvable_destination_fails_after_three_requests() {
+    let mut s = stack();
+    let target = Ipv4Addr::new(10, 10, 0, 99);
+    s.ping_start(t(0), target, 1, 8).unwrap();
+    let mut requests = requests_for(&out(&mut s), target);
+    for ms in (100..5_000).step_by(100) {
+        s.poll(t(ms));
+        requests += requests_for(&out(&mut s), target);
+    }
+    assert_eq!(requests, 3, "one request a second, three in all");
+    assert_eq!(s.arp_cache().counters().failed, 1);
+    // Off-link without a gateway: no route.
+    assert!(s
+        .ping_start(t(6_000), Ipv4Addr::new(192, 0, 2, 1), 1, 8)
+        .is_ok());
+    assert!(ipv4_only(out(&mut s)).is_empty());
+    assert_eq!(s.stack_counters().ipv4_no_route, 1);
+}
+
+#[test]
+fn reassembly_timeout_sends_time_exceeded() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let first = vec![7u8; 1480];
+    s.receive(
+        t(0),
+        &ip_frame(PEER, US, IpProtocol::Udp, 42, 0, true, &first),
+    );
+    s.poll(t(29_999));
+    assert!(ipv4_only(out(&mut s)).is_empty());
+    s.poll(t(30_000));
+    let frames = ipv4_only(out(&mut s));
+    assert_eq!(frames.len(), 1);
+    let p = ip_of(&frames[0]);
+    let icmp = Icmpv4Packet::new_checked(p.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (11, 1));
+}
+
+#[test]
+fn garbage_never_panics_and_is_counted() {
+    let mut s = stack();
+    let mut x: u32 = 0x9e37_79b9;
+    for len in 0..400usize {
+        let frame: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let mut f = frame.clone();
+        if f.len() >= 14 {
+            f[0..6].copy_from_slice(&US_MAC.0);
+            f[12..14].copy_from_slice(&[0x08, if len % 2 == 0 { 0x00 } else { 0x06 }]);
+        }
+        s.receive(t(len as u64), &f);
+    }
+    assert_eq!(s.stack_counters().rx_frames, 400);
+}
