@@ -102,10 +102,11 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct Target {
     /// The daemon's interface (may be omitted when exactly one runs).
-    #[arg(long)]
+    /// Global, so `xdpstack arp add IP MAC --iface IF` works too.
+    #[arg(long, global = true)]
     pub iface: Option<String>,
     /// Directory of the control sockets.
-    #[arg(long, default_value = crate::control::DEFAULT_DIR)]
+    #[arg(long, global = true, default_value = crate::control::DEFAULT_DIR)]
     pub control_dir: PathBuf,
 }
 
@@ -221,5 +222,24 @@ mod tests {
                 .is_err()
         );
         assert!(Cli::try_parse_from(["xdpstack", "run", "--ip", "10.10.0.4/24"]).is_err());
+    }
+
+    #[test]
+    fn iface_may_follow_arp_subcommands() {
+        let cli = Cli::try_parse_from([
+            "xdpstack",
+            "arp",
+            "add",
+            "10.10.0.9",
+            "02:00:00:00:00:09",
+            "--iface",
+            "veth-stack",
+        ])
+        .unwrap();
+        let Command::Arp(a) = cli.command else {
+            panic!("not arp")
+        };
+        assert_eq!(a.target.iface.as_deref(), Some("veth-stack"));
+        assert!(matches!(a.action, Some(ArpAction::Add { .. })));
     }
 }

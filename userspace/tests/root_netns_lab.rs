@@ -225,3 +225,65 @@ fn root_bad_command_lines_fail_with_one_clear_line() {
     let out = r.client_ok(&["ping", "-c", "1", "-W", "2", "10.10.0.4"]);
     assert!(out.contains("1 received"), "{out}");
 }
+
+#[test]
+fn root_arp_admin_and_control_socket_errors() {
+    if !root_or_skip("root_arp_admin_and_control_socket_errors") {
+        return;
+    }
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::PermissionsExt;
+
+    let r = Running::start(&[]);
+    let has = |ip: &str, state: &str| {
+        r.cli_json(&["arp", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["ip"] == ip && e["state"] == state)
+    };
+    assert!(r
+        .cli(&["arp", "add", "10.10.0.50", "02:00:00:00:00:50"])
+        .status
+        .success());
+    assert!(has("10.10.0.50", "permanent"));
+    r.client_ok(&["ping", "-c", "1", "-W", "2", "10.10.0.4"]);
+    assert!(eventually(5, || has("10.10.0.2", "reachable")));
+    // flush keeps permanent entries, like `ip neigh flush`.
+    assert!(r.cli(&["arp", "flush"]).status.success());
+    assert!(!has("10.10.0.2", "reachable") && has("10.10.0.50", "permanent"));
+    assert!(r.cli(&["arp", "del", "10.10.0.50"]).status.success());
+    assert!(!has("10.10.0.50", "permanent"));
+    let out = r.cli(&["arp", "del", "10.10.0.50"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no ARP entry"));
+
+    // The socket is root only; bad requests get an error and change nothing.
+    let path = format!("/run/xdpstack/{}.sock", r.lab.stack().iface());
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let ask = |line: &[u8]| -> serde_json::Value {
+        let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(line).unwrap();
+        let mut answer = String::new();
+        BufReader::new(s).read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    };
+    for bad in [
+        &b"not json\n"[..],
+        b"{\"cmd\":\"reboot\"}\n",
+        b"{\"cmd\":\"arp_add\",\"ip\":\"1\",\"mac\":\"x\"}\n",
+    ] {
+        let v = ask(bad);
+        assert_eq!(v["ok"], false, "{v}");
+        assert!(v["error"].is_string());
+    }
+    let mut huge = vec![b'x'; 10_000];
+    huge.push(b'\n');
+    let v = ask(&huge);
+    assert_eq!(v["ok"], false);
+    assert!(v["error"].as_str().unwrap().contains("longer than"), "{v}");
+    // Still serving.
+    assert!(r.stat("xdp.icmp_echo_replied") >= 1);
+}
