@@ -123,11 +123,7 @@ impl Fastpath {
 
     /// The main program, for `BPF_PROG_TEST_RUN`.
     pub fn program(&self) -> Result<&Xdp> {
-        self.ebpf
-            .program(names::PROGRAM)
-            .ok_or_else(|| anyhow!("program {} missing", names::PROGRAM))?
-            .try_into()
-            .map_err(|e: ProgramError| anyhow!(e))
+        program_ref(&self.ebpf, names::PROGRAM)
     }
 
     /// Loads the MAC-swap reference program (for the per-packet cost
@@ -137,11 +133,7 @@ impl Fastpath {
         if p.fd().is_err() {
             p.load().context("loading the mac_swap reference")?;
         }
-        self.ebpf
-            .program(names::MAC_SWAP_PROGRAM)
-            .ok_or_else(|| anyhow!("program missing"))?
-            .try_into()
-            .map_err(|e: ProgramError| anyhow!(e))
+        program_ref(&self.ebpf, names::MAC_SWAP_PROGRAM)
     }
 
     pub fn counters(&self) -> Result<XdpCounters> {
@@ -179,7 +171,16 @@ impl Fastpath {
     }
 }
 
-fn program_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
+/// The XDP program `name` of the object.
+pub(super) fn program_ref<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
+    ebpf.program(name)
+        .ok_or_else(|| anyhow!("program {name} missing from the object"))?
+        .try_into()
+        .map_err(|e: ProgramError| anyhow!(e))
+}
+
+/// The XDP program `name` of the object, to load or attach.
+pub(super) fn program_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
     ebpf.program_mut(name)
         .ok_or_else(|| anyhow!("program {name} missing from the object"))?
         .try_into()

@@ -14,13 +14,13 @@ use anyhow::{anyhow, bail, Context, Result};
 use aya::maps::{MapData, PerCpuArray};
 use aya::programs::links::FdLink;
 use aya::programs::xdp::XdpLinkId;
-use aya::programs::{Xdp, XdpMode};
+use aya::programs::XdpMode;
 use aya::Ebpf;
 use serde::Serialize;
 use xdpstack_common::counters::PeerCounter;
 use xdpstack_common::names;
 
-use super::loader::OBJECT;
+use super::loader::{program_mut, OBJECT};
 
 /// Replies counted on the peer, summed over CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -50,10 +50,7 @@ impl PeerProgram {
                 enter_netns(ns)?;
             }
             let mut ebpf = Ebpf::load(OBJECT).context("loading the eBPF object")?;
-            let program: &mut Xdp = ebpf
-                .program_mut(names::PEER_PROGRAM)
-                .ok_or_else(|| anyhow!("{} missing from the object", names::PEER_PROGRAM))?
-                .try_into()?;
+            let program = program_mut(&mut ebpf, names::PEER_PROGRAM)?;
             program.load().context("loading peer_counter")?;
             let link = program
                 .attach(&iface, XdpMode::Driver)
@@ -85,11 +82,7 @@ impl PeerProgram {
     /// Pins the attachment at `path` (on a bpffs) so it outlives this
     /// process; it goes when the pin is removed or the interface is deleted.
     pub fn pin_link(mut self, path: &Path) -> Result<()> {
-        let program: &mut Xdp = self
-            .ebpf
-            .program_mut(names::PEER_PROGRAM)
-            .ok_or_else(|| anyhow!("{} missing", names::PEER_PROGRAM))?
-            .try_into()?;
+        let program = program_mut(&mut self.ebpf, names::PEER_PROGRAM)?;
         let link = program.take_link(self.link)?;
         let fd_link = FdLink::try_from(link)
             .map_err(|e| anyhow!("the attachment cannot be pinned (netlink attach): {e}"))?;

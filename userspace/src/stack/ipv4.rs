@@ -218,10 +218,7 @@ impl Stack {
 
     /// On-link destinations go direct; others through the gateway if any.
     fn next_hop(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        let mask = u32::MAX
-            .checked_shl(32 - u32::from(self.cfg.prefix))
-            .unwrap_or(0);
-        if u32::from(dst) & mask == u32::from(self.cfg.ip) & mask {
+        if crate::wire::ipv4::same_subnet(dst, self.cfg.ip, self.cfg.prefix) {
             Some(dst)
         } else {
             self.cfg.gateway

@@ -235,8 +235,8 @@ impl Stack {
     }
 
     pub fn arp_entries(&self, now: Instant) -> Vec<ArpEntryView> {
-        let mut v: Vec<ArpEntryView> = self
-            .arp
+        // `ArpCache::entries` is already sorted by IP.
+        self.arp
             .entries(now)
             .into_iter()
             .map(|e| ArpEntryView {
@@ -247,9 +247,7 @@ impl Stack {
                 learned_ms: e.since_learned.as_millis() as u64,
                 queued: e.queued,
             })
-            .collect();
-        v.sort_by_key(|e| e.ip);
-        v
+            .collect()
     }
 
     /// `xdpstack arp add`: a permanent entry.

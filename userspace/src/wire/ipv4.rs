@@ -120,8 +120,16 @@ pub fn is_broadcast(ip: Ipv4Addr, network: Ipv4Addr, prefix_len: u8) -> bool {
         return false;
     }
     let host_mask = u32::MAX >> prefix_len;
-    let ip = u32::from(ip);
-    ip & !host_mask == u32::from(network) & !host_mask && ip & host_mask == host_mask
+    same_subnet(ip, network, prefix_len) && u32::from(ip) & host_mask == host_mask
+}
+
+/// True when `a` and `b` share their first `prefix_len` bits (on-link for
+/// a host whose address is `b`/`prefix_len`).
+pub fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix_len.min(32)))
+        .unwrap_or(0);
+    u32::from(a) & mask == u32::from(b) & mask
 }
 
 /// A zero-copy view over an IPv4 datagram.
@@ -495,6 +503,16 @@ impl fmt::Display for Ipv4Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_subnet_at_the_edge_prefixes() {
+        let a = Ipv4Addr::new(10, 10, 0, 4);
+        assert!(same_subnet(a, Ipv4Addr::new(10, 10, 0, 200), 24));
+        assert!(!same_subnet(a, Ipv4Addr::new(10, 10, 1, 4), 24));
+        assert!(same_subnet(a, Ipv4Addr::new(192, 0, 2, 1), 0));
+        assert!(same_subnet(a, a, 32));
+        assert!(!same_subnet(a, Ipv4Addr::new(10, 10, 0, 5), 32));
+    }
     use crate::wire::testdata::{frame, ETH_IPV4_HEADER, ICMP_ECHO_REQUEST_IP, IP_WITH_OPTIONS};
     use crate::wire::EthernetFrame;
     use proptest::prelude::*;
