@@ -47,12 +47,12 @@ fn root_udp_reaches_userspace_and_gets_port_unreachable() {
     let r = Running::start(&[]);
     // Resolve first, so the datagram is not queued behind ARP in the client.
     r.client_ok(&["ping", "-c", "1", "-W", "2", "10.10.0.4"]);
-    let before = r.stat("stack.stack.udp_received");
+    let before = r.stat("stack.udp.received");
     let out = r.client(&["sh", "-c", "echo hello | nc -u -w 1 10.10.0.4 9999"]);
     // nc reports the ICMP port unreachable as a refused connection.
     let _ = out;
-    assert!(eventually(5, || r.stat("stack.stack.udp_received") > before));
-    assert_eq!(r.stat("stack.stack.udp_bad_checksum"), 0);
+    assert!(eventually(5, || r.stat("stack.udp.received") > before));
+    assert_eq!(r.stat("stack.udp.bad_checksum"), 0);
     assert!(eventually(5, || r.stat("stack.stack.icmp_errors_sent") >= 1));
     assert!(r.stat("xdp.redirected") >= 1);
 }

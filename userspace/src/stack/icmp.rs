@@ -97,7 +97,7 @@ impl Stack {
     fn send_icmp(&mut self, now: Instant, dst: Ipv4Addr, repr: &Icmpv4Repr<'_>) {
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
-        self.send_ipv4(now, dst, IpProtocol::Icmp, &buf);
+        self.send_ipv4(now, dst, IpProtocol::Icmp, &buf, false);
     }
 
     /// Destination unreachable about datagram `d`, unless RFC 1122 3.2.2

@@ -12,9 +12,7 @@ use super::reassembly::{FragKey, FragOutcome, Fragment};
 use super::time::Instant;
 use super::{ethernet_frame, Stack};
 use crate::wire::ipv4::is_martian_source;
-use crate::wire::{
-    EtherType, IpProtocol, Ipv4Error, Ipv4Packet, Ipv4Repr, MacAddr, UdpPacket, UdpRepr,
-};
+use crate::wire::{EtherType, IpProtocol, Ipv4Error, Ipv4Packet, Ipv4Repr, MacAddr};
 
 /// A datagram that passed the checks, whole (reassembled if it came in
 /// fragments).
@@ -131,22 +129,6 @@ impl Stack {
         }
     }
 
-    /// No UDP socket is open yet, so every port is closed: RFC 1122
-    /// 4.1.3.1 answers with port unreachable (after checking the checksum,
-    /// RFC 768).
-    fn receive_udp(&mut self, now: Instant, d: &Datagram<'_>) {
-        self.counters.udp_received += 1;
-        let Ok(packet) = UdpPacket::new_checked(d.payload) else {
-            self.counters.udp_malformed += 1;
-            return;
-        };
-        if UdpRepr::parse(&packet, d.src, d.dst).is_err() {
-            self.counters.udp_bad_checksum += 1;
-            return;
-        }
-        self.send_icmp_error(now, d, icmp::CODE_PORT_UNREACHABLE);
-    }
-
     pub(super) fn poll_reassembly(&mut self, now: Instant) {
         for expired in self.reasm.poll(now) {
             // RFC 792: time exceeded, code 1, only when the first fragment
@@ -159,18 +141,25 @@ impl Stack {
     }
 
     /// Sends `payload` as one or more datagrams to `dst`, resolving the next
-    /// hop with ARP and fragmenting to the MTU (RFC 791 3.2).
+    /// hop with ARP and fragmenting to the MTU (RFC 791 3.2). With
+    /// `dont_frag` (TCP, which sizes its segments to the MTU, RFC 1191) a
+    /// payload that does not fit is dropped and counted instead.
     pub(super) fn send_ipv4(
         &mut self,
         now: Instant,
         dst: Ipv4Addr,
         protocol: IpProtocol,
         payload: &[u8],
+        dont_frag: bool,
     ) {
         let Some(next_hop) = self.next_hop(dst) else {
             self.counters.ipv4_no_route += 1;
             return;
         };
+        if dont_frag && payload.len() + MIN_HEADER_LEN > self.cfg.mtu {
+            self.counters.ipv4_too_big_df += 1;
+            return;
+        }
         let ident = self.next_ident;
         self.next_ident = self.next_ident.wrapping_add(1);
         // Fragment payloads are multiples of 8 bytes except the last.
@@ -190,7 +179,7 @@ impl Stack {
                 payload_len: chunk.len(),
                 ttl: DEFAULT_TTL,
                 ident,
-                dont_frag: false,
+                dont_frag,
                 more_frags: i + 1 < chunks.len(),
                 frag_offset: offset as u16,
                 tos: 0,

@@ -9,6 +9,8 @@
 //! - `ipv4.rs`: IPv4 input checks, reassembly, output with ARP resolution
 //!   and fragmentation (RFC 791, 1122);
 //! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792);
+//! - `udp.rs`: UDP input and output and the socket API the services use
+//!   (RFC 768);
 //! - the state machines they drive: `arp_cache`, `arp_defence`,
 //!   `reassembly`, `rate_limit`.
 
@@ -20,6 +22,7 @@ mod ipv4;
 pub mod rate_limit;
 pub mod reassembly;
 pub mod time;
+pub mod udp;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -35,6 +38,7 @@ use reassembly::{Reassembler, ReassemblyConfig};
 use time::Instant;
 
 pub use icmp::{PingKey, PingReply};
+pub use udp::{UdpCounters, UdpDatagram, UdpError, UdpHandle};
 
 /// The most frames the outbox holds; past that new ones are dropped and
 /// counted (the queue workers drain it after every batch).
@@ -83,6 +87,8 @@ pub struct StackCounters {
     pub ipv4_fragments_sent: u64,
     /// Off-link destinations without `--gateway`.
     pub ipv4_no_route: u64,
+    /// Payloads too big for the MTU that must not be fragmented.
+    pub ipv4_too_big_df: u64,
     /// Datagrams dropped because ARP could not take them (table full).
     pub ipv4_arp_refused: u64,
     pub icmp_received: u64,
@@ -97,9 +103,6 @@ pub struct StackCounters {
     pub icmp_errors_rate_limited: u64,
     /// Errors not sent because RFC 1122 3.2.2 forbids them.
     pub icmp_errors_forbidden: u64,
-    pub udp_received: u64,
-    pub udp_bad_checksum: u64,
-    pub udp_malformed: u64,
     /// TCP is not implemented yet: segments are dropped and counted.
     pub tcp_dropped: u64,
     pub outbox_dropped: u64,
@@ -132,6 +135,8 @@ pub struct Stack {
     pings: HashMap<PingKey, icmp::PingState>,
     ping_ident: u16,
     ping_replied: bool,
+    udp: udp::Udp,
+    started: Instant,
 }
 
 impl Stack {
@@ -155,12 +160,19 @@ impl Stack {
             pings: HashMap::new(),
             ping_ident: std::process::id() as u16,
             ping_replied: false,
+            udp: udp::Udp::new(),
+            started: now,
             cfg,
         }
     }
 
     pub fn config(&self) -> &StackConfig {
         &self.cfg
+    }
+
+    /// How long the stack has run.
+    pub fn uptime(&self, now: Instant) -> Duration {
+        now.since(self.started)
     }
 
     /// Handles one frame the XDP program handed over.
@@ -214,6 +226,7 @@ impl Stack {
             "arp_defence": self.defence.counters(),
             "reassembly": self.reasm.counters(),
             "icmp_rate_limit": self.icmp_errors.counters(),
+            "udp": self.udp.counters(),
             "arp_entries": self.arp.len(),
         })
     }

@@ -288,7 +288,7 @@ fn udp_gets_port_unreachable_quoting_header_and_8_bytes() {
         &ip_frame(PEER, US, IpProtocol::Udp, 6, 0, false, &bad),
     );
     assert!(out(&mut s).is_empty());
-    assert_eq!(s.stack_counters().udp_bad_checksum, 1);
+    assert_eq!(s.udp_counters().bad_checksum, 1);
 }
 
 #[test]
@@ -467,4 +467,127 @@ fn garbage_never_panics_and_is_counted() {
         s.receive(t(len as u64), &f);
     }
     assert_eq!(s.stack_counters().rx_frames, 400);
+}
+
+fn udp_to(port: u16, payload: &[u8], zero_checksum: bool) -> Vec<u8> {
+    let repr = UdpRepr {
+        src_port: 40000,
+        dst_port: port,
+        payload,
+    };
+    let mut b = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut UdpPacket::new_unchecked(&mut b[..]), PEER, US);
+    if zero_checksum {
+        b[6..8].copy_from_slice(&[0, 0]);
+    }
+    b
+}
+
+#[test]
+fn udp_is_demultiplexed_to_the_bound_socket_and_answered_with_a_checksum() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let h = s.udp_bind(7).unwrap();
+    s.receive(
+        t(1),
+        &ip_frame(
+            PEER,
+            US,
+            IpProtocol::Udp,
+            1,
+            0,
+            false,
+            &udp_to(7, b"abc", false),
+        ),
+    );
+    // A zero checksum is "none" (RFC 768): accepted.
+    s.receive(
+        t(2),
+        &ip_frame(
+            PEER,
+            US,
+            IpProtocol::Udp,
+            2,
+            0,
+            false,
+            &udp_to(7, b"de", true),
+        ),
+    );
+    assert!(out(&mut s).is_empty(), "a bound port gets no ICMP error");
+    let first = s.udp_recv_from(h).unwrap().unwrap();
+    assert_eq!(first.src, std::net::SocketAddrV4::new(PEER, 40000));
+    assert_eq!(first.data, b"abc");
+    assert_eq!(s.udp_recv_from(h).unwrap().unwrap().data, b"de");
+    assert_eq!(s.udp_recv_from(h).unwrap(), None);
+    assert_eq!(s.udp_counters().delivered, 2);
+
+    s.udp_send_to(t(3), h, first.src, b"reply").unwrap();
+    let frames = out(&mut s);
+    assert_eq!(frames.len(), 1);
+    let p = ip_of(&frames[0]);
+    assert_eq!((p.src(), p.dst()), (US, PEER));
+    let u = UdpPacket::new_checked(p.payload()).unwrap();
+    assert_ne!(u.checksum(), 0, "always generated on output");
+    let r = UdpRepr::parse(&u, US, PEER).unwrap();
+    assert_eq!(
+        (r.src_port, r.dst_port, r.payload),
+        (7, 40000, &b"reply"[..])
+    );
+
+    // Closed again: port unreachable.
+    s.udp_close(h).unwrap();
+    s.receive(
+        t(4),
+        &ip_frame(
+            PEER,
+            US,
+            IpProtocol::Udp,
+            3,
+            0,
+            false,
+            &udp_to(7, b"x", false),
+        ),
+    );
+    let frames = out(&mut s);
+    assert_eq!(frames.len(), 1);
+    let p = ip_of(&frames[0]);
+    let icmp = Icmpv4Packet::new_checked(p.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (3, 3));
+    assert_eq!(s.udp_counters().no_port, 1);
+}
+
+#[test]
+fn udp_send_refuses_what_cannot_be_sent() {
+    let mut s = stack();
+    let h = s.udp_bind(0).unwrap();
+    let peer = std::net::SocketAddrV4::new(PEER, 9);
+    assert_eq!(
+        s.udp_send_to(t(0), h, peer, &vec![0; 65_508]),
+        Err(UdpError::TooBig(65_508))
+    );
+    let zero = std::net::SocketAddrV4::new(PEER, 0);
+    assert_eq!(
+        s.udp_send_to(t(0), h, zero, b"x"),
+        Err(UdpError::BadDestination(zero))
+    );
+    s.udp_close(h).unwrap();
+    assert_eq!(s.udp_send_to(t(0), h, peer, b"x"), Err(UdpError::NotBound));
+    assert_eq!(s.udp_counters().sent, 0);
+}
+
+#[test]
+fn a_large_udp_datagram_goes_out_in_fragments() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let h = s.udp_bind(7).unwrap();
+    s.udp_send_to(
+        t(0),
+        h,
+        std::net::SocketAddrV4::new(PEER, 5000),
+        &[1u8; 4000],
+    )
+    .unwrap();
+    let frames = out(&mut s);
+    assert_eq!(frames.len(), 3);
+    assert!(frames.iter().all(|f| !ip_of(f).dont_frag()));
 }

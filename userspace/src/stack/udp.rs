@@ -1,0 +1,361 @@
+//! UDP (RFC 768, RFC 1122 4.1): checksums, demultiplexing by port, and the
+//! stack's internal socket API that the services (and future applications)
+//! use: [`Stack::udp_bind`], [`Stack::udp_send_to`], [`Stack::udp_recv_from`],
+//! [`Stack::udp_close`].
+//!
+//! A socket is bound to one local port on our address; every datagram to
+//! that port (unicast or broadcast) is queued for it. Queues are bounded in
+//! datagrams and bytes: when full, the new datagram is dropped and counted,
+//! like a full socket receive buffer in Linux (`RcvbufErrors`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use serde::Serialize;
+use xdpstack_common::layout::icmp;
+
+use super::ipv4::Datagram;
+use super::time::Instant;
+use super::Stack;
+use crate::wire::{IpProtocol, UdpPacket, UdpRepr};
+
+/// The most sockets open at once.
+const MAX_SOCKETS: usize = 256;
+/// Per socket receive queue bounds.
+const QUEUE_DATAGRAMS: usize = 1024;
+const QUEUE_BYTES: usize = 1 << 20;
+/// The largest payload one IPv4 datagram carries: 65535 - 20 - 8.
+pub const MAX_PAYLOAD: usize = 65_507;
+/// Ephemeral ports for `bind(0)`, as IANA suggests (RFC 6335 6).
+const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// A bound socket. The generation tells a socket from a later one bound to
+/// the same port after a close, so a stale handle cannot read its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UdpHandle {
+    port: u16,
+    generation: u32,
+}
+
+impl UdpHandle {
+    pub fn port(self) -> u16 {
+        self.port
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UdpError {
+    PortInUse(u16),
+    NoFreePort,
+    TooManySockets,
+    /// The handle's socket was closed.
+    NotBound,
+    /// More than 65507 bytes: does not fit one IPv4 datagram.
+    TooBig(usize),
+    /// Port 0, or an address we cannot send to.
+    BadDestination(SocketAddrV4),
+}
+
+impl std::fmt::Display for UdpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UdpError::PortInUse(p) => write!(f, "UDP port {p} is already bound"),
+            UdpError::NoFreePort => write!(f, "no free ephemeral UDP port"),
+            UdpError::TooManySockets => write!(f, "too many UDP sockets ({MAX_SOCKETS})"),
+            UdpError::NotBound => write!(f, "the UDP socket is closed"),
+            UdpError::TooBig(n) => write!(f, "{n} bytes do not fit one datagram ({MAX_PAYLOAD})"),
+            UdpError::BadDestination(a) => write!(f, "cannot send a UDP datagram to {a}"),
+        }
+    }
+}
+
+impl std::error::Error for UdpError {}
+
+/// One datagram as an application receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpDatagram {
+    pub src: SocketAddrV4,
+    /// Our address or a broadcast address.
+    pub dst: Ipv4Addr,
+    pub data: Vec<u8>,
+}
+
+/// Shown by `xdpstack stats` under "udp" (names follow Linux's
+/// /proc/net/snmp Udp line where one exists).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct UdpCounters {
+    /// Datagrams handed to UDP by IPv4, valid or not.
+    pub received: u64,
+    /// Queued for a socket (`InDatagrams`).
+    pub delivered: u64,
+    /// Shorter than 8 bytes, or Length disagreeing with the IPv4 length.
+    pub malformed: u64,
+    /// `InCsumErrors`.
+    pub bad_checksum: u64,
+    /// To a port no socket is bound to (`NoPorts`): port unreachable.
+    pub no_port: u64,
+    /// Dropped because the socket's queue was full (`RcvbufErrors`).
+    pub queue_full: u64,
+    /// Sent by sockets (`OutDatagrams`).
+    pub sent: u64,
+    pub sockets: u64,
+}
+
+struct Socket {
+    generation: u32,
+    queue: VecDeque<UdpDatagram>,
+    queued_bytes: usize,
+}
+
+/// The sockets and counters; [`Stack`] drives them.
+pub(super) struct Udp {
+    sockets: BTreeMap<u16, Socket>,
+    counters: UdpCounters,
+    next_generation: u32,
+    next_ephemeral: u16,
+}
+
+impl Udp {
+    pub(super) fn new() -> Udp {
+        Udp {
+            sockets: BTreeMap::new(),
+            counters: UdpCounters::default(),
+            next_generation: 1,
+            next_ephemeral: *EPHEMERAL.start(),
+        }
+    }
+
+    pub(super) fn counters(&self) -> &UdpCounters {
+        &self.counters
+    }
+
+    fn bind(&mut self, port: u16) -> Result<UdpHandle, UdpError> {
+        if self.sockets.len() >= MAX_SOCKETS {
+            return Err(UdpError::TooManySockets);
+        }
+        let port = if port == 0 {
+            self.free_ephemeral()?
+        } else if self.sockets.contains_key(&port) {
+            return Err(UdpError::PortInUse(port));
+        } else {
+            port
+        };
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        self.sockets.insert(
+            port,
+            Socket {
+                generation,
+                queue: VecDeque::new(),
+                queued_bytes: 0,
+            },
+        );
+        self.counters.sockets = self.sockets.len() as u64;
+        Ok(UdpHandle { port, generation })
+    }
+
+    fn free_ephemeral(&mut self) -> Result<u16, UdpError> {
+        let span = usize::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
+        for _ in 0..span {
+            let p = self.next_ephemeral;
+            self.next_ephemeral = if p == *EPHEMERAL.end() {
+                *EPHEMERAL.start()
+            } else {
+                p + 1
+            };
+            if !self.sockets.contains_key(&p) {
+                return Ok(p);
+            }
+        }
+        Err(UdpError::NoFreePort)
+    }
+
+    fn socket_mut(&mut self, h: UdpHandle) -> Result<&mut Socket, UdpError> {
+        self.sockets
+            .get_mut(&h.port)
+            .filter(|s| s.generation == h.generation)
+            .ok_or(UdpError::NotBound)
+    }
+
+    fn recv_from(&mut self, h: UdpHandle) -> Result<Option<UdpDatagram>, UdpError> {
+        let s = self.socket_mut(h)?;
+        let d = s.queue.pop_front();
+        if let Some(d) = &d {
+            s.queued_bytes -= d.data.len();
+        }
+        Ok(d)
+    }
+
+    fn close(&mut self, h: UdpHandle) -> Result<(), UdpError> {
+        self.socket_mut(h)?;
+        self.sockets.remove(&h.port);
+        self.counters.sockets = self.sockets.len() as u64;
+        Ok(())
+    }
+
+    /// Queues a datagram for the socket on `port`. Err(()) when no socket
+    /// is bound there.
+    fn deliver(&mut self, port: u16, d: UdpDatagram) -> Result<(), ()> {
+        let Some(s) = self.sockets.get_mut(&port) else {
+            return Err(());
+        };
+        if s.queue.len() >= QUEUE_DATAGRAMS || s.queued_bytes + d.data.len() > QUEUE_BYTES {
+            self.counters.queue_full += 1;
+            return Ok(());
+        }
+        s.queued_bytes += d.data.len();
+        s.queue.push_back(d);
+        self.counters.delivered += 1;
+        Ok(())
+    }
+}
+
+impl Stack {
+    /// RFC 768 input: check the length and checksum, then hand the data to
+    /// the socket bound to the destination port, or answer port unreachable
+    /// (RFC 1122 4.1.3.1; the ICMP rules decide whether it may be sent).
+    pub(super) fn receive_udp(&mut self, now: Instant, d: &Datagram<'_>) {
+        self.udp.counters.received += 1;
+        let Ok(packet) = UdpPacket::new_checked(d.payload) else {
+            self.udp.counters.malformed += 1;
+            return;
+        };
+        // A zero checksum means the sender computed none (RFC 768).
+        let Ok(repr) = UdpRepr::parse(&packet, d.src, d.dst) else {
+            self.udp.counters.bad_checksum += 1;
+            return;
+        };
+        let datagram = UdpDatagram {
+            src: SocketAddrV4::new(d.src, repr.src_port),
+            dst: d.dst,
+            data: repr.payload.to_vec(),
+        };
+        if self.udp.deliver(repr.dst_port, datagram).is_err() {
+            self.udp.counters.no_port += 1;
+            self.send_icmp_error(now, d, icmp::CODE_PORT_UNREACHABLE);
+        }
+    }
+
+    /// Binds a socket to `port` on our address (0: an ephemeral port).
+    pub fn udp_bind(&mut self, port: u16) -> Result<UdpHandle, UdpError> {
+        self.udp.bind(port)
+    }
+
+    /// Sends one datagram from the socket's port, checksum always filled in
+    /// (RFC 1122 4.1.3.4 lets a host omit it; we never do). Larger than the
+    /// MTU, it goes out in fragments.
+    pub fn udp_send_to(
+        &mut self,
+        now: Instant,
+        h: UdpHandle,
+        dst: SocketAddrV4,
+        data: &[u8],
+    ) -> Result<(), UdpError> {
+        self.udp.socket_mut(h)?;
+        if data.len() > MAX_PAYLOAD {
+            return Err(UdpError::TooBig(data.len()));
+        }
+        let ip = *dst.ip();
+        if dst.port() == 0 || ip.is_unspecified() || ip.is_loopback() || ip == self.cfg.ip {
+            return Err(UdpError::BadDestination(dst));
+        }
+        let repr = UdpRepr {
+            src_port: h.port,
+            dst_port: dst.port(),
+            payload: data,
+        };
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), self.cfg.ip, ip);
+        self.udp.counters.sent += 1;
+        self.send_ipv4(now, ip, IpProtocol::Udp, &buf, false);
+        Ok(())
+    }
+
+    /// The oldest datagram queued for the socket, if any.
+    pub fn udp_recv_from(&mut self, h: UdpHandle) -> Result<Option<UdpDatagram>, UdpError> {
+        self.udp.recv_from(h)
+    }
+
+    /// Unbinds the socket; datagrams still queued are discarded.
+    pub fn udp_close(&mut self, h: UdpHandle) -> Result<(), UdpError> {
+        self.udp.close(h)
+    }
+
+    pub fn udp_counters(&self) -> &UdpCounters {
+        self.udp.counters()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(port: u16, n: usize) -> UdpDatagram {
+        UdpDatagram {
+            src: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), port),
+            dst: Ipv4Addr::new(10, 0, 0, 4),
+            data: vec![0; n],
+        }
+    }
+
+    #[test]
+    fn bind_refuses_a_bound_port_and_picks_ephemeral_ones() {
+        let mut u = Udp::new();
+        let a = u.bind(7).unwrap();
+        assert_eq!(a.port(), 7);
+        assert_eq!(u.bind(7), Err(UdpError::PortInUse(7)));
+        let e1 = u.bind(0).unwrap();
+        let e2 = u.bind(0).unwrap();
+        assert!(EPHEMERAL.contains(&e1.port()) && EPHEMERAL.contains(&e2.port()));
+        assert_ne!(e1.port(), e2.port());
+        assert_eq!(u.counters().sockets, 3);
+    }
+
+    #[test]
+    fn a_stale_handle_cannot_use_a_rebound_port() {
+        let mut u = Udp::new();
+        let old = u.bind(9).unwrap();
+        u.close(old).unwrap();
+        let new = u.bind(9).unwrap();
+        u.deliver(9, d(1, 3)).unwrap();
+        assert_eq!(u.recv_from(old), Err(UdpError::NotBound));
+        assert_eq!(u.close(old), Err(UdpError::NotBound));
+        assert_eq!(u.recv_from(new).unwrap().unwrap().data.len(), 3);
+        assert_eq!(u.recv_from(new), Ok(None));
+    }
+
+    #[test]
+    fn queues_are_bounded_and_drops_counted() {
+        let mut u = Udp::new();
+        let h = u.bind(7).unwrap();
+        for _ in 0..QUEUE_DATAGRAMS + 5 {
+            u.deliver(7, d(1, 1)).unwrap();
+        }
+        assert_eq!(u.counters().delivered, QUEUE_DATAGRAMS as u64);
+        assert_eq!(u.counters().queue_full, 5);
+        // Reading makes room again.
+        u.recv_from(h).unwrap().unwrap();
+        u.deliver(7, d(1, 1)).unwrap();
+        assert_eq!(u.counters().queue_full, 5);
+        // Bytes bound too.
+        let h2 = u.bind(8).unwrap();
+        for _ in 0..20 {
+            u.deliver(8, d(1, 65_507)).unwrap();
+        }
+        let mut n = 0;
+        while u.recv_from(h2).unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, QUEUE_BYTES / 65_507);
+        assert_eq!(u.deliver(99, d(1, 1)), Err(()));
+    }
+
+    #[test]
+    fn socket_count_is_bounded() {
+        let mut u = Udp::new();
+        for p in 1..=MAX_SOCKETS as u16 {
+            u.bind(p).unwrap();
+        }
+        assert_eq!(u.bind(0), Err(UdpError::TooManySockets));
+    }
+}
