@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::fastpath::AttachMode;
+use crate::services::ServiceName;
 use crate::wire::MacAddr;
 
 #[derive(Debug, Parser)]
@@ -96,6 +97,14 @@ pub struct RunArgs {
     /// Directory of the control sockets.
     #[arg(long, default_value = crate::control::DEFAULT_DIR)]
     pub control_dir: PathBuf,
+    /// Built-in services to run, comma separated, or `none`.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "echo,discard,http"
+    )]
+    pub services: Vec<ServiceName>,
 }
 
 /// How the CLI finds a daemon.
@@ -217,11 +226,41 @@ mod tests {
         assert_eq!(r.iface, "eth0");
         assert_eq!(r.mode, AttachMode::Auto);
         assert_eq!(r.fastpath, Switch::On);
+        assert_eq!(
+            r.services,
+            [ServiceName::Echo, ServiceName::Discard, ServiceName::Http]
+        );
         assert!(
             Cli::try_parse_from(["xdpstack", "run", "--iface", "eth0", "--ip", "10.10.0.4"])
                 .is_err()
         );
         assert!(Cli::try_parse_from(["xdpstack", "run", "--ip", "10.10.0.4/24"]).is_err());
+    }
+
+    #[test]
+    fn services_parse_as_a_list() {
+        let parse = |v: &str| {
+            Cli::try_parse_from([
+                "xdpstack",
+                "run",
+                "--iface",
+                "eth0",
+                "--ip",
+                "10.10.0.4/24",
+                "--services",
+                v,
+            ])
+            .map(|c| match c.command {
+                Command::Run(r) => r.services,
+                _ => panic!("not run"),
+            })
+        };
+        assert_eq!(parse("none").unwrap(), [ServiceName::None]);
+        assert_eq!(
+            parse("http,echo").unwrap(),
+            [ServiceName::Http, ServiceName::Echo]
+        );
+        assert!(parse("telnet").is_err());
     }
 
     #[test]

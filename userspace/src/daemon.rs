@@ -8,9 +8,12 @@
 //! ```
 //!
 //! The stack is one state machine behind a mutex, shared by the queue
-//! workers (the single owner of the ARP cache). Frames the main task makes
-//! (timers, `xdpstack ping`) wait in the stack's outbox; an eventfd wakes
-//! worker 0 to send them.
+//! workers (the single owner of the ARP cache). After every received batch
+//! a worker runs the services (echo, discard, http) on the stack's socket
+//! APIs and sends what came out. Worker 0 also sleeps only until the stack's
+//! next timer (TCP retransmissions and delayed ACKs need milliseconds), runs
+//! it and sends. Frames the main task makes (ARP timers, `xdpstack ping`)
+//! wait in the stack's outbox; an eventfd wakes worker 0 to send them.
 
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
@@ -29,6 +32,7 @@ use crate::control::protocol::parse_mac;
 use crate::control::server::ControlSocket;
 use crate::control::{socket_path, Request, Response};
 use crate::fastpath::{iface, Fastpath};
+use crate::services::Services;
 use crate::stack::time::MonotonicClock;
 use crate::stack::{Stack, StackConfig};
 use crate::xsk::{XskSocket, XskStats};
@@ -36,6 +40,8 @@ use crate::xsk::{XskSocket, XskStats};
 /// State shared by the workers, the main task and control requests.
 struct Shared {
     stack: Mutex<Stack>,
+    /// Locked after `stack`, never before.
+    services: Mutex<Services>,
     fastpath: Mutex<Fastpath>,
     xsk_stats: Mutex<Vec<XskStats>>,
     clock: MonotonicClock,
@@ -51,6 +57,10 @@ impl Shared {
         // A worker that panicked mid-update leaves a poisoned lock; the stack
         // is still consistent enough to serve and report, so keep going.
         self.stack.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn services(&self) -> MutexGuard<'_, Services> {
+        self.services.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn fastpath(&self) -> MutexGuard<'_, Fastpath> {
@@ -106,8 +116,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         arp_timeout: Duration::from_secs(args.arp_timeout),
         arp_max: args.arp_max,
     };
+    let mut stack = Stack::new(config, clock.now());
+    let services = Services::start(&mut stack, &args.services).map_err(|e| anyhow!(e))?;
     let shared = Arc::new(Shared {
-        stack: Mutex::new(Stack::new(config, clock.now())),
+        stack: Mutex::new(stack),
+        services: Mutex::new(services),
         fastpath: Mutex::new(fastpath),
         xsk_stats: Mutex::new(vec![XskStats::default(); sockets.len()]),
         clock,
@@ -228,10 +241,21 @@ impl Signals {
     }
 }
 
-/// One queue's loop: receive a batch, let the stack answer, send.
+/// One queue's loop: receive a batch, let the stack and the services
+/// answer, send. Worker 0 also runs the stack's timers.
 fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
     let mut out: Vec<Vec<u8>> = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
+        let timeout_ms = if index == 0 {
+            let now = shared.clock.now();
+            match shared.stack().next_timer() {
+                // Round up: waking a little late is fine, early spins.
+                Some(at) => at.since(now).as_micros().div_ceil(1000).min(100) as i32,
+                None => 100,
+            }
+        } else {
+            100
+        };
         let mut fds = [
             libc::pollfd {
                 fd: sock.as_raw_fd(),
@@ -249,7 +273,7 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
             },
         ];
         // SAFETY: fds is a valid array of two pollfds for the whole call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, 100) };
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
         if ready < 0 {
             continue; // EINTR: check `stop` and poll again.
         }
@@ -268,6 +292,11 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
                         0
                     }
                 };
+                if index == 0 && st.next_timer().is_some_and(|at| at <= now) {
+                    st.poll(now);
+                }
+                shared.services().poll(now, &mut st);
+                st.flush(now);
                 st.drain_outbox(&mut out);
                 replied |= st.take_ping_replied();
                 n
@@ -304,12 +333,15 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
             let xdp: serde_json::Map<String, serde_json::Value> =
                 xdp.values.into_iter().map(|(k, v)| (k, v.into())).collect();
             let stack = shared.stack().counters();
+            let services = shared.services().counters();
             let xsk = shared
                 .xsk_stats
                 .lock()
                 .map(|s| s.clone())
                 .unwrap_or_default();
-            Response::ok(serde_json::json!({ "xdp": xdp, "stack": stack, "xsk": xsk }))
+            Response::ok(
+                serde_json::json!({ "xdp": xdp, "stack": stack, "services": services, "xsk": xsk }),
+            )
         }
         Request::Arp {} => Response::ok(shared.stack().arp_entries(now)),
         Request::ArpAdd { ip, mac } => match parse_mac(&mac) {

@@ -9,12 +9,15 @@
 //!   send what the stack answers;
 //! - [`stack`]: the host itself (ARP cache, IPv4, ICMP) as a pure state
 //!   machine: frames in, frames out, time passed in as a value;
+//! - [`services`]: applications on the stack's socket APIs (echo, discard,
+//!   the HTTP status page);
 //! - [`control`]: the daemon's control socket and the CLI's client side.
 
 pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod fastpath;
+pub mod services;
 pub mod stack;
 pub mod wire;
 pub mod xsk;

@@ -201,6 +201,16 @@ impl Stack {
         self.poll_reassembly(now);
     }
 
+    /// When [`Stack::poll`] next has something to do that cannot wait for
+    /// the daemon's 100 ms tick (TCP's timers); `None`: nothing soon.
+    pub fn next_timer(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Turns what the transport layers queued (after the services used
+    /// their sockets) into frames in the outbox.
+    pub fn flush(&mut self, _now: Instant) {}
+
     pub fn has_outbox(&self) -> bool {
         !self.outbox.is_empty()
     }
