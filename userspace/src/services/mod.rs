@@ -8,6 +8,7 @@
 
 mod discard;
 mod echo;
+pub mod http_parse;
 
 use std::net::Ipv4Addr;
 
