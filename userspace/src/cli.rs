@@ -29,6 +29,8 @@ pub enum Command {
     Arp(ArpArgs),
     /// Show the XDP verdict counters and the stack's counters.
     Stats(StatsArgs),
+    /// List TCP connections, like `ss -tan`.
+    Conns(ConnsArgs),
     /// Send ICMP echo requests from the daemon's own address.
     Ping(PingArgs),
     /// Attach the reply-counting peer program to the far end of a veth and
@@ -150,6 +152,15 @@ pub struct StatsArgs {
     /// Refresh every second, with per-second rates.
     #[arg(long)]
     pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnsArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

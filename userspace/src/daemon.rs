@@ -344,6 +344,7 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
             )
         }
         Request::Arp {} => Response::ok(shared.stack().arp_entries(now)),
+        Request::Conns {} => Response::error("TCP is not merged into this build yet"),
         Request::ArpAdd { ip, mac } => match parse_mac(&mac) {
             Ok(mac) => match shared.stack().arp_add(now, ip, mac) {
                 Ok(()) => Response::done(),

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Run(args) => xdpstack::daemon::run(args),
         Command::Arp(args) => xdpstack::control::commands::arp(args),
         Command::Stats(args) => xdpstack::control::commands::stats(args),
+        Command::Conns(args) => xdpstack::control::commands::conns(args),
         Command::Ping(args) => xdpstack::control::commands::ping(args),
         Command::PeerAttach(args) => {
             xdpstack::fastpath::peer::PeerProgram::attach(args.netns.as_deref(), &args.iface)

@@ -1,4 +1,5 @@
-//! The CLI commands that talk to a running daemon: `arp`, `stats`, `ping`.
+//! The CLI commands that talk to a running daemon: `arp`, `stats`, `conns`,
+//! `ping`.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use serde_json::Value;
 
 use super::client::Client;
 use super::Request;
-use crate::cli::{ArpAction, ArpArgs, PingArgs, StatsArgs};
+use crate::cli::{ArpAction, ArpArgs, ConnsArgs, PingArgs, StatsArgs};
 
 pub fn arp(args: ArpArgs) -> Result<()> {
     let mut client = Client::connect(&args.target.control_dir, args.target.iface.as_deref())?;
@@ -57,6 +58,55 @@ pub fn arp_table(entries: &Value, iface: &str) -> String {
         })
         .collect();
     table(&["ADDRESS", "DEV", "LLADDR", "STATE", "AGE"], &rows)
+}
+
+pub fn conns(args: ConnsArgs) -> Result<()> {
+    let mut client = Client::connect(&args.target.control_dir, args.target.iface.as_deref())?;
+    let conns = client.call(&Request::Conns {})?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&conns)?);
+    } else {
+        print!("{}", conns_table(&conns));
+    }
+    Ok(())
+}
+
+/// TCP connections as an aligned table, like `ss -tan` (plus the
+/// retransmission timer, congestion window and retransmissions).
+pub fn conns_table(conns: &Value) -> String {
+    let rows: Vec<[String; 8]> = conns
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+            let n = |k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0).to_string();
+            [
+                s("state_name"),
+                n("recv_q"),
+                n("send_q"),
+                s("local"),
+                s("remote"),
+                format!("{}ms", n("rto_ms")),
+                n("cwnd"),
+                n("retransmits"),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "STATE",
+            "RECV-Q",
+            "SEND-Q",
+            "LOCAL ADDRESS:PORT",
+            "PEER ADDRESS:PORT",
+            "RTO",
+            "CWND",
+            "RETRANS",
+        ],
+        &rows,
+    )
 }
 
 pub fn stats(args: StatsArgs) -> Result<()> {
@@ -233,6 +283,23 @@ mod tests {
         // Columns line up: "DEV" starts where each row's device does.
         let col = lines[0].find("DEV").unwrap();
         assert_eq!(&lines[1][col..col + 10], "veth-stack");
+    }
+
+    #[test]
+    fn conns_table_reads_like_ss() {
+        let conns = serde_json::json!([
+            {"state":"Listen","state_name":"LISTEN","local":"10.10.0.4:80","remote":"0.0.0.0:0",
+             "recv_q":0,"send_q":0,"rto_ms":0,"cwnd":0,"retransmits":0},
+            {"state":"Established","state_name":"ESTAB","local":"10.10.0.4:7","remote":"10.10.0.2:41234",
+             "recv_q":12,"send_q":1448,"rto_ms":201,"cwnd":14480,"retransmits":3}
+        ]);
+        let t = conns_table(&conns);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("STATE   RECV-Q  SEND-Q  LOCAL ADDRESS:PORT"));
+        assert!(lines[1].starts_with("LISTEN  0       0       10.10.0.4:80"));
+        assert!(lines[2].starts_with("ESTAB   12      1448    10.10.0.4:7"));
+        assert!(lines[2].contains("10.10.0.2:41234") && lines[2].ends_with("201ms  14480  3"));
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum Request {
         ip: Ipv4Addr,
     },
     ArpFlush {},
+    /// TCP connections, listeners and TIME-WAIT entries, like `ss -tan`.
+    Conns {},
     Ping {
         dst: Ipv4Addr,
         size: usize,
@@ -87,6 +89,7 @@ mod tests {
         for (line, req) in [
             (r#"{"cmd":"stats"}"#, Request::Stats {}),
             (r#"{"cmd":"arp_flush"}"#, Request::ArpFlush {}),
+            (r#"{"cmd":"conns"}"#, Request::Conns {}),
             (
                 r#"{"cmd":"arp_del","ip":"10.10.0.2"}"#,
                 Request::ArpDel {
