@@ -19,6 +19,7 @@ mod icmp;
 mod ipv4;
 pub mod rate_limit;
 pub mod reassembly;
+pub mod tcp;
 pub mod time;
 
 use std::collections::HashMap;
