@@ -229,6 +229,7 @@ impl Sim {
         let mut guard = 0;
         while self.now < until && guard < 1_000_000 {
             guard += 1;
+            self.transmit();
             let next = [
                 self.flight.peek().map(|p| p.0 .0),
                 self.a.next_timer(),
