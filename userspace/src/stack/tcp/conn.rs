@@ -38,6 +38,10 @@ const DEFAULT_MSS: u32 = 536;
 const MAX_WSCALE: u8 = 14;
 /// The persist timer backs off to at most this (RFC 1122 4.2.2.17).
 const MAX_PERSIST: Duration = Duration::from_secs(60);
+/// A FIN-WAIT-2 connection the application released waits this long for
+/// the peer's FIN, then goes (Linux's tcp_fin_timeout), so a silent peer
+/// cannot hold a slot forever.
+const FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) struct Conn {
     pub state: TcpState,
@@ -53,6 +57,8 @@ pub(super) struct Conn {
     /// Why it closed, if not gracefully.
     pub error: Option<TcpError>,
     pub tw_until: Instant,
+    /// When FIN-WAIT-2 was entered.
+    fin_wait_2_since: Instant,
     /// Listed in the engine's TIME-WAIT queue.
     pub tw_queued: bool,
     pub retransmits: u64,
@@ -141,6 +147,7 @@ impl Conn {
             held: false,
             error: None,
             tw_until: Instant::ZERO,
+            fin_wait_2_since: Instant::ZERO,
             tw_queued: false,
             retransmits: 0,
             iss,
@@ -265,6 +272,7 @@ impl Conn {
         }
         self.state = new;
         match new {
+            TcpState::FinWait2 => self.fin_wait_2_since = ctx.now,
             TcpState::TimeWait => {
                 self.tw_until = ctx.now + ctx.time_wait;
                 self.drop_send_side();
@@ -1074,14 +1082,29 @@ impl Conn {
     // ----- timers -----
 
     pub fn next_timer(&self) -> Option<Instant> {
-        [self.rtx_at, self.delack_at, self.persist_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rtx_at,
+            self.delack_at,
+            self.persist_at,
+            self.orphan_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn orphan_deadline(&self) -> Option<Instant> {
+        (self.state == TcpState::FinWait2 && !self.held)
+            .then(|| self.fin_wait_2_since + FIN_WAIT_2_TIMEOUT)
     }
 
     pub fn on_timers(&mut self, ctx: &mut Ctx) {
         let now = ctx.now;
+        if self.orphan_deadline().is_some_and(|t| t <= now) {
+            ctx.counters.fin_wait_2_timeouts += 1;
+            self.set_state(ctx, TcpState::Closed);
+            return;
+        }
         if self.delack_at.is_some_and(|t| t <= now) {
             self.delack_at = None;
             self.ack_now = true;

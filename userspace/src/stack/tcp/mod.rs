@@ -209,6 +209,8 @@ pub struct TcpCounters {
     /// Segments to a closed port or otherwise unmatched (answered with RST
     /// unless they were RSTs themselves).
     pub no_connection: u64,
+    /// Released connections closed after waiting too long in FIN-WAIT-2.
+    pub fin_wait_2_timeouts: u64,
     /// Segments not sent because the output queue was full.
     pub output_dropped: u64,
 }

@@ -963,3 +963,17 @@ fn new_syn_reopens_time_wait() {
     }));
     assert_eq!(sim.b.counters().time_wait, 0);
 }
+
+#[test]
+fn released_connection_in_fin_wait_2_times_out() {
+    let mut sim = Sim::new(LinkConfig::clean(1), 22);
+    let (ca, cb) = connected(&mut sim);
+    // A lets go; B never closes: A sits in FIN-WAIT-2, then gives up.
+    sim.a.release(ca);
+    assert!(sim.run(STEPS, |s| s.a.state(ca) == Some(TcpState::FinWait2)));
+    sim.advance(Duration::from_secs(61));
+    assert_eq!(sim.a.state(ca), None);
+    assert_eq!(sim.a.counters().fin_wait_2_timeouts, 1);
+    assert_eq!(sim.a.counters().current_connections, 0);
+    assert_eq!(sim.b.state(cb), Some(TcpState::CloseWait));
+}
