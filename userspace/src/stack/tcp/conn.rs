@@ -358,9 +358,9 @@ impl Conn {
             self.state,
             TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
         ) {
-            let now_wnd = self.rcv_adv.wrapping_sub(self.rcv_nxt);
+            let now_wnd = self.advertised_window();
             let could = self.free_space();
-            if could >= 2 * now_wnd && self.edge_may_advance() {
+            if could >= now_wnd.saturating_mul(2) && self.edge_may_advance() {
                 self.ack_now = true;
                 self.output(ctx);
             }
@@ -664,9 +664,9 @@ impl Conn {
                 } else {
                     // RFC 6582 3.2 step 4: partial ACK, retransmit the next hole.
                     self.retransmit_first(ctx);
-                    self.cwnd = self.cwnd.saturating_sub(acked);
+                    self.cwnd = self.cwnd.saturating_sub(acked).max(mss);
                     if acked >= mss {
-                        self.cwnd += mss;
+                        self.cwnd = self.cwnd.saturating_add(mss);
                     }
                 }
             } else if self.cwnd < self.ssthresh {
@@ -674,7 +674,9 @@ impl Conn {
                 self.cwnd = self.cwnd.saturating_add((data_acked as u32).min(mss));
             } else if data_acked > 0 {
                 // Congestion avoidance: about one SMSS per RTT (eq. 3).
-                self.cwnd = self.cwnd.saturating_add((mss * mss / self.cwnd).max(1));
+                self.cwnd = self
+                    .cwnd
+                    .saturating_add((mss * mss / self.cwnd.max(1)).max(1));
             }
             self.dup_acks = 0;
             // RFC 6298 5.2/5.3: stop the timer when all is acked, else restart it.
@@ -878,8 +880,21 @@ impl Conn {
         seq::ge(edge, self.rcv_adv.wrapping_add(step))
     }
 
+    /// What is left of the last advertised window (data may have been
+    /// taken past it, e.g. a zero-window probe: then 0).
+    fn advertised_window(&self) -> u32 {
+        if seq::lt(self.rcv_adv, self.rcv_nxt) {
+            0
+        } else {
+            self.rcv_adv.wrapping_sub(self.rcv_nxt)
+        }
+    }
+
     /// The window field to send, advancing the advertised edge when allowed.
     fn window_field(&mut self, syn: bool) -> u16 {
+        if seq::lt(self.rcv_adv, self.rcv_nxt) {
+            self.rcv_adv = self.rcv_nxt;
+        }
         if syn {
             // Never scaled in a SYN (RFC 7323 2.2).
             let w = self.free_space().min(u32::from(u16::MAX));
@@ -890,16 +905,12 @@ impl Conn {
             let max = u32::from(u16::MAX) << self.rcv_shift;
             self.rcv_adv = self.rcv_nxt.wrapping_add(self.free_space().min(max));
         }
-        let wnd = if seq::lt(self.rcv_adv, self.rcv_nxt) {
-            0
-        } else {
-            self.rcv_adv.wrapping_sub(self.rcv_nxt)
-        };
+        let wnd = self.advertised_window();
         // Round up when the buffer can back it, so the peer never sees the
         // edge move left because of the scale's granularity (RFC 7323 2.4).
         let unit = 1u32 << self.rcv_shift;
         let mut field = wnd >> self.rcv_shift;
-        if wnd % unit != 0 && (field + 1) * unit <= self.free_space() {
+        if !wnd.is_multiple_of(unit) && (field + 1) * unit <= self.free_space() {
             field += 1;
             self.rcv_adv = self.rcv_nxt.wrapping_add(field * unit);
         }

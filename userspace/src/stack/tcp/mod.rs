@@ -35,6 +35,8 @@ use conn::Conn;
 
 /// Segments the output queue holds; more are dropped and counted.
 const OUTPUT_MAX: usize = 16384;
+/// The largest per-connection buffer accepted from the configuration.
+const MAX_BUFFER: usize = 64 * 1024 * 1024;
 /// Ephemeral ports (RFC 6335 6).
 const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// The longest TIME-WAIT accepted from the configuration (2 * MSL with a
@@ -309,6 +311,10 @@ impl Tcp {
     pub fn new(mut cfg: TcpConfig) -> Tcp {
         cfg.time_wait = cfg.time_wait.min(MAX_TIME_WAIT);
         cfg.mss = cfg.mss.max(88);
+        // Window arithmetic is 32-bit and a scaled window covers at most 1 GiB
+        // (RFC 7323 2.3); a buffer holds at least one segment.
+        cfg.rcv_buf = cfg.rcv_buf.clamp(usize::from(cfg.mss), MAX_BUFFER);
+        cfg.snd_buf = cfg.snd_buf.clamp(usize::from(cfg.mss), MAX_BUFFER);
         let first = isn::siphash24(&cfg.isn_secret, b"ephemeral") as u16;
         let span = EPHEMERAL.end() - EPHEMERAL.start() + 1;
         Tcp {

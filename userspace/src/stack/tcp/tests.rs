@@ -977,3 +977,42 @@ fn released_connection_in_fin_wait_2_times_out() {
     assert_eq!(sim.a.counters().current_connections, 0);
     assert_eq!(sim.b.state(cb), Some(TcpState::CloseWait));
 }
+
+#[test]
+fn advertised_right_edge_never_moves_left() {
+    let mut b = super::sim::config(B);
+    b.rcv_buf = 20_000;
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(2), 23);
+    sim.record = true;
+    let (ca, cb) = connected(&mut sim);
+    let data = pattern(300_000, 24);
+    let (mut sent, mut got) = (0, Vec::new());
+    let mut tick = 0u32;
+    // B reads in small bites every few steps, so its window opens and closes.
+    assert!(sim.run(STEPS, |s| {
+        if sent < data.len() {
+            sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+        }
+        tick += 1;
+        if tick.is_multiple_of(3) {
+            let mut buf = [0u8; 700];
+            let n = s.b.recv(s.now, cb, &mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.len() == data.len()
+    }));
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+    // 20 000 bytes fit 16 bits: shift 0, the field is the window itself.
+    let mut edge: Option<u32> = None;
+    for (to_b, r) in sim.parsed_trace() {
+        if to_b || r.flags.syn() {
+            continue;
+        }
+        let e = r.ack.wrapping_add(u32::from(r.window));
+        if let Some(prev) = edge {
+            assert!(super::seq::ge(e, prev), "edge moved left: {prev} -> {e}");
+        }
+        assert!(r.window <= 20_000);
+        edge = Some(e);
+    }
+}
