@@ -1016,3 +1016,34 @@ fn advertised_right_edge_never_moves_left() {
         edge = Some(e);
     }
 }
+
+#[test]
+fn random_segments_never_panic() {
+    let mut rng = super::sim::XorShift::new(25);
+    for round in 0..20u64 {
+        let (mut b, snd, id) = established(linux_syn_options());
+        b.send(ms(2), id, &[9u8; 5000]).unwrap();
+        for i in 0..1000u64 {
+            let r = rng.next();
+            let flags = Flags((r & 0x3f) as u8);
+            let seq = (PEER_ISS + 1)
+                .wrapping_add((rng.next() % 70_000) as u32)
+                .wrapping_sub(3000);
+            let ack = snd
+                .wrapping_add((rng.next() % 12_000) as u32)
+                .wrapping_sub(2000);
+            let len = (rng.next() % 1500) as usize;
+            let payload = vec![round as u8; len];
+            let now = ms(3 + i * 7);
+            b.receive(
+                now,
+                A,
+                B,
+                &raw(80, flags, seq, ack, TcpOptions::default(), &payload),
+            );
+            b.poll(now);
+            let _ = b.recv(now, id, &mut [0u8; 3000]);
+            let _ = out(&mut b);
+        }
+    }
+}
