@@ -21,6 +21,7 @@ mod icmp;
 mod ipv4;
 pub mod rate_limit;
 pub mod reassembly;
+pub mod tcp;
 pub mod time;
 pub mod udp;
 

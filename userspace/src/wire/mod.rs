@@ -20,6 +20,7 @@ pub mod ethernet;
 pub mod icmpv4;
 pub mod ipv4;
 pub mod pretty;
+pub mod tcp;
 pub mod udp;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub use ethernet::{EtherType, EthernetRepr, Frame as EthernetFrame, MacAddr};
 pub use icmpv4::{Icmpv4Repr, Packet as Icmpv4Packet};
 pub use ipv4::{IpProtocol, Ipv4Error, Ipv4Repr, Packet as Ipv4Packet};
 pub use pretty::describe;
+pub use tcp::{Flags as TcpFlags, Packet as TcpPacket, TcpOptions, TcpRepr};
 pub use udp::{Packet as UdpPacket, UdpRepr};
 
 /// Why bytes could not be read as a packet.

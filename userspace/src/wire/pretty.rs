@@ -1,12 +1,12 @@
 //! One-line, tcpdump-like descriptions of whole Ethernet frames, for logs.
 //!
 //! Decoding goes as deep as the bytes allow (Ethernet, one 802.1Q tag, ARP,
-//! IPv4, ICMP, UDP) and says what stopped it ("truncated", "bad checksum")
+//! IPv4, ICMP, UDP, TCP) and says what stopped it ("truncated", "bad checksum")
 //! instead of failing: a log line must be written for any frame.
 
 use super::ethernet::{EtherType, EthernetRepr, Frame};
 use super::ipv4::IpProtocol;
-use super::{arp, icmpv4, ipv4, udp};
+use super::{arp, icmpv4, ipv4, tcp, udp};
 
 /// Length of an IEEE 802.1Q tag: TCI then the inner EtherType.
 const VLAN_TAG_LEN: usize = 4;
@@ -80,6 +80,14 @@ fn describe_ipv4(bytes: &[u8]) -> String {
             }
             s
         }
+        IpProtocol::Tcp => {
+            let tcp = tcp::Packet::new_unchecked(payload);
+            let mut s = tcp.to_string();
+            if tcp.check_len().is_ok() && !tcp.verify_checksum(ip.src(), ip.dst()) {
+                s.push_str(" [bad checksum]");
+            }
+            s
+        }
         _ => return out,
     };
     out.push_str(": ");
@@ -125,6 +133,39 @@ mod tests {
             s.ends_with("ICMP 10.10.0.4 udp port 7 unreachable, length 36"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn tcp_segment() {
+        // PSH-ACK "hello\n" 10.10.0.2:40000 > 10.10.0.4:80 (as in wire::tcp's tests).
+        let seg = [
+            0x9c, 0x40, 0x00, 0x50, 0x01, 0x02, 0x03, 0x05, 0xaa, 0xbb, 0xcc, 0xde, 0x50, 0x18,
+            0x01, 0xf6, 0x3d, 0xa9, 0x00, 0x00, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x0a,
+        ];
+        let mut ip = UDP_IP[..20].to_vec();
+        ip[9] = 6;
+        ip[2..4].copy_from_slice(&((20 + seg.len()) as u16).to_be_bytes());
+        ip[10..12].fill(0);
+        let c = xdpstack_common::checksum::checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        ip.extend_from_slice(&seg);
+        let s = describe(&frame(&ETH_IPV4_HEADER, &ip, 60));
+        assert!(
+            s.ends_with(
+                "TCP 40000 > 80: Flags [P.], seq 16909061:16909067, ack 2864434398, win 502, length 6"
+            ),
+            "{s}"
+        );
+        let n = ip.len();
+        ip[n - 1] ^= 1;
+        assert!(describe(&frame(&ETH_IPV4_HEADER, &ip, 60)).ends_with("length 6 [bad checksum]"));
+        ip.truncate(30);
+        ip[2..4].copy_from_slice(&30u16.to_be_bytes());
+        ip[10..12].fill(0);
+        let c = xdpstack_common::checksum::checksum(&ip[..20]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let s = describe(&frame(&ETH_IPV4_HEADER, &ip, 60));
+        assert!(s.ends_with("TCP truncated"), "{s}");
     }
 
     #[test]

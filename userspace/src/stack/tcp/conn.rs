@@ -1,0 +1,1175 @@
+//! One connection's state machine: segment arrival (RFC 9293 3.10.7),
+//! output, timers, RTO (RFC 6298), congestion control (RFC 5681, 6582).
+//!
+//! A `Conn` never touches the connection tables; it changes its own state
+//! and [`super::Tcp`] settles the tables afterwards (accept queue,
+//! TIME-WAIT list, removal).
+
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use super::seq;
+use super::{Ctx, TcpConfig, TcpError, TcpState};
+use crate::stack::time::Instant;
+use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
+
+/// RFC 6298 2.1: the RTO before any RTT sample.
+const INITIAL_RTO: Duration = Duration::from_secs(1);
+/// RFC 6298 2.4 recommends 1 s; like Linux we use 200 ms, which RFC 6298
+/// allows ("SHOULD"), so that a lost tail on a LAN costs little.
+const MIN_RTO: Duration = Duration::from_millis(200);
+/// RFC 6298 2.5: a maximum of at least 60 s may be placed on the RTO.
+const MAX_RTO: Duration = Duration::from_secs(60);
+/// Clock granularity G in RFC 6298 2.3.
+const CLOCK_G: Duration = Duration::from_millis(1);
+/// Retransmissions of data or FIN before the connection is aborted
+/// (RFC 9293 3.8.3 R2; Linux's tcp_retries2 is 15).
+const MAX_RETRIES: u32 = 12;
+/// Retransmissions of a SYN or SYN-ACK (Linux: tcp_syn_retries 6, synack 5).
+const MAX_SYN_RETRIES: u32 = 5;
+/// RFC 1122 4.2.3.2: delay an ACK less than 0.5 s; 40 ms is Linux's minimum.
+const DELACK: Duration = Duration::from_millis(40);
+/// Out-of-order segments kept per connection; more are dropped (counted).
+const MAX_OOO_SEGMENTS: usize = 64;
+/// RFC 9293 3.7.1 / RFC 1122 4.2.2.6: the MSS when the peer sends none.
+const DEFAULT_MSS: u32 = 536;
+/// RFC 7323 2.3: the largest shift count.
+const MAX_WSCALE: u8 = 14;
+/// The persist timer backs off to at most this (RFC 1122 4.2.2.17).
+const MAX_PERSIST: Duration = Duration::from_secs(60);
+/// A FIN-WAIT-2 connection the application released waits this long for
+/// the peer's FIN, then goes (Linux's tcp_fin_timeout), so a silent peer
+/// cannot hold a slot forever.
+const FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(super) struct Conn {
+    pub state: TcpState,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// The listening port whose backlog this connection counts against,
+    /// until it is accepted.
+    pub listener: Option<u16>,
+    /// In the listener's accept queue.
+    pub queued: bool,
+    /// The application has it (accepted or connected) and has not released it.
+    pub held: bool,
+    /// Why it closed, if not gracefully.
+    pub error: Option<TcpError>,
+    pub tw_until: Instant,
+    /// When FIN-WAIT-2 was entered.
+    fin_wait_2_since: Instant,
+    /// Listed in the engine's TIME-WAIT queue.
+    pub tw_queued: bool,
+    pub retransmits: u64,
+
+    // Send sequence space (RFC 9293 3.3.1). `snd_max` is the highest
+    // sequence number sent: after a timeout `snd_nxt` goes back to `snd_una`.
+    iss: u32,
+    snd_una: u32,
+    snd_nxt: u32,
+    snd_max: u32,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: u32,
+    snd_wl2: u32,
+    snd_mss: u32,
+    snd_shift: u8,
+    /// Bytes from `snd_buf_seq` on: sent but unacknowledged, then unsent.
+    snd_buf: VecDeque<u8>,
+    snd_buf_seq: u32,
+    snd_cap: usize,
+    /// The application closed: a FIN follows the queued data.
+    fin_queued: bool,
+
+    // Receive sequence space.
+    irs: u32,
+    rcv_nxt: u32,
+    /// The right edge last advertised; never moved left (RFC 9293 3.8.6).
+    rcv_adv: u32,
+    rcv_shift: u8,
+    rcv_mss: u32,
+    /// In-order bytes not yet read by the application.
+    rcv_buf: VecDeque<u8>,
+    rcv_cap: usize,
+    /// Out-of-order data: sorted by sequence number, not overlapping, all
+    /// inside the advertised window (so bounded by the buffer space).
+    ooo: Vec<(u32, Vec<u8>)>,
+    /// A FIN that arrived ahead of missing data: its sequence number.
+    ooo_fin: Option<u32>,
+    fin_received: bool,
+    /// The peer offered window scaling in its SYN.
+    peer_ws: bool,
+
+    // RTO (RFC 6298).
+    rto: Duration,
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    /// One segment timed at a time: (sequence number that acks it, sent at).
+    rtt_probe: Option<(u32, Instant)>,
+    rtx_at: Option<Instant>,
+    retries: u32,
+
+    // ACK generation (RFC 1122 4.2.3.2, RFC 5681 4.2).
+    ack_now: bool,
+    delack_at: Option<Instant>,
+    segs_unacked: u32,
+
+    // Zero-window probing (RFC 9293 3.8.6.1).
+    persist_at: Option<Instant>,
+    persist_backoff: u32,
+
+    // Congestion control (RFC 5681, NewReno RFC 6582).
+    cwnd: u32,
+    ssthresh: u32,
+    dup_acks: u32,
+    in_recovery: bool,
+    recover: u32,
+}
+
+/// The smallest shift that lets a window field describe `cap` bytes.
+fn shift_for(cap: usize) -> u8 {
+    let mut s = 0;
+    while s < MAX_WSCALE && (cap >> s) > usize::from(u16::MAX) {
+        s += 1;
+    }
+    s
+}
+
+impl Conn {
+    fn new(cfg: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> Conn {
+        Conn {
+            state: TcpState::Closed,
+            local,
+            remote,
+            listener: None,
+            queued: false,
+            held: false,
+            error: None,
+            tw_until: Instant::ZERO,
+            fin_wait_2_since: Instant::ZERO,
+            tw_queued: false,
+            retransmits: 0,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: 0,
+            snd_wl2: 0,
+            snd_mss: DEFAULT_MSS.min(u32::from(cfg.mss)),
+            snd_shift: 0,
+            snd_buf: VecDeque::new(),
+            snd_buf_seq: iss.wrapping_add(1),
+            snd_cap: cfg.snd_buf,
+            fin_queued: false,
+            irs: 0,
+            rcv_nxt: 0,
+            rcv_adv: 0,
+            rcv_shift: shift_for(cfg.rcv_buf),
+            rcv_mss: u32::from(cfg.mss),
+            rcv_buf: VecDeque::new(),
+            rcv_cap: cfg.rcv_buf,
+            ooo: Vec::new(),
+            ooo_fin: None,
+            fin_received: false,
+            peer_ws: false,
+            rto: INITIAL_RTO,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rtt_probe: None,
+            rtx_at: None,
+            retries: 0,
+            ack_now: false,
+            delack_at: None,
+            segs_unacked: 0,
+            persist_at: None,
+            persist_backoff: 0,
+            cwnd: 0,
+            ssthresh: u32::MAX,
+            dup_acks: 0,
+            in_recovery: false,
+            recover: iss,
+        }
+    }
+
+    /// An active open (RFC 9293 3.10.1): SYN-SENT, the SYN goes out on `output`.
+    pub fn new_active(
+        ctx: &mut Ctx,
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: u32,
+    ) -> Conn {
+        let mut c = Conn::new(cfg, local, remote, iss);
+        c.set_state(ctx, TcpState::SynSent);
+        c.output(ctx);
+        c
+    }
+
+    /// A SYN to a listener (RFC 9293 3.10.7.2): SYN-RECEIVED, SYN-ACK sent.
+    pub fn new_passive(
+        ctx: &mut Ctx,
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: u32,
+        syn: &TcpRepr,
+    ) -> Conn {
+        let mut c = Conn::new(cfg, local, remote, iss);
+        c.irs = syn.seq;
+        c.rcv_nxt = syn.seq.wrapping_add(1);
+        c.rcv_adv = c.rcv_nxt;
+        c.take_syn_options(&syn.options);
+        // The window in a SYN is never scaled (RFC 7323 2.2).
+        c.snd_wnd = u32::from(syn.window);
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = syn.seq;
+        c.set_state(ctx, TcpState::SynReceived);
+        c.output(ctx);
+        c
+    }
+
+    /// MSS and window scale from the peer's SYN or SYN-ACK.
+    fn take_syn_options(&mut self, o: &TcpOptions) {
+        let peer_mss = o.mss.map(u32::from).unwrap_or(DEFAULT_MSS);
+        // Never below 64 bytes of data, whatever the peer claims.
+        self.snd_mss = peer_mss.min(self.rcv_mss).max(64);
+        match o.window_scale {
+            // RFC 7323 2.3: a shift above 14 is used as 14.
+            Some(ws) => {
+                self.peer_ws = true;
+                self.snd_shift = ws.min(MAX_WSCALE);
+            }
+            // RFC 7323 2.2: scaling is on only if both sides sent the option.
+            None => {
+                self.peer_ws = false;
+                self.snd_shift = 0;
+                self.rcv_shift = 0;
+            }
+        }
+        // RFC 5681 3.1: the initial window.
+        let mss = self.snd_mss;
+        self.cwnd = (4 * mss).min((2 * mss).max(4380));
+    }
+
+    /// Changes state, keeping the gauges in `ctx.counters` right.
+    pub fn set_state(&mut self, ctx: &mut Ctx, new: TcpState) {
+        let old = self.state;
+        if old == new {
+            return;
+        }
+        let c = &mut *ctx.counters;
+        for (state, delta) in [(old, -1i64), (new, 1i64)] {
+            let gauge = match state {
+                TcpState::SynSent | TcpState::SynReceived => &mut c.half_open,
+                TcpState::TimeWait => &mut c.time_wait,
+                TcpState::Listen | TcpState::Closed => continue,
+                _ => &mut c.current_connections,
+            };
+            *gauge = gauge.saturating_add_signed(delta);
+        }
+        self.state = new;
+        match new {
+            TcpState::FinWait2 => self.fin_wait_2_since = ctx.now,
+            TcpState::TimeWait => {
+                self.tw_until = ctx.now + ctx.time_wait;
+                self.drop_send_side();
+            }
+            TcpState::Closed => {
+                self.drop_send_side();
+                self.delack_at = None;
+                self.ack_now = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// Frees what a connection that will send nothing more does not need.
+    fn drop_send_side(&mut self) {
+        self.snd_buf = VecDeque::new();
+        self.ooo = Vec::new();
+        self.rtx_at = None;
+        self.persist_at = None;
+    }
+
+    /// Closes on an error: the queues are flushed (RFC 9293 3.10.7.4).
+    pub fn fail(&mut self, ctx: &mut Ctx, err: TcpError) {
+        self.error = Some(err);
+        self.rcv_buf = VecDeque::new();
+        self.set_state(ctx, TcpState::Closed);
+    }
+
+    // ----- the application's side -----
+
+    pub fn recv_queue(&self) -> usize {
+        self.rcv_buf.len()
+    }
+
+    pub fn send_queue(&self) -> usize {
+        self.snd_buf.len()
+    }
+
+    pub fn rto(&self) -> Duration {
+        self.rto
+    }
+
+    pub fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+
+    pub fn send_capacity(&self) -> usize {
+        match self.state {
+            TcpState::SynSent
+            | TcpState::SynReceived
+            | TcpState::Established
+            | TcpState::CloseWait
+                if !self.fin_queued =>
+            {
+                self.snd_cap.saturating_sub(self.snd_buf.len())
+            }
+            _ => 0,
+        }
+    }
+
+    pub fn recv(&mut self, ctx: &mut Ctx, buf: &mut [u8]) -> Result<usize, TcpError> {
+        if self.rcv_buf.is_empty() {
+            if let Some(e) = &self.error {
+                return Err(e.clone());
+            }
+            if self.fin_received {
+                return Err(TcpError::Eof);
+            }
+            return match self.state {
+                TcpState::Closed => Err(TcpError::Closed),
+                _ => Ok(0),
+            };
+        }
+        let n = buf.len().min(self.rcv_buf.len());
+        let (a, b) = self.rcv_buf.as_slices();
+        let from_a = n.min(a.len());
+        buf[..from_a].copy_from_slice(&a[..from_a]);
+        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        self.rcv_buf.drain(..n);
+        // RFC 1122 4.2.3.3: tell the peer when the window opened enough,
+        // e.g. from zero; like Linux, when it at least doubled.
+        if matches!(
+            self.state,
+            TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+        ) {
+            let now_wnd = self.advertised_window();
+            let could = self.free_space();
+            if could >= now_wnd.saturating_mul(2) && self.edge_may_advance() {
+                self.ack_now = true;
+                self.output(ctx);
+            }
+        }
+        Ok(n)
+    }
+
+    pub fn send(&mut self, ctx: &mut Ctx, data: &[u8]) -> Result<usize, TcpError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        match self.state {
+            TcpState::Closed => return Err(TcpError::Closed),
+            TcpState::SynSent
+            | TcpState::SynReceived
+            | TcpState::Established
+            | TcpState::CloseWait
+                if !self.fin_queued => {}
+            _ => return Err(TcpError::InvalidState),
+        }
+        let n = data
+            .len()
+            .min(self.snd_cap.saturating_sub(self.snd_buf.len()));
+        self.snd_buf.extend(&data[..n]);
+        self.output(ctx);
+        Ok(n)
+    }
+
+    /// The CLOSE call (RFC 9293 3.10.4).
+    pub fn close(&mut self, ctx: &mut Ctx) {
+        match self.state {
+            TcpState::SynSent => {
+                self.error = Some(TcpError::Closed);
+                self.set_state(ctx, TcpState::Closed);
+            }
+            // The FIN goes after ESTABLISHED is reached.
+            TcpState::SynReceived => self.fin_queued = true,
+            TcpState::Established => {
+                self.fin_queued = true;
+                self.set_state(ctx, TcpState::FinWait1);
+                self.output(ctx);
+            }
+            TcpState::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(ctx, TcpState::LastAck);
+                self.output(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    /// The ABORT call (RFC 9293 3.10.5): `<SEQ=SND.NXT><CTL=RST>` if synchronized.
+    pub fn abort(&mut self, ctx: &mut Ctx) {
+        if matches!(
+            self.state,
+            TcpState::SynReceived
+                | TcpState::Established
+                | TcpState::FinWait1
+                | TcpState::FinWait2
+                | TcpState::CloseWait
+        ) {
+            super::send_rst(ctx, self.local, self.remote, self.snd_nxt, None);
+        }
+        self.fail(ctx, TcpError::Closed);
+    }
+
+    /// A SYN that may reopen this TIME-WAIT connection: its sequence number
+    /// is above anything the old incarnation used (RFC 9293 3.10.7.4, RFC 6191).
+    pub fn accepts_new_syn(&self, seg: &TcpRepr) -> bool {
+        let f = seg.flags;
+        f.syn() && !f.ack() && !f.rst() && seq::gt(seg.seq, self.rcv_nxt)
+    }
+
+    // ----- segment arrival (RFC 9293 3.10.7.3 and 3.10.7.4) -----
+
+    pub fn on_segment(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        match self.state {
+            TcpState::SynSent => return self.on_segment_syn_sent(ctx, seg),
+            TcpState::Closed | TcpState::Listen => return,
+            _ => {}
+        }
+        let f = seg.flags;
+
+        // RFC 1337: RSTs in TIME-WAIT are ignored, so an old duplicate
+        // cannot assassinate it.
+        if self.state == TcpState::TimeWait && f.rst() {
+            return;
+        }
+
+        // First: the sequence number (RFC 9293 3.10.7.4, first check).
+        if !self.acceptable(seg) {
+            if self.state == TcpState::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
+                // The peer did not get our SYN-ACK: send it again now.
+                self.snd_nxt = self.iss;
+                self.output(ctx);
+                return;
+            }
+            if self.state == TcpState::TimeWait && f.fin() {
+                // A retransmitted FIN: our last ACK was lost (3.10.7.4 eighth).
+                self.tw_until = ctx.now + ctx.time_wait;
+            }
+            if !f.rst() {
+                self.send_ack(ctx);
+            }
+            return;
+        }
+
+        // Second: RST (RFC 5961 3.2): only an exact match resets; anything
+        // else in the window gets a challenge ACK.
+        if f.rst() {
+            if seg.seq == self.rcv_nxt {
+                ctx.counters.resets_received += 1;
+                self.fail(ctx, TcpError::Reset);
+            } else {
+                self.challenge_ack(ctx);
+            }
+            return;
+        }
+
+        // Fourth: SYN in a synchronized state (RFC 5961 4.2, RFC 9293 3.10.7.4).
+        if f.syn() {
+            self.challenge_ack(ctx);
+            return;
+        }
+
+        // Fifth: ACK.
+        if !f.ack() {
+            return;
+        }
+        if self.state == TcpState::SynReceived {
+            if seq::lt(self.snd_una, seg.ack) && seq::le(seg.ack, self.snd_max) {
+                self.snd_wnd = u32::from(seg.window) << self.snd_shift;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+                let next = if self.fin_queued {
+                    TcpState::FinWait1
+                } else {
+                    TcpState::Established
+                };
+                self.set_state(ctx, next);
+            } else {
+                super::send_rst(ctx, self.local, self.remote, seg.ack, None);
+                return;
+            }
+        }
+        // RFC 5961 5.2: acceptable if SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.NXT.
+        if seq::gt(seg.ack, self.snd_max)
+            || seq::lt(seg.ack, self.snd_una.wrapping_sub(self.max_snd_wnd))
+        {
+            self.challenge_ack(ctx);
+            return;
+        }
+        self.on_ack(ctx, seg);
+        let fin_acked = self.fin_acked();
+        match self.state {
+            TcpState::FinWait1 if fin_acked => self.set_state(ctx, TcpState::FinWait2),
+            TcpState::Closing if fin_acked => {
+                self.set_state(ctx, TcpState::TimeWait);
+                return;
+            }
+            TcpState::LastAck if fin_acked => {
+                self.set_state(ctx, TcpState::Closed);
+                return;
+            }
+            _ => {}
+        }
+
+        // Seventh: the data.
+        if !seg.payload.is_empty()
+            && matches!(
+                self.state,
+                TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+            )
+        {
+            self.on_data(ctx, seg.seq, seg.payload);
+        }
+
+        // Eighth: FIN, once every byte before it is in.
+        if f.fin() && !self.fin_received {
+            let fin_seq = seg.seq.wrapping_add(seg.payload.len() as u32);
+            if seq::ge(fin_seq, self.rcv_nxt) {
+                self.ooo_fin = Some(fin_seq);
+            }
+        }
+        self.maybe_take_fin(ctx);
+        self.output(ctx);
+    }
+
+    /// RFC 9293 3.10.7.3.
+    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        let f = seg.flags;
+        if f.ack() && (seq::le(seg.ack, self.iss) || seq::gt(seg.ack, self.snd_max)) {
+            if !f.rst() {
+                super::send_rst(ctx, self.local, self.remote, seg.ack, None);
+            }
+            return;
+        }
+        if f.rst() {
+            // Only with an acceptable ACK: "connection refused".
+            if f.ack() {
+                ctx.counters.resets_received += 1;
+                self.fail(ctx, TcpError::Reset);
+            }
+            return;
+        }
+        if !f.syn() {
+            return;
+        }
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq.wrapping_add(1);
+        self.rcv_adv = self.rcv_nxt;
+        self.take_syn_options(&seg.options);
+        self.snd_wnd = u32::from(seg.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        if f.ack() {
+            self.on_ack(ctx, seg);
+            self.set_state(ctx, TcpState::Established);
+            self.ack_now = true;
+        } else {
+            // Simultaneous open (RFC 9293 3.5, figure 8): SYN-ACK from SYN-RECEIVED.
+            self.set_state(ctx, TcpState::SynReceived);
+            // The SYN-ACK repeats our SYN's number but is no retransmission.
+            self.snd_nxt = self.iss;
+            self.snd_max = self.iss;
+            self.rtt_probe = None;
+            self.rtx_at = None;
+        }
+        self.output(ctx);
+    }
+
+    /// RFC 9293 3.10.7.4 first check, with the special cases for a zero
+    /// window (a probe at RCV.NXT is processed for its ACK).
+    fn acceptable(&self, seg: &TcpRepr) -> bool {
+        let len = seg.segment_len();
+        let wnd = self.rcv_adv.wrapping_sub(self.rcv_nxt);
+        let wnd = if seq::lt(self.rcv_adv, self.rcv_nxt) {
+            0
+        } else {
+            wnd
+        };
+        let in_window =
+            |s: u32| seq::le(self.rcv_nxt, s) && seq::lt(s, self.rcv_nxt.wrapping_add(wnd));
+        if seg.seq == self.rcv_nxt {
+            return true;
+        }
+        match (len, wnd) {
+            (0, 0) => false,
+            (0, _) => in_window(seg.seq),
+            (_, 0) => false,
+            _ => in_window(seg.seq) || in_window(seg.seq.wrapping_add(len - 1)),
+        }
+    }
+
+    /// True once our FIN has been sent and acknowledged.
+    fn fin_acked(&self) -> bool {
+        self.fin_queued
+            && seq::gt(
+                self.snd_una,
+                self.snd_buf_seq.wrapping_add(self.snd_buf.len() as u32),
+            )
+    }
+
+    /// An acceptable ACK (RFC 9293 3.10.7.4 fifth, RFC 5681, RFC 6582, RFC 6298).
+    fn on_ack(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        let ack = seg.ack;
+        let new_wnd = if seg.flags.syn() {
+            u32::from(seg.window)
+        } else {
+            u32::from(seg.window) << self.snd_shift
+        };
+        if seq::gt(ack, self.snd_una) {
+            let acked = ack.wrapping_sub(self.snd_una);
+            // Data leaves the send buffer (SYN and FIN occupy no bytes of it).
+            let mut data_acked = 0;
+            if seq::gt(ack, self.snd_buf_seq) {
+                data_acked = (ack.wrapping_sub(self.snd_buf_seq) as usize).min(self.snd_buf.len());
+                self.snd_buf.drain(..data_acked);
+                self.snd_buf_seq = self.snd_buf_seq.wrapping_add(data_acked as u32);
+            }
+            self.snd_una = ack;
+            if seq::lt(self.snd_nxt, ack) {
+                self.snd_nxt = ack;
+            }
+            if let Some((s, at)) = self.rtt_probe {
+                if seq::ge(ack, s) {
+                    self.rtt_probe = None;
+                    self.rtt_sample(ctx.now.since(at));
+                }
+            }
+            self.retries = 0;
+            let mss = self.snd_mss;
+            if self.in_recovery {
+                if seq::ge(ack, self.recover) {
+                    // RFC 6582 3.2 step 3: full acknowledgment, leave recovery.
+                    self.in_recovery = false;
+                    let flight = self.snd_max.wrapping_sub(self.snd_una);
+                    self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
+                } else {
+                    // RFC 6582 3.2 step 4: partial ACK, retransmit the next hole.
+                    self.retransmit_first(ctx);
+                    self.cwnd = self.cwnd.saturating_sub(acked).max(mss);
+                    if acked >= mss {
+                        self.cwnd = self.cwnd.saturating_add(mss);
+                    }
+                }
+            } else if self.cwnd < self.ssthresh {
+                // RFC 5681 3.1: slow start, at most one SMSS per ACK.
+                self.cwnd = self.cwnd.saturating_add((data_acked as u32).min(mss));
+            } else if data_acked > 0 {
+                // Congestion avoidance: about one SMSS per RTT (eq. 3).
+                self.cwnd = self
+                    .cwnd
+                    .saturating_add((mss * mss / self.cwnd.max(1)).max(1));
+            }
+            self.dup_acks = 0;
+            // RFC 6298 5.2/5.3: stop the timer when all is acked, else restart it.
+            self.rtx_at = if self.snd_una == self.snd_max {
+                None
+            } else {
+                Some(ctx.now + self.rto)
+            };
+        } else if ack == self.snd_una
+            && seg.payload.is_empty()
+            && !seg.flags.syn()
+            && !seg.flags.fin()
+            && new_wnd == self.snd_wnd
+            && self.snd_max != self.snd_una
+        {
+            // RFC 5681 2: a duplicate ACK.
+            ctx.counters.dup_acks_received += 1;
+            self.dup_acks += 1;
+            let mss = self.snd_mss;
+            if self.dup_acks == 3 && !self.in_recovery {
+                // RFC 6582 3.2 step 2: only if this ACK covers more than `recover`.
+                if seq::gt(ack, self.recover) || self.recover == self.iss {
+                    let flight = self.snd_max.wrapping_sub(self.snd_una);
+                    self.ssthresh = (flight / 2).max(2 * mss);
+                    self.recover = self.snd_max;
+                    self.in_recovery = true;
+                    ctx.counters.fast_retransmits += 1;
+                    self.retransmit_first(ctx);
+                    self.cwnd = self.ssthresh + 3 * mss;
+                }
+            } else if self.in_recovery && self.dup_acks > 3 {
+                // RFC 5681 3.2 step 4: inflate for each segment that left.
+                self.cwnd = self.cwnd.saturating_add(mss);
+            }
+        }
+        // RFC 9293 3.10.7.4: update the send window from the newest segment.
+        if seq::lt(self.snd_wl1, seg.seq) || (self.snd_wl1 == seg.seq && seq::le(self.snd_wl2, ack))
+        {
+            self.snd_wnd = new_wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(new_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+            if new_wnd > 0 {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+    }
+
+    /// RFC 6298 2.2 and 2.3.
+    fn rtt_sample(&mut self, r: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = r / 2;
+            }
+            Some(srtt) => {
+                let diff = srtt.abs_diff(r);
+                self.rttvar = self.rttvar * 3 / 4 + diff / 4;
+                self.srtt = Some(srtt * 7 / 8 + r / 8);
+            }
+        }
+        let srtt = self.srtt.unwrap_or(r);
+        self.rto = (srtt + CLOCK_G.max(self.rttvar * 4)).clamp(MIN_RTO, MAX_RTO);
+    }
+
+    /// Resends one segment from SND.UNA (fast retransmit, partial ACK).
+    fn retransmit_first(&mut self, ctx: &mut Ctx) {
+        let (len, fin) = self.segment_at(self.snd_una, u32::MAX);
+        if len > 0 || fin {
+            self.emit(ctx, self.snd_una, len, fin, false);
+        }
+    }
+
+    /// In-order data goes to the application's buffer; the rest is kept
+    /// in order (RFC 9293 3.10.7.4 seventh, RFC 5681 4.2 for the ACKs).
+    fn on_data(&mut self, ctx: &mut Ctx, mut s: u32, mut data: &[u8]) {
+        if seq::lt(s, self.rcv_nxt) {
+            let skip = self.rcv_nxt.wrapping_sub(s) as usize;
+            if skip >= data.len() {
+                self.ack_now = true;
+                return;
+            }
+            data = &data[skip..];
+            s = self.rcv_nxt;
+        }
+        // Never store more than the buffer has room for.
+        let room = self.free_space() as usize;
+        let off = s.wrapping_sub(self.rcv_nxt) as usize;
+        if off >= room {
+            self.ack_now = true;
+            return;
+        }
+        data = &data[..data.len().min(room - off)];
+        if s == self.rcv_nxt {
+            self.rcv_buf.extend(data);
+            self.rcv_nxt = self.rcv_nxt.wrapping_add(data.len() as u32);
+            if self.ooo.is_empty() {
+                // RFC 1122 4.2.3.2: ACK at least every second full segment,
+                // otherwise within DELACK.
+                self.segs_unacked += 1;
+                if self.segs_unacked >= 2 {
+                    self.ack_now = true;
+                } else if self.delack_at.is_none() {
+                    self.delack_at = Some(ctx.now + DELACK);
+                }
+            } else {
+                // RFC 5681 4.2: ACK at once when a segment fills a hole.
+                self.drain_ooo();
+                self.ack_now = true;
+            }
+        } else {
+            // RFC 5681 4.2: an out-of-order segment gets an immediate (duplicate) ACK.
+            ctx.counters.out_of_order += 1;
+            self.ooo_insert(ctx, s, data);
+            self.ack_now = true;
+        }
+    }
+
+    fn ooo_insert(&mut self, ctx: &mut Ctx, s: u32, data: &[u8]) {
+        let at = self.ooo.partition_point(|(q, _)| seq::lt(*q, s));
+        if self.ooo.len() >= MAX_OOO_SEGMENTS {
+            ctx.counters.out_of_order_dropped += 1;
+            return;
+        }
+        self.ooo.insert(at, (s, data.to_vec()));
+        // Trim overlaps so every byte is stored once.
+        let mut merged: Vec<(u32, Vec<u8>)> = Vec::with_capacity(self.ooo.len());
+        for (q, mut d) in std::mem::take(&mut self.ooo) {
+            let mut q = q;
+            if let Some((pq, pd)) = merged.last() {
+                let end = pq.wrapping_add(pd.len() as u32);
+                if seq::lt(q, end) {
+                    let cut = end.wrapping_sub(q) as usize;
+                    if cut >= d.len() {
+                        continue;
+                    }
+                    d.drain(..cut);
+                    q = end;
+                }
+            }
+            merged.push((q, d));
+        }
+        self.ooo = merged;
+    }
+
+    /// Moves the segments that are now in order into the receive buffer.
+    fn drain_ooo(&mut self) {
+        while let Some((q, _)) = self.ooo.first() {
+            if seq::gt(*q, self.rcv_nxt) {
+                break;
+            }
+            let (q, d) = self.ooo.remove(0);
+            let skip = self.rcv_nxt.wrapping_sub(q) as usize;
+            if skip < d.len() {
+                self.rcv_buf.extend(&d[skip..]);
+                self.rcv_nxt = self.rcv_nxt.wrapping_add((d.len() - skip) as u32);
+            }
+        }
+    }
+
+    /// The FIN is processed once RCV.NXT reaches it (RFC 9293 3.10.7.4 eighth).
+    fn maybe_take_fin(&mut self, ctx: &mut Ctx) {
+        if self.ooo_fin != Some(self.rcv_nxt) || self.fin_received {
+            return;
+        }
+        self.ooo_fin = None;
+        self.fin_received = true;
+        self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
+        self.ack_now = true;
+        match self.state {
+            TcpState::SynReceived | TcpState::Established => {
+                self.set_state(ctx, TcpState::CloseWait)
+            }
+            TcpState::FinWait1 => {
+                // Simultaneous close (RFC 9293 3.6, figure 13) unless our FIN is acked.
+                let next = if self.fin_acked() {
+                    TcpState::TimeWait
+                } else {
+                    TcpState::Closing
+                };
+                self.set_state(ctx, next);
+            }
+            TcpState::FinWait2 => self.set_state(ctx, TcpState::TimeWait),
+            _ => {}
+        }
+    }
+
+    // ----- output -----
+
+    /// Bytes of receive buffer not holding in-order data.
+    fn free_space(&self) -> u32 {
+        self.rcv_cap.saturating_sub(self.rcv_buf.len()) as u32
+    }
+
+    /// RFC 1122 4.2.3.3 (receiver SWS avoidance): move the right edge only
+    /// by at least min(buffer / 2, MSS).
+    fn edge_may_advance(&self) -> bool {
+        let edge = self.rcv_nxt.wrapping_add(self.free_space());
+        let step = (self.rcv_cap as u32 / 2).min(self.rcv_mss).max(1);
+        seq::ge(edge, self.rcv_adv.wrapping_add(step))
+    }
+
+    /// What is left of the last advertised window (data may have been
+    /// taken past it, e.g. a zero-window probe: then 0).
+    fn advertised_window(&self) -> u32 {
+        if seq::lt(self.rcv_adv, self.rcv_nxt) {
+            0
+        } else {
+            self.rcv_adv.wrapping_sub(self.rcv_nxt)
+        }
+    }
+
+    /// The window field to send, advancing the advertised edge when allowed.
+    fn window_field(&mut self, syn: bool) -> u16 {
+        if seq::lt(self.rcv_adv, self.rcv_nxt) {
+            self.rcv_adv = self.rcv_nxt;
+        }
+        if syn {
+            // Never scaled in a SYN (RFC 7323 2.2).
+            let w = self.free_space().min(u32::from(u16::MAX));
+            self.rcv_adv = self.rcv_nxt.wrapping_add(w);
+            return w as u16;
+        }
+        if self.edge_may_advance() {
+            let max = u32::from(u16::MAX) << self.rcv_shift;
+            self.rcv_adv = self.rcv_nxt.wrapping_add(self.free_space().min(max));
+        }
+        let wnd = self.advertised_window();
+        // Round up when the buffer can back it, so the peer never sees the
+        // edge move left because of the scale's granularity (RFC 7323 2.4).
+        let unit = 1u32 << self.rcv_shift;
+        let mut field = wnd >> self.rcv_shift;
+        if !wnd.is_multiple_of(unit) && (field + 1) * unit <= self.free_space() {
+            field += 1;
+            self.rcv_adv = self.rcv_nxt.wrapping_add(field * unit);
+        }
+        field.min(u32::from(u16::MAX)) as u16
+    }
+
+    /// How much data (and whether the FIN) a segment starting at `s` carries,
+    /// at most `limit` bytes and one MSS.
+    fn segment_at(&self, s: u32, limit: u32) -> (u32, bool) {
+        if seq::lt(s, self.snd_buf_seq) {
+            return (0, false);
+        }
+        let off = s.wrapping_sub(self.snd_buf_seq) as usize;
+        let unsent = self.snd_buf.len().saturating_sub(off) as u32;
+        let len = unsent.min(limit).min(self.snd_mss);
+        let fin_seq = self.snd_buf_seq.wrapping_add(self.snd_buf.len() as u32);
+        let fin = self.fin_queued && s.wrapping_add(len) == fin_seq;
+        (len, fin)
+    }
+
+    /// Sends what the windows allow, the FIN when due, and any owed ACK.
+    pub fn output(&mut self, ctx: &mut Ctx) {
+        match self.state {
+            TcpState::Closed | TcpState::Listen => return,
+            TcpState::SynSent | TcpState::SynReceived => {
+                if self.snd_nxt == self.iss {
+                    self.emit(ctx, self.iss, 0, false, false);
+                    self.snd_nxt = self.iss.wrapping_add(1);
+                } else if self.ack_now && self.state == TcpState::SynReceived {
+                    self.send_ack(ctx);
+                }
+                return;
+            }
+            TcpState::TimeWait => {
+                if self.ack_now {
+                    self.send_ack(ctx);
+                }
+                return;
+            }
+            _ => {}
+        }
+        let mut sent = false;
+        loop {
+            let in_flight = self.snd_nxt.wrapping_sub(self.snd_una);
+            let wnd = self.snd_wnd.min(self.cwnd);
+            let avail = wnd.saturating_sub(in_flight);
+            let (len, fin) = self.segment_at(self.snd_nxt, avail);
+            if len == 0 && !fin {
+                break;
+            }
+            let (whole, _) = self.segment_at(self.snd_nxt, u32::MAX);
+            // RFC 1122 4.2.3.4 (sender SWS avoidance): a short segment only
+            // if it empties the queue or nothing is in flight.
+            if len < whole && len < self.snd_mss && in_flight > 0 {
+                break;
+            }
+            let s = self.snd_nxt;
+            self.emit(ctx, s, len, fin, false);
+            self.snd_nxt = s.wrapping_add(len + u32::from(fin));
+            sent = true;
+        }
+        if !sent && self.ack_now {
+            self.send_ack(ctx);
+        }
+        // RFC 9293 3.8.6.1: with data waiting, a zero window and nothing in
+        // flight, the persist timer probes the window.
+        let (unsent, _) = self.segment_at(self.snd_nxt, u32::MAX);
+        if unsent > 0
+            && self.snd_wnd == 0
+            && self.snd_nxt == self.snd_una
+            && self.persist_at.is_none()
+        {
+            self.persist_at = Some(ctx.now + self.persist_interval());
+        }
+    }
+
+    fn persist_interval(&self) -> Duration {
+        (self.rto * 2u32.saturating_pow(self.persist_backoff)).min(MAX_PERSIST)
+    }
+
+    /// A bare ACK for the current state.
+    fn send_ack(&mut self, ctx: &mut Ctx) {
+        let s = self.snd_nxt;
+        self.emit(ctx, s, 0, false, false);
+    }
+
+    /// An ACK answering a suspicious RST or SYN, rate limited (RFC 5961 7).
+    fn challenge_ack(&mut self, ctx: &mut Ctx) {
+        if ctx.challenge.allow(ctx.now) {
+            ctx.counters.challenge_acks += 1;
+            self.send_ack(ctx);
+        } else {
+            ctx.counters.challenge_acks_suppressed += 1;
+        }
+    }
+
+    /// Builds and queues one segment starting at `s` with `len` bytes of
+    /// the send buffer, plus SYN in the handshake states and FIN if `fin`.
+    /// A window `probe` neither arms the retransmission timer nor is timed.
+    fn emit(&mut self, ctx: &mut Ctx, s: u32, len: u32, fin: bool, probe: bool) {
+        let syn = matches!(self.state, TcpState::SynSent | TcpState::SynReceived) && s == self.iss;
+        let mut flags = Flags::NONE;
+        if self.state != TcpState::SynSent {
+            flags = flags | Flags::ACK;
+        }
+        if syn {
+            flags = flags | Flags::SYN;
+        }
+        if fin {
+            flags = flags | Flags::FIN;
+        }
+        let consumed = len + u32::from(syn) + u32::from(fin);
+        if consumed > 0 {
+            let end = s.wrapping_add(consumed);
+            let rtx = seq::lt(s, self.snd_max) && !probe;
+            if rtx {
+                // Karn's rule (RFC 6298 3): no sample across a retransmission.
+                self.rtt_probe = None;
+                self.retransmits += 1;
+                ctx.counters.retransmits += 1;
+            } else if !probe && self.rtt_probe.is_none() {
+                self.rtt_probe = Some((end, ctx.now));
+            }
+            if seq::gt(end, self.snd_max) {
+                self.snd_max = end;
+            }
+            if !probe && self.rtx_at.is_none() {
+                self.rtx_at = Some(ctx.now + self.rto);
+            }
+        }
+        let data_off = s.wrapping_sub(self.snd_buf_seq) as usize;
+        if len > 0 && data_off + len as usize == self.snd_buf.len() {
+            flags = flags | Flags::PSH;
+        }
+        let options = if syn {
+            TcpOptions {
+                mss: Some(self.rcv_mss as u16),
+                window_scale: match self.state {
+                    TcpState::SynSent => Some(self.rcv_shift),
+                    _ if self.peer_ws => Some(self.rcv_shift),
+                    _ => None,
+                },
+                ..TcpOptions::default()
+            }
+        } else {
+            TcpOptions::default()
+        };
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: s,
+            ack: self.rcv_nxt,
+            flags,
+            window: self.window_field(syn),
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        let (a, b) = if len > 0 {
+            let (a, b) = self.snd_buf.as_slices();
+            let end = data_off + len as usize;
+            if end <= a.len() {
+                (&a[data_off..end], &b[..0])
+            } else if data_off >= a.len() {
+                (&b[data_off - a.len()..end - a.len()], &b[..0])
+            } else {
+                (&a[data_off..], &b[..end - a.len()])
+            }
+        } else {
+            (&[][..], &[][..])
+        };
+        super::push_segment(ctx, *self.local.ip(), *self.remote.ip(), &repr, a, b);
+        if flags.ack() {
+            self.ack_now = false;
+            self.delack_at = None;
+            self.segs_unacked = 0;
+        }
+    }
+
+    // ----- timers -----
+
+    pub fn next_timer(&self) -> Option<Instant> {
+        [
+            self.rtx_at,
+            self.delack_at,
+            self.persist_at,
+            self.orphan_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn orphan_deadline(&self) -> Option<Instant> {
+        (self.state == TcpState::FinWait2 && !self.held)
+            .then(|| self.fin_wait_2_since + FIN_WAIT_2_TIMEOUT)
+    }
+
+    pub fn on_timers(&mut self, ctx: &mut Ctx) {
+        let now = ctx.now;
+        if self.orphan_deadline().is_some_and(|t| t <= now) {
+            ctx.counters.fin_wait_2_timeouts += 1;
+            self.set_state(ctx, TcpState::Closed);
+            return;
+        }
+        if self.delack_at.is_some_and(|t| t <= now) {
+            self.delack_at = None;
+            self.ack_now = true;
+            self.output(ctx);
+        }
+        if self.rtx_at.is_some_and(|t| t <= now) {
+            self.on_rto(ctx);
+        }
+        if self.persist_at.is_some_and(|t| t <= now) {
+            self.on_persist(ctx);
+        }
+    }
+
+    /// The retransmission timer expired (RFC 6298 5.4-5.7, RFC 5681 3.1).
+    fn on_rto(&mut self, ctx: &mut Ctx) {
+        self.rtx_at = None;
+        ctx.counters.timeouts += 1;
+        self.retries += 1;
+        let limit = match self.state {
+            TcpState::SynSent | TcpState::SynReceived => MAX_SYN_RETRIES,
+            _ => MAX_RETRIES,
+        };
+        if self.retries > limit {
+            ctx.counters.retransmit_aborts += 1;
+            self.fail(ctx, TcpError::TimedOut);
+            return;
+        }
+        let mss = self.snd_mss;
+        if self.retries == 1 {
+            // RFC 5681 eq. 4, only for the first timeout of a segment.
+            let flight = self.snd_max.wrapping_sub(self.snd_una);
+            self.ssthresh = (flight / 2).max(2 * mss);
+        }
+        self.cwnd = mss;
+        self.in_recovery = false;
+        self.dup_acks = 0;
+        // RFC 6582 4: no fast retransmit for data sent before the timeout.
+        self.recover = self.snd_max;
+        self.rto = (self.rto * 2).min(MAX_RTO);
+        // Go back N: resend from the oldest unacknowledged byte (or the SYN).
+        self.snd_nxt = self.snd_una;
+        self.output(ctx);
+    }
+
+    /// Sends a one-byte zero-window probe (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17).
+    fn on_persist(&mut self, ctx: &mut Ctx) {
+        self.persist_at = None;
+        let (len, _) = self.segment_at(self.snd_nxt, 1);
+        if self.snd_wnd != 0 || len == 0 || self.state == TcpState::Closed {
+            return;
+        }
+        ctx.counters.window_probes += 1;
+        self.emit(ctx, self.snd_nxt, 1, false, true);
+        self.persist_backoff = self.persist_backoff.saturating_add(1);
+        self.persist_at = Some(ctx.now + self.persist_interval());
+    }
+}

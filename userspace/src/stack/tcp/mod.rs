@@ -1,0 +1,781 @@
+//! TCP (RFC 9293) as a pure state machine: segments in ([`Tcp::receive`]),
+//! segments out ([`Tcp::drain_output`]), time passed in as a value.
+//!
+//! - `mod.rs`: the tables (listeners, connections by 4-tuple, TIME-WAIT
+//!   list), LISTEN and CLOSED processing (RFC 9293 3.10.7.1-2), the API;
+//! - `conn.rs`: one connection: states, data, timers, RTO (RFC 6298),
+//!   congestion control (RFC 5681, NewReno RFC 6582);
+//! - `isn.rs`: initial sequence numbers (RFC 6528, SipHash-2-4);
+//! - `seq.rs`: sequence number arithmetic.
+//!
+//! Everything is bounded: connections (`max_connections`), each listener's
+//! half-open plus not-yet-accepted connections (`backlog`), TIME-WAIT
+//! entries (`max_time_wait`, oldest evicted), per-connection buffers and
+//! out-of-order segments, and the output queue.
+
+mod conn;
+mod isn;
+mod seq;
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::stack::rate_limit::{RateLimitConfig, TokenBucket};
+use crate::stack::time::Instant;
+use crate::wire::tcp::{Flags, Packet, TcpOptions, TcpRepr};
+use crate::wire::Error as WireError;
+use conn::Conn;
+
+/// Segments the output queue holds; more are dropped and counted.
+const OUTPUT_MAX: usize = 16384;
+/// The largest per-connection buffer accepted from the configuration.
+const MAX_BUFFER: usize = 64 * 1024 * 1024;
+/// Ephemeral ports (RFC 6335 6).
+const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
+/// The longest TIME-WAIT accepted from the configuration (2 * MSL with a
+/// generous MSL of 2 minutes, RFC 9293 3.4.2).
+const MAX_TIME_WAIT: Duration = Duration::from_secs(240);
+
+/// What the engine is configured with.
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    pub local_ip: Ipv4Addr,
+    /// The MSS we announce: MTU - 40 (RFC 9293 3.7.1).
+    pub mss: u16,
+    /// Per-connection receive buffer (bytes); the window advertises its free space.
+    pub rcv_buf: usize,
+    /// Per-connection send buffer (bytes).
+    pub snd_buf: usize,
+    /// Connections from SYN-SENT/SYN-RECEIVED to LAST-ACK, bounded.
+    pub max_connections: usize,
+    /// Per listener: half-open plus not yet accepted.
+    pub backlog: usize,
+    /// TIME-WAIT entries; past this the oldest is dropped.
+    pub max_time_wait: usize,
+    /// 2 * MSL.
+    pub time_wait: Duration,
+    /// RFC 6528 key.
+    pub isn_secret: [u8; 16],
+}
+
+impl TcpConfig {
+    /// Sensible defaults; `mtu` is the IPv4 MTU.
+    pub fn new(local_ip: Ipv4Addr, mtu: usize, isn_secret: [u8; 16]) -> TcpConfig {
+        let mss = mtu.saturating_sub(40).clamp(88, usize::from(u16::MAX)) as u16;
+        TcpConfig {
+            local_ip,
+            mss,
+            rcv_buf: 256 * 1024,
+            snd_buf: 256 * 1024,
+            max_connections: 1024,
+            backlog: 128,
+            max_time_wait: 4096,
+            time_wait: Duration::from_secs(60),
+            isn_secret,
+        }
+    }
+}
+
+/// A connection's handle, valid until it is released (or aborted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct ConnId(u64);
+
+/// RFC 9293 3.3.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TcpState {
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+    Closed,
+}
+
+impl TcpState {
+    /// The names `ss` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::Listen => "LISTEN",
+            TcpState::SynSent => "SYN-SENT",
+            TcpState::SynReceived => "SYN-RECV",
+            TcpState::Established => "ESTAB",
+            TcpState::FinWait1 => "FIN-WAIT-1",
+            TcpState::FinWait2 => "FIN-WAIT-2",
+            TcpState::CloseWait => "CLOSE-WAIT",
+            TcpState::Closing => "CLOSING",
+            TcpState::LastAck => "LAST-ACK",
+            TcpState::TimeWait => "TIME-WAIT",
+            TcpState::Closed => "CLOSED",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TcpError {
+    PortInUse,
+    NotListening,
+    NoSuchConnection,
+    TooManyConnections,
+    /// The connection is gone (reset, aborted, timed out): no more send/recv.
+    Closed,
+    /// recv only: the peer sent FIN and every byte before it was read.
+    Eof,
+    /// The peer reset it.
+    Reset,
+    TimedOut,
+    InvalidState,
+}
+
+impl std::fmt::Display for TcpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TcpError::PortInUse => "port in use",
+            TcpError::NotListening => "not listening",
+            TcpError::NoSuchConnection => "no such connection",
+            TcpError::TooManyConnections => "too many connections",
+            TcpError::Closed => "connection closed",
+            TcpError::Eof => "end of stream",
+            TcpError::Reset => "connection reset by peer",
+            TcpError::TimedOut => "connection timed out",
+            TcpError::InvalidState => "invalid state for this call",
+        })
+    }
+}
+
+impl std::error::Error for TcpError {}
+
+/// One row of `xdpstack conns` (like `ss -tan`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnView {
+    pub state: TcpState,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// Bytes received, not yet read (LISTEN: connections waiting for accept).
+    pub recv_q: usize,
+    /// Bytes not yet acknowledged (LISTEN: the backlog).
+    pub send_q: usize,
+    pub rto_ms: u64,
+    pub cwnd: u32,
+    pub retransmits: u64,
+}
+
+/// Counters shown by `xdpstack stats` under "tcp".
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TcpCounters {
+    pub segments_received: u64,
+    pub segments_sent: u64,
+    pub bad_checksum: u64,
+    pub malformed: u64,
+    pub active_opens: u64,
+    pub passive_opens: u64,
+    pub resets_sent: u64,
+    pub resets_received: u64,
+    /// Segments sent again (timeouts, fast retransmit, partial ACKs).
+    pub retransmits: u64,
+    pub fast_retransmits: u64,
+    /// Retransmission timer expiries.
+    pub timeouts: u64,
+    /// Connections aborted after too many retransmissions.
+    pub retransmit_aborts: u64,
+    pub challenge_acks: u64,
+    /// Challenge ACKs not sent because of the rate limit (RFC 5961 7).
+    pub challenge_acks_suppressed: u64,
+    /// SYNs dropped because the listener's backlog was full.
+    pub listen_overflows: u64,
+    /// SYNs or connects refused because `max_connections` was reached.
+    pub connection_limit_drops: u64,
+    /// Gauge: ESTABLISHED to LAST-ACK.
+    pub current_connections: u64,
+    /// Gauge: SYN-SENT and SYN-RECEIVED.
+    pub half_open: u64,
+    /// Gauge: TIME-WAIT.
+    pub time_wait: u64,
+    /// TIME-WAIT entries dropped early because of `max_time_wait`.
+    pub time_wait_evicted: u64,
+    pub dup_acks_received: u64,
+    pub out_of_order: u64,
+    pub out_of_order_dropped: u64,
+    pub window_probes: u64,
+    /// Segments to a closed port or otherwise unmatched (answered with RST
+    /// unless they were RSTs themselves).
+    pub no_connection: u64,
+    /// Released connections closed after waiting too long in FIN-WAIT-2.
+    pub fin_wait_2_timeouts: u64,
+    /// Segments not sent because the output queue was full.
+    pub output_dropped: u64,
+}
+
+/// What a connection's code needs from the engine while it runs.
+pub(crate) struct Ctx<'a> {
+    now: Instant,
+    time_wait: Duration,
+    out: &'a mut Vec<(Ipv4Addr, Vec<u8>)>,
+    counters: &'a mut TcpCounters,
+    challenge: &'a mut TokenBucket,
+}
+
+/// Queues one segment: the header from `repr` and the data `a` then `b`.
+fn push_segment(ctx: &mut Ctx, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, a: &[u8], b: &[u8]) {
+    if ctx.out.len() >= OUTPUT_MAX {
+        ctx.counters.output_dropped += 1;
+        return;
+    }
+    let hlen = repr.header_len();
+    let mut buf = vec![0u8; hlen + a.len() + b.len()];
+    buf[hlen..hlen + a.len()].copy_from_slice(a);
+    buf[hlen + a.len()..].copy_from_slice(b);
+    let mut packet = Packet::new_unchecked(&mut buf[..]);
+    repr.emit_header(&mut packet);
+    packet.fill_checksum(src, dst);
+    ctx.counters.segments_sent += 1;
+    if repr.flags.rst() {
+        ctx.counters.resets_sent += 1;
+    }
+    ctx.out.push((dst, buf));
+}
+
+/// A RST `<SEQ=seq>`, with `<ACK=ack><CTL=RST,ACK>` when `ack` is given
+/// (RFC 9293 3.10.7.1).
+fn send_rst(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seq: u32, ack: Option<u32>) {
+    let repr = TcpRepr {
+        src_port: local.port(),
+        dst_port: remote.port(),
+        seq,
+        ack: ack.unwrap_or(0),
+        flags: match ack {
+            Some(_) => Flags::RST | Flags::ACK,
+            None => Flags::RST,
+        },
+        window: 0,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload: &[],
+    };
+    push_segment(ctx, *local.ip(), *remote.ip(), &repr, &[], &[]);
+}
+
+/// The reply to a segment no connection wants (RFC 9293 3.10.7.1): none to a
+/// RST; `<SEQ=SEG.ACK><CTL=RST>` to an ACK; otherwise
+/// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
+fn reset_for(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr) {
+    if seg.flags.rst() {
+        return;
+    }
+    if seg.flags.ack() {
+        send_rst(ctx, local, remote, seg.ack, None);
+    } else {
+        let ack = seg.seq.wrapping_add(seg.segment_len());
+        send_rst(ctx, local, remote, 0, Some(ack));
+    }
+}
+
+struct Listener {
+    /// Connections established and waiting for `accept`, oldest first.
+    accept_queue: VecDeque<ConnId>,
+    /// Half-open plus queued: what the backlog bounds.
+    pending: usize,
+}
+
+/// The TCP engine: every connection of one local address.
+pub struct Tcp {
+    cfg: TcpConfig,
+    counters: TcpCounters,
+    listeners: HashMap<u16, Listener>,
+    conns: HashMap<ConnId, Conn>,
+    /// (local port, remote) -> connection, for every connection not Closed.
+    tuples: HashMap<(u16, SocketAddrV4), ConnId>,
+    /// TIME-WAIT connections, oldest first, with the deadline they had
+    /// when queued (a restarted timer is found when the entry comes up).
+    time_wait: VecDeque<(Instant, ConnId)>,
+    out: Vec<(Ipv4Addr, Vec<u8>)>,
+    challenge: TokenBucket,
+    next_id: u64,
+    next_port: u16,
+    /// The latest time passed in, for the calls that take none.
+    now: Instant,
+}
+
+impl Tcp {
+    pub fn new(mut cfg: TcpConfig) -> Tcp {
+        cfg.time_wait = cfg.time_wait.min(MAX_TIME_WAIT);
+        cfg.mss = cfg.mss.max(88);
+        // Window arithmetic is 32-bit and a scaled window covers at most 1 GiB
+        // (RFC 7323 2.3); a buffer holds at least one segment.
+        cfg.rcv_buf = cfg.rcv_buf.clamp(usize::from(cfg.mss), MAX_BUFFER);
+        cfg.snd_buf = cfg.snd_buf.clamp(usize::from(cfg.mss), MAX_BUFFER);
+        let first = isn::siphash24(&cfg.isn_secret, b"ephemeral") as u16;
+        let span = EPHEMERAL.end() - EPHEMERAL.start() + 1;
+        Tcp {
+            next_port: EPHEMERAL.start() + first % span,
+            cfg,
+            counters: TcpCounters::default(),
+            listeners: HashMap::new(),
+            conns: HashMap::new(),
+            tuples: HashMap::new(),
+            time_wait: VecDeque::new(),
+            out: Vec::new(),
+            // RFC 5961 7: a system-wide limit on challenge ACKs (Linux: 1000/s).
+            challenge: TokenBucket::new(RateLimitConfig {
+                per_sec: 1000,
+                burst: 100,
+            }),
+            next_id: 1,
+            now: Instant::ZERO,
+        }
+    }
+
+    pub fn config(&self) -> &TcpConfig {
+        &self.cfg
+    }
+
+    pub fn listen(&mut self, port: u16) -> Result<(), TcpError> {
+        if port == 0 {
+            return Err(TcpError::InvalidState);
+        }
+        if self.listeners.contains_key(&port) {
+            return Err(TcpError::PortInUse);
+        }
+        self.listeners.insert(
+            port,
+            Listener {
+                accept_queue: VecDeque::new(),
+                pending: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops listening; connections already established stay.
+    pub fn unlisten(&mut self, port: u16) -> Result<(), TcpError> {
+        let l = self.listeners.remove(&port).ok_or(TcpError::NotListening)?;
+        let mut orphans: Vec<ConnId> = l.accept_queue.into_iter().collect();
+        orphans.extend(
+            self.conns
+                .iter()
+                .filter(|(_, c)| c.listener == Some(port) && !c.queued)
+                .map(|(id, _)| *id),
+        );
+        for id in orphans {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.listener = None;
+            }
+            let _ = self.abort_at(id);
+        }
+        Ok(())
+    }
+
+    fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut HashMap<ConnId, Conn>) {
+        self.now = self.now.max(now);
+        (
+            Ctx {
+                now,
+                time_wait: self.cfg.time_wait,
+                out: &mut self.out,
+                counters: &mut self.counters,
+                challenge: &mut self.challenge,
+            },
+            &mut self.conns,
+        )
+    }
+
+    fn live_connections(&self) -> u64 {
+        self.counters.current_connections + self.counters.half_open
+    }
+
+    /// One TCP segment (the IPv4 payload) from `src` to `dst`.
+    pub fn receive(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
+        self.counters.segments_received += 1;
+        let packet = match Packet::new_checked(segment) {
+            Ok(p) => p,
+            Err(_) => {
+                self.counters.malformed += 1;
+                return;
+            }
+        };
+        let seg = match TcpRepr::parse(&packet, src, dst) {
+            Ok(r) => r,
+            Err(WireError::Checksum) => {
+                self.counters.bad_checksum += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.malformed += 1;
+                return;
+            }
+        };
+        // Not ours, or from an address no connection can have (RFC 1122 4.2.3.10).
+        if dst != self.cfg.local_ip
+            || src.is_broadcast()
+            || src.is_multicast()
+            || src.is_unspecified()
+            || seg.src_port == 0
+            || seg.dst_port == 0
+        {
+            self.counters.malformed += 1;
+            return;
+        }
+        let local = SocketAddrV4::new(dst, seg.dst_port);
+        let remote = SocketAddrV4::new(src, seg.src_port);
+        if let Some(&id) = self.tuples.get(&(seg.dst_port, remote)) {
+            let reuse = self
+                .conns
+                .get(&id)
+                .is_some_and(|c| c.state == TcpState::TimeWait && c.accepts_new_syn(&seg))
+                && self.listeners.contains_key(&seg.dst_port);
+            if !reuse {
+                let (mut ctx, conns) = self.ctx(now);
+                if let Some(c) = conns.get_mut(&id) {
+                    c.on_segment(&mut ctx, &seg);
+                }
+                self.settle(now, id);
+                return;
+            }
+            // RFC 9293 3.10.7.4 / RFC 6191: a new SYN above the old sequence
+            // space may reopen a connection in TIME-WAIT.
+            self.time_wait.retain(|e| e.1 != id);
+            self.finish(now, id);
+        }
+        if self.listeners.contains_key(&seg.dst_port) {
+            self.on_listen(now, local, remote, &seg);
+            return;
+        }
+        self.counters.no_connection += 1;
+        let (mut ctx, _) = self.ctx(now);
+        reset_for(&mut ctx, local, remote, &seg);
+    }
+
+    /// RFC 9293 3.10.7.2.
+    fn on_listen(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+    ) {
+        let f = seg.flags;
+        if f.rst() {
+            return;
+        }
+        if f.ack() {
+            let (mut ctx, _) = self.ctx(now);
+            send_rst(&mut ctx, local, remote, seg.ack, None);
+            return;
+        }
+        if !f.syn() {
+            return;
+        }
+        let backlog = self.cfg.backlog;
+        let Some(l) = self.listeners.get(&local.port()) else {
+            return;
+        };
+        if l.pending >= backlog {
+            // SYN-flood resilience: a bounded half-open table; the SYN is
+            // dropped (the client retries), like Linux with a full queue.
+            self.counters.listen_overflows += 1;
+            return;
+        }
+        if self.live_connections() >= self.cfg.max_connections as u64 {
+            self.counters.connection_limit_drops += 1;
+            return;
+        }
+        let iss = isn::isn(&self.cfg.isn_secret, local, remote, now);
+        let id = self.new_id();
+        let cfg = self.cfg.clone();
+        let (mut ctx, conns) = self.ctx(now);
+        let mut c = Conn::new_passive(&mut ctx, &cfg, local, remote, iss, seg);
+        c.listener = Some(local.port());
+        conns.insert(id, c);
+        self.tuples.insert((local.port(), remote), id);
+        if let Some(l) = self.listeners.get_mut(&local.port()) {
+            l.pending += 1;
+        }
+    }
+
+    fn new_id(&mut self) -> ConnId {
+        let id = ConnId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// Brings the tables in line with a connection's new state.
+    fn settle(&mut self, now: Instant, id: ConnId) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match c.state {
+            TcpState::Closed => {
+                self.tuples.remove(&(c.local.port(), c.remote));
+                if let Some(port) = c.listener.take() {
+                    if let Some(l) = self.listeners.get_mut(&port) {
+                        l.pending = l.pending.saturating_sub(1);
+                        if c.queued {
+                            l.accept_queue.retain(|q| *q != id);
+                        }
+                    }
+                }
+                c.queued = false;
+                if !c.held {
+                    self.conns.remove(&id);
+                }
+            }
+            TcpState::SynReceived | TcpState::SynSent | TcpState::Listen => {}
+            state => {
+                if let (Some(port), false) = (c.listener, c.queued) {
+                    // Handshake done: hand it to the application (RFC 9293 3.10.7.4).
+                    c.queued = true;
+                    self.counters.passive_opens += 1;
+                    if let Some(l) = self.listeners.get_mut(&port) {
+                        l.accept_queue.push_back(id);
+                    }
+                }
+                if state == TcpState::TimeWait && !c.tw_queued {
+                    c.tw_queued = true;
+                    self.time_wait.push_back((c.tw_until, id));
+                    // Bounded: the oldest TIME-WAIT goes first.
+                    while self.counters.time_wait > self.cfg.max_time_wait as u64 {
+                        let Some((_, old)) = self.time_wait.pop_front() else {
+                            break;
+                        };
+                        if self
+                            .conns
+                            .get(&old)
+                            .is_some_and(|c| c.state == TcpState::TimeWait)
+                        {
+                            self.counters.time_wait_evicted += 1;
+                            self.finish(now, old);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends a connection without sending anything (TIME-WAIT expiry).
+    fn finish(&mut self, now: Instant, id: ConnId) {
+        let (mut ctx, conns) = self.ctx(now);
+        if let Some(c) = conns.get_mut(&id) {
+            c.set_state(&mut ctx, TcpState::Closed);
+        }
+        self.settle(now, id);
+    }
+
+    /// Timers: retransmission, delayed ACK, zero-window probe, TIME-WAIT.
+    pub fn poll(&mut self, now: Instant) {
+        let mut changed = Vec::new();
+        {
+            let (mut ctx, conns) = self.ctx(now);
+            for (id, c) in conns.iter_mut() {
+                if c.next_timer().is_some_and(|t| t <= now) {
+                    let before = c.state;
+                    c.on_timers(&mut ctx);
+                    if c.state != before {
+                        changed.push(*id);
+                    }
+                }
+            }
+        }
+        for id in changed {
+            self.settle(now, id);
+        }
+        while let Some(&(at, id)) = self.time_wait.front() {
+            if at > now {
+                break;
+            }
+            self.time_wait.pop_front();
+            match self.conns.get(&id) {
+                Some(c) if c.state == TcpState::TimeWait && c.tw_until > now => {
+                    // The timer was restarted by a retransmitted FIN.
+                    self.time_wait.push_back((c.tw_until, id));
+                }
+                Some(c) if c.state == TcpState::TimeWait => self.finish(now, id),
+                _ => {}
+            }
+        }
+    }
+
+    /// When `poll` next has something to do.
+    pub fn next_timer(&self) -> Option<Instant> {
+        let conns = self.conns.values().filter_map(|c| c.next_timer()).min();
+        let tw = self.time_wait.front().map(|e| e.0);
+        conns.into_iter().chain(tw).min()
+    }
+
+    /// Moves the segments to send into `out`: (destination, whole segment).
+    pub fn drain_output(&mut self, out: &mut Vec<(Ipv4Addr, Vec<u8>)>) {
+        out.append(&mut self.out);
+    }
+
+    /// A connection that completed its handshake on `port`, once.
+    pub fn accept(&mut self, port: u16) -> Option<ConnId> {
+        let l = self.listeners.get_mut(&port)?;
+        let id = l.accept_queue.pop_front()?;
+        l.pending = l.pending.saturating_sub(1);
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.listener = None;
+            c.queued = false;
+            c.held = true;
+        }
+        Some(id)
+    }
+
+    /// Active open (RFC 9293 3.10.1); `local_port` 0 picks an ephemeral port.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local_port: u16,
+        remote: SocketAddrV4,
+    ) -> Result<ConnId, TcpError> {
+        if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
+            return Err(TcpError::InvalidState);
+        }
+        if self.live_connections() >= self.cfg.max_connections as u64 {
+            self.counters.connection_limit_drops += 1;
+            return Err(TcpError::TooManyConnections);
+        }
+        let port = if local_port == 0 {
+            self.ephemeral_port(remote)?
+        } else if self.tuples.contains_key(&(local_port, remote)) {
+            return Err(TcpError::PortInUse);
+        } else {
+            local_port
+        };
+        let local = SocketAddrV4::new(self.cfg.local_ip, port);
+        let iss = isn::isn(&self.cfg.isn_secret, local, remote, now);
+        let id = self.new_id();
+        let cfg = self.cfg.clone();
+        let (mut ctx, conns) = self.ctx(now);
+        let mut c = Conn::new_active(&mut ctx, &cfg, local, remote, iss);
+        c.held = true;
+        conns.insert(id, c);
+        self.counters.active_opens += 1;
+        self.tuples.insert((port, remote), id);
+        Ok(id)
+    }
+
+    fn ephemeral_port(&mut self, remote: SocketAddrV4) -> Result<u16, TcpError> {
+        for _ in EPHEMERAL {
+            let p = self.next_port;
+            self.next_port = if p == *EPHEMERAL.end() {
+                *EPHEMERAL.start()
+            } else {
+                p + 1
+            };
+            if !self.listeners.contains_key(&p) && !self.tuples.contains_key(&(p, remote)) {
+                return Ok(p);
+            }
+        }
+        Err(TcpError::PortInUse)
+    }
+
+    /// Runs `f` on a connection, then settles the tables.
+    fn with_conn<R>(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        f: impl FnOnce(&mut Conn, &mut Ctx) -> R,
+    ) -> Result<R, TcpError> {
+        let (mut ctx, conns) = self.ctx(now);
+        let c = conns.get_mut(&id).ok_or(TcpError::NoSuchConnection)?;
+        let r = f(c, &mut ctx);
+        self.settle(now, id);
+        Ok(r)
+    }
+
+    /// Copies received in-order bytes into `buf`. Ok(0): nothing now.
+    pub fn recv(&mut self, now: Instant, id: ConnId, buf: &mut [u8]) -> Result<usize, TcpError> {
+        self.with_conn(now, id, |c, ctx| c.recv(ctx, buf))?
+    }
+
+    /// Queues bytes; returns how many were taken.
+    pub fn send(&mut self, now: Instant, id: ConnId, data: &[u8]) -> Result<usize, TcpError> {
+        self.with_conn(now, id, |c, ctx| c.send(ctx, data))?
+    }
+
+    pub fn send_capacity(&self, id: ConnId) -> usize {
+        self.conns.get(&id).map_or(0, |c| c.send_capacity())
+    }
+
+    /// Graceful close: FIN after the queued data.
+    pub fn close(&mut self, now: Instant, id: ConnId) -> Result<(), TcpError> {
+        self.with_conn(now, id, |c, ctx| c.close(ctx))
+    }
+
+    /// RST now and forget the connection.
+    pub fn abort(&mut self, now: Instant, id: ConnId) -> Result<(), TcpError> {
+        self.with_conn(now, id, |c, ctx| {
+            c.held = false;
+            c.abort(ctx)
+        })?;
+        self.time_wait.retain(|e| e.1 != id);
+        self.conns.remove(&id);
+        Ok(())
+    }
+
+    /// Abort for connections the application never saw.
+    fn abort_at(&mut self, id: ConnId) -> Result<(), TcpError> {
+        self.abort(self.now, id)
+    }
+
+    pub fn state(&self, id: ConnId) -> Option<TcpState> {
+        self.conns.get(&id).map(|c| c.state)
+    }
+
+    /// The application lets go of a connection: a closed one is forgotten;
+    /// an open one is closed gracefully and forgotten when done.
+    pub fn release(&mut self, id: ConnId) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.held = false;
+        if c.state == TcpState::Closed {
+            self.conns.remove(&id);
+            return;
+        }
+        let _ = self.close(self.now, id);
+    }
+
+    pub fn connections(&self) -> Vec<ConnView> {
+        let mut v: Vec<ConnView> = self
+            .listeners
+            .iter()
+            .map(|(port, l)| ConnView {
+                state: TcpState::Listen,
+                local: SocketAddrV4::new(self.cfg.local_ip, *port),
+                remote: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                recv_q: l.accept_queue.len(),
+                send_q: self.cfg.backlog,
+                rto_ms: 0,
+                cwnd: 0,
+                retransmits: 0,
+            })
+            .collect();
+        v.extend(self.conns.values().map(|c| ConnView {
+            state: c.state,
+            local: c.local,
+            remote: c.remote,
+            recv_q: c.recv_queue(),
+            send_q: c.send_queue(),
+            rto_ms: c.rto().as_millis() as u64,
+            cwnd: c.cwnd(),
+            retransmits: c.retransmits,
+        }));
+        v.sort_by_key(|r| (r.local.port(), *r.remote.ip(), r.remote.port()));
+        v
+    }
+
+    pub fn counters(&self) -> &TcpCounters {
+        &self.counters
+    }
+}

@@ -1,0 +1,1049 @@
+//! Engine tests over the simulated network (`sim.rs`) and with hand-made
+//! segments. Every loop is bounded in simulated steps.
+
+use std::time::Duration;
+
+use super::sim::{fnv1a, pattern, LinkConfig, Sim, A, B};
+use super::*;
+
+const STEPS: u64 = 100_000;
+
+/// B listens on 80, A connects; returns (A's id, B's id) once both are ESTABLISHED.
+fn connected(sim: &mut Sim) -> (ConnId, ConnId) {
+    sim.b.listen(80).unwrap();
+    let now = sim.now;
+    let ca = sim.a.connect(now, 0, Sim::addr_b(80)).unwrap();
+    let mut cb = None;
+    assert!(sim.run(STEPS, |s| {
+        if cb.is_none() {
+            cb = s.b.accept(80);
+        }
+        cb.is_some() && s.a.state(ca) == Some(TcpState::Established)
+    }));
+    (ca, cb.unwrap())
+}
+
+/// Reads everything available on `id` into `into`; true at EOF.
+fn drain(tcp: &mut Tcp, now: Instant, id: ConnId, into: &mut Vec<u8>) -> Result<bool, TcpError> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match tcp.recv(now, id, &mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => into.extend_from_slice(&buf[..n]),
+            Err(TcpError::Eof) => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sends `data` from `from` (A if true) to the other side, which reads it
+/// all; the sender closes after the last byte. Returns what arrived.
+fn transfer(sim: &mut Sim, ca: ConnId, cb: ConnId, data: &[u8], steps: u64) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::with_capacity(data.len());
+    let mut closed = false;
+    let done = sim.run(steps, |s| {
+        if sent < data.len() {
+            sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+        } else if !closed {
+            s.a.close(s.now, ca).unwrap();
+            closed = true;
+        }
+        drain(&mut s.b, s.now, cb, &mut got).unwrap()
+    });
+    assert!(
+        done,
+        "transfer incomplete: {} of {} bytes",
+        got.len(),
+        data.len()
+    );
+    got
+}
+
+#[test]
+fn handshake_and_data_both_ways() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 1);
+    let (ca, cb) = connected(&mut sim);
+    assert_eq!(sim.b.state(cb), Some(TcpState::Established));
+    assert_eq!(sim.a.counters().active_opens, 1);
+    assert_eq!(sim.b.counters().passive_opens, 1);
+    assert_eq!(sim.a.counters().current_connections, 1);
+    assert_eq!(sim.b.counters().current_connections, 1);
+
+    let now = sim.now;
+    assert_eq!(sim.a.send(now, ca, b"hello from a").unwrap(), 12);
+    assert_eq!(sim.b.send(now, cb, b"hello from b").unwrap(), 12);
+    let (mut at_a, mut at_b) = (Vec::new(), Vec::new());
+    assert!(sim.run(STEPS, |s| {
+        drain(&mut s.a, s.now, ca, &mut at_a).unwrap();
+        drain(&mut s.b, s.now, cb, &mut at_b).unwrap();
+        at_a.len() == 12 && at_b.len() == 12
+    }));
+    assert_eq!(at_a, b"hello from b");
+    assert_eq!(at_b, b"hello from a");
+
+    let rows = sim.b.connections();
+    assert!(rows
+        .iter()
+        .any(|r| r.state == TcpState::Listen && r.local.port() == 80));
+    assert!(rows
+        .iter()
+        .any(|r| r.state == TcpState::Established && r.remote.ip() == &A));
+    assert_eq!(TcpState::Established.name(), "ESTAB");
+}
+
+#[test]
+fn client_closes_first_and_ends_in_time_wait() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 2);
+    let (ca, cb) = connected(&mut sim);
+    let data = pattern(5000, 7);
+    let got = transfer(&mut sim, ca, cb, &data, STEPS);
+    assert_eq!(got, data);
+    assert_eq!(sim.b.state(cb), Some(TcpState::CloseWait));
+    assert!(matches!(
+        sim.a.state(ca),
+        Some(TcpState::FinWait2 | TcpState::FinWait1)
+    ));
+    sim.b.close(sim.now, cb).unwrap();
+    assert!(sim.run(STEPS, |s| {
+        s.a.state(ca) == Some(TcpState::TimeWait) && s.b.state(cb) == Some(TcpState::Closed)
+    }));
+    assert_eq!(sim.a.counters().time_wait, 1);
+    assert_eq!(sim.b.counters().current_connections, 0);
+    // A keeps reporting EOF; B's closed connection stays until released.
+    assert_eq!(sim.a.recv(sim.now, ca, &mut [0; 8]), Err(TcpError::Eof));
+    sim.b.release(cb);
+    assert_eq!(sim.b.state(cb), None);
+    // TIME-WAIT lasts 2 MSL, then the connection is gone.
+    sim.advance(Duration::from_secs(61));
+    assert_eq!(sim.a.counters().time_wait, 0);
+    assert_eq!(sim.a.state(ca), Some(TcpState::Closed));
+    sim.a.release(ca);
+    assert!(sim.a.connections().is_empty());
+}
+
+#[test]
+fn server_closes_first() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 3);
+    let (ca, cb) = connected(&mut sim);
+    sim.b.send(sim.now, cb, b"bye").unwrap();
+    sim.b.close(sim.now, cb).unwrap();
+    let mut got = Vec::new();
+    assert!(sim.run(STEPS, |s| drain(&mut s.a, s.now, ca, &mut got).unwrap()));
+    assert_eq!(got, b"bye");
+    assert_eq!(sim.a.state(ca), Some(TcpState::CloseWait));
+    // Half-close: A can still send after B's FIN.
+    sim.a.send(sim.now, ca, b"late").unwrap();
+    sim.a.close(sim.now, ca).unwrap();
+    let mut at_b = Vec::new();
+    assert!(sim.run(STEPS, |s| {
+        drain(&mut s.b, s.now, cb, &mut at_b).unwrap();
+        s.a.state(ca) == Some(TcpState::Closed) && s.b.state(cb) == Some(TcpState::TimeWait)
+    }));
+    assert_eq!(at_b, b"late");
+}
+
+#[test]
+fn simultaneous_close_goes_through_closing_to_time_wait() {
+    let mut sim = Sim::new(LinkConfig::clean(10), 4);
+    let (ca, cb) = connected(&mut sim);
+    let now = sim.now;
+    sim.a.close(now, ca).unwrap();
+    sim.b.close(now, cb).unwrap();
+    let mut saw_closing = (false, false);
+    assert!(sim.run(STEPS, |s| {
+        saw_closing.0 |= s.a.state(ca) == Some(TcpState::Closing);
+        saw_closing.1 |= s.b.state(cb) == Some(TcpState::Closing);
+        s.a.state(ca) == Some(TcpState::TimeWait) && s.b.state(cb) == Some(TcpState::TimeWait)
+    }));
+    assert_eq!(saw_closing, (true, true));
+    assert_eq!(
+        sim.a.counters().retransmits + sim.b.counters().retransmits,
+        0
+    );
+}
+
+#[test]
+fn simultaneous_open() {
+    let mut sim = Sim::new(LinkConfig::clean(10), 5);
+    sim.record = true;
+    let now = sim.now;
+    let ca = sim.a.connect(now, 5000, Sim::addr_b(6000)).unwrap();
+    let cb = sim.b.connect(now, 6000, Sim::addr_a(5000)).unwrap();
+    let mut saw_syn_received = false;
+    assert!(sim.run(STEPS, |s| {
+        saw_syn_received |= s.a.state(ca) == Some(TcpState::SynReceived);
+        s.a.state(ca) == Some(TcpState::Established) && s.b.state(cb) == Some(TcpState::Established)
+    }));
+    assert!(saw_syn_received);
+    // Each side sent one SYN and one SYN-ACK, nothing retransmitted.
+    let syns = sim
+        .parsed_trace()
+        .iter()
+        .filter(|(_, r)| r.flags.syn())
+        .count();
+    assert_eq!(syns, 4);
+    assert_eq!(sim.a.counters().timeouts, 0);
+    assert_eq!(sim.a.counters().retransmits, 0);
+    sim.a.send(sim.now, ca, b"crossed").unwrap();
+    let mut got = Vec::new();
+    assert!(sim.run(STEPS, |s| {
+        drain(&mut s.b, s.now, cb, &mut got).unwrap();
+        got.len() == 7
+    }));
+    assert_eq!(got, b"crossed");
+}
+
+#[test]
+fn connect_to_closed_port_is_reset() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 6);
+    let ca = sim.a.connect(sim.now, 0, Sim::addr_b(81)).unwrap();
+    assert!(sim.run(STEPS, |s| s.a.state(ca) == Some(TcpState::Closed)));
+    assert_eq!(sim.a.recv(sim.now, ca, &mut [0; 4]), Err(TcpError::Reset));
+    assert_eq!(sim.a.send(sim.now, ca, b"x"), Err(TcpError::Reset));
+    assert_eq!(sim.b.counters().resets_sent, 1);
+    assert_eq!(sim.b.counters().no_connection, 1);
+    assert_eq!(sim.a.counters().resets_received, 1);
+    assert_eq!(sim.a.counters().half_open, 0);
+}
+
+#[test]
+fn abort_resets_the_peer() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 7);
+    let (ca, cb) = connected(&mut sim);
+    sim.a.abort(sim.now, ca).unwrap();
+    assert_eq!(sim.a.state(ca), None);
+    assert!(sim.run(STEPS, |s| s.b.state(cb) == Some(TcpState::Closed)));
+    assert_eq!(sim.b.recv(sim.now, cb, &mut [0; 4]), Err(TcpError::Reset));
+    assert_eq!(sim.b.counters().current_connections, 0);
+}
+
+#[test]
+fn lost_segment_is_retransmitted_on_timeout() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 8);
+    let (ca, cb) = connected(&mut sim);
+    let mut dropped = false;
+    sim.drop_a_to_b = Some(Box::new(move |r| {
+        if !r.payload.is_empty() && !dropped {
+            dropped = true;
+            return true;
+        }
+        false
+    }));
+    sim.a.send(sim.now, ca, b"only segment").unwrap();
+    let mut got = Vec::new();
+    assert!(sim.run(STEPS, |s| {
+        drain(&mut s.b, s.now, cb, &mut got).unwrap();
+        got.len() == 12
+    }));
+    assert_eq!(got, b"only segment");
+    assert_eq!(sim.a.counters().timeouts, 1);
+    assert_eq!(sim.a.counters().retransmits, 1);
+}
+
+#[test]
+fn lost_syn_is_retransmitted() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 9);
+    let mut dropped = false;
+    sim.drop_a_to_b = Some(Box::new(move |r| {
+        if r.flags.syn() && !dropped {
+            dropped = true;
+            return true;
+        }
+        false
+    }));
+    let (_, _) = connected(&mut sim);
+    assert_eq!(sim.a.counters().timeouts, 1);
+}
+
+#[test]
+fn ten_megabytes_through_a_bad_link_arrive_intact() {
+    let link = LinkConfig {
+        delay: Duration::from_millis(5),
+        loss: 50,
+        reorder: 50,
+        reorder_extra: Duration::from_millis(3),
+        duplicate: 50,
+    };
+    let mut sim = Sim::new(link, 10);
+    let (ca, cb) = connected(&mut sim);
+    let data = pattern(10 * 1024 * 1024, 11);
+    let got = transfer(&mut sim, ca, cb, &data, 3_000_000);
+    assert_eq!(got.len(), data.len());
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+    let c = sim.a.counters();
+    assert!(c.retransmits > 0 && c.fast_retransmits > 0, "{c:?}");
+    assert!(sim.b.counters().out_of_order > 0);
+}
+
+#[test]
+fn three_duplicate_acks_trigger_fast_retransmit_not_a_timeout() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 12);
+    let (ca, cb) = connected(&mut sim);
+    let mut data_segments = 0;
+    sim.drop_a_to_b = Some(Box::new(move |r| {
+        if r.payload.is_empty() {
+            return false;
+        }
+        data_segments += 1;
+        data_segments == 10
+    }));
+    let data = pattern(200_000, 13);
+    let got = transfer(&mut sim, ca, cb, &data, STEPS);
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+    let c = sim.a.counters();
+    assert_eq!(c.fast_retransmits, 1, "{c:?}");
+    assert_eq!(c.timeouts, 0, "{c:?}");
+    assert_eq!(c.retransmits, 1, "{c:?}");
+    assert!(c.dup_acks_received >= 3);
+}
+
+#[test]
+fn reordering_and_duplication_without_loss() {
+    let link = LinkConfig {
+        delay: Duration::from_millis(2),
+        reorder: 200,
+        reorder_extra: Duration::from_millis(4),
+        duplicate: 200,
+        ..LinkConfig::default()
+    };
+    let mut sim = Sim::new(link, 14);
+    let (ca, cb) = connected(&mut sim);
+    let data = pattern(1_000_000, 15);
+    let got = transfer(&mut sim, ca, cb, &data, STEPS * 10);
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+    assert!(sim.b.counters().out_of_order > 0);
+}
+
+#[test]
+fn zero_window_is_probed_and_reopens() {
+    let mut b = super::sim::config(B);
+    b.rcv_buf = 8 * 1024;
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(5), 16);
+    sim.record = true;
+    let (ca, cb) = connected(&mut sim);
+    let data = pattern(64 * 1024, 17);
+    let mut sent = 0;
+    // B does not read: the window closes and A probes it.
+    assert!(sim.run(STEPS, |s| {
+        if sent < data.len() {
+            sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+        }
+        s.a.counters().window_probes >= 2
+    }));
+    // B's window never went past its buffer and reached zero.
+    let windows: Vec<u16> = sim
+        .parsed_trace()
+        .iter()
+        .filter(|(to_b, r)| !to_b && !r.flags.syn())
+        .map(|(_, r)| r.window)
+        .collect();
+    assert!(windows.contains(&0));
+    assert_eq!(sim.a.counters().retransmit_aborts, 0);
+    let mut got = Vec::new();
+    let mut closed = false;
+    assert!(sim.run(STEPS, |s| {
+        if sent < data.len() {
+            sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+        } else if !closed {
+            s.a.close(s.now, ca).unwrap();
+            closed = true;
+        }
+        drain(&mut s.b, s.now, cb, &mut got).unwrap()
+    }));
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+}
+
+#[test]
+fn retransmissions_are_bounded_then_the_connection_aborts() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 18);
+    let (ca, _cb) = connected(&mut sim);
+    sim.link.loss = 1000;
+    sim.a.send(sim.now, ca, b"into the void").unwrap();
+    assert!(sim.run(STEPS, |s| s.a.state(ca) == Some(TcpState::Closed)));
+    let c = sim.a.counters();
+    assert_eq!(c.retransmit_aborts, 1);
+    assert_eq!(c.timeouts, 13);
+    assert_eq!(c.current_connections, 0);
+    assert_eq!(
+        sim.a.recv(sim.now, ca, &mut [0; 4]),
+        Err(TcpError::TimedOut)
+    );
+}
+
+#[test]
+fn time_wait_is_bounded_in_count() {
+    let mut a = super::sim::config(A);
+    a.max_time_wait = 2;
+    let mut sim = Sim::with_configs(a, super::sim::config(B), LinkConfig::clean(1), 19);
+    sim.b.listen(80).unwrap();
+    for _ in 0..3 {
+        let ca = sim.a.connect(sim.now, 0, Sim::addr_b(80)).unwrap();
+        let mut cb = None;
+        assert!(sim.run(STEPS, |s| {
+            if cb.is_none() {
+                cb = s.b.accept(80);
+                if cb.is_some() {
+                    s.a.close(s.now, ca).unwrap();
+                }
+            }
+            if let Some(cb) = cb {
+                if s.b.recv(s.now, cb, &mut [0; 4]) == Err(TcpError::Eof) {
+                    s.b.close(s.now, cb).unwrap();
+                }
+            }
+            cb.is_some_and(|cb| s.b.state(cb) == Some(TcpState::Closed))
+                && s.a.state(ca) == Some(TcpState::TimeWait)
+        }));
+        sim.b.release(cb.unwrap());
+        sim.a.release(ca);
+    }
+    let c = sim.a.counters();
+    assert_eq!((c.time_wait, c.time_wait_evicted), (2, 1));
+    assert_eq!(sim.a.connections().len(), 2);
+    sim.advance(Duration::from_secs(61));
+    assert_eq!(sim.a.counters().time_wait, 0);
+    assert!(sim.a.connections().is_empty());
+}
+
+#[test]
+fn full_backlog_drops_syns_and_counts_them() {
+    let mut b = super::sim::config(B);
+    b.backlog = 2;
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(1), 20);
+    sim.b.listen(80).unwrap();
+    let ids: Vec<ConnId> = (0..3)
+        .map(|_| sim.a.connect(sim.now, 0, Sim::addr_b(80)).unwrap())
+        .collect();
+    sim.advance(Duration::from_millis(100));
+    assert_eq!(sim.b.counters().listen_overflows, 1);
+    let established = ids
+        .iter()
+        .filter(|id| sim.a.state(**id) == Some(TcpState::Established))
+        .count();
+    assert_eq!(established, 2);
+    // Once the application accepts, the third SYN's retry gets in.
+    let mut accepted = 0;
+    assert!(sim.run(STEPS, |s| {
+        while s.b.accept(80).is_some() {
+            accepted += 1;
+        }
+        accepted == 3
+    }));
+}
+
+// ----- hand-made segments against B (the engine under test) -----
+
+/// An owned, parsed segment the engine sent.
+#[derive(Debug)]
+struct Out {
+    flags: Flags,
+    seq: u32,
+    ack: u32,
+    window: u16,
+    options: TcpOptions,
+    len: usize,
+}
+
+const PEER_PORT: u16 = 40000;
+const PEER_ISS: u32 = 1_000_000;
+
+fn ms(n: u64) -> Instant {
+    Instant::from_millis(1000 + n)
+}
+
+/// A segment from A:40000 to B:`port`.
+fn raw(
+    port: u16,
+    flags: Flags,
+    seq: u32,
+    ack: u32,
+    options: TcpOptions,
+    payload: &[u8],
+) -> Vec<u8> {
+    let r = TcpRepr {
+        src_port: PEER_PORT,
+        dst_port: port,
+        seq,
+        ack,
+        flags,
+        window: 1000,
+        urgent: 0,
+        options,
+        payload,
+    };
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..]), A, B);
+    buf
+}
+
+fn out(tcp: &mut Tcp) -> Vec<Out> {
+    let mut v = Vec::new();
+    tcp.drain_output(&mut v);
+    v.iter()
+        .map(|(dst, bytes)| {
+            assert_eq!(*dst, A);
+            let p = Packet::new_checked(&bytes[..]).unwrap();
+            let r = TcpRepr::parse(&p, B, A).unwrap();
+            Out {
+                flags: r.flags,
+                seq: r.seq,
+                ack: r.ack,
+                window: r.window,
+                options: r.options,
+                len: r.payload.len(),
+            }
+        })
+        .collect()
+}
+
+/// B listening on 80 and ESTABLISHED with A:40000 after a SYN with `options`.
+/// Returns (engine, B's ISS + 1, the connection).
+fn established(options: TcpOptions) -> (Tcp, u32, ConnId) {
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    b.receive(ms(0), A, B, &raw(80, Flags::SYN, PEER_ISS, 0, options, b""));
+    let synack = out(&mut b);
+    assert_eq!(synack.len(), 1);
+    assert_eq!(synack[0].flags, Flags::SYN | Flags::ACK);
+    assert_eq!(synack[0].ack, PEER_ISS + 1);
+    let snd = synack[0].seq.wrapping_add(1);
+    b.receive(
+        ms(1),
+        A,
+        B,
+        &raw(
+            80,
+            Flags::ACK,
+            PEER_ISS + 1,
+            snd,
+            TcpOptions::default(),
+            b"",
+        ),
+    );
+    assert!(out(&mut b).is_empty());
+    let id = b.accept(80).unwrap();
+    assert_eq!(b.state(id), Some(TcpState::Established));
+    (b, snd, id)
+}
+
+fn linux_syn_options() -> TcpOptions {
+    TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamps: Some((1, 0)),
+    }
+}
+
+#[test]
+fn syn_ack_carries_mss_and_window_scale_only_if_offered() {
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(80, Flags::SYN, PEER_ISS, 0, linux_syn_options(), b""),
+    );
+    let o = out(&mut b);
+    assert_eq!(o[0].options.mss, Some(1460));
+    // 256 KiB needs a shift of 3 to fit 16 bits (RFC 7323 2.3).
+    assert_eq!(o[0].options.window_scale, Some(3));
+    assert!(!o[0].options.sack_permitted && o[0].options.timestamps.is_none());
+    assert_eq!(o[0].window, 65535);
+
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(80, Flags::SYN, PEER_ISS, 0, TcpOptions::default(), b""),
+    );
+    assert_eq!(out(&mut b)[0].options.window_scale, None);
+}
+
+#[test]
+fn window_is_scaled_and_reflects_free_space() {
+    let (mut b, snd, _) = established(linux_syn_options());
+    let data = [7u8; 1000];
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw(
+            80,
+            Flags::ACK,
+            PEER_ISS + 1,
+            snd,
+            TcpOptions::default(),
+            &data,
+        ),
+    );
+    b.receive(
+        ms(3),
+        A,
+        B,
+        &raw(
+            80,
+            Flags::ACK,
+            PEER_ISS + 1001,
+            snd,
+            TcpOptions::default(),
+            &data,
+        ),
+    );
+    let o = out(&mut b);
+    // Two segments: acknowledged at once (RFC 1122 4.2.3.2).
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].ack, PEER_ISS + 2001);
+    // The right edge stays where it was: 256 KiB of buffer, 2000 bytes used.
+    let wnd = u32::from(o[0].window) << 3;
+    assert!(
+        wnd <= 256 * 1024 - 2000 && wnd > 256 * 1024 - 2000 - 8,
+        "{wnd}"
+    );
+}
+
+#[test]
+fn peer_mss_is_honoured_and_536_without_option() {
+    let (mut b, _, id) = established(TcpOptions::default());
+    b.send(ms(2), id, &[1u8; 3000]).unwrap();
+    let o = out(&mut b);
+    assert!(!o.is_empty());
+    assert!(o.iter().all(|s| s.len <= 536), "{o:?}");
+
+    let opts = TcpOptions {
+        mss: Some(1000),
+        ..TcpOptions::default()
+    };
+    let (mut b, _, id) = established(opts);
+    b.send(ms(2), id, &[1u8; 3000]).unwrap();
+    let o = out(&mut b);
+    assert_eq!(o[0].len, 1000);
+}
+
+#[test]
+fn one_segment_gets_a_delayed_ack() {
+    let (mut b, snd, _) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw(
+            80,
+            Flags::ACK | Flags::PSH,
+            PEER_ISS + 1,
+            snd,
+            TcpOptions::default(),
+            b"hi",
+        ),
+    );
+    assert!(out(&mut b).is_empty());
+    let t = b.next_timer().unwrap();
+    assert!(t <= ms(2) + Duration::from_millis(200) && t > ms(2));
+    b.poll(t);
+    let o = out(&mut b);
+    assert_eq!((o.len(), o[0].ack), (1, PEER_ISS + 3));
+}
+
+#[test]
+fn in_window_rst_gets_a_challenge_ack_exact_rst_resets() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    // RFC 5961 3.2: in the window but not RCV.NXT.
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw(
+            80,
+            Flags::RST,
+            PEER_ISS + 100,
+            0,
+            TcpOptions::default(),
+            b"",
+        ),
+    );
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert_eq!(
+        (o[0].flags, o[0].seq, o[0].ack),
+        (Flags::ACK, snd, PEER_ISS + 1)
+    );
+    assert_eq!(b.state(id), Some(TcpState::Established));
+    assert_eq!(b.counters().challenge_acks, 1);
+    // Out of the window: silently dropped.
+    b.receive(
+        ms(3),
+        A,
+        B,
+        &raw(
+            80,
+            Flags::RST,
+            PEER_ISS + 10_000_000,
+            0,
+            TcpOptions::default(),
+            b"",
+        ),
+    );
+    assert!(out(&mut b).is_empty());
+    assert_eq!(b.state(id), Some(TcpState::Established));
+    // Exactly RCV.NXT: reset.
+    b.receive(
+        ms(4),
+        A,
+        B,
+        &raw(80, Flags::RST, PEER_ISS + 1, 0, TcpOptions::default(), b""),
+    );
+    assert!(out(&mut b).is_empty());
+    assert_eq!(b.state(id), Some(TcpState::Closed));
+    assert_eq!(b.recv(ms(5), id, &mut [0; 4]), Err(TcpError::Reset));
+    assert_eq!(b.counters().resets_received, 1);
+    assert_eq!(b.counters().current_connections, 0);
+}
+
+#[test]
+fn syn_on_an_established_connection_gets_a_challenge_ack() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw(80, Flags::SYN, PEER_ISS + 5, 0, linux_syn_options(), b""),
+    );
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert_eq!(
+        (o[0].flags, o[0].seq, o[0].ack),
+        (Flags::ACK, snd, PEER_ISS + 1)
+    );
+    assert_eq!(b.state(id), Some(TcpState::Established));
+    assert_eq!(b.counters().challenge_acks, 1);
+}
+
+#[test]
+fn ack_of_unsent_data_is_challenged_and_dropped() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw(
+            80,
+            Flags::ACK,
+            PEER_ISS + 1,
+            snd + 5000,
+            TcpOptions::default(),
+            b"data",
+        ),
+    );
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].ack, PEER_ISS + 1, "the data was not taken");
+    assert_eq!(b.recv(ms(3), id, &mut [0; 8]), Ok(0));
+}
+
+#[test]
+fn challenge_acks_are_rate_limited() {
+    let (mut b, _, id) = established(linux_syn_options());
+    for i in 0..300 {
+        b.receive(
+            ms(2),
+            A,
+            B,
+            &raw(
+                80,
+                Flags::RST,
+                PEER_ISS + 10 + i,
+                0,
+                TcpOptions::default(),
+                b"",
+            ),
+        );
+    }
+    let c = b.counters();
+    assert_eq!(c.challenge_acks + c.challenge_acks_suppressed, 300);
+    assert!(
+        c.challenge_acks <= 101 && c.challenge_acks_suppressed >= 199,
+        "{c:?}"
+    );
+    assert_eq!(out(&mut b).len() as u64, b.counters().challenge_acks);
+    assert_eq!(b.state(id), Some(TcpState::Established));
+}
+
+#[test]
+fn closed_port_and_listen_resets_follow_rfc9293() {
+    let mut b = Tcp::new(super::sim::config(B));
+    // SYN to a closed port: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(81, Flags::SYN, 77, 0, TcpOptions::default(), b""),
+    );
+    let o = out(&mut b);
+    assert_eq!(
+        (o[0].flags, o[0].seq, o[0].ack),
+        (Flags::RST | Flags::ACK, 0, 78)
+    );
+    // An ACK with data to a closed port: <SEQ=SEG.ACK><CTL=RST>.
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(81, Flags::ACK, 77, 4242, TcpOptions::default(), b"abc"),
+    );
+    let o = out(&mut b);
+    assert_eq!((o[0].flags, o[0].seq), (Flags::RST, 4242));
+    // A RST is never answered.
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(81, Flags::RST, 77, 0, TcpOptions::default(), b""),
+    );
+    assert!(out(&mut b).is_empty());
+    // LISTEN: an ACK gets a RST, a RST is ignored, data without SYN is dropped.
+    b.listen(80).unwrap();
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(80, Flags::ACK, 5, 99, TcpOptions::default(), b""),
+    );
+    let o = out(&mut b);
+    assert_eq!((o[0].flags, o[0].seq), (Flags::RST, 99));
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(80, Flags::RST, 5, 0, TcpOptions::default(), b""),
+    );
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(80, Flags::PSH, 5, 0, TcpOptions::default(), b"x"),
+    );
+    assert!(out(&mut b).is_empty());
+    assert_eq!(b.counters().resets_sent, 3);
+}
+
+#[test]
+fn bad_ack_in_syn_received_is_reset() {
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(80, Flags::SYN, PEER_ISS, 0, TcpOptions::default(), b""),
+    );
+    let iss = out(&mut b)[0].seq;
+    b.receive(
+        ms(1),
+        A,
+        B,
+        &raw(
+            80,
+            Flags::ACK,
+            PEER_ISS + 1,
+            iss + 77,
+            TcpOptions::default(),
+            b"",
+        ),
+    );
+    let o = out(&mut b);
+    assert_eq!((o[0].flags, o[0].seq), (Flags::RST, iss + 77));
+    assert_eq!(b.accept(80), None);
+    // A retransmitted SYN gets the SYN-ACK again.
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw(80, Flags::SYN, PEER_ISS, 0, TcpOptions::default(), b""),
+    );
+    let o = out(&mut b);
+    assert_eq!((o[0].flags, o[0].seq), (Flags::SYN | Flags::ACK, iss));
+}
+
+#[test]
+fn bad_checksum_and_garbage_are_counted_not_answered() {
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    let mut syn = raw(80, Flags::SYN, PEER_ISS, 0, TcpOptions::default(), b"");
+    syn[4] ^= 1;
+    b.receive(ms(0), A, B, &syn);
+    b.receive(ms(0), A, B, &[1, 2, 3]);
+    // From a broadcast address: never a connection (RFC 1122 4.2.3.10).
+    let bcast = std::net::Ipv4Addr::BROADCAST;
+    let r = TcpRepr {
+        src_port: PEER_PORT,
+        dst_port: 80,
+        seq: 1,
+        ack: 0,
+        flags: Flags::SYN,
+        window: 100,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload: &[],
+    };
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..]), bcast, B);
+    b.receive(ms(0), bcast, B, &buf);
+    assert!(out(&mut b).is_empty());
+    let c = b.counters();
+    assert_eq!((c.bad_checksum, c.malformed, c.half_open), (1, 2, 0));
+}
+
+#[test]
+fn syn_flood_fills_only_the_bounded_half_open_table() {
+    let mut cfg = super::sim::config(B);
+    cfg.backlog = 16;
+    let mut b = Tcp::new(cfg);
+    b.listen(80).unwrap();
+    for port in 1..=1000u16 {
+        let r = TcpRepr {
+            src_port: port,
+            dst_port: 80,
+            seq: u32::from(port),
+            ack: 0,
+            flags: Flags::SYN,
+            window: 100,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let mut buf = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut buf[..]), A, B);
+        b.receive(ms(0), A, B, &buf);
+    }
+    let c = b.counters();
+    assert_eq!((c.half_open, c.listen_overflows), (16, 984));
+    // The half-open entries give up after their SYN-ACK retries.
+    for _ in 0..100 {
+        let Some(t) = b.next_timer() else {
+            break;
+        };
+        b.poll(t);
+    }
+    assert_eq!(b.counters().half_open, 0);
+    assert!(b.connections().iter().all(|r| r.state == TcpState::Listen));
+}
+
+#[test]
+fn new_syn_reopens_time_wait() {
+    let mut sim = Sim::new(LinkConfig::clean(1), 21);
+    let (ca, cb) = connected(&mut sim);
+    // B closes first, so B ends in TIME-WAIT with A's port.
+    sim.b.close(sim.now, cb).unwrap();
+    assert!(sim.run(STEPS, |s| {
+        if s.a.recv(s.now, ca, &mut [0; 4]) == Err(TcpError::Eof) {
+            s.a.close(s.now, ca).unwrap();
+        }
+        s.b.state(cb) == Some(TcpState::TimeWait) && s.a.state(ca) == Some(TcpState::Closed)
+    }));
+    let port = sim
+        .b
+        .connections()
+        .iter()
+        .find(|r| r.state == TcpState::TimeWait)
+        .unwrap()
+        .remote
+        .port();
+    sim.a.release(ca);
+    // Same 4-tuple again, seconds later: the ISN clock moved past the old space.
+    sim.advance(Duration::from_secs(5));
+    let ca2 = sim.a.connect(sim.now, port, Sim::addr_b(80)).unwrap();
+    let mut cb2 = None;
+    assert!(sim.run(STEPS, |s| {
+        cb2 = cb2.or_else(|| s.b.accept(80));
+        cb2.is_some() && s.a.state(ca2) == Some(TcpState::Established)
+    }));
+    assert_eq!(sim.b.counters().time_wait, 0);
+}
+
+#[test]
+fn released_connection_in_fin_wait_2_times_out() {
+    let mut sim = Sim::new(LinkConfig::clean(1), 22);
+    let (ca, cb) = connected(&mut sim);
+    // A lets go; B never closes: A sits in FIN-WAIT-2, then gives up.
+    sim.a.release(ca);
+    assert!(sim.run(STEPS, |s| s.a.state(ca) == Some(TcpState::FinWait2)));
+    sim.advance(Duration::from_secs(61));
+    assert_eq!(sim.a.state(ca), None);
+    assert_eq!(sim.a.counters().fin_wait_2_timeouts, 1);
+    assert_eq!(sim.a.counters().current_connections, 0);
+    assert_eq!(sim.b.state(cb), Some(TcpState::CloseWait));
+}
+
+#[test]
+fn advertised_right_edge_never_moves_left() {
+    let mut b = super::sim::config(B);
+    b.rcv_buf = 20_000;
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(2), 23);
+    sim.record = true;
+    let (ca, cb) = connected(&mut sim);
+    let data = pattern(300_000, 24);
+    let (mut sent, mut got) = (0, Vec::new());
+    let mut tick = 0u32;
+    // B reads in small bites every few steps, so its window opens and closes.
+    assert!(sim.run(STEPS, |s| {
+        if sent < data.len() {
+            sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+        }
+        tick += 1;
+        if tick.is_multiple_of(3) {
+            let mut buf = [0u8; 700];
+            let n = s.b.recv(s.now, cb, &mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.len() == data.len()
+    }));
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+    // 20 000 bytes fit 16 bits: shift 0, the field is the window itself.
+    let mut edge: Option<u32> = None;
+    for (to_b, r) in sim.parsed_trace() {
+        if to_b || r.flags.syn() {
+            continue;
+        }
+        let e = r.ack.wrapping_add(u32::from(r.window));
+        if let Some(prev) = edge {
+            assert!(super::seq::ge(e, prev), "edge moved left: {prev} -> {e}");
+        }
+        assert!(r.window <= 20_000);
+        edge = Some(e);
+    }
+}
+
+#[test]
+fn random_segments_never_panic() {
+    let mut rng = super::sim::XorShift::new(25);
+    for round in 0..20u64 {
+        let (mut b, snd, id) = established(linux_syn_options());
+        b.send(ms(2), id, &[9u8; 5000]).unwrap();
+        for i in 0..1000u64 {
+            let r = rng.next();
+            let flags = Flags((r & 0x3f) as u8);
+            let seq = (PEER_ISS + 1)
+                .wrapping_add((rng.next() % 70_000) as u32)
+                .wrapping_sub(3000);
+            let ack = snd
+                .wrapping_add((rng.next() % 12_000) as u32)
+                .wrapping_sub(2000);
+            let len = (rng.next() % 1500) as usize;
+            let payload = vec![round as u8; len];
+            let now = ms(3 + i * 7);
+            b.receive(
+                now,
+                A,
+                B,
+                &raw(80, flags, seq, ack, TcpOptions::default(), &payload),
+            );
+            b.poll(now);
+            let _ = b.recv(now, id, &mut [0u8; 3000]);
+            let _ = out(&mut b);
+        }
+    }
+}
