@@ -115,6 +115,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         mtu,
         arp_timeout: Duration::from_secs(args.arp_timeout),
         arp_max: args.arp_max,
+        isn_secret: os_random()?,
     };
     let mut stack = Stack::new(config, clock.now());
     let services = Services::start(&mut stack, &args.services).map_err(|e| anyhow!(e))?;
@@ -344,7 +345,7 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
             )
         }
         Request::Arp {} => Response::ok(shared.stack().arp_entries(now)),
-        Request::Conns {} => Response::error("TCP is not merged into this build yet"),
+        Request::Conns {} => Response::ok(shared.stack().tcp_connections()),
         Request::ArpAdd { ip, mac } => match parse_mac(&mac) {
             Ok(mac) => match shared.stack().arp_add(now, ip, mac) {
                 Ok(()) => Response::done(),
@@ -399,6 +400,27 @@ async fn ping(shared: &Shared, dst: Ipv4Addr, size: usize, seq: u16, timeout_ms:
             ));
         }
     }
+}
+
+/// 16 bytes from the kernel's random source, for the RFC 6528 ISN key: it
+/// must be unguessable and new at every start.
+fn os_random() -> Result<[u8; 16]> {
+    let mut key = [0u8; 16];
+    let mut filled = 0;
+    while filled < key.len() {
+        // SAFETY: writes at most `len - filled` bytes into our own array.
+        let n =
+            unsafe { libc::getrandom(key[filled..].as_mut_ptr().cast(), key.len() - filled, 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            bail!("getrandom for the TCP ISN key: {e}");
+        }
+        filled += n as usize;
+    }
+    Ok(key)
 }
 
 /// Fails with a message naming the capabilities when they are missing.

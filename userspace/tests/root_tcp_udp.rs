@@ -77,3 +77,208 @@ fn root_udp_to_a_closed_port_gets_port_unreachable() {
     assert!(!out.status.success());
     assert!(eventually(5, || client_snmp(&r, "Icmp", "InDestUnreachs") > before));
 }
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn root_tcp_echo_returns_what_was_sent() {
+    if !root_or_skip("root_tcp_echo_returns_what_was_sent") {
+        return;
+    }
+    let r = Running::start(&[]);
+    resolved(&r);
+    // -N: shut down our sending side at EOF, then read until echo closes.
+    let out = r.client_ok(&[
+        "sh",
+        "-c",
+        "printf 'hello over tcp\\nsecond line\\n' | nc -N -w 5 10.10.0.4 7",
+    ]);
+    assert_eq!(out, "hello over tcp\nsecond line\n");
+    assert!(r.stat("stack.tcp.passive_opens") >= 1);
+    assert_eq!(r.stat("services.echo.tcp_bytes"), 27);
+    // The listeners, as `xdpstack conns` shows them.
+    let conns = r.cli_json(&["conns", "--json"]);
+    let listening: Vec<String> = conns
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|c| c["state_name"] == "LISTEN")
+        .map(|c| c["local"].as_str().unwrap_or("").to_string())
+        .collect();
+    for port in ["7", "9", "80"] {
+        assert!(
+            listening.iter().any(|l| l.ends_with(&format!(":{port}"))),
+            "no listener on {port}: {conns}"
+        );
+    }
+    let table = r.cli(&["conns"]);
+    assert!(table.status.success());
+    assert!(stdout(&table).starts_with("STATE"));
+}
+
+#[test]
+fn root_http_serves_the_status_page() {
+    if !root_or_skip("root_http_serves_the_status_page") {
+        return;
+    }
+    let r = Running::start(&[]);
+    resolved(&r);
+    let page = r.client_ok(&["curl", "-sS", "-m", "10", "http://10.10.0.4/"]);
+    assert!(page.contains("xdpstack at 10.10.0.4/24"), "{page}");
+    assert!(
+        page.contains("ARP cache") && page.contains("10.10.0.2"),
+        "{page}"
+    );
+    // HEAD: the same headers, no body.
+    let head = r.client_ok(&["curl", "-sS", "-m", "10", "-I", "http://10.10.0.4/"]);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("Content-Length: "), "{head}");
+    let code = |args: &[&str]| {
+        let mut all = vec![
+            "curl",
+            "-sS",
+            "-m",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ];
+        all.extend_from_slice(args);
+        r.client_ok(&all)
+    };
+    assert_eq!(code(&["http://10.10.0.4/nope"]), "404");
+    assert_eq!(code(&["-X", "DELETE", "http://10.10.0.4/"]), "405");
+    // Two requests on one connection (HTTP/1.1 persistence).
+    let two = r.client(&[
+        "curl",
+        "-sS",
+        "-v",
+        "-m",
+        "10",
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "http://10.10.0.4/",
+        "http://10.10.0.4/x",
+    ]);
+    assert!(two.status.success(), "{}", stderr(&two));
+    assert!(
+        stderr(&two).contains("Re-using existing connection"),
+        "{}",
+        stderr(&two)
+    );
+    // A malformed request: 400 and the connection closed by us.
+    let bad = r.client_ok(&[
+        "sh",
+        "-c",
+        "printf 'GET / HTTP/1.1\\r\\nno colon here\\r\\n\\r\\n' | nc -w 5 10.10.0.4 80",
+    ]);
+    assert!(bad.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{bad}");
+    assert!(bad.contains("Connection: close\r\n"), "{bad}");
+    assert!(r.stat("services.http.requests") >= 6);
+}
+
+#[test]
+fn root_tcp_to_a_closed_port_is_refused() {
+    if !root_or_skip("root_tcp_to_a_closed_port_is_refused") {
+        return;
+    }
+    let r = Running::start(&[]);
+    resolved(&r);
+    let nc = r.client(&["nc", "-zv", "-w", "5", "10.10.0.4", "81"]);
+    assert!(!nc.status.success());
+    assert!(
+        stderr(&nc).contains("Connection refused"),
+        "{}",
+        stderr(&nc)
+    );
+    let curl = r.client(&["curl", "-sS", "-m", "10", "http://10.10.0.4:81/"]);
+    assert_eq!(curl.status.code(), Some(7), "curl: couldn't connect");
+    assert!(
+        stderr(&curl).contains("Connection refused"),
+        "{}",
+        stderr(&curl)
+    );
+    assert!(r.stat("stack.tcp.resets_sent") >= 2);
+    // With the services off, port 80 is closed too.
+    drop(r);
+    let r = Running::start(&["--services", "none"]);
+    resolved(&r);
+    let nc = r.client(&["nc", "-zv", "-w", "5", "10.10.0.4", "80"]);
+    assert!(
+        stderr(&nc).contains("Connection refused"),
+        "{}",
+        stderr(&nc)
+    );
+}
+
+/// 100 MB into discard and 10 MB through echo, over a client link that
+/// loses 1% and delays 1 ms (netem), byte-exact.
+#[test]
+fn root_tcp_bulk_transfers_survive_a_lossy_link() {
+    if !root_or_skip("root_tcp_bulk_transfers_survive_a_lossy_link") {
+        return;
+    }
+    let r = Running::start(&[]);
+    resolved(&r);
+    let iface = r.lab.client().iface().to_string();
+    r.client_ok(&[
+        "tc", "qdisc", "add", "dev", &iface, "root", "netem", "loss", "1%", "delay", "1ms",
+    ]);
+
+    const DISCARD_BYTES: u64 = 100 * 1024 * 1024;
+    let started = std::time::Instant::now();
+    let out = r.client_within(
+        300,
+        &[
+            "sh",
+            "-c",
+            "head -c 104857600 /dev/urandom | nc -N -w 30 10.10.0.4 9",
+        ],
+    );
+    let took = started.elapsed();
+    assert!(out.status.success(), "nc into discard: {}", stderr(&out));
+    assert!(
+        eventually(10, || r.stat("services.discard.tcp_bytes") == DISCARD_BYTES),
+        "discard read {} bytes",
+        r.stat("services.discard.tcp_bytes")
+    );
+    println!(
+        "100 MiB into discard over netem loss 1% delay 1ms: {:.1} s ({:.1} Mbit/s), {} retransmits",
+        took.as_secs_f64(),
+        DISCARD_BYTES as f64 * 8.0 / took.as_secs_f64() / 1e6,
+        r.stat("stack.tcp.retransmits"),
+    );
+
+    // Echo: hash what was sent and what came back, on the client.
+    let file = format!("/tmp/xdpstack-echo-{}", std::process::id());
+    let started = std::time::Instant::now();
+    let out = r.client_within(
+        300,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "head -c 10485760 /dev/urandom > {file} && sha256sum < {file} && nc -N -w 30 10.10.0.4 7 < {file} | sha256sum; rm -f {file}"
+            ),
+        ],
+    );
+    let took = started.elapsed();
+    let sums = stdout(&out);
+    let lines: Vec<&str> = sums.lines().collect();
+    assert_eq!(lines.len(), 2, "{sums}{}", stderr(&out));
+    assert_eq!(lines[0], lines[1], "the echo came back different");
+    assert_eq!(r.stat("services.echo.tcp_bytes"), 10 * 1024 * 1024);
+    println!(
+        "10 MiB round trip through echo over the same link: {:.1} s",
+        took.as_secs_f64()
+    );
+}

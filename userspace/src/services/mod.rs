@@ -1,6 +1,6 @@
 //! Applications that run on the stack's socket APIs (UDP: `Stack::udp_*`,
 //! TCP: `Stack::tcp`), outside the stack itself: echo (RFC 862), discard
-//! (RFC 863) and a small HTTP/1.1 status page.
+//! (RFC 863) and a small HTTP/1.1 status page (`http.rs`).
 //!
 //! The daemon calls [`Services::poll`] after every batch of received frames
 //! and after the stack's timers, with the stack locked; a service does what
@@ -8,7 +8,9 @@
 
 mod discard;
 mod echo;
+mod http;
 pub mod http_parse;
+mod tcp_conns;
 
 use std::net::Ipv4Addr;
 
@@ -20,6 +22,7 @@ use crate::stack::Stack;
 
 pub use discard::Discard;
 pub use echo::Echo;
+pub use http::Http;
 
 /// `--services echo,discard,http|none`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum, Serialize)]
@@ -39,6 +42,7 @@ pub enum ServiceName {
 pub struct Services {
     echo: Option<Echo>,
     discard: Option<Discard>,
+    http: Option<Http>,
 }
 
 impl Services {
@@ -56,6 +60,9 @@ impl Services {
             discard: on(ServiceName::Discard)
                 .then(|| Discard::start(stack))
                 .transpose()?,
+            http: on(ServiceName::Http)
+                .then(|| Http::start(stack))
+                .transpose()?,
         })
     }
 
@@ -65,6 +72,9 @@ impl Services {
             s.poll(now, stack);
         }
         if let Some(s) = &mut self.discard {
+            s.poll(now, stack);
+        }
+        if let Some(s) = &mut self.http {
             s.poll(now, stack);
         }
     }
@@ -77,6 +87,9 @@ impl Services {
         }
         if let Some(s) = &self.discard {
             m.insert("discard".into(), serde_json::json!(s.counters()));
+        }
+        if let Some(s) = &self.http {
+            m.insert("http".into(), serde_json::json!(s.counters()));
         }
         serde_json::Value::Object(m)
     }

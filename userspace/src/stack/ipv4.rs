@@ -120,10 +120,13 @@ impl Stack {
         match d.protocol {
             PROTO_ICMP => self.receive_icmp(now, d),
             PROTO_UDP => self.receive_udp(now, d),
-            // Not implemented yet: Linux would answer a closed port with a
-            // RST, which we cannot build yet, and a protocol unreachable
-            // would be a reply Linux never sends for TCP. Drop and count.
-            PROTO_TCP => self.counters.tcp_dropped += 1,
+            // TCP answers closed ports itself, with a RST (RFC 9293
+            // 3.10.7.1), never an ICMP error; it is unicast only.
+            PROTO_TCP if d.group => self.counters.tcp_not_unicast += 1,
+            PROTO_TCP => {
+                self.tcp.receive(now, d.src, d.dst, d.payload);
+                self.flush(now);
+            }
             // RFC 1122 3.2.2.1: protocol unreachable for what we do not speak.
             _ => self.send_icmp_error(now, d, icmp::CODE_PROTOCOL_UNREACHABLE),
         }

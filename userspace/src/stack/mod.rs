@@ -11,6 +11,8 @@
 //! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792);
 //! - `udp.rs`: UDP input and output and the socket API the services use
 //!   (RFC 768);
+//! - `tcp/`: the TCP engine (RFC 9293); IPv4 hands it segments, and
+//!   [`Stack::flush`] sends what it queued;
 //! - the state machines they drive: `arp_cache`, `arp_defence`,
 //!   `reassembly`, `rate_limit`.
 
@@ -36,6 +38,7 @@ use arp_cache::{ArpCache, ArpCacheConfig, ArpError, ArpState};
 use arp_defence::ArpDefence;
 use rate_limit::{RateLimitConfig, TokenBucket};
 use reassembly::{Reassembler, ReassemblyConfig};
+use tcp::{ConnView, Tcp, TcpConfig, TcpCounters};
 use time::Instant;
 
 pub use icmp::{PingKey, PingReply};
@@ -55,6 +58,9 @@ pub struct StackConfig {
     pub mtu: usize,
     pub arp_timeout: Duration,
     pub arp_max: usize,
+    /// The RFC 6528 key for TCP initial sequence numbers (from the OS's
+    /// random source in the daemon).
+    pub isn_secret: [u8; 16],
 }
 
 /// The stack's own counters; the state machines keep theirs.
@@ -104,8 +110,9 @@ pub struct StackCounters {
     pub icmp_errors_rate_limited: u64,
     /// Errors not sent because RFC 1122 3.2.2 forbids them.
     pub icmp_errors_forbidden: u64,
-    /// TCP is not implemented yet: segments are dropped and counted.
-    pub tcp_dropped: u64,
+    /// TCP segments in broadcast or multicast datagrams: dropped (TCP is
+    /// unicast only, RFC 1122 4.2.3.10).
+    pub tcp_not_unicast: u64,
     pub outbox_dropped: u64,
 }
 
@@ -137,7 +144,18 @@ pub struct Stack {
     ping_ident: u16,
     ping_replied: bool,
     udp: udp::Udp,
+    tcp: Tcp,
+    /// Scratch for TCP output between the engine and IPv4.
+    tcp_out: Vec<(Ipv4Addr, Vec<u8>)>,
     started: Instant,
+}
+
+/// One row of `xdpstack conns`: the engine's view plus the `ss` state name.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnRow {
+    pub state_name: &'static str,
+    #[serde(flatten)]
+    pub view: ConnView,
 }
 
 impl Stack {
@@ -162,6 +180,8 @@ impl Stack {
             ping_ident: std::process::id() as u16,
             ping_replied: false,
             udp: udp::Udp::new(),
+            tcp: Tcp::new(TcpConfig::new(cfg.ip, cfg.mtu, cfg.isn_secret)),
+            tcp_out: Vec::new(),
             started: now,
             cfg,
         }
@@ -196,21 +216,53 @@ impl Stack {
     }
 
     /// Runs the timers: ARP retries and expiry, announcements, reassembly
-    /// timeouts.
+    /// timeouts, TCP retransmissions, delayed ACKs, probes, TIME-WAIT.
     pub fn poll(&mut self, now: Instant) {
         self.poll_arp(now);
         self.poll_reassembly(now);
+        self.tcp.poll(now);
+        self.flush(now);
     }
 
     /// When [`Stack::poll`] next has something to do that cannot wait for
     /// the daemon's 100 ms tick (TCP's timers); `None`: nothing soon.
     pub fn next_timer(&self) -> Option<Instant> {
-        None
+        self.tcp.next_timer()
     }
 
-    /// Turns what the transport layers queued (after the services used
-    /// their sockets) into frames in the outbox.
-    pub fn flush(&mut self, _now: Instant) {}
+    /// Turns the segments TCP queued (answering input, or after the
+    /// services used their connections) into frames in the outbox: IPv4
+    /// with DF set, since TCP sizes segments to the MTU (RFC 1191).
+    pub fn flush(&mut self, now: Instant) {
+        let mut out = std::mem::take(&mut self.tcp_out);
+        self.tcp.drain_output(&mut out);
+        for (dst, segment) in out.drain(..) {
+            self.send_ipv4(now, dst, crate::wire::IpProtocol::Tcp, &segment, true);
+        }
+        self.tcp_out = out;
+    }
+
+    /// The TCP engine, for applications: listen, accept, connect, recv,
+    /// send, close. Call [`Stack::flush`] after using it.
+    pub fn tcp(&mut self) -> &mut Tcp {
+        &mut self.tcp
+    }
+
+    pub fn tcp_counters(&self) -> &TcpCounters {
+        self.tcp.counters()
+    }
+
+    /// Every connection, listener and TIME-WAIT entry (`xdpstack conns`).
+    pub fn tcp_connections(&self) -> Vec<ConnRow> {
+        self.tcp
+            .connections()
+            .into_iter()
+            .map(|view| ConnRow {
+                state_name: view.state.name(),
+                view,
+            })
+            .collect()
+    }
 
     pub fn has_outbox(&self) -> bool {
         !self.outbox.is_empty()
@@ -238,6 +290,7 @@ impl Stack {
             "reassembly": self.reasm.counters(),
             "icmp_rate_limit": self.icmp_errors.counters(),
             "udp": self.udp.counters(),
+            "tcp": self.tcp.counters(),
             "arp_entries": self.arp.len(),
         })
     }

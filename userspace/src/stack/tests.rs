@@ -29,6 +29,7 @@ fn stack() -> Stack {
             mtu: 1500,
             arp_timeout: Duration::from_secs(60),
             arp_max: 1024,
+            isn_secret: [7; 16],
         },
         t(0),
     );
@@ -319,13 +320,14 @@ fn icmp_errors_are_never_sent_about_errors_broadcasts_or_tcp() {
             &udp_bytes(PEER, bcast, 9),
         ),
     );
-    // TCP: dropped and counted until TCP exists.
+    // TCP: never an ICMP error (TCP answers with RST itself); this one is
+    // not even a valid header, so no answer at all.
     s.receive(
         t(1),
         &ip_frame(PEER, US, IpProtocol::Tcp, 3, 0, false, &[0u8; 20]),
     );
     assert!(out(&mut s).is_empty());
-    assert_eq!(s.stack_counters().tcp_dropped, 1);
+    assert_eq!(s.tcp_counters().malformed, 1);
     // An unknown protocol: protocol unreachable.
     s.receive(
         t(1),
@@ -590,4 +592,125 @@ fn a_large_udp_datagram_goes_out_in_fragments() {
     let frames = out(&mut s);
     assert_eq!(frames.len(), 3);
     assert!(frames.iter().all(|f| !ip_of(f).dont_frag()));
+}
+
+fn tcp_segment(
+    dst: Ipv4Addr,
+    port: u16,
+    flags: crate::wire::TcpFlags,
+    seq: u32,
+    ack: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let repr = crate::wire::TcpRepr {
+        src_port: 40000,
+        dst_port: port,
+        seq,
+        ack,
+        flags,
+        window: 65535,
+        urgent: 0,
+        options: crate::wire::TcpOptions {
+            mss: flags.syn().then_some(1460),
+            ..Default::default()
+        },
+        payload: data,
+    };
+    let mut b = vec![0u8; repr.buffer_len()];
+    repr.emit(
+        &mut crate::wire::TcpPacket::new_unchecked(&mut b[..]),
+        PEER,
+        dst,
+    );
+    b
+}
+
+/// The TCP segments among `frames`, with the IPv4 DF bit of each.
+fn tcp_out(frames: &[Vec<u8>]) -> Vec<(bool, crate::wire::TcpFlags, u32, u32, Vec<u8>)> {
+    frames
+        .iter()
+        .filter_map(|f| {
+            let ip = Ipv4Packet::new_checked(f.get(14..)?).ok()?;
+            if ip.protocol() != IpProtocol::Tcp {
+                return None;
+            }
+            let p = crate::wire::TcpPacket::new_checked(ip.payload()).ok()?;
+            let r = crate::wire::TcpRepr::parse(&p, US, PEER).expect("a valid checksum");
+            Some((ip.dont_frag(), r.flags, r.seq, r.ack, r.payload.to_vec()))
+        })
+        .collect()
+}
+
+#[test]
+fn tcp_to_a_closed_port_gets_a_rst_with_df() {
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    learn_peer(&mut s);
+    let syn = tcp_segment(US, 81, TcpFlags::SYN, 1000, 0, &[]);
+    s.receive(
+        t(1),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+    );
+    let segs = tcp_out(&out(&mut s));
+    assert_eq!(segs.len(), 1);
+    let (df, flags, _, ack, _) = &segs[0];
+    assert!(*df);
+    assert!(flags.rst() && flags.ack());
+    assert_eq!(*ack, 1001, "RFC 9293 3.10.7.1: ACK = SEQ + SEG.LEN");
+    // To the broadcast address: not TCP's, dropped.
+    let bcast = Ipv4Addr::new(10, 10, 0, 255);
+    let syn = tcp_segment(bcast, 81, TcpFlags::SYN, 1000, 0, &[]);
+    s.receive(
+        t(2),
+        &ip_frame(PEER, bcast, IpProtocol::Tcp, 2, 0, false, &syn),
+    );
+    assert!(out(&mut s).is_empty());
+    assert_eq!(s.stack_counters().tcp_not_unicast, 1);
+}
+
+#[test]
+fn tcp_echo_service_answers_through_the_stack() {
+    use crate::services::{ServiceName, Services};
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    learn_peer(&mut s);
+    let mut services = Services::start(&mut s, &[ServiceName::Echo]).unwrap();
+    let syn = tcp_segment(US, 7, TcpFlags::SYN, 5000, 0, &[]);
+    s.receive(
+        t(1),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+    );
+    let segs = tcp_out(&out(&mut s));
+    assert_eq!(segs.len(), 1);
+    let (df, flags, iss, ack, _) = segs[0].clone();
+    assert!(df && flags.syn() && flags.ack() && ack == 5001);
+    let ack_seg = tcp_segment(US, 7, TcpFlags::ACK, 5001, iss.wrapping_add(1), &[]);
+    s.receive(
+        t(2),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &ack_seg),
+    );
+    let data = tcp_segment(
+        US,
+        7,
+        TcpFlags(TcpFlags::ACK.0 | TcpFlags::PSH.0),
+        5001,
+        iss.wrapping_add(1),
+        b"ping",
+    );
+    s.receive(
+        t(3),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 3, 0, false, &data),
+    );
+    services.poll(t(3), &mut s);
+    s.flush(t(3));
+    let segs = tcp_out(&out(&mut s));
+    assert!(
+        segs.iter()
+            .any(|(_, _, seq, _, d)| d == b"ping" && *seq == iss.wrapping_add(1)),
+        "{segs:?}"
+    );
+    assert_eq!(s.tcp_counters().passive_opens, 1);
+    assert!(s.tcp_connections().iter().any(|c| c.state_name == "ESTAB"));
+    // The stack's timers come from TCP now (a retransmission is pending).
+    assert!(s.next_timer().is_some());
 }

@@ -176,7 +176,13 @@ impl Running {
 
     /// Runs a command in the client namespace, bounded by `timeout`.
     pub fn client(&self, args: &[&str]) -> Output {
-        let mut all = vec!["timeout", "20"];
+        self.client_within(20, args)
+    }
+
+    /// Runs a command in the client namespace, killed after `secs` seconds.
+    pub fn client_within(&self, secs: u64, args: &[&str]) -> Output {
+        let secs = secs.to_string();
+        let mut all = vec!["timeout", secs.as_str()];
         all.extend_from_slice(args);
         self.lab
             .client()

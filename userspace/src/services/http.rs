@@ -1,0 +1,321 @@
+//! An HTTP/1.1 responder on TCP port 80 that serves one status page: our
+//! address, uptime, the ARP cache, TCP connections and every counter.
+//! GET and HEAD on `/`; 404 for other paths, 405 for other methods, 400 and
+//! friends for malformed requests (then the connection is closed, since its
+//! framing is lost). Persistent connections per RFC 9112 9.3, requests
+//! handled one at a time: the next request is not read until the previous
+//! response is handed to TCP whole, so pipelined requests cannot make us
+//! buffer without bound.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::http_parse::{self, html_escape, Parsed, MAX_HEAD};
+use super::tcp_conns::{accept_new, Finished};
+use crate::stack::tcp::{ConnId, TcpError};
+use crate::stack::time::Instant;
+use crate::stack::Stack;
+
+pub const PORT: u16 = 80;
+/// A persistent connection with no request for this long is closed
+/// (RFC 9112 9.8 lets a server close idle connections).
+const IDLE: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HttpCounters {
+    pub connections: u64,
+    pub requests: u64,
+    /// Responses by class.
+    pub responses_2xx: u64,
+    pub responses_4xx: u64,
+    pub responses_5xx: u64,
+    pub idle_closed: u64,
+    pub refused: u64,
+    pub open: u64,
+}
+
+struct Conn {
+    id: ConnId,
+    /// Bytes of the next request head received so far (at most MAX_HEAD+1).
+    inbuf: Vec<u8>,
+    /// Request body bytes still to skip.
+    skip_body: usize,
+    /// The response being sent, and how much of it TCP has taken.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Close once `out` is sent.
+    close_after: bool,
+    closed: bool,
+    last_active: Instant,
+}
+
+pub struct Http {
+    conns: Vec<Conn>,
+    scratch: Vec<u8>,
+    counters: HttpCounters,
+}
+
+impl Http {
+    pub fn start(stack: &mut Stack) -> Result<Http, String> {
+        stack
+            .tcp()
+            .listen(PORT)
+            .map_err(|e| format!("http on TCP port {PORT}: {e:?}"))?;
+        Ok(Http {
+            conns: Vec::new(),
+            scratch: vec![0; 16 * 1024],
+            counters: HttpCounters::default(),
+        })
+    }
+
+    pub fn counters(&self) -> &HttpCounters {
+        &self.counters
+    }
+
+    pub fn poll(&mut self, now: Instant, stack: &mut Stack) {
+        let c = &mut self.counters;
+        for id in accept_new(now, stack, PORT, self.conns.len(), &mut c.refused) {
+            c.connections += 1;
+            self.conns.push(Conn {
+                id,
+                inbuf: Vec::new(),
+                skip_body: 0,
+                out: Vec::new(),
+                out_pos: 0,
+                close_after: false,
+                closed: false,
+                last_active: now,
+            });
+        }
+        let scratch = &mut self.scratch;
+        let counters = &mut self.counters;
+        self.conns
+            .retain_mut(|conn| !serve(now, stack, conn, scratch, counters).is_done());
+        self.counters.open = self.conns.len() as u64;
+    }
+}
+
+/// Sends what TCP takes of the pending response; closes when asked to.
+/// Err: the connection is gone.
+fn flush(now: Instant, stack: &mut Stack, conn: &mut Conn) -> Result<(), ()> {
+    let tcp = stack.tcp();
+    while conn.out_pos < conn.out.len() {
+        match tcp.send(now, conn.id, &conn.out[conn.out_pos..]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => conn.out_pos += n,
+            Err(_) => return Err(()),
+        }
+    }
+    conn.out.clear();
+    conn.out_pos = 0;
+    if conn.close_after && !conn.closed {
+        conn.closed = true;
+        tcp.close(now, conn.id).map_err(|_| ())?;
+    }
+    Ok(())
+}
+
+fn serve(
+    now: Instant,
+    stack: &mut Stack,
+    conn: &mut Conn,
+    scratch: &mut [u8],
+    counters: &mut HttpCounters,
+) -> Finished {
+    if flush(now, stack, conn).is_err() {
+        return Finished::release(stack.tcp(), conn.id);
+    }
+    if conn.closed {
+        return Finished::when_closed(stack.tcp(), conn.id, true);
+    }
+    if !conn.out.is_empty() {
+        // Backpressure: no new request until this response is in TCP.
+        return Finished::when_closed(stack.tcp(), conn.id, false);
+    }
+    let mut peer_done = false;
+    // Read at most one byte past the head limit, so an oversized head is
+    // recognised without buffering more.
+    loop {
+        let want = if conn.skip_body > 0 {
+            conn.skip_body.min(scratch.len())
+        } else {
+            (MAX_HEAD + 1)
+                .saturating_sub(conn.inbuf.len())
+                .min(scratch.len())
+        };
+        if want == 0 {
+            break;
+        }
+        match stack.tcp().recv(now, conn.id, &mut scratch[..want]) {
+            Ok(0) => break,
+            Ok(n) => {
+                conn.last_active = now;
+                if conn.skip_body > 0 {
+                    conn.skip_body -= n;
+                } else {
+                    conn.inbuf.extend_from_slice(&scratch[..n]);
+                    if parse_ready(&conn.inbuf) {
+                        break;
+                    }
+                }
+            }
+            Err(TcpError::Eof) => {
+                peer_done = true;
+                break;
+            }
+            Err(_) => return Finished::release(stack.tcp(), conn.id),
+        }
+    }
+    if conn.skip_body == 0 && !conn.inbuf.is_empty() {
+        match http_parse::parse(&conn.inbuf) {
+            Parsed::Incomplete => {}
+            Parsed::Request { req, head_len } => {
+                counters.requests += 1;
+                conn.inbuf.drain(..head_len);
+                // Body bytes already buffered count against the body.
+                let buffered = conn.inbuf.len().min(req.body_len);
+                conn.inbuf.drain(..buffered);
+                conn.skip_body = req.body_len - buffered;
+                let (status, response) = respond(now, stack, &req);
+                count(counters, status);
+                conn.out = response;
+                // A FIN after this request (and nothing after it): answer, then close.
+                conn.close_after = !req.keep_alive || peer_done && conn.inbuf.is_empty();
+            }
+            Parsed::Error(status) => {
+                counters.requests += 1;
+                count(counters, status);
+                let body = page(status, "Your request could not be read; see RFC 9112.");
+                conn.out = http_parse::response(
+                    status,
+                    &date(),
+                    "text/html; charset=utf-8",
+                    body.as_bytes(),
+                    false,
+                    false,
+                    &[],
+                );
+                conn.inbuf.clear();
+                conn.close_after = true;
+            }
+        }
+    }
+    if conn.out.is_empty() {
+        if peer_done {
+            // The peer closed with no (whole) request pending: close too.
+            conn.close_after = true;
+        } else if now.since(conn.last_active) >= IDLE {
+            counters.idle_closed += 1;
+            conn.close_after = true;
+        }
+    }
+    if flush(now, stack, conn).is_err() {
+        return Finished::release(stack.tcp(), conn.id);
+    }
+    Finished::when_closed(stack.tcp(), conn.id, conn.closed)
+}
+
+/// A whole head is buffered (or the limit reached): stop reading.
+fn parse_ready(inbuf: &[u8]) -> bool {
+    !matches!(http_parse::parse(inbuf), Parsed::Incomplete)
+}
+
+fn count(c: &mut HttpCounters, status: u16) {
+    match status {
+        200..=299 => c.responses_2xx += 1,
+        400..=499 => c.responses_4xx += 1,
+        _ => c.responses_5xx += 1,
+    }
+}
+
+fn date() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    http_parse::http_date(secs)
+}
+
+/// The status and whole response for a well-formed request.
+fn respond(now: Instant, stack: &Stack, req: &http_parse::Request) -> (u16, Vec<u8>) {
+    let head_only = req.method == "HEAD";
+    let html = "text/html; charset=utf-8";
+    let (status, body, extra): (u16, String, &[(&str, &str)]) = if req.method != "GET" && !head_only
+    {
+        // RFC 9110 15.5.6: 405 names the allowed methods.
+        (
+            405,
+            page(405, "This server only answers GET and HEAD."),
+            &[("Allow", "GET, HEAD")],
+        )
+    } else if req.path != "/" {
+        (404, page(404, "Only / is served here."), &[])
+    } else {
+        (200, status_page(now, stack), &[])
+    };
+    let response = http_parse::response(
+        status,
+        &date(),
+        html,
+        body.as_bytes(),
+        head_only,
+        req.keep_alive,
+        extra,
+    );
+    (status, response)
+}
+
+fn page(status: u16, text: &str) -> String {
+    let title = format!("{status} {}", http_parse::reason(status));
+    format!(
+        "<!DOCTYPE html>\n<html><head><title>{title}</title></head>\n<body><h1>{title}</h1>\n<p>{}</p></body></html>\n",
+        html_escape(text)
+    )
+}
+
+/// The status page: what `xdpstack arp`, `conns` and `stats` show.
+fn status_page(now: Instant, stack: &Stack) -> String {
+    let cfg = stack.config();
+    let up = stack.uptime(now).as_secs();
+    let mut s = String::new();
+    s.push_str(&format!(
+        "<!DOCTYPE html>\n<html><head><title>xdpstack {ip}</title></head>\n<body>\n<h1>xdpstack at {ip}/{prefix}</h1>\n<p>MAC {mac}, MTU {mtu}, up {d}d {h:02}:{m:02}:{sec:02} ({up} s)</p>\n",
+        ip = cfg.ip,
+        prefix = cfg.prefix,
+        mac = cfg.mac,
+        mtu = cfg.mtu,
+        d = up / 86_400,
+        h = up / 3600 % 24,
+        m = up / 60 % 60,
+        sec = up % 60,
+    ));
+    s.push_str("<h2>ARP cache</h2>\n<table>\n<tr><th>address</th><th>lladdr</th><th>state</th><th>age</th></tr>\n");
+    for e in stack.arp_entries(now) {
+        s.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}s</td></tr>\n",
+            e.ip,
+            e.mac.as_deref().unwrap_or("-"),
+            e.state,
+            e.age_ms as f64 / 1000.0
+        ));
+    }
+    s.push_str("</table>\n<h2>TCP</h2>\n<table>\n<tr><th>state</th><th>local</th><th>peer</th><th>recv-q</th><th>send-q</th></tr>\n");
+    for c in stack.tcp_connections() {
+        s.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            c.state_name, c.view.local, c.view.remote, c.view.recv_q, c.view.send_q
+        ));
+    }
+    s.push_str("</table>\n<h2>Counters</h2>\n<table>\n");
+    for (k, v) in crate::control::commands::flatten_counters(&stack.counters()) {
+        if v != 0 {
+            s.push_str(&format!(
+                "<tr><td>{}</td><td>{v}</td></tr>\n",
+                html_escape(&k)
+            ));
+        }
+    }
+    s.push_str("</table>\n</body></html>\n");
+    s
+}
