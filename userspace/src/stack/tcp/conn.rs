@@ -803,19 +803,19 @@ impl Conn {
             return;
         }
         self.ooo.insert(at, (s, data.to_vec()));
-        // Trim overlaps so every byte is stored once.
+        // Trim overlaps so every byte is stored once, and join adjacent
+        // runs: after one loss the rest of the window arrives in order
+        // behind the hole and must fit one entry, not one per segment.
         let mut merged: Vec<(u32, Vec<u8>)> = Vec::with_capacity(self.ooo.len());
-        for (q, mut d) in std::mem::take(&mut self.ooo) {
-            let mut q = q;
-            if let Some((pq, pd)) = merged.last() {
+        for (q, d) in std::mem::take(&mut self.ooo) {
+            if let Some((pq, pd)) = merged.last_mut() {
                 let end = pq.wrapping_add(pd.len() as u32);
-                if seq::lt(q, end) {
+                if seq::le(q, end) {
                     let cut = end.wrapping_sub(q) as usize;
-                    if cut >= d.len() {
-                        continue;
+                    if cut < d.len() {
+                        pd.extend_from_slice(&d[cut..]);
                     }
-                    d.drain(..cut);
-                    q = end;
+                    continue;
                 }
             }
             merged.push((q, d));
