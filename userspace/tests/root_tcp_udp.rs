@@ -270,6 +270,7 @@ fn root_tcp_bulk_transfers_survive_a_lossy_link() {
     println!("client link: {link}");
 
     const DISCARD_BYTES: u64 = 100 * 1024 * 1024;
+    let client_retrans = client_snmp(&r, "Tcp", "RetransSegs");
     let started = std::time::Instant::now();
     let out = r.client_within(
         300,
@@ -287,10 +288,10 @@ fn root_tcp_bulk_transfers_survive_a_lossy_link() {
         r.stat("services.discard.tcp_bytes")
     );
     println!(
-        "100 MiB into discard over the lossy link: {:.1} s ({:.1} Mbit/s), {} retransmits",
+        "100 MiB into discard over the lossy link: {:.1} s ({:.1} Mbit/s), client retransmitted {} segments",
         took.as_secs_f64(),
         DISCARD_BYTES as f64 * 8.0 / took.as_secs_f64() / 1e6,
-        r.stat("stack.tcp.retransmits"),
+        client_snmp(&r, "Tcp", "RetransSegs") - client_retrans,
     );
 
     // Echo: hash what was sent and what came back, on the client.
@@ -315,5 +316,40 @@ fn root_tcp_bulk_transfers_survive_a_lossy_link() {
     println!(
         "10 MiB round trip through echo over the same link: {:.1} s",
         took.as_secs_f64()
+    );
+}
+
+/// A client that stops reading its echoes for a while: echo must stop
+/// reading too (our window closes) and lose nothing.
+#[test]
+fn root_tcp_echo_holds_back_when_the_client_does_not_read() {
+    if !root_or_skip("root_tcp_echo_holds_back_when_the_client_does_not_read") {
+        return;
+    }
+    let r = Running::start(&[]);
+    resolved(&r);
+    let file = format!("/tmp/xdpstack-bp-{}", std::process::id());
+    // 8 MiB is far more than the socket buffers on both sides together, so
+    // while the reader sleeps everything in between fills up and stalls.
+    let out = r.client_within(
+        120,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "head -c 8388608 /dev/urandom > {file} && sha256sum < {file} && nc -N -w 30 10.10.0.4 7 < {file} | (sleep 3; sha256sum); rm -f {file}"
+            ),
+        ],
+    );
+    let sums = stdout(&out);
+    let lines: Vec<&str> = sums.lines().collect();
+    assert_eq!(lines.len(), 2, "{sums}{}", stderr(&out));
+    assert_eq!(lines[0], lines[1], "the echo came back different");
+    // The stall reached us: the client's window closed and we probed it
+    // (RFC 9293 3.8.6.1) instead of echo reading ahead without bound.
+    assert!(
+        r.stat("stack.tcp.window_probes") >= 1,
+        "{}",
+        r.cli_json(&["stats", "--json"])["stack"]["tcp"]
     );
 }
