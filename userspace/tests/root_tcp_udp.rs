@@ -175,6 +175,28 @@ fn root_http_serves_the_status_page() {
         "{}",
         stderr(&two)
     );
+    // Asked to close: the response says so and the connection ends.
+    let close = r.client(&[
+        "curl",
+        "-sS",
+        "-v",
+        "-m",
+        "10",
+        "-o",
+        "/dev/null",
+        "-H",
+        "Connection: close",
+        "http://10.10.0.4/",
+    ]);
+    assert!(close.status.success(), "{}", stderr(&close));
+    assert!(
+        stderr(&close).contains("< Connection: close"),
+        "{}",
+        stderr(&close)
+    );
+    // Request heads are bounded (8 KiB): 431.
+    let big = format!("X-Big: {}", "a".repeat(9000));
+    assert_eq!(code(&["-H", &big, "http://10.10.0.4/"]), "431");
     // A malformed request: 400 and the connection closed by us.
     let bad = r.client_ok(&[
         "sh",
@@ -183,7 +205,7 @@ fn root_http_serves_the_status_page() {
     ]);
     assert!(bad.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{bad}");
     assert!(bad.contains("Connection: close\r\n"), "{bad}");
-    assert!(r.stat("services.http.requests") >= 6);
+    assert!(r.stat("services.http.requests") >= 8);
 }
 
 #[test]
