@@ -9,12 +9,15 @@
 //!   send what the stack answers;
 //! - [`stack`]: the host itself (ARP cache, IPv4, ICMP) as a pure state
 //!   machine: frames in, frames out, time passed in as a value;
-//! - [`control`]: the daemon's control socket and the CLI's client side.
+//! - [`control`]: the daemon's control socket and the CLI's client side;
+//! - [`loadgen`]: the load generator and per-packet cost probe that
+//!   `cargo xtask bench` drives.
 
 pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod fastpath;
+pub mod loadgen;
 pub mod stack;
 pub mod wire;
 pub mod xsk;
