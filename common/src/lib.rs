@@ -18,6 +18,7 @@ pub mod names {
     pub const PROGRAM: &str = "xdpstack";
     pub const MAC_SWAP_PROGRAM: &str = "mac_swap";
     pub const PEER_PROGRAM: &str = "peer_counter";
+    pub const PEER_SINK_PROGRAM: &str = "peer_sink";
     pub const PEER_COUNTERS_MAP: &str = "PEER_COUNTERS";
     pub const LOADGEN_PROGRAM: &str = "loadgen";
     pub const HARNESS_PROGRAM: &str = "cost_harness";

@@ -8,8 +8,9 @@
 //!   pool and transmits them as if a driver had bounced them, with no socket,
 //!   skb or qdisc on the way. The pool recycles pages without resetting
 //!   their data, and the fast path answers in place, so `loadgen` writes the
-//!   request's headers back each time. Replies are counted by `peer_counter`
-//!   on the same veth (see `fastpath::peer`).
+//!   request's headers back each time. Replies are counted, then dropped,
+//!   by `peer_sink` on the same veth, so the client's kernel does not spend
+//!   the CPU on them that the responder needs.
 //! - [`cost`]: BPF_PROG_TEST_RUN of the fast path and of the `mac_swap`
 //!   reference through the `cost_harness` program, which puts the request
 //!   back before every repetition, so each repetition answers a request.
@@ -20,19 +21,21 @@ use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use aya::maps::{Array, MapData, ProgramArray};
-use aya::programs::{loaded_programs, ProgramFd, TestRun, TestRunAttrs, TestRunOptions, Xdp};
+use aya::maps::{Array, MapData, PerCpuArray, ProgramArray};
+use aya::programs::{
+    loaded_programs, ProgramFd, TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode,
+};
 use aya::sys::Stats;
 use aya::Ebpf;
 use serde::Serialize;
 use xdpstack_common::bench::{HARNESS_TARGET, REQUEST_HEAD_LEN};
 use xdpstack_common::config::{FastpathConfig, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
-use xdpstack_common::counters::Counter;
+use xdpstack_common::counters::{Counter, PeerCounter};
 use xdpstack_common::names;
 
 use crate::cli::{CostArgs, FloodArgs, FloodKind};
 use crate::fastpath::loader::{program_mut, program_ref, OBJECT};
-use crate::fastpath::peer::{enter_netns, PeerProgram};
+use crate::fastpath::peer::enter_netns;
 use crate::fastpath::Fastpath;
 use crate::wire::{
     ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
@@ -164,7 +167,10 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
         FloodKind::Echo => ("echo", echo_request(&ep, args.payload)),
     };
     if frame.len() < REQUEST_HEAD_LEN || frame.len() > 1514 {
-        bail!("--payload {} makes a frame over 1514 bytes", args.payload);
+        bail!(
+            "--payload {} makes a frame outside {REQUEST_HEAD_LEN}..=1514 bytes",
+            args.payload
+        );
     }
     let netns = args.netns.clone();
     let iface = args.iface.clone();
@@ -178,13 +184,28 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
         if let Some(ns) = &netns {
             enter_netns(ns)?;
         }
-        let peer = PeerProgram::attach(None, &iface)?;
         let ifindex = if_index(&iface)?;
         let mut ebpf = Ebpf::load(OBJECT).context("loading the eBPF object")?;
+        let sink = program_mut(&mut ebpf, names::PEER_SINK_PROGRAM)?;
+        sink.load().context("loading peer_sink")?;
+        // Detached when `ebpf` is dropped at the end of this thread.
+        sink.attach(&iface, XdpMode::Driver)
+            .with_context(|| format!("attaching peer_sink to {iface}"))?;
         program_mut(&mut ebpf, names::LOADGEN_PROGRAM)?
             .load()
             .context("loading loadgen")?;
         set_request_head(&mut ebpf, &frame)?;
+        let replies: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(
+            ebpf.map(names::PEER_COUNTERS_MAP)
+                .ok_or_else(|| anyhow!("map {} missing", names::PEER_COUNTERS_MAP))?,
+        )?;
+        let count =
+            |c: PeerCounter| -> Result<u64> { Ok(replies.get(&(c as u32), 0)?.iter().sum()) };
+        let replied = if is_arp {
+            PeerCounter::ArpReplies
+        } else {
+            PeerCounter::EchoReplies
+        };
         let generator = program_ref(&ebpf, names::LOADGEN_PROGRAM)?;
         let ctx = xdp_md(ifindex, frame.len());
         let _stats_on = match stats_prog {
@@ -192,7 +213,7 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
             None => None,
         };
         let stats_before = stats_prog.map(prog_stats).transpose()?;
-        let before = peer.counts()?;
+        let (before, other_before) = (count(replied)?, count(PeerCounter::Other)?);
         let start = Instant::now();
         let mut offered = 0u64;
         while start.elapsed() < duration {
@@ -210,12 +231,8 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
         let elapsed = start.elapsed().as_secs_f64();
         let stats_after = stats_prog.map(prog_stats).transpose()?;
         std::thread::sleep(DRAIN);
-        let after = peer.counts()?;
-        let answered = if is_arp {
-            after.arp_replies - before.arp_replies
-        } else {
-            after.echo_replies - before.echo_replies
-        };
+        let answered = count(replied)? - before;
+        let other = count(PeerCounter::Other)? - other_before;
         let prog_stats = match (stats_before, stats_after) {
             (Some(b), Some(a)) => Some(ProgStats {
                 prog_id: a.prog_id,
@@ -232,7 +249,7 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
             frame_len: frame.len(),
             offered,
             answered,
-            other: after.other - before.other,
+            other,
             elapsed_s: elapsed,
             offered_pps: offered as f64 / elapsed,
             answered_pps: answered as f64 / elapsed,

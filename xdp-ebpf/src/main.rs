@@ -146,7 +146,22 @@ static PEER_COUNTERS: PerCpuArray<u64> =
 /// program guarantees; the counts serve `cargo xtask bench`.
 #[xdp]
 pub fn peer_counter(ctx: XdpContext) -> u32 {
-    let frame = Frame::new(&ctx);
+    count_peer_frame(&ctx);
+    xdp_action::XDP_PASS
+}
+
+/// Like `peer_counter`, but drops what it counted: during `cargo xtask
+/// bench`'s floods the client's kernel need not process every reply, so the
+/// measurement is of the responder, not of the client's receive path.
+#[xdp]
+pub fn peer_sink(ctx: XdpContext) -> u32 {
+    count_peer_frame(&ctx);
+    xdp_action::XDP_DROP
+}
+
+#[inline(always)]
+fn count_peer_frame(ctx: &XdpContext) {
+    let frame = Frame::new(ctx);
     let kind = match frame.u16_be(eth::ETHERTYPE) {
         Some(eth::ETHERTYPE_ARP) => match frame.u16_be(eth::HEADER_LEN + layout::arp::OPER) {
             Some(layout::arp::OP_REPLY) => PeerCounter::ArpReplies,
@@ -170,7 +185,6 @@ pub fn peer_counter(ctx: XdpContext) -> u32 {
         // SAFETY: a per-CPU slot, only this CPU writes it now.
         unsafe { *p += 1 };
     }
-    xdp_action::XDP_PASS
 }
 
 /// The first bytes of the request that `loadgen` sends and `cost_harness`
