@@ -150,17 +150,22 @@ pub fn peer_counter(ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 
-/// Like `peer_counter`, but drops what it counted: during `cargo xtask
-/// bench`'s floods the client's kernel need not process every reply, so the
-/// measurement is of the responder, not of the client's receive path.
+/// Like `peer_counter`, but drops the replies it counted: during `cargo
+/// xtask bench`'s floods the client's kernel need not process every reply,
+/// so the measurement is of the responder, not of the client's receive
+/// path. Everything else still reaches the kernel (the responder's own ARP
+/// requests must be answered, or a Linux responder stops replying).
 #[xdp]
 pub fn peer_sink(ctx: XdpContext) -> u32 {
-    count_peer_frame(&ctx);
-    xdp_action::XDP_DROP
+    match count_peer_frame(&ctx) {
+        PeerCounter::Other => xdp_action::XDP_PASS,
+        _ => xdp_action::XDP_DROP,
+    }
 }
 
+/// Counts the frame by kind and returns the kind.
 #[inline(always)]
-fn count_peer_frame(ctx: &XdpContext) {
+fn count_peer_frame(ctx: &XdpContext) -> PeerCounter {
     let frame = Frame::new(ctx);
     let kind = match frame.u16_be(eth::ETHERTYPE) {
         Some(eth::ETHERTYPE_ARP) => match frame.u16_be(eth::HEADER_LEN + layout::arp::OPER) {
@@ -185,6 +190,7 @@ fn count_peer_frame(ctx: &XdpContext) {
         // SAFETY: a per-CPU slot, only this CPU writes it now.
         unsafe { *p += 1 };
     }
+    kind
 }
 
 /// The first bytes of the request that `loadgen` sends and `cost_harness`
