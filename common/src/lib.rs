@@ -6,6 +6,7 @@
 //! unit tests check.
 #![no_std]
 
+pub mod bench;
 pub mod checksum;
 pub mod config;
 pub mod counters;
@@ -17,7 +18,13 @@ pub mod names {
     pub const PROGRAM: &str = "xdpstack";
     pub const MAC_SWAP_PROGRAM: &str = "mac_swap";
     pub const PEER_PROGRAM: &str = "peer_counter";
+    pub const PEER_SINK_PROGRAM: &str = "peer_sink";
     pub const PEER_COUNTERS_MAP: &str = "PEER_COUNTERS";
+    pub const LOADGEN_PROGRAM: &str = "loadgen";
+    pub const HARNESS_PROGRAM: &str = "cost_harness";
+    pub const NOP_TX_PROGRAM: &str = "nop_tx";
+    pub const REQUEST_HEAD_MAP: &str = "REQUEST_HEAD";
+    pub const HARNESS_PROGS_MAP: &str = "HARNESS_PROGS";
     pub const CONFIG_MAP: &str = "CONFIG";
     pub const COUNTERS_MAP: &str = "COUNTERS";
     pub const XSKS_MAP: &str = "XSKS";

@@ -37,6 +37,68 @@ pub enum Command {
     /// pin it (used by `cargo xtask lab up`; see `fastpath::peer`).
     #[command(hide = true)]
     PeerAttach(PeerAttachArgs),
+    /// Load generator and per-packet cost probe for `cargo xtask bench`
+    /// (prints JSON; see `loadgen`).
+    #[command(hide = true, subcommand)]
+    Loadgen(LoadgenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoadgenCommand {
+    /// Send requests out of IFACE as fast as possible for a fixed time and
+    /// count the replies arriving there.
+    Flood(FloodArgs),
+    /// BPF_PROG_TEST_RUN per-packet cost of the fast path against mac_swap.
+    Cost(CostArgs),
+}
+
+/// What `loadgen flood` sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FloodKind {
+    /// ICMP echo requests.
+    Echo,
+    /// ARP requests.
+    Arp,
+}
+
+#[derive(Debug, Args)]
+pub struct FloodArgs {
+    /// Network namespace of the interface (a name under /run/netns).
+    #[arg(long)]
+    pub netns: Option<String>,
+    /// The interface to send from (the client end of the lab's veth).
+    #[arg(long)]
+    pub iface: String,
+    #[arg(long, value_enum, default_value = "echo")]
+    pub kind: FloodKind,
+    /// ICMP data bytes of each echo request.
+    #[arg(long, default_value_t = 56)]
+    pub payload: usize,
+    /// Seconds to send for.
+    #[arg(long, default_value_t = 2.0)]
+    pub duration: f64,
+    #[arg(long)]
+    pub src_mac: MacAddr,
+    #[arg(long)]
+    pub src_ip: Ipv4Addr,
+    /// The responder's MAC (echo requests are unicast to it).
+    #[arg(long)]
+    pub dst_mac: MacAddr,
+    #[arg(long)]
+    pub dst_ip: Ipv4Addr,
+    /// Also report bpf_stats (run_time_ns / run_cnt) of this program id.
+    #[arg(long)]
+    pub stats_prog_id: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Repetitions per BPF_PROG_TEST_RUN.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub repeat: u32,
+    /// Measurements of each case (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub trials: u32,
 }
 
 #[derive(Debug, Args)]

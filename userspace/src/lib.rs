@@ -11,12 +11,15 @@
 //!   machine: frames in, frames out, time passed in as a value;
 //! - [`services`]: applications on the stack's socket APIs (echo, discard,
 //!   the HTTP status page);
-//! - [`control`]: the daemon's control socket and the CLI's client side.
+//! - [`control`]: the daemon's control socket and the CLI's client side;
+//! - [`loadgen`]: the load generator and per-packet cost probe that
+//!   `cargo xtask bench` drives.
 
 pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod fastpath;
+pub mod loadgen;
 pub mod services;
 pub mod stack;
 pub mod wire;

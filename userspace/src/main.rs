@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use xdpstack::cli::{Cli, Command};
+use xdpstack::cli::{Cli, Command, LoadgenCommand};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
@@ -20,6 +20,12 @@ fn main() -> ExitCode {
             xdpstack::fastpath::peer::PeerProgram::attach(args.netns.as_deref(), &args.iface)
                 .and_then(|p| p.pin_link(&args.pin))
         }
+        Command::Loadgen(LoadgenCommand::Flood(args)) => {
+            xdpstack::loadgen::flood(&args).and_then(|r| print_json(&r))
+        }
+        Command::Loadgen(LoadgenCommand::Cost(args)) => {
+            xdpstack::loadgen::cost(&args).and_then(|r| print_json(&r))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -28,4 +34,9 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }

@@ -17,11 +17,12 @@ mod packet;
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
-    maps::{Array, PerCpuArray, RingBuf, XskMap},
+    maps::{Array, PerCpuArray, ProgramArray, RingBuf, XskMap},
     programs::XdpContext,
 };
 use aya_log_ebpf::debug;
 use xdpstack_common::{
+    bench::{HARNESS_TARGET, REQUEST_HEAD_LEN},
     config::{FastpathConfig, FLAG_CAPTURE_ALL},
     counters::{Counter, PeerCounter},
     layout::{self, eth},
@@ -145,7 +146,27 @@ static PEER_COUNTERS: PerCpuArray<u64> =
 /// program guarantees; the counts serve `cargo xtask bench`.
 #[xdp]
 pub fn peer_counter(ctx: XdpContext) -> u32 {
-    let frame = Frame::new(&ctx);
+    count_peer_frame(&ctx);
+    xdp_action::XDP_PASS
+}
+
+/// Like `peer_counter`, but drops the replies it counted: during `cargo
+/// xtask bench`'s floods the client's kernel need not process every reply,
+/// so the measurement is of the responder, not of the client's receive
+/// path. Everything else still reaches the kernel (the responder's own ARP
+/// requests must be answered, or a Linux responder stops replying).
+#[xdp]
+pub fn peer_sink(ctx: XdpContext) -> u32 {
+    match count_peer_frame(&ctx) {
+        PeerCounter::Other => xdp_action::XDP_PASS,
+        _ => xdp_action::XDP_DROP,
+    }
+}
+
+/// Counts the frame by kind and returns the kind.
+#[inline(always)]
+fn count_peer_frame(ctx: &XdpContext) -> PeerCounter {
+    let frame = Frame::new(ctx);
     let kind = match frame.u16_be(eth::ETHERTYPE) {
         Some(eth::ETHERTYPE_ARP) => match frame.u16_be(eth::HEADER_LEN + layout::arp::OPER) {
             Some(layout::arp::OP_REPLY) => PeerCounter::ArpReplies,
@@ -169,7 +190,69 @@ pub fn peer_counter(ctx: XdpContext) -> u32 {
         // SAFETY: a per-CPU slot, only this CPU writes it now.
         unsafe { *p += 1 };
     }
-    xdp_action::XDP_PASS
+    kind
+}
+
+/// The first bytes of the request that `loadgen` sends and `cost_harness`
+/// measures, written by userspace before the run.
+#[map]
+static REQUEST_HEAD: Array<[u8; REQUEST_HEAD_LEN]> = Array::with_max_entries(1, 0);
+
+/// Writes the request's first bytes back over the frame: a responder that
+/// answers in place (the fast path) leaves its reply in the frame, and both
+/// BPF_PROG_TEST_RUN modes reuse the frame's memory (normal mode runs again
+/// on the same buffer; live-frames mode recycles page-pool pages without
+/// re-initialising their data). The fast path rewrites nothing past
+/// `REQUEST_HEAD_LEN` bytes.
+#[inline(always)]
+fn restore_request(ctx: &XdpContext) -> bool {
+    let frame = Frame::new(ctx);
+    match (REQUEST_HEAD.get(0), frame.bytes::<REQUEST_HEAD_LEN>(0)) {
+        (Some(saved), Some(dst)) => {
+            // SAFETY: `dst` is inside the frame (checked by `bytes`), `saved`
+            // is a map value of the same size.
+            unsafe { *dst = *saved };
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `cargo xtask bench`'s load generator, run with BPF_PROG_TEST_RUN in
+/// live-frames mode on the client veth: every XDP_TX sends the request out
+/// of that veth to the stack end.
+#[xdp]
+pub fn loadgen(ctx: XdpContext) -> u32 {
+    if !restore_request(&ctx) {
+        return xdp_action::XDP_ABORTED;
+    }
+    xdp_action::XDP_TX
+}
+
+/// The program the harness measures, at index `HARNESS_TARGET`.
+#[map]
+static HARNESS_PROGS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// Per-packet cost harness for BPF_PROG_TEST_RUN with `repeat`: puts the
+/// request back, then tail calls the measured program, so every repetition
+/// answers a request (without it, all but the first would see the reply).
+/// Its own cost is measured with `nop_tx` as the target and subtracted.
+#[xdp]
+pub fn cost_harness(ctx: XdpContext) -> u32 {
+    if !restore_request(&ctx) {
+        return xdp_action::XDP_ABORTED;
+    }
+    // SAFETY: on success the tail call does not return; the context is ours.
+    unsafe { HARNESS_PROGS.tail_call(&ctx, HARNESS_TARGET) };
+    // An empty slot: nothing measured, say so with a verdict no target gives.
+    xdp_action::XDP_ABORTED
+}
+
+/// The harness's empty target: what a tail call into a program that does
+/// nothing costs.
+#[xdp]
+pub fn nop_tx(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_TX
 }
 
 #[cfg(not(test))]

@@ -4,12 +4,15 @@
 //! - [`netns`]: network namespaces joined by a veth pair (the lab);
 //! - [`setup`]: installs or verifies the toolchains, packages and kernel
 //!   prerequisites (`cargo xtask setup`);
+//! - [`bench`]: `cargo xtask bench`, xdpstack against the Linux kernel;
 //! - [`lab`], [`run`], [`test_suite`]: the other subcommands;
 //! - [`cmd`]: running external commands with one-line errors.
 //!
-//! Dependencies stay minimal (anyhow, clap): this crate must build on a fresh
-//! machine with only stable Rust, before `setup` has installed anything.
+//! Dependencies stay few and pure Rust (anyhow, clap; serde and plotters for
+//! the bench): this crate must build on a fresh machine with only stable
+//! Rust, before `setup` has installed anything.
 
+pub mod bench;
 pub mod cmd;
 pub mod lab;
 pub mod netns;

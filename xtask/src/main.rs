@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use xtask::bench::BenchOptions;
 use xtask::netns::LabOptions;
 use xtask::run::Profile;
-use xtask::{lab, run, setup, test_suite};
+use xtask::{bench, lab, run, setup, test_suite};
 
 #[derive(Parser)]
 #[command(
@@ -43,7 +44,28 @@ enum Task {
     },
     /// Check formatting, run clippy and all tests: what CI runs
     Test,
-    // `bench` comes here later.
+    /// Benchmark the fast path and the userspace path against the Linux
+    /// kernel (needs root; a few minutes, `--quick` about one)
+    Bench {
+        /// About one minute: 2 rounds of 1 s floods, ping -f -c 20000
+        #[arg(long)]
+        quick: bool,
+        /// Rounds (each runs every mode once, interleaved)
+        #[arg(long)]
+        rounds: Option<u32>,
+        /// Seconds per generator flood
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Echo requests per `ping -f`
+        #[arg(long)]
+        ping_count: Option<u32>,
+        /// Repetitions per BPF_PROG_TEST_RUN of the per-packet cost
+        #[arg(long)]
+        cost_repeat: Option<u32>,
+        /// Use this xdpstack binary instead of building the release one
+        #[arg(long)]
+        binary: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -94,5 +116,29 @@ fn dispatch(task: Task) -> Result<()> {
             run::run(profile, &args)
         }
         Task::Test => test_suite::run(),
+        Task::Bench {
+            quick,
+            rounds,
+            duration,
+            ping_count,
+            cost_repeat,
+            binary,
+        } => {
+            let mut opts = if quick {
+                BenchOptions::quick()
+            } else {
+                BenchOptions::standard()
+            };
+            opts.command = std::iter::once("cargo xtask".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" ");
+            opts.rounds = rounds.unwrap_or(opts.rounds);
+            opts.duration = duration.unwrap_or(opts.duration);
+            opts.ping_count = ping_count.unwrap_or(opts.ping_count);
+            opts.cost_repeat = cost_repeat.unwrap_or(opts.cost_repeat);
+            opts.binary = binary;
+            bench::run(&opts).map(|_| ())
+        }
     }
 }

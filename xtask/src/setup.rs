@@ -48,6 +48,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "netcat-openbsd",
     "curl",
     "procps",
+    // The font `cargo xtask bench` draws its chart's text with.
+    "fonts-dejavu-core",
 ];
 /// Where bpffs is conventionally mounted (for pinned maps and bpftool).
 pub const BPFFS_DIR: &str = "/sys/fs/bpf";

@@ -172,7 +172,7 @@ impl Fastpath {
 }
 
 /// The XDP program `name` of the object.
-pub(super) fn program_ref<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
+pub(crate) fn program_ref<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
     ebpf.program(name)
         .ok_or_else(|| anyhow!("program {name} missing from the object"))?
         .try_into()
@@ -180,7 +180,7 @@ pub(super) fn program_ref<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
 }
 
 /// The XDP program `name` of the object, to load or attach.
-pub(super) fn program_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
+pub(crate) fn program_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
     ebpf.program_mut(name)
         .ok_or_else(|| anyhow!("program {name} missing from the object"))?
         .try_into()

@@ -1,0 +1,190 @@
+//! `bench.png`: answered pps per mode and load (medians, min-max whiskers),
+//! and the ping-flood RTT per mode. Drawn with plotters' bitmap backend;
+//! its text needs a TrueType font, DejaVu Sans from Debian's
+//! `fonts-dejavu-core` (installed by `cargo xtask setup`).
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+use super::modes::Load;
+use super::report::{Results, Spread};
+
+const FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+];
+const SIZE: (u32, u32) = (1280, 560);
+const COLORS: [RGBColor; 3] = [
+    RGBColor(0x55, 0x55, 0x55), // kernel
+    RGBColor(0xd9, 0x5f, 0x02), // fastpath
+    RGBColor(0x1b, 0x9e, 0x77), // userspace
+];
+
+fn load_font() -> Result<()> {
+    let path = FONT_PATHS
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or_else(|| {
+            anyhow!(
+                "no DejaVu Sans font for the chart's text ({}): run `cargo xtask setup` \
+                 (apt package fonts-dejavu-core)",
+                FONT_PATHS[0]
+            )
+        })?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+    // plotters keeps fonts for the life of the process.
+    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    register_font("sans-serif", FontStyle::Normal, bytes)
+        .map_err(|_| anyhow!("{path} is not a usable TrueType font"))
+}
+
+fn pps_label(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else {
+        format!("{:.0}k", v / 1e3)
+    }
+}
+
+/// The label of the category at integer `x`, if `x` is one.
+fn category(x: f64, labels: &[String]) -> String {
+    let i = x.round();
+    if (x - i).abs() > 1e-6 || i < 0.0 {
+        return String::new();
+    }
+    labels.get(i as usize).cloned().unwrap_or_default()
+}
+
+/// Draws the grouped bars of `values[category][mode]` with whiskers.
+fn bars<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    caption: &str,
+    y_desc: &str,
+    labels: &[String],
+    values: &[Vec<Spread>],
+    modes: &[String],
+    y_format: &dyn Fn(&f64) -> String,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let top = values
+        .iter()
+        .flatten()
+        .map(|s| s.max)
+        .fold(0.0, f64::max)
+        .max(1e-9)
+        // Room above the bars for the legend.
+        * 1.35;
+    let n = labels.len() as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-0.5f64..(n - 0.5), 0f64..top)
+        .map_err(|e| anyhow!("drawing the chart: {e}"))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(labels.len())
+        .x_label_formatter(&|x| category(*x, labels))
+        .y_desc(y_desc)
+        .y_label_formatter(y_format)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| anyhow!("drawing the chart: {e}"))?;
+    let group = 0.8;
+    let width = group / modes.len() as f64;
+    for (m, mode) in modes.iter().enumerate() {
+        let color = COLORS[m % COLORS.len()];
+        let left = |c: usize| c as f64 - group / 2.0 + m as f64 * width;
+        chart
+            .draw_series(values.iter().enumerate().map(|(c, v)| {
+                Rectangle::new(
+                    [(left(c) + 0.01, 0.0), (left(c) + width - 0.01, v[m].median)],
+                    color.filled(),
+                )
+            }))
+            .map_err(|e| anyhow!("drawing the chart: {e}"))?
+            .label(mode.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        chart
+            .draw_series(values.iter().enumerate().map(|(c, v)| {
+                let x = left(c) + width / 2.0;
+                PathElement::new(vec![(x, v[m].min), (x, v[m].max)], BLACK.stroke_width(2))
+            }))
+            .map_err(|e| anyhow!("drawing the chart: {e}"))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| anyhow!("drawing the chart: {e}"))?;
+    Ok(())
+}
+
+/// Writes the chart to `path` (PNG).
+pub fn draw(res: &Results, path: &Path) -> Result<()> {
+    load_font()?;
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)
+        .map_err(|e| anyhow!("drawing the chart: {e}"))?;
+    let (left, right) = root.split_horizontally(SIZE.0 * 64 / 100);
+    let modes: Vec<String> = res.summary.modes.iter().map(|m| m.mode.clone()).collect();
+
+    let loads: Vec<String> = Load::ALL.iter().map(Load::label).collect();
+    let pps: Vec<Vec<Spread>> = (0..Load::ALL.len())
+        .map(|i| {
+            res.summary
+                .modes
+                .iter()
+                .map(|m| m.loads[i].answered_pps)
+                .collect()
+        })
+        .collect();
+    bars(
+        &left,
+        &format!(
+            "answered packets/s ({} rounds, median, min-max)",
+            res.settings.rounds
+        ),
+        "packets/s",
+        &loads,
+        &pps,
+        &modes,
+        &|v| pps_label(*v),
+    )?;
+
+    // One category per mode, one series: the same colours per mode.
+    let rtt: Vec<Vec<Spread>> = vec![res
+        .summary
+        .modes
+        .iter()
+        .map(|m| Spread {
+            min: m.ping_rtt_avg_ms.min * 1e3,
+            median: m.ping_rtt_avg_ms.median * 1e3,
+            max: m.ping_rtt_avg_ms.max * 1e3,
+        })
+        .collect()];
+    bars(
+        &right,
+        &format!("ping -f -c {}: average RTT", res.settings.ping_count),
+        "µs",
+        &["ping -f".to_string()],
+        &rtt,
+        &modes,
+        &|v| format!("{v:.1}"),
+    )?;
+    root.present()
+        .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! `cargo xtask bench`: the fast path against the userspace path against
+//! the Linux kernel, in one lab, with one generator, modes interleaved
+//! round by round.
+//!
+//! Each round puts the stack end in every mode in turn (the order rotates
+//! from round to round) and measures, per mode:
+//! - a ping flood as users run it (`ping -f -c N -q`), see [`ping`];
+//! - the packet rate: `xdpstack loadgen flood` (BPF_PROG_TEST_RUN live
+//!   frames from the client veth) with echo requests of 56, 512 and 1472
+//!   data bytes and with ARP requests, replies counted on the client veth;
+//! - in fast-path mode, bpf_stats (`run_time_ns / run_cnt`) of the live
+//!   program during an extra flood (stats cost time, so not during the others).
+//!
+//! Once per round: the generator's ceiling (nothing answering). Once per
+//! run: the per-packet cost (`xdpstack loadgen cost`). Results go to stdout
+//! (a table), `target/bench/results.json` and `target/bench/bench.png`.
+
+mod chart;
+mod modes;
+mod ping;
+mod report;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use crate::netns::is_root;
+use crate::run::{build, Profile};
+use crate::{cmd, target_dir};
+use modes::{BenchLab, Load, Mode};
+use report::{CostReport, ModeRun, Results, Round, Settings};
+
+/// What `cargo xtask bench` was asked for.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub rounds: u32,
+    /// Seconds per generator flood.
+    pub duration: f64,
+    /// Echo requests per `ping -f`.
+    pub ping_count: u32,
+    /// Repetitions per BPF_PROG_TEST_RUN of the per-packet cost.
+    pub cost_repeat: u32,
+    pub cost_trials: u32,
+    /// Where results.json and bench.png go.
+    pub out_dir: PathBuf,
+    /// Use this xdpstack binary instead of building the release one.
+    pub binary: Option<PathBuf>,
+    /// The command line, recorded in results.json.
+    pub command: String,
+}
+
+impl BenchOptions {
+    /// The full run: a few minutes.
+    pub fn standard() -> BenchOptions {
+        BenchOptions {
+            rounds: 5,
+            duration: 3.0,
+            ping_count: 100_000,
+            cost_repeat: 1_000_000,
+            cost_trials: 5,
+            out_dir: target_dir().join("bench"),
+            binary: None,
+            command: "cargo xtask bench".into(),
+        }
+    }
+
+    /// `--quick`: about a minute.
+    pub fn quick() -> BenchOptions {
+        BenchOptions {
+            rounds: 2,
+            duration: 1.0,
+            ping_count: 20_000,
+            cost_repeat: 1_000_000,
+            cost_trials: 3,
+            command: "cargo xtask bench --quick".into(),
+            ..BenchOptions::standard()
+        }
+    }
+}
+
+/// Set by SIGINT/SIGTERM: the bench stops between steps and cleans up.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: i32) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+extern "C" {
+    // POSIX signal(2); xtask has no libc dependency for this one call.
+    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+}
+
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
+fn check_interrupted() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Runs the whole bench and writes its outputs.
+pub fn run(opts: &BenchOptions) -> Result<Results> {
+    if !is_root() {
+        bail!(
+            "`cargo xtask bench` needs root (namespaces, XDP, BPF_PROG_TEST_RUN): run it as root"
+        );
+    }
+    if opts.rounds == 0 || opts.duration <= 0.0 || opts.ping_count == 0 {
+        bail!("--rounds, --duration and the ping count must be positive");
+    }
+    // SAFETY: installs a handler that only stores to an atomic.
+    unsafe {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+    }
+    let binary = match &opts.binary {
+        Some(b) => b.clone(),
+        None => build(Profile::Release)?,
+    };
+    std::fs::create_dir_all(&opts.out_dir)
+        .with_context(|| format!("creating {}", opts.out_dir.display()))?;
+    let started = Instant::now();
+    let mut progress = Progress::new(opts);
+    let date = date_now();
+
+    progress.step("per-packet cost (BPF_PROG_TEST_RUN)");
+    let cost = measure_cost(&binary, opts)?;
+
+    let mut lab = BenchLab::new(&binary, &opts.out_dir)?;
+    let mut rounds = Vec::new();
+    for r in 0..opts.rounds {
+        let mut round = Round {
+            index: r + 1,
+            order: Vec::new(),
+            ceiling: Vec::new(),
+            modes: Vec::new(),
+        };
+        // Rotate the order so no mode always runs first (warm caches,
+        // a neighbour's build starting) or last.
+        let mut order = Mode::COMPARED.to_vec();
+        order.rotate_left(r as usize % Mode::COMPARED.len());
+        for mode in order {
+            round.order.push(mode.name().to_string());
+            round
+                .modes
+                .push(measure_mode(&mut lab, mode, opts, &mut progress, r)?);
+        }
+        // The generator's ceiling: nothing on the stack end, frames dropped
+        // as they arrive at the veth.
+        lab.set_mode(Mode::None)?;
+        for load in [Load::ECHO_56, Load::ALL[3]] {
+            check_interrupted()?;
+            progress.step(&format!(
+                "round {}/{}: ceiling, {}",
+                r + 1,
+                opts.rounds,
+                load.label()
+            ));
+            round.ceiling.push(lab.flood(&load, opts.duration, None)?);
+        }
+        rounds.push(round);
+    }
+    drop(lab);
+    progress.done();
+
+    let results = Results::new(
+        Settings {
+            rounds: opts.rounds,
+            duration_s: opts.duration,
+            ping_count: opts.ping_count,
+            cost_repeat: opts.cost_repeat,
+            cost_trials: opts.cost_trials,
+            binary: binary.display().to_string(),
+        },
+        opts.command.clone(),
+        date,
+        started.elapsed().as_secs_f64(),
+        rounds,
+        cost,
+    );
+    let json_path = opts.out_dir.join("results.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&results)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    let png_path = opts.out_dir.join("bench.png");
+    chart::draw(&results, &png_path)?;
+    print!("{}", report::table(&results));
+    println!("\nwrote {} and {}", json_path.display(), png_path.display());
+    Ok(results)
+}
+
+fn measure_cost(binary: &Path, opts: &BenchOptions) -> Result<CostReport> {
+    check_interrupted()?;
+    let out = cmd::stdout_ok(Command::new(binary).args([
+        "loadgen",
+        "cost",
+        "--repeat",
+        &opts.cost_repeat.to_string(),
+        "--trials",
+        &opts.cost_trials.to_string(),
+    ]))?;
+    serde_json::from_str(&out).with_context(|| format!("reading loadgen cost's output: {out}"))
+}
+
+fn measure_mode(
+    lab: &mut BenchLab,
+    mode: Mode,
+    opts: &BenchOptions,
+    progress: &mut Progress,
+    round: u32,
+) -> Result<ModeRun> {
+    let what = |s: &str| format!("round {}/{}: {}, {s}", round + 1, opts.rounds, mode.name());
+    check_interrupted()?;
+    progress.step(&what("starting"));
+    lab.set_mode(mode)?;
+    check_interrupted()?;
+    progress.step(&what(&format!("ping -f -c {}", opts.ping_count)));
+    let ping = lab.with_client_peer(|| ping::flood(lab.client(), opts.ping_count))?;
+    let mut floods = Vec::new();
+    for load in Load::ALL {
+        check_interrupted()?;
+        progress.step(&what(&format!("flood {}", load.label())));
+        floods.push(lab.flood(&load, opts.duration, None)?);
+    }
+    let mut live_stats = Vec::new();
+    if mode == Mode::Fastpath {
+        if let Some(id) = lab.stack_prog_id()? {
+            for load in [Load::ECHO_56, Load::ARP] {
+                check_interrupted()?;
+                progress.step(&what(&format!("bpf_stats, flood {}", load.label())));
+                live_stats.push(lab.flood(&load, opts.duration.min(1.0), Some(id))?);
+            }
+        }
+    }
+    Ok(ModeRun {
+        mode: mode.name().to_string(),
+        ping,
+        floods,
+        live_stats,
+    })
+}
+
+/// The progress line on stderr: rewritten in place on a terminal, one line
+/// per step otherwise.
+struct Progress {
+    started: Instant,
+    steps_done: u32,
+    steps_total: u32,
+    tty: bool,
+}
+
+impl Progress {
+    fn new(opts: &BenchOptions) -> Progress {
+        // cost + per round: per mode (start, ping, 4 floods) + 2 stats + 2 ceiling.
+        let per_round = Mode::COMPARED.len() as u32 * (2 + Load::ALL.len() as u32) + 2 + 2;
+        Progress {
+            started: Instant::now(),
+            steps_done: 0,
+            steps_total: 1 + opts.rounds * per_round,
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn step(&mut self, what: &str) {
+        self.steps_done += 1;
+        let line = format!(
+            "[{:>3}/{}] {:>5.0}s  {what}",
+            self.steps_done.min(self.steps_total),
+            self.steps_total,
+            self.started.elapsed().as_secs_f64()
+        );
+        let mut err = std::io::stderr();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+
+    fn done(&self) {
+        if self.tty {
+            eprintln!();
+        }
+        eprintln!(
+            "bench finished in {:.0}s",
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// The date and time now, UTC, ISO 8601 (`date` is in coreutils).
+fn date_now() -> String {
+    cmd::stdout_ok(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}

@@ -1,0 +1,355 @@
+//! Who answers at 10.10.0.4 in the bench's lab, one mode at a time, and the
+//! `xdpstack` helpers the bench runs (peer-attach, loadgen).
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::cmd;
+use crate::netns::{Lab, Side, CLIENT_ADDR, PREFIX_LEN, STACK_ADDR};
+
+/// The three responders compared, plus "nothing answers" for the
+/// generator's ceiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Linux answers: 10.10.0.4 on the stack veth, no xdpstack.
+    Kernel,
+    /// xdpstack answers in its XDP program.
+    Fastpath,
+    /// xdpstack with `--fastpath off`: ARP and ICMP through AF_XDP to userspace.
+    Userspace,
+    /// Nothing on the stack end: no address, no XDP program.
+    None,
+}
+
+impl Mode {
+    pub const COMPARED: [Mode; 3] = [Mode::Kernel, Mode::Fastpath, Mode::Userspace];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Kernel => "kernel",
+            Mode::Fastpath => "fastpath",
+            Mode::Userspace => "userspace",
+            Mode::None => "none",
+        }
+    }
+}
+
+/// How long the daemon may take to load, attach and say "serving".
+const DAEMON_READY: Duration = Duration::from_secs(20);
+/// How long it may take to exit after SIGTERM before it is killed.
+const DAEMON_STOP: Duration = Duration::from_secs(5);
+
+/// The lab plus what the bench attached to it. Dropping it stops the
+/// daemon, removes the pins (which detaches their programs) and deletes the
+/// namespaces.
+pub struct BenchLab {
+    pub binary: PathBuf,
+    /// This run's folder on the bpffs, for the pinned peer programs.
+    pins: PathBuf,
+    /// Where the daemon's control socket and log go.
+    run_dir: PathBuf,
+    daemon: Option<Child>,
+    // Last: dropped after the daemon and the pins.
+    lab: Lab,
+}
+
+impl BenchLab {
+    pub fn new(binary: &Path, out_dir: &Path) -> Result<BenchLab> {
+        let lab = Lab::test(Default::default())?;
+        let pins = PathBuf::from(format!(
+            "{}/xdpbench-{}",
+            crate::setup::BPFFS_DIR,
+            std::process::id()
+        ));
+        let run_dir = out_dir.join("run");
+        fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+        Ok(BenchLab {
+            binary: binary.to_path_buf(),
+            pins,
+            run_dir,
+            daemon: None,
+            lab,
+        })
+    }
+
+    pub fn client(&self) -> &Side {
+        self.lab.client()
+    }
+
+    pub fn stack(&self) -> &Side {
+        self.lab.stack()
+    }
+
+    /// Puts the stack end in `mode` (from whatever it was).
+    pub fn set_mode(&mut self, mode: Mode) -> Result<()> {
+        self.clear()?;
+        match mode {
+            Mode::None => {}
+            Mode::Kernel => {
+                let addr = format!("{STACK_ADDR}/{PREFIX_LEN}");
+                let iface = self.stack().iface().to_string();
+                self.stack()
+                    .exec_ok(["ip", "addr", "replace", &addr, "dev", &iface])?;
+                // The generator's frames reach a veth end only if it has an
+                // XDP program (NAPI); xdpstack modes have theirs, the kernel
+                // gets peer_counter, which passes every frame to it.
+                let (ns, iface) = (self.stack().ns().to_string(), iface);
+                self.pin_peer(&ns, &iface, "stack")?;
+            }
+            Mode::Fastpath | Mode::Userspace => self.start_daemon(mode)?,
+        }
+        Ok(())
+    }
+
+    /// Back to nothing answering.
+    fn clear(&mut self) -> Result<()> {
+        self.stop_daemon()?;
+        self.unpin("stack")?;
+        let iface = self.stack().iface().to_string();
+        self.stack()
+            .exec_ok(["ip", "-4", "addr", "flush", "dev", &iface])?;
+        Ok(())
+    }
+
+    fn start_daemon(&mut self, mode: Mode) -> Result<()> {
+        let log_path = self.run_dir.join("xdpstack.log");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("opening {}", log_path.display()))?;
+        let mut args = vec![
+            self.binary.display().to_string(),
+            "run".into(),
+            "--iface".into(),
+            self.stack().iface().into(),
+            "--ip".into(),
+            format!("{STACK_ADDR}/{PREFIX_LEN}"),
+            "--mode".into(),
+            "native".into(),
+            "--control-dir".into(),
+            self.run_dir.display().to_string(),
+        ];
+        if mode == Mode::Userspace {
+            args.extend(["--fastpath".into(), "off".into()]);
+        }
+        let mut child = self
+            .stack()
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("starting xdpstack run")?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        self.daemon = Some(child);
+        let (tx, rx) = mpsc::channel();
+        // Keeps reading until the daemon exits, so its pipe never fills.
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + DAEMON_READY;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("serving") => return Ok(()),
+                Ok(_) => continue,
+                Err(_) => bail!(
+                    "xdpstack did not become ready within {DAEMON_READY:?}: see {}",
+                    log_path.display()
+                ),
+            }
+        }
+    }
+
+    fn stop_daemon(&mut self) -> Result<()> {
+        let Some(mut child) = self.daemon.take() else {
+            return Ok(());
+        };
+        // SIGTERM: the daemon shuts down cleanly (socket file removed).
+        let _ = cmd::output(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+        let deadline = Instant::now() + DAEMON_STOP;
+        while Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        child.kill()?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// Attaches `peer_counter` to the client end for as long as `f` runs
+    /// (the ping flood: replies sent with XDP_TX reach it only then).
+    pub fn with_client_peer<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let (ns, iface) = (self.client().ns(), self.client().iface());
+        self.pin_peer(ns, iface, "client")?;
+        let result = f();
+        self.unpin("client")?;
+        result
+    }
+
+    fn pin_peer(&self, ns: &str, iface: &str, name: &str) -> Result<()> {
+        let pin = self.pins.join(name);
+        cmd::stdout_ok(Command::new(&self.binary).args([
+            "peer-attach",
+            "--netns",
+            ns,
+            "--iface",
+            iface,
+            "--pin",
+            &pin.display().to_string(),
+        ]))?;
+        Ok(())
+    }
+
+    fn unpin(&self, name: &str) -> Result<()> {
+        let pin = self.pins.join(name);
+        match fs::remove_file(&pin) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing {}", pin.display())),
+        }
+    }
+
+    /// The id of the XDP program attached to the stack end, if any.
+    pub fn stack_prog_id(&self) -> Result<Option<u32>> {
+        let iface = self.stack().iface().to_string();
+        let out = self
+            .stack()
+            .exec_ok(["ip", "-j", "link", "show", "dev", &iface])?;
+        let json: serde_json::Value =
+            serde_json::from_str(&out).context("reading `ip -j link show`")?;
+        Ok(json[0]["xdp"]["prog"]["id"].as_u64().map(|id| id as u32))
+    }
+
+    /// One generator run: `xdpstack loadgen flood` from the client end.
+    pub fn flood(&self, load: &Load, duration: f64, stats_prog: Option<u32>) -> Result<Flood> {
+        let src_mac = format_mac(self.client().mac()?);
+        let dst_mac = format_mac(self.stack().mac()?);
+        let mut args = vec![
+            "loadgen".to_string(),
+            "flood".into(),
+            "--netns".into(),
+            self.client().ns().into(),
+            "--iface".into(),
+            self.client().iface().into(),
+            "--kind".into(),
+            load.kind.into(),
+            "--payload".into(),
+            load.payload.to_string(),
+            "--duration".into(),
+            duration.to_string(),
+            "--src-mac".into(),
+            src_mac,
+            "--src-ip".into(),
+            CLIENT_ADDR.into(),
+            "--dst-mac".into(),
+            dst_mac,
+            "--dst-ip".into(),
+            STACK_ADDR.into(),
+        ];
+        if let Some(id) = stats_prog {
+            args.extend(["--stats-prog-id".into(), id.to_string()]);
+        }
+        let out = cmd::stdout_ok(Command::new(&self.binary).args(&args))?;
+        serde_json::from_str(&out).with_context(|| format!("reading loadgen's output: {out}"))
+    }
+}
+
+impl Drop for BenchLab {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_daemon() {
+            eprintln!("warning: stopping xdpstack: {e:#}");
+        }
+        let _ = self.unpin("client");
+        let _ = self.unpin("stack");
+        let _ = fs::remove_dir(&self.pins);
+        // The lab itself is deleted by its own Drop.
+    }
+}
+
+/// What the generator sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Load {
+    /// `echo` or `arp` (as `xdpstack loadgen flood --kind`).
+    pub kind: &'static str,
+    /// ICMP data bytes (0 for ARP).
+    pub payload: usize,
+}
+
+impl Load {
+    pub const ECHO_56: Load = Load {
+        kind: "echo",
+        payload: 56,
+    };
+    pub const ARP: Load = Load {
+        kind: "arp",
+        payload: 0,
+    };
+    /// Echo 56 and ARP are the packet-rate floods; echo 56/512/1472 the sweep.
+    pub const ALL: [Load; 4] = [
+        Load::ECHO_56,
+        Load::ARP,
+        Load {
+            kind: "echo",
+            payload: 512,
+        },
+        Load {
+            kind: "echo",
+            payload: 1472,
+        },
+    ];
+
+    pub fn label(&self) -> String {
+        if self.kind == "arp" {
+            "arp".to_string()
+        } else {
+            format!("echo {}", self.payload)
+        }
+    }
+}
+
+/// `xdpstack loadgen flood`'s JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Flood {
+    pub kind: String,
+    pub payload: usize,
+    pub frame_len: usize,
+    pub offered: u64,
+    pub answered: u64,
+    pub other: u64,
+    pub elapsed_s: f64,
+    pub offered_pps: f64,
+    pub answered_pps: f64,
+    pub loss: f64,
+    pub prog_stats: Option<ProgStats>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProgStats {
+    pub prog_id: u32,
+    pub name: String,
+    pub run_cnt: u64,
+    pub run_time_ns: u64,
+    pub ns_per_run: f64,
+}
+
+fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

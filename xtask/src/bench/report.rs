@@ -1,0 +1,617 @@
+//! The bench's results: raw figures, their spread over rounds, the ratios
+//! against the kernel, the targets, and the table printed on stdout.
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use super::modes::{Flood, Load, Mode};
+use super::ping::PingResult;
+
+/// Everything `results.json` holds.
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub command: String,
+    pub date: String,
+    pub machine: Machine,
+    pub settings: Settings,
+    pub elapsed_s: f64,
+    pub summary: Summary,
+    pub targets: Vec<TargetCheck>,
+    pub cost: CostReport,
+    pub rounds: Vec<Round>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    pub rounds: u32,
+    pub duration_s: f64,
+    pub ping_count: u32,
+    pub cost_repeat: u32,
+    pub cost_trials: u32,
+    pub binary: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cpu_model: String,
+    pub cores: usize,
+    pub kernel: String,
+}
+
+impl Machine {
+    pub fn here() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, m)| m.trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        Machine {
+            cpu_model,
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
+            kernel,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Round {
+    pub index: u32,
+    /// The order the modes ran in.
+    pub order: Vec<String>,
+    /// Generator floods with nothing answering.
+    pub ceiling: Vec<Flood>,
+    pub modes: Vec<ModeRun>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModeRun {
+    pub mode: String,
+    pub ping: PingResult,
+    /// One per `Load::ALL`, in that order.
+    pub floods: Vec<Flood>,
+    /// Fast path only: floods during which bpf_stats was on.
+    pub live_stats: Vec<Flood>,
+}
+
+/// `xdpstack loadgen cost`'s JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CostReport {
+    pub method: String,
+    pub cases: Vec<CostCase>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CostCase {
+    pub kind: String,
+    pub payload: usize,
+    pub frame_len: usize,
+    pub repeat: u32,
+    pub harness_fastpath_ns: Vec<f64>,
+    pub harness_mac_swap_ns: Vec<f64>,
+    pub harness_empty_ns: Vec<f64>,
+    pub fastpath_ns: f64,
+    pub mac_swap_ns: f64,
+    pub ratio: f64,
+    pub ratio_with_harness: f64,
+    pub plain_repeat_fastpath_ns: f64,
+    pub plain_repeat_mac_swap_ns: f64,
+}
+
+impl CostCase {
+    pub fn label(&self) -> String {
+        if self.kind == "arp" {
+            "arp request".into()
+        } else {
+            format!("echo {} B", self.payload)
+        }
+    }
+}
+
+/// min / median / max over rounds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Spread {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: &[f64]) -> Spread {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return Spread::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Spread {
+            min: v[0],
+            median,
+            max: v[n - 1],
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Offered pps with nothing answering, per load.
+    pub ceiling: Vec<LoadSpread>,
+    pub modes: Vec<ModeSummary>,
+    /// Per-round ratios against the kernel (same round, so the same
+    /// neighbours on the machine).
+    pub ratios: Vec<RatioSummary>,
+    /// Fast path bpf_stats during the floods: ns per run.
+    pub live_ns_per_run: Vec<LoadSpread>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoadSpread {
+    pub load: String,
+    pub value: Spread,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModeSummary {
+    pub mode: String,
+    pub ping_rtt_avg_ms: Spread,
+    pub ping_rtt_min_ms: Spread,
+    pub ping_rtt_max_ms: Spread,
+    pub ping_rtt_mdev_ms: Spread,
+    pub ping_rate_pps: Spread,
+    pub ping_loss: Spread,
+    pub loads: Vec<LoadSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoadSummary {
+    pub load: String,
+    pub offered_pps: Spread,
+    pub answered_pps: Spread,
+    pub loss: Spread,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RatioSummary {
+    /// `fastpath/kernel` or `userspace/kernel`.
+    pub ratio: String,
+    /// Answered pps per load.
+    pub answered_pps: Vec<LoadSpread>,
+    pub ping_rtt_avg: Spread,
+    pub ping_rate: Spread,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetCheck {
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+impl Results {
+    pub fn new(
+        settings: Settings,
+        command: String,
+        date: String,
+        elapsed_s: f64,
+        rounds: Vec<Round>,
+        cost: CostReport,
+    ) -> Results {
+        let summary = summarize(&rounds);
+        let targets = check_targets(&summary, &rounds, &cost);
+        Results {
+            command,
+            date,
+            machine: Machine::here(),
+            settings,
+            elapsed_s,
+            summary,
+            targets,
+            cost,
+            rounds,
+        }
+    }
+}
+
+fn mode_runs<'a>(rounds: &'a [Round], mode: Mode) -> impl Iterator<Item = &'a ModeRun> + 'a {
+    rounds
+        .iter()
+        .flat_map(move |r| r.modes.iter().filter(move |m| m.mode == mode.name()))
+}
+
+fn summarize(rounds: &[Round]) -> Summary {
+    let ceiling = [Load::ECHO_56, Load::ALL[3]]
+        .iter()
+        .enumerate()
+        .map(|(i, load)| LoadSpread {
+            load: load.label(),
+            value: Spread::of(
+                &rounds
+                    .iter()
+                    .filter_map(|r| r.ceiling.get(i).map(|f| f.offered_pps))
+                    .collect::<Vec<_>>(),
+            ),
+        })
+        .collect();
+    let modes = Mode::COMPARED
+        .iter()
+        .map(|&mode| {
+            let runs: Vec<&ModeRun> = mode_runs(rounds, mode).collect();
+            let ping = |f: fn(&PingResult) -> f64| {
+                Spread::of(&runs.iter().map(|m| f(&m.ping)).collect::<Vec<_>>())
+            };
+            let loads = Load::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, load)| {
+                    let field = |f: fn(&Flood) -> f64| {
+                        Spread::of(
+                            &runs
+                                .iter()
+                                .filter_map(|m| m.floods.get(i).map(f))
+                                .collect::<Vec<_>>(),
+                        )
+                    };
+                    LoadSummary {
+                        load: load.label(),
+                        offered_pps: field(|f| f.offered_pps),
+                        answered_pps: field(|f| f.answered_pps),
+                        loss: field(|f| f.loss),
+                    }
+                })
+                .collect();
+            ModeSummary {
+                mode: mode.name().to_string(),
+                ping_rtt_avg_ms: ping(|p| p.rtt_avg_ms),
+                ping_rtt_min_ms: ping(|p| p.rtt_min_ms),
+                ping_rtt_max_ms: ping(|p| p.rtt_max_ms),
+                ping_rtt_mdev_ms: ping(|p| p.rtt_mdev_ms),
+                ping_rate_pps: ping(|p| p.rate_pps),
+                ping_loss: ping(|p| p.loss),
+                loads,
+            }
+        })
+        .collect();
+    let ratios = [Mode::Fastpath, Mode::Userspace]
+        .iter()
+        .map(|&mode| {
+            let pairs: Vec<(&ModeRun, &ModeRun)> = rounds
+                .iter()
+                .filter_map(|r| {
+                    let find = |m: Mode| r.modes.iter().find(|x| x.mode == m.name());
+                    Some((find(mode)?, find(Mode::Kernel)?))
+                })
+                .collect();
+            let ratio_of = |f: &dyn Fn(&ModeRun) -> Option<f64>| {
+                Spread::of(
+                    &pairs
+                        .iter()
+                        .filter_map(|(m, k)| Some(f(m)? / f(k)?))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            RatioSummary {
+                ratio: format!("{}/kernel", mode.name()),
+                answered_pps: Load::ALL
+                    .iter()
+                    .enumerate()
+                    .map(|(i, load)| LoadSpread {
+                        load: load.label(),
+                        value: ratio_of(&|m| m.floods.get(i).map(|f| f.answered_pps)),
+                    })
+                    .collect(),
+                ping_rtt_avg: ratio_of(&|m| Some(m.ping.rtt_avg_ms)),
+                ping_rate: ratio_of(&|m| Some(m.ping.rate_pps)),
+            }
+        })
+        .collect();
+    let live_ns_per_run = [Load::ECHO_56, Load::ARP]
+        .iter()
+        .enumerate()
+        .map(|(i, load)| LoadSpread {
+            load: load.label(),
+            value: Spread::of(
+                &mode_runs(rounds, Mode::Fastpath)
+                    .filter_map(|m| m.live_stats.get(i)?.prog_stats.as_ref())
+                    .map(|s| s.ns_per_run)
+                    .collect::<Vec<_>>(),
+            ),
+        })
+        .collect();
+    Summary {
+        ceiling,
+        modes,
+        ratios,
+        live_ns_per_run,
+    }
+}
+
+fn check_targets(summary: &Summary, rounds: &[Round], cost: &CostReport) -> Vec<TargetCheck> {
+    let ratio = |name: &str, load: &str| -> Spread {
+        summary
+            .ratios
+            .iter()
+            .find(|r| r.ratio == name)
+            .and_then(|r| r.answered_pps.iter().find(|l| l.load == load))
+            .map(|l| l.value)
+            .unwrap_or_default()
+    };
+    let mut targets = Vec::new();
+    for load in ["echo 56", "arp"] {
+        let r = ratio("fastpath/kernel", load);
+        targets.push(TargetCheck {
+            target: format!("fastpath answers >= 3x the kernel's peak packet rate ({load})"),
+            measured: format!("{:.2}x (median; {:.2}-{:.2})", r.median, r.min, r.max),
+            met: r.median >= 3.0,
+        });
+    }
+    // No loss at the kernel's saturation rate: the generator offers the
+    // fast path at least that rate in every round; its loss there is the test.
+    let kernel_peak = summary
+        .modes
+        .iter()
+        .find(|m| m.mode == "kernel")
+        .and_then(|m| m.loads.first())
+        .map(|l| l.answered_pps.max)
+        .unwrap_or(0.0);
+    let fast_echo: Vec<&Flood> = mode_runs(rounds, Mode::Fastpath)
+        .filter_map(|m| m.floods.first())
+        .collect();
+    let worst_loss = fast_echo.iter().map(|f| f.loss).fold(0.0, f64::max);
+    let min_offered = fast_echo
+        .iter()
+        .map(|f| f.offered_pps)
+        .fold(f64::INFINITY, f64::min);
+    targets.push(TargetCheck {
+        target: "fastpath: no loss at the rate where the kernel saturates (echo 56)".into(),
+        measured: format!(
+            "worst loss {:.3}% while offered >= {:.0} pps (kernel peak {:.0} pps answered)",
+            worst_loss * 100.0,
+            min_offered,
+            kernel_peak
+        ),
+        // Loss below 0.1%: replies in flight when the counters are read.
+        met: min_offered >= kernel_peak && worst_loss < 0.001,
+    });
+    let rtt = summary
+        .ratios
+        .iter()
+        .find(|r| r.ratio == "fastpath/kernel")
+        .map(|r| r.ping_rtt_avg)
+        .unwrap_or_default();
+    targets.push(TargetCheck {
+        target: "fastpath ping-flood average RTT <= 0.7x the kernel's".into(),
+        measured: format!("{:.2}x (median; {:.2}-{:.2})", rtt.median, rtt.min, rtt.max),
+        met: rtt.median <= 0.7,
+    });
+    for case in &cost.cases {
+        targets.push(TargetCheck {
+            target: format!(
+                "fast path costs <= 1.5x the MAC-swap reference ({})",
+                case.label()
+            ),
+            measured: format!(
+                "{:.2}x own cost ({:.1} vs {:.1} ns); {:.2}x per whole test-run repetition",
+                case.ratio, case.fastpath_ns, case.mac_swap_ns, case.ratio_with_harness
+            ),
+            met: case.ratio <= 1.5,
+        });
+    }
+    for load in ["echo 56", "arp"] {
+        let r = ratio("userspace/kernel", load);
+        targets.push(TargetCheck {
+            target: format!(
+                "userspace path >= 0.5x the kernel's packet rate, copy-mode veth ({load})"
+            ),
+            measured: format!("{:.2}x (median; {:.2}-{:.2})", r.median, r.min, r.max),
+            met: r.median >= 0.5,
+        });
+    }
+    targets
+}
+
+fn kpps(pps: f64) -> String {
+    if pps >= 1e6 {
+        format!("{:.2}M", pps / 1e6)
+    } else {
+        format!("{:.0}k", pps / 1e3)
+    }
+}
+
+fn spread_pps(s: &Spread) -> String {
+    format!("{} [{}-{}]", kpps(s.median), kpps(s.min), kpps(s.max))
+}
+
+fn spread_ratio(s: &Spread) -> String {
+    format!("{:.2}x [{:.2}-{:.2}]", s.median, s.min, s.max)
+}
+
+fn spread_us(s: &Spread) -> String {
+    format!(
+        "{:.1} [{:.1}-{:.1}]",
+        s.median * 1e3,
+        s.min * 1e3,
+        s.max * 1e3
+    )
+}
+
+/// The table printed at the end: medians with [min-max] over rounds.
+pub fn table(res: &Results) -> String {
+    let mut t = String::new();
+    let s = &res.summary;
+    let _ = writeln!(
+        t,
+        "\nxdpstack bench, {} ({} cores), Linux {}, {}",
+        res.machine.cpu_model, res.machine.cores, res.machine.kernel, res.date
+    );
+    let _ = writeln!(
+        t,
+        "{} rounds, {} s per flood, ping -f -c {}; median [min-max] over rounds",
+        res.settings.rounds, res.settings.duration_s, res.settings.ping_count
+    );
+    let ceiling: Vec<String> = s
+        .ceiling
+        .iter()
+        .map(|c| format!("{} {} pps", c.load, spread_pps(&c.value)))
+        .collect();
+    let _ = writeln!(
+        t,
+        "generator ceiling (nothing answering): {}",
+        ceiling.join(", ")
+    );
+
+    let _ = writeln!(t, "\nanswered packets per second");
+    let _ = writeln!(
+        t,
+        "{:<10} {:>20} {:>20} {:>20} {:>20} {:>20}",
+        "load", "kernel", "fastpath", "userspace", "fastpath/kernel", "userspace/kernel"
+    );
+    for (i, load) in Load::ALL.iter().enumerate() {
+        let cell = |mode: usize| spread_pps(&s.modes[mode].loads[i].answered_pps);
+        let ratio = |r: usize| spread_ratio(&s.ratios[r].answered_pps[i].value);
+        let _ = writeln!(
+            t,
+            "{:<10} {:>20} {:>20} {:>20} {:>20} {:>20}",
+            load.label(),
+            cell(0),
+            cell(1),
+            cell(2),
+            ratio(0),
+            ratio(1)
+        );
+    }
+    let _ = writeln!(t, "\nloss at the generator's full rate (offered pps)");
+    for (i, load) in Load::ALL.iter().enumerate() {
+        let cell = |mode: usize| {
+            let l = &s.modes[mode].loads[i];
+            format!(
+                "{:.1}% ({})",
+                l.loss.median * 100.0,
+                kpps(l.offered_pps.median)
+            )
+        };
+        let _ = writeln!(
+            t,
+            "{:<10} {:>20} {:>20} {:>20}",
+            load.label(),
+            cell(0),
+            cell(1),
+            cell(2)
+        );
+    }
+
+    let _ = writeln!(t, "\nping -f -c {} (RTT in µs)", res.settings.ping_count);
+    let _ = writeln!(
+        t,
+        "{:<10} {:>18} {:>18} {:>18} {:>18} {:>20} {:>8}",
+        "mode", "avg", "min", "max", "mdev", "rate pps", "loss"
+    );
+    for m in &s.modes {
+        let _ = writeln!(
+            t,
+            "{:<10} {:>18} {:>18} {:>18} {:>18} {:>20} {:>7.2}%",
+            m.mode,
+            spread_us(&m.ping_rtt_avg_ms),
+            spread_us(&m.ping_rtt_min_ms),
+            spread_us(&m.ping_rtt_max_ms),
+            spread_us(&m.ping_rtt_mdev_ms),
+            spread_pps(&m.ping_rate_pps),
+            m.ping_loss.median * 100.0
+        );
+    }
+    for r in &s.ratios {
+        let _ = writeln!(
+            t,
+            "{:<20} avg RTT {}, rate {}",
+            r.ratio,
+            spread_ratio(&r.ping_rtt_avg),
+            spread_ratio(&r.ping_rate)
+        );
+    }
+
+    let _ = writeln!(
+        t,
+        "\nper-packet cost, BPF_PROG_TEST_RUN x {} (ns per packet, harness subtracted)",
+        res.settings.cost_repeat
+    );
+    let _ = writeln!(
+        t,
+        "{:<14} {:>10} {:>10} {:>8} {:>16} {:>14}",
+        "case", "fast path", "mac_swap", "ratio", "whole-run ratio", "harness alone"
+    );
+    for c in &res.cost.cases {
+        let _ = writeln!(
+            t,
+            "{:<14} {:>10.1} {:>10.1} {:>7.2}x {:>15.2}x {:>14.1}",
+            c.label(),
+            c.fastpath_ns,
+            c.mac_swap_ns,
+            c.ratio,
+            c.ratio_with_harness,
+            super::report::median_of(&c.harness_empty_ns)
+        );
+    }
+    let live: Vec<String> = s
+        .live_ns_per_run
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {:.1} ns/run [{:.1}-{:.1}]",
+                l.load, l.value.median, l.value.min, l.value.max
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        t,
+        "live fast path during floods (bpf_stats run_time_ns/run_cnt): {}",
+        live.join(", ")
+    );
+
+    let _ = writeln!(t, "\ntargets");
+    for target in &res.targets {
+        let _ = writeln!(
+            t,
+            "  [{}] {}: {}",
+            if target.met { " met " } else { "MISSED" },
+            target.target,
+            target.measured
+        );
+    }
+    t
+}
+
+pub fn median_of(v: &[f64]) -> f64 {
+    Spread::of(v).median
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_of_values() {
+        let s = Spread::of(&[3.0, 1.0, 2.0, f64::NAN]);
+        assert_eq!((s.min, s.median, s.max), (1.0, 2.0, 3.0));
+        let s = Spread::of(&[4.0, 1.0]);
+        assert_eq!(s.median, 2.5);
+        let s = Spread::of(&[]);
+        assert_eq!((s.min, s.median, s.max), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn pps_formatting() {
+        assert_eq!(kpps(1_234_567.0), "1.23M");
+        assert_eq!(kpps(290_400.0), "290k");
+    }
+}

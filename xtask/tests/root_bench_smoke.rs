@@ -1,0 +1,78 @@
+//! Root-only: `cargo xtask bench` with the smallest settings, to keep the
+//! command from rotting. It checks only that the outputs are there and
+//! well-formed (every mode, load and cost case present, numbers finite),
+//! never a figure: timings are no test's business. Skips when not root.
+
+use xtask::bench::{self, BenchOptions};
+use xtask::netns::{is_root, namespaces, TEST_PREFIX};
+use xtask::run::{build, Profile};
+use xtask::target_dir;
+
+#[test]
+fn root_bench_smoke_writes_results_and_chart() {
+    if !is_root() {
+        println!("skipping root_bench_smoke_writes_results_and_chart: needs root");
+        return;
+    }
+    let binary = build(Profile::Debug).expect("building xdpstack");
+    let out_dir = target_dir().join(format!("bench-smoke-{}", std::process::id()));
+    let opts = BenchOptions {
+        rounds: 1,
+        duration: 0.2,
+        ping_count: 200,
+        cost_repeat: 1000,
+        cost_trials: 1,
+        out_dir: out_dir.clone(),
+        binary: Some(binary),
+        command: "root_bench_smoke".into(),
+    };
+    let result = bench::run(&opts);
+    let json = std::fs::read_to_string(out_dir.join("results.json"));
+    let png = std::fs::read(out_dir.join("bench.png"));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    result.expect("the bench runs");
+
+    let v: serde_json::Value =
+        serde_json::from_str(&json.expect("results.json written")).expect("results.json is JSON");
+    for key in ["cpu_model", "kernel"] {
+        assert!(v["machine"][key].as_str().is_some_and(|s| !s.is_empty()));
+    }
+    assert!(v["machine"]["cores"].as_u64().is_some_and(|c| c >= 1));
+    assert!(v["date"].as_str().is_some_and(|d| d.len() >= 10));
+    let rounds = v["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 1);
+    let modes = rounds[0]["modes"].as_array().expect("modes");
+    let names: Vec<&str> = modes.iter().filter_map(|m| m["mode"].as_str()).collect();
+    for mode in ["kernel", "fastpath", "userspace"] {
+        assert!(names.contains(&mode), "{mode} missing from {names:?}");
+    }
+    for m in modes {
+        assert!(m["ping"]["transmitted"].as_u64().is_some_and(|n| n > 0));
+        let floods = m["floods"].as_array().expect("floods");
+        assert_eq!(floods.len(), 4);
+        for f in floods {
+            assert!(f["offered"].as_u64().is_some_and(|n| n > 0), "{f}");
+            assert!(
+                f["answered_pps"].as_f64().is_some_and(f64::is_finite),
+                "{f}"
+            );
+        }
+    }
+    assert_eq!(v["cost"]["cases"].as_array().map(Vec::len), Some(3));
+    assert!(v["summary"]["ratios"]
+        .as_array()
+        .is_some_and(|r| r.len() == 2));
+    assert!(v["targets"].as_array().is_some_and(|t| !t.is_empty()));
+    let png = png.expect("bench.png written");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "bench.png is not a PNG"
+    );
+
+    // The lab and the pinned programs are gone.
+    let me = format!("{TEST_PREFIX}{:06x}", std::process::id() & 0xff_ffff);
+    assert!(!namespaces().unwrap().iter().any(|n| n.starts_with(&me)));
+    assert!(
+        !std::path::Path::new(&format!("/sys/fs/bpf/xdpbench-{}", std::process::id())).exists()
+    );
+}
