@@ -28,7 +28,7 @@ use crate::cli::{Capture, RunArgs, Switch};
 use crate::control::protocol::parse_mac;
 use crate::control::server::ControlSocket;
 use crate::control::{socket_path, Request, Response};
-use crate::fastpath::{iface, Fastpath};
+use crate::fastpath::{iface, AttachOutcome, Fastpath};
 use crate::stack::time::MonotonicClock;
 use crate::stack::{Stack, StackConfig};
 use crate::xsk::{XskSocket, XskStats};
@@ -44,6 +44,8 @@ struct Shared {
     wake: EventFd,
     /// Signalled when ping replies arrive.
     ping_replies: tokio::sync::Notify,
+    /// The XDP attach mode and why, shown by `xdpstack stats`.
+    attached: AttachOutcome,
 }
 
 impl Shared {
@@ -89,6 +91,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut fastpath = Fastpath::load(FastpathConfig::new(ip.octets(), mac.octets(), flags))?;
     let neigh_ring = fastpath.take_neigh_events()?;
     let attached = fastpath.attach(&args.iface, args.mode)?;
+    log::info!(
+        "XDP {} mode on {}: {}",
+        attached.mode,
+        args.iface,
+        attached.reason
+    );
     let mut sockets = Vec::new();
     for q in 0..queues {
         let s = XskSocket::open(&args.iface, q)?;
@@ -114,6 +122,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         stop: AtomicBool::new(false),
         wake: EventFd::new()?,
         ping_replies: tokio::sync::Notify::new(),
+        attached: attached.clone(),
     });
     let workers: Vec<JoinHandle<()>> = sockets
         .into_iter()
@@ -131,8 +140,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     // right after the ready line already means a clean shutdown.
     let signals = Signals::install()?;
     println!(
-        "xdpstack: serving {ip}/{prefix} ({mac}) on {}: XDP {attached} mode, {queues} queue{}, fast path {}, control {}",
+        "xdpstack: serving {ip}/{prefix} ({mac}) on {}: XDP {} mode, {queues} queue{}, fast path {}, control {}",
         args.iface,
+        attached.mode,
         if queues == 1 { "" } else { "s" },
         if args.fastpath == Switch::On { "on" } else { "off" },
         socket_path(&args.control_dir, &args.iface).display()
@@ -309,7 +319,13 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
                 .lock()
                 .map(|s| s.clone())
                 .unwrap_or_default();
-            Response::ok(serde_json::json!({ "xdp": xdp, "stack": stack, "xsk": xsk }))
+            Response::ok(serde_json::json!({
+                "xdp_mode": shared.attached.mode.to_string(),
+                "xdp_mode_reason": shared.attached.reason,
+                "xdp": xdp,
+                "stack": stack,
+                "xsk": xsk,
+            }))
         }
         Request::Arp {} => Response::ok(shared.stack().arp_entries(now)),
         Request::ArpAdd { ip, mac } => match parse_mac(&mac) {
