@@ -384,17 +384,20 @@ async fn ping(shared: &Shared, dst: Ipv4Addr, size: usize, seq: u16, timeout_ms:
     }
 }
 
+/// The capabilities `xdpstack run` needs, with their bit numbers:
+/// CAP_NET_ADMIN (12) attach XDP, CAP_NET_RAW (13) AF_XDP sockets,
+/// CAP_PERFMON (38) and CAP_BPF (39) load the program. CAP_SYS_ADMIN (21)
+/// covers them all on older kernels. Public so the compose file's `cap_add`
+/// is tested against it.
+pub const NEEDED_CAPABILITIES: [(u32, &str); 4] = [
+    (12, "CAP_NET_ADMIN"),
+    (13, "CAP_NET_RAW"),
+    (38, "CAP_PERFMON"),
+    (39, "CAP_BPF"),
+];
+
 /// Fails with a message naming the capabilities when they are missing.
 fn check_privileges() -> Result<()> {
-    // CAP_NET_ADMIN (12) attach XDP, CAP_NET_RAW (13) AF_XDP sockets,
-    // CAP_PERFMON (38) and CAP_BPF (39) load the program; CAP_SYS_ADMIN (21)
-    // covers them all on older kernels.
-    const NEEDED: [(u32, &str); 4] = [
-        (12, "CAP_NET_ADMIN"),
-        (13, "CAP_NET_RAW"),
-        (38, "CAP_PERFMON"),
-        (39, "CAP_BPF"),
-    ];
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let Some(eff) = status
         .lines()
@@ -406,7 +409,7 @@ fn check_privileges() -> Result<()> {
     if eff & (1 << 21) != 0 {
         return Ok(());
     }
-    let missing: Vec<&str> = NEEDED
+    let missing: Vec<&str> = NEEDED_CAPABILITIES
         .iter()
         .filter(|(bit, _)| eff & (1 << bit) == 0)
         .map(|(_, n)| *n)

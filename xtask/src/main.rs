@@ -23,7 +23,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Install or verify toolchains, packages and kernel prerequisites (idempotent)
-    Setup,
+    Setup {
+        /// Only what building needs (no rustfmt/clippy, no bpffs): for the Dockerfile
+        #[arg(long)]
+        build_only: bool,
+    },
     /// The course lab: namespaces xdplab-client and xdplab-stack joined by a veth pair
     Lab {
         #[command(subcommand)]
@@ -73,7 +77,11 @@ fn main() -> ExitCode {
 
 fn dispatch(task: Task) -> Result<()> {
     match task {
-        Task::Setup => setup::run(),
+        Task::Setup { build_only } => setup::run_scope(if build_only {
+            setup::Scope::BuildOnly
+        } else {
+            setup::Scope::Full
+        }),
         Task::Lab { action } => match action {
             LabAction::Up { kernel_addr } => lab::up(LabOptions {
                 stack_kernel_addr: kernel_addr,
