@@ -268,8 +268,8 @@ fn images_hold_what_the_course_runs() {
     // The stack stage comes last: plain `docker build .` makes the stack image.
     let last_from = dockerfile
         .lines()
-        .filter(|l| l.starts_with("FROM "))
-        .last()
+        .rev()
+        .find(|l| l.starts_with("FROM "))
         .unwrap_or("");
     assert!(last_from.ends_with(" AS stack"), "{last_from}");
 }
