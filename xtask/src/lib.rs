@@ -4,7 +4,7 @@
 //! - [`netns`]: network namespaces joined by a veth pair (the lab);
 //! - [`setup`]: installs or verifies the toolchains, packages and kernel
 //!   prerequisites (`cargo xtask setup`);
-//! - [`lab`], [`run`], [`test_suite`]: the other subcommands;
+//! - [`lab`], [`run`], [`test_suite`], [`trace`]: the other subcommands;
 //! - [`cmd`]: running external commands with one-line errors.
 //!
 //! Dependencies stay minimal (anyhow, clap): this crate must build on a fresh
@@ -16,6 +16,7 @@ pub mod netns;
 pub mod run;
 pub mod setup;
 pub mod test_suite;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 

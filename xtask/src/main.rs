@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use xtask::netns::LabOptions;
 use xtask::run::Profile;
-use xtask::{lab, run, setup, test_suite};
+use xtask::{lab, run, setup, test_suite, trace};
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +62,9 @@ enum LabAction {
     Down,
     /// Show namespaces, links, addresses and any attached XDP program
     Status,
+    /// Run xdpstack in the lab, drive ping traffic under tcpdump and rewrite
+    /// the captures in docs/packet-flow.md
+    Trace,
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,7 @@ fn dispatch(task: Task) -> Result<()> {
             }),
             LabAction::Down => lab::down(),
             LabAction::Status => lab::status(),
+            LabAction::Trace => trace::run(),
         },
         Task::Run {
             release: _,

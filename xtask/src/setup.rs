@@ -28,9 +28,11 @@ use crate::netns::is_root;
 pub const NIGHTLY: &str = "nightly-2026-10-15";
 /// bpf-linker's version; 0.13.0 defaults to LLVM 23, matching [`NIGHTLY`].
 pub const BPF_LINKER_VERSION: &str = "0.13.0";
-/// Debian/Ubuntu packages: clang..libpcap-dev build xsk-rs's C code (libbpf,
-/// libxdp); the rest are the lab's tools.
+/// Debian/Ubuntu packages: make..libpcap-dev build xsk-rs's C code (libbpf,
+/// libxdp; make is on most machines but not in Debian slim images, where the
+/// Dockerfile's build stage found it missing); the rest are the lab's tools.
 pub const APT_PACKAGES: &[&str] = &[
+    "make",
     "clang",
     "llvm",
     "libelf-dev",
