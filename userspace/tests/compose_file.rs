@@ -88,8 +88,15 @@ fn services_network_and_addresses() {
         assert_eq!(service["build"]["context"].as_str(), Some("."));
         assert_eq!(service["build"]["target"].as_str(), Some(stage));
     }
-    // The client stays up for `docker compose exec client ...`.
-    assert_eq!(strings(&client["command"]), ["sleep", "infinity"]);
+    // The client turns TX checksum offload off (or xdpstack would see UDP
+    // and TCP checksums left for hardware that a veth does not have), then
+    // stays up for `docker compose exec client ...`.
+    let command = strings(&client["command"]);
+    assert_eq!(command[..2], ["sh", "-c"]);
+    let script = &command[2];
+    assert!(script.starts_with("ethtool -K eth0 tx off"), "{script}");
+    assert!(script.ends_with("exec sleep infinity"), "{script}");
+    assert!(stage_packages("client").contains(&"ethtool".to_string()));
 }
 
 #[test]

@@ -76,6 +76,9 @@ impl BridgeLab {
             ip(&["-n", ns, "link", "set", "lo", "up"]);
             ip(&["-n", ns, "link", "set", "eth0", "up"]);
         }
+        // As docker-compose.yml's client does: with TX checksum offload on,
+        // UDP checksums would be left for hardware a veth does not have.
+        exec_ok(&lab.client, ["ethtool", "-K", "eth0", "tx", "off"]).expect("ethtool");
         assert!(
             eventually(5, || {
                 let out = exec_ok(&lab.client, ["ip", "-o", "link", "show", "eth0"]);
@@ -272,6 +275,15 @@ fn root_docker_shaped_bridge_auto_picks_skb_and_xdp_answers_once() {
     assert!(out.contains("2 received") && !out.contains("DUP"), "{out}");
     assert_eq!(lab.snmp(&lab.stack, "Icmp", "OutEchoReps"), kernel_replies);
     assert!(d.stats()["stack"]["stack"]["icmp_echo_replies_sent"].as_u64() >= Some(2));
+
+    // UDP reaches the userspace stack with a good checksum and is refused
+    // with a port unreachable (no UDP socket listens there).
+    let udp = |k: &str| d.stats()["stack"]["stack"][k].as_u64().unwrap_or(0);
+    let (received, errors) = (udp("udp_received"), udp("icmp_errors_sent"));
+    lab.client(&["sh", "-c", "echo hello | nc -u -w 1 10.10.0.4 9999"]);
+    assert!(eventually(5, || udp("udp_received") > received));
+    assert!(eventually(5, || udp("icmp_errors_sent") > errors));
+    assert_eq!(udp("udp_bad_checksum"), 0);
 
     // Outbound: xdpstack resolves 10.10.0.2 and pings it.
     let out = d.cli(&["ping", "10.10.0.2", "-c", "2", "-i", "0.2"]);
