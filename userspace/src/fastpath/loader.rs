@@ -19,8 +19,8 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 /// How to attach (`--mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum AttachMode {
-    /// Native (driver) mode where XDP_TX replies can arrive, else generic
-    /// (skb) mode; see [`auto_plan`].
+    /// Native (driver) mode where XDP_TX replies can arrive, else generic (skb) mode.
+    // The decision: `auto_plan`.
     Auto,
     /// Native (driver) mode only.
     Native,
