@@ -1,12 +1,21 @@
 # xdpstack in containers: the course topology of docker-compose.yml.
 #
+#   client  Debian slim with the course's tools (ping, arping, tcpdump, curl, nc)
 #   build   the pinned toolchains (through `cargo xtask setup`, the same path as a
 #           developer's machine and CI) and `xdpstack` in release mode
-#   client  Debian slim with the course's tools (ping, arping, tcpdump, curl, nc)
 #   stack   Debian slim with the xdpstack binary, iproute2 and tcpdump (the default)
 #
 # The XDP program is built into the binary (userspace/build.rs), so the runtime
 # stage needs no toolchain. Running it needs capabilities: see docker-compose.yml.
+
+# The course's client, first: Docker's classic builder builds every stage before
+# the one it is asked for, and the client needs nothing from the build stage.
+FROM debian:bookworm-slim AS client
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      iputils-ping arping tcpdump iproute2 curl netcat-openbsd ethtool \
+ && rm -rf /var/lib/apt/lists/*
+CMD ["sleep", "infinity"]
 
 # Stable Rust as the machines have it; the eBPF nightly and bpf-linker come from setup.
 FROM rust:1.95.0-slim-bookworm AS build
@@ -30,14 +39,6 @@ COPY . .
 RUN cargo build --release --locked -p xdpstack \
  && cp target/release/xdpstack /usr/local/bin/xdpstack \
  && xdpstack --version
-
-# The course's client: kept running by docker-compose.yml (`sleep infinity`).
-FROM debian:bookworm-slim AS client
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      iputils-ping arping tcpdump iproute2 curl netcat-openbsd ethtool \
- && rm -rf /var/lib/apt/lists/*
-CMD ["sleep", "infinity"]
 
 # The stack: the binary and the tools the course runs next to it. libelf1 is the
 # one shared library the binary needs beyond Debian slim (`ldd xdpstack`: libelf,
