@@ -140,7 +140,9 @@ pub struct RunArgs {
     /// Our MAC address (default: the interface's).
     #[arg(long)]
     pub mac: Option<MacAddr>,
-    /// XDP attach mode: auto tries native first, then falls back to skb.
+    /// XDP attach mode: auto uses native, but skb on a veth whose peer has
+    /// no native XDP program (XDP_TX replies would be lost) or where the
+    /// driver has no native XDP.
     #[arg(long, value_enum, default_value = "auto")]
     pub mode: AttachMode,
     /// Which frames go to userspace.

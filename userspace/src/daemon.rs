@@ -31,7 +31,7 @@ use crate::cli::{Capture, RunArgs, Switch};
 use crate::control::protocol::parse_mac;
 use crate::control::server::ControlSocket;
 use crate::control::{socket_path, Request, Response};
-use crate::fastpath::{iface, Fastpath};
+use crate::fastpath::{iface, AttachOutcome, Fastpath};
 use crate::services::Services;
 use crate::stack::time::MonotonicClock;
 use crate::stack::{Stack, StackConfig};
@@ -50,6 +50,8 @@ struct Shared {
     wake: EventFd,
     /// Signalled when ping replies arrive.
     ping_replies: tokio::sync::Notify,
+    /// The XDP attach mode and why, shown by `xdpstack stats`.
+    attached: AttachOutcome,
 }
 
 impl Shared {
@@ -99,6 +101,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut fastpath = Fastpath::load(FastpathConfig::new(ip.octets(), mac.octets(), flags))?;
     let neigh_ring = fastpath.take_neigh_events()?;
     let attached = fastpath.attach(&args.iface, args.mode)?;
+    log::info!(
+        "XDP {} mode on {}: {}",
+        attached.mode,
+        args.iface,
+        attached.reason
+    );
     let mut sockets = Vec::new();
     for q in 0..queues {
         let s = XskSocket::open(&args.iface, q)?;
@@ -128,6 +136,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         stop: AtomicBool::new(false),
         wake: EventFd::new()?,
         ping_replies: tokio::sync::Notify::new(),
+        attached: attached.clone(),
     });
     let workers: Vec<JoinHandle<()>> = sockets
         .into_iter()
@@ -145,8 +154,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     // right after the ready line already means a clean shutdown.
     let signals = Signals::install()?;
     println!(
-        "xdpstack: serving {ip}/{prefix} ({mac}) on {}: XDP {attached} mode, {queues} queue{}, fast path {}, control {}",
+        "xdpstack: serving {ip}/{prefix} ({mac}) on {}: XDP {} mode, {queues} queue{}, fast path {}, control {}",
         args.iface,
+        attached.mode,
         if queues == 1 { "" } else { "s" },
         if args.fastpath == Switch::On { "on" } else { "off" },
         socket_path(&args.control_dir, &args.iface).display()
@@ -340,9 +350,14 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
                 .lock()
                 .map(|s| s.clone())
                 .unwrap_or_default();
-            Response::ok(
-                serde_json::json!({ "xdp": xdp, "stack": stack, "services": services, "xsk": xsk }),
-            )
+            Response::ok(serde_json::json!({
+                "xdp_mode": shared.attached.mode.to_string(),
+                "xdp_mode_reason": shared.attached.reason,
+                "xdp": xdp,
+                "stack": stack,
+                "services": services,
+                "xsk": xsk,
+            }))
         }
         Request::Arp {} => Response::ok(shared.stack().arp_entries(now)),
         Request::Conns {} => Response::ok(shared.stack().tcp_connections()),
@@ -423,17 +438,20 @@ fn os_random() -> Result<[u8; 16]> {
     Ok(key)
 }
 
+/// The capabilities `xdpstack run` needs, with their bit numbers:
+/// CAP_NET_ADMIN (12) attach XDP, CAP_NET_RAW (13) AF_XDP sockets,
+/// CAP_PERFMON (38) and CAP_BPF (39) load the program. CAP_SYS_ADMIN (21)
+/// covers them all on older kernels. Public so the compose file's `cap_add`
+/// is tested against it.
+pub const NEEDED_CAPABILITIES: [(u32, &str); 4] = [
+    (12, "CAP_NET_ADMIN"),
+    (13, "CAP_NET_RAW"),
+    (38, "CAP_PERFMON"),
+    (39, "CAP_BPF"),
+];
+
 /// Fails with a message naming the capabilities when they are missing.
 fn check_privileges() -> Result<()> {
-    // CAP_NET_ADMIN (12) attach XDP, CAP_NET_RAW (13) AF_XDP sockets,
-    // CAP_PERFMON (38) and CAP_BPF (39) load the program; CAP_SYS_ADMIN (21)
-    // covers them all on older kernels.
-    const NEEDED: [(u32, &str); 4] = [
-        (12, "CAP_NET_ADMIN"),
-        (13, "CAP_NET_RAW"),
-        (38, "CAP_PERFMON"),
-        (39, "CAP_BPF"),
-    ];
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let Some(eff) = status
         .lines()
@@ -445,7 +463,7 @@ fn check_privileges() -> Result<()> {
     if eff & (1 << 21) != 0 {
         return Ok(());
     }
-    let missing: Vec<&str> = NEEDED
+    let missing: Vec<&str> = NEEDED_CAPABILITIES
         .iter()
         .filter(|(bit, _)| eff & (1 << bit) == 0)
         .map(|(_, n)| *n)

@@ -5,7 +5,7 @@
 //! - [`setup`]: installs or verifies the toolchains, packages and kernel
 //!   prerequisites (`cargo xtask setup`);
 //! - [`bench`]: `cargo xtask bench`, xdpstack against the Linux kernel;
-//! - [`lab`], [`run`], [`test_suite`]: the other subcommands;
+//! - [`lab`], [`run`], [`test_suite`], [`trace`]: the other subcommands;
 //! - [`cmd`]: running external commands with one-line errors.
 //!
 //! Dependencies stay few and pure Rust (anyhow, clap; serde and plotters for
@@ -19,6 +19,7 @@ pub mod netns;
 pub mod run;
 pub mod setup;
 pub mod test_suite;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 

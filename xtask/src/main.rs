@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use xtask::bench::BenchOptions;
 use xtask::netns::LabOptions;
 use xtask::run::Profile;
-use xtask::{bench, lab, run, setup, test_suite};
+use xtask::{bench, lab, run, setup, test_suite, trace};
 
 #[derive(Parser)]
 #[command(
@@ -24,7 +24,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Install or verify toolchains, packages and kernel prerequisites (idempotent)
-    Setup,
+    Setup {
+        /// Only what building needs (no rustfmt/clippy, no bpffs): for the Dockerfile
+        #[arg(long)]
+        build_only: bool,
+    },
     /// The course lab: namespaces xdplab-client and xdplab-stack joined by a veth pair
     Lab {
         #[command(subcommand)]
@@ -80,6 +84,9 @@ enum LabAction {
     Down,
     /// Show namespaces, links, addresses and any attached XDP program
     Status,
+    /// Run xdpstack in the lab, drive ping traffic under tcpdump and rewrite
+    /// the captures in docs/packet-flow.md
+    Trace,
 }
 
 fn main() -> ExitCode {
@@ -95,13 +102,18 @@ fn main() -> ExitCode {
 
 fn dispatch(task: Task) -> Result<()> {
     match task {
-        Task::Setup => setup::run(),
+        Task::Setup { build_only } => setup::run_scope(if build_only {
+            setup::Scope::BuildOnly
+        } else {
+            setup::Scope::Full
+        }),
         Task::Lab { action } => match action {
             LabAction::Up { kernel_addr } => lab::up(LabOptions {
                 stack_kernel_addr: kernel_addr,
             }),
             LabAction::Down => lab::down(),
             LabAction::Status => lab::status(),
+            LabAction::Trace => trace::run(),
         },
         Task::Run {
             release: _,

@@ -42,6 +42,11 @@ pub const COURSE_CLIENT_NS: &str = "xdplab-client";
 pub const COURSE_STACK_NS: &str = "xdplab-stack";
 pub const COURSE_CLIENT_IF: &str = "veth-client";
 pub const COURSE_STACK_IF: &str = "veth-stack";
+/// The course lab's fixed MAC addresses: locally administered (02:...), the
+/// last bytes spelling the IPv4 address like Docker's, so captures read the
+/// same on every machine and every run.
+pub const COURSE_CLIENT_MAC: &str = "02:00:0a:0a:00:02";
+pub const COURSE_STACK_MAC: &str = "02:00:0a:0a:00:04";
 
 /// Test lab names start with this, so stray ones are easy to spot and remove.
 pub const TEST_PREFIX: &str = "xst";
@@ -193,14 +198,33 @@ impl Lab {
     pub fn course(opts: LabOptions) -> Result<Lab> {
         require_root("the course lab")?;
         let names = LabNames::course();
-        if course_is_complete()? {
+        let lab = if course_is_complete()? {
             // Keep even if configuring fails: the namespaces were there before us.
             let mut lab = Lab::from_names(&names, opts, OnDrop::Keep);
             lab.configure(opts)?;
-            return Ok(lab);
+            lab
+        } else {
+            Lab::course_down()?;
+            Lab::create(&names, opts, OnDrop::Keep)?
+        };
+        // Setting the address it already has changes nothing, so a daemon
+        // already serving on the stack end keeps working.
+        for (side, mac) in [
+            (&lab.client, COURSE_CLIENT_MAC),
+            (&lab.stack, COURSE_STACK_MAC),
+        ] {
+            ip([
+                "-n",
+                &side.ns,
+                "link",
+                "set",
+                "dev",
+                &side.iface,
+                "address",
+                mac,
+            ])?;
         }
-        Lab::course_down()?;
-        Lab::create(&names, opts, OnDrop::Keep)
+        Ok(lab)
     }
 
     /// True if both course namespaces and both veth ends exist.
@@ -601,6 +625,14 @@ mod tests {
         assert_eq!(n.client_if, "veth-client");
         assert_eq!(n.stack_if, "veth-stack");
         assert!(n.client_if.len() <= MAX_IFNAME_LEN);
+    }
+
+    #[test]
+    fn course_macs_are_locally_administered_unicast() {
+        for mac in [COURSE_CLIENT_MAC, COURSE_STACK_MAC] {
+            let m = parse_mac(mac).expect("a MAC");
+            assert_eq!(m[0] & 0b11, 0b10, "{mac}: local, unicast");
+        }
     }
 
     #[test]

@@ -28,9 +28,11 @@ use crate::netns::is_root;
 pub const NIGHTLY: &str = "nightly-2026-10-15";
 /// bpf-linker's version; 0.13.0 defaults to LLVM 23, matching [`NIGHTLY`].
 pub const BPF_LINKER_VERSION: &str = "0.13.0";
-/// Debian/Ubuntu packages: clang..libpcap-dev build xsk-rs's C code (libbpf,
-/// libxdp); the rest are the lab's tools.
+/// Debian/Ubuntu packages: make..libpcap-dev build xsk-rs's C code (libbpf,
+/// libxdp; make is on most machines but not in Debian slim images, where the
+/// Dockerfile's build stage found it missing); the rest are the lab's tools.
 pub const APT_PACKAGES: &[&str] = &[
+    "make",
     "clang",
     "llvm",
     "libelf-dev",
@@ -86,8 +88,23 @@ pub fn missing() -> Vec<String> {
     missing
 }
 
+/// How much `setup` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything: building, testing (rustfmt, clippy) and running (bpffs).
+    Full,
+    /// Only what building xdpstack needs (`--build-only`): the Dockerfile's
+    /// build stage, where nothing runs and bpffs cannot be mounted.
+    BuildOnly,
+}
+
 /// Runs every step, printing what each found and did.
 pub fn run() -> Result<()> {
+    run_scope(Scope::Full)
+}
+
+/// Runs the steps of `scope`, printing what each found and did.
+pub fn run_scope(scope: Scope) -> Result<()> {
     println!("setup: checking this machine; each step says whether it had to act");
     let root = is_root();
     report(
@@ -102,7 +119,7 @@ pub fn run() -> Result<()> {
     if apt_packages(root)? {
         changed.push("apt packages");
     }
-    if stable_components()? {
+    if scope == Scope::Full && stable_components()? {
         changed.push("rustfmt/clippy");
     }
     if nightly()? {
@@ -114,10 +131,14 @@ pub fn run() -> Result<()> {
     if bpf_linker()? {
         changed.push("bpf-linker");
     }
-    if bpffs(root)? {
-        changed.push("bpffs mount");
+    if scope == Scope::BuildOnly {
+        println!("setup: build only, so no rustfmt/clippy, bpffs or kernel checks");
+    } else {
+        if bpffs(root)? {
+            changed.push("bpffs mount");
+        }
+        kernel_report();
     }
-    kernel_report();
     if changed.is_empty() {
         println!("setup: nothing to do, everything was already in place");
     } else {

@@ -123,6 +123,7 @@ pub fn stats(args: StatsArgs) -> Result<()> {
                 // Clear the screen and go home, like `watch`.
                 print!("\x1b[2J\x1b[H");
             }
+            print!("{}", mode_line(&data));
             let rows: Vec<[String; 3]> = values
                 .iter()
                 .map(|(k, v)| {
@@ -143,6 +144,21 @@ pub fn stats(args: StatsArgs) -> Result<()> {
         }
         previous = Some((now, values));
         std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// `XDP mode: skb (why)`, from the daemon's stats answer (none from an
+/// older daemon that does not say).
+pub fn mode_line(data: &Value) -> String {
+    match data.get("xdp_mode").and_then(Value::as_str) {
+        Some(mode) => {
+            let why = data
+                .get("xdp_mode_reason")
+                .and_then(Value::as_str)
+                .unwrap_or("-");
+            format!("XDP mode: {mode} ({why})\n")
+        }
+        None => String::new(),
     }
 }
 
@@ -300,6 +316,14 @@ mod tests {
         assert!(lines[1].starts_with("LISTEN  0       0       10.10.0.4:80"));
         assert!(lines[2].starts_with("ESTAB   12      1448    10.10.0.4:7"));
         assert!(lines[2].contains("10.10.0.2:41234") && lines[2].ends_with("201ms  14480  3"));
+    }
+
+    #[test]
+    fn mode_is_shown_and_not_a_counter() {
+        let v = serde_json::json!({"xdp_mode":"skb","xdp_mode_reason":"eth0 is a veth","xdp":{"arp_replied":1}});
+        assert_eq!(mode_line(&v), "XDP mode: skb (eth0 is a veth)\n");
+        assert_eq!(flatten_counters(&v), vec![("xdp.arp_replied".into(), 1)]);
+        assert_eq!(mode_line(&serde_json::json!({})), "");
     }
 
     #[test]

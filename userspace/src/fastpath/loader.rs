@@ -11,6 +11,7 @@ use xdpstack_common::config::FastpathConfig;
 use xdpstack_common::names;
 
 use super::counters::XdpCounters;
+use super::link;
 
 /// The compiled XDP object, built by `build.rs` from `xdp-ebpf/`.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdpstack.bpf.o"));
@@ -18,7 +19,8 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 /// How to attach (`--mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum AttachMode {
-    /// Native (driver) mode, falling back to generic (skb) mode with a warning.
+    /// Native (driver) mode where XDP_TX replies can arrive, else generic (skb) mode.
+    // The decision: `auto_plan`.
     Auto,
     /// Native (driver) mode only.
     Native,
@@ -39,6 +41,124 @@ impl fmt::Display for Attached {
             Attached::Native => "native",
             Attached::Skb => "skb",
         })
+    }
+}
+
+/// The mode the program was attached in and why, for the log and
+/// `xdpstack stats`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachOutcome {
+    pub mode: Attached,
+    pub reason: String,
+}
+
+impl AttachOutcome {
+    fn new(mode: Attached, reason: String) -> Self {
+        AttachOutcome { mode, reason }
+    }
+}
+
+/// What `--mode auto` tries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Native mode only.
+    Native,
+    /// Generic (skb) mode only.
+    Skb,
+    /// Native mode, and skb mode if the driver has no native XDP.
+    NativeElseSkb,
+}
+
+/// What the interface's veth peer (if it is a veth) says about native XDP_TX.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VethPeer {
+    /// Not a veth (or it could not be told): XDP_TX leaves through the driver.
+    NotVeth,
+    /// A veth whose peer has a native XDP program, hence NAPI: it receives
+    /// XDP_TX'd frames.
+    NativeXdp { peer: String },
+    /// A veth whose peer has no native XDP program: the kernel drops the
+    /// frames sent there with XDP_TX.
+    NoNativeXdp { peer: String },
+    /// A veth whose peer we cannot inspect (another namespace without
+    /// CAP_NET_ADMIN there, say): nothing says it would receive XDP_TX'd frames.
+    Unseen { why: String },
+}
+
+/// Looks at `iface` and, if it is a veth, at its peer (through rtnetlink,
+/// across namespaces: see [`super::link`]).
+pub fn veth_peer(iface: &str) -> VethPeer {
+    let Ok(index) = super::iface::index(iface) else {
+        return VethPeer::NotVeth;
+    };
+    let ours = match link::query(index, None) {
+        Ok(info) => info,
+        Err(e) => {
+            log::debug!("rtnetlink query of {iface} failed ({e}); treating it as not a veth");
+            return VethPeer::NotVeth;
+        }
+    };
+    if ours.kind.as_deref() != Some("veth") {
+        return VethPeer::NotVeth;
+    }
+    let Some(peer_index) = ours.link else {
+        return VethPeer::Unseen {
+            why: "the kernel names no peer".to_string(),
+        };
+    };
+    let place = match ours.link_netnsid {
+        Some(id) => format!("ifindex {peer_index} in the namespace with id {id}"),
+        None => format!("ifindex {peer_index} in this namespace"),
+    };
+    match link::query(peer_index, ours.link_netnsid) {
+        Ok(info) => {
+            let peer = format!("{} ({place})", info.name);
+            if info.has_native_xdp() {
+                VethPeer::NativeXdp { peer }
+            } else {
+                VethPeer::NoNativeXdp { peer }
+            }
+        }
+        Err(e) => VethPeer::Unseen {
+            why: format!("reading peer {place}: {e}"),
+        },
+    }
+}
+
+/// `--mode auto`'s choice for `iface`, and the reason it gives.
+///
+/// A veth delivers XDP_TX'd frames into its peer's NAPI ring and drops them
+/// when the peer has none (`veth_xdp_xmit` in the kernel); a native XDP
+/// program on the peer gives it one (on the 6.18 kernels tried, turning GRO
+/// on did not). In skb (generic) mode XDP_TX goes through the device's
+/// normal transmit path instead, which every peer receives: slower, but a
+/// Docker container's eth0, whose peer sits in the host's bridge with
+/// nothing attached, then answers.
+pub fn auto_plan(iface: &str, peer: &VethPeer) -> (Plan, String) {
+    const SKB_WHY: &str = "XDP_TX replies sent natively would be dropped there (a veth \
+                           peer receives them only with NAPI, i.e. its own native XDP program); \
+                           in skb mode they take the normal transmit path (slower; \
+                           --mode native overrides)";
+    match peer {
+        VethPeer::NotVeth => (
+            Plan::NativeElseSkb,
+            format!("{iface} is not a veth: native mode, XDP_TX leaves through its driver"),
+        ),
+        VethPeer::NativeXdp { peer } => (
+            Plan::NativeElseSkb,
+            format!(
+                "{iface} is a veth whose peer {peer} has a native XDP program, so it \
+                 receives XDP_TX replies"
+            ),
+        ),
+        VethPeer::NoNativeXdp { peer } => (
+            Plan::Skb,
+            format!("{iface} is a veth whose peer {peer} has no native XDP program: {SKB_WHY}"),
+        ),
+        VethPeer::Unseen { why } => (
+            Plan::Skb,
+            format!("{iface} is a veth whose peer cannot be inspected ({why}): {SKB_WHY}"),
+        ),
     }
 }
 
@@ -97,24 +217,31 @@ impl Fastpath {
         })
     }
 
-    /// Attaches to `iface` through a bpf_link.
-    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<Attached> {
+    /// Attaches to `iface` through a bpf_link, in the mode `mode` asks for;
+    /// `--mode auto` decides with [`auto_plan`]. Says which mode and why.
+    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<AttachOutcome> {
         let program: &mut Xdp = program_mut(&mut self.ebpf, names::PROGRAM)?;
         let try_mode = |p: &mut Xdp, m: XdpMode| p.attach(iface, m).map(|_| ());
-        match mode {
-            AttachMode::Native => try_mode(program, XdpMode::Driver)
-                .map(|_| Attached::Native)
+        let plan = match mode {
+            AttachMode::Native => (Plan::Native, "--mode native".to_string()),
+            AttachMode::Skb => (Plan::Skb, "--mode skb".to_string()),
+            AttachMode::Auto => auto_plan(iface, &veth_peer(iface)),
+        };
+        match plan {
+            (Plan::Native, reason) => try_mode(program, XdpMode::Driver)
+                .map(|_| AttachOutcome::new(Attached::Native, reason))
                 .map_err(|e| explain_attach_error(iface, e)),
-            AttachMode::Skb => try_mode(program, XdpMode::Skb)
-                .map(|_| Attached::Skb)
+            (Plan::Skb, reason) => try_mode(program, XdpMode::Skb)
+                .map(|_| AttachOutcome::new(Attached::Skb, reason))
                 .map_err(|e| explain_attach_error(iface, e)),
-            AttachMode::Auto => match try_mode(program, XdpMode::Driver) {
-                Ok(()) => Ok(Attached::Native),
+            (Plan::NativeElseSkb, reason) => match try_mode(program, XdpMode::Driver) {
+                Ok(()) => Ok(AttachOutcome::new(Attached::Native, reason)),
                 Err(e) if is_busy(&e) => Err(explain_attach_error(iface, e)),
                 Err(e) => {
-                    log::warn!("native XDP is not available on {iface} ({e}); using skb mode, which is slower");
+                    let reason =
+                        format!("native XDP is not available on {iface} ({e}); skb mode is slower");
                     try_mode(program, XdpMode::Skb)
-                        .map(|_| Attached::Skb)
+                        .map(|_| AttachOutcome::new(Attached::Skb, reason))
                         .map_err(|e| explain_attach_error(iface, e))
                 }
             },
@@ -216,4 +343,36 @@ fn explain_load_error(e: anyhow::Error) -> anyhow::Error {
         );
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_uses_skb_on_a_veth_whose_peer_cannot_take_xdp_frames() {
+        let docker = VethPeer::NoNativeXdp {
+            peer: "veth1a2b3c (ifindex 7 in the namespace with id 0)".into(),
+        };
+        let (plan, why) = auto_plan("eth0", &docker);
+        assert_eq!(plan, Plan::Skb);
+        assert!(why.contains("veth1a2b3c") && why.contains("no native XDP program"));
+
+        let unseen = VethPeer::Unseen {
+            why: "Operation not permitted".into(),
+        };
+        assert_eq!(auto_plan("eth0", &unseen).0, Plan::Skb);
+    }
+
+    #[test]
+    fn auto_uses_native_elsewhere() {
+        let lab = VethPeer::NativeXdp {
+            peer: "veth-client (ifindex 2 in the namespace with id 0)".into(),
+        };
+        assert_eq!(auto_plan("veth-stack", &lab).0, Plan::NativeElseSkb);
+        assert_eq!(
+            auto_plan("enp3s0", &VethPeer::NotVeth).0,
+            Plan::NativeElseSkb
+        );
+    }
 }

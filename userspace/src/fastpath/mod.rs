@@ -4,8 +4,9 @@
 
 pub mod counters;
 pub mod iface;
+pub mod link;
 pub mod loader;
 pub mod peer;
 
 pub use counters::XdpCounters;
-pub use loader::{AttachMode, Fastpath};
+pub use loader::{AttachMode, AttachOutcome, Fastpath};

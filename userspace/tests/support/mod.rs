@@ -243,7 +243,7 @@ impl Drop for Running {
 }
 
 /// Waits (bounded) for the daemon's ready line.
-fn wait_ready(daemon: &mut Child) {
+pub fn wait_ready(daemon: &mut Child) {
     let stdout = daemon.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
