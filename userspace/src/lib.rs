@@ -15,6 +15,7 @@ pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod fastpath;
+pub mod privilege;
 pub mod stack;
 pub mod wire;
 pub mod xsk;

@@ -1,0 +1,209 @@
+//! Helpers of the hostile-input and fault suites (root_faults, root_malformed,
+//! root_floods): daemons started with their stderr captured, labs where the
+//! stack namespace's kernel owns 10.10.0.4 too, and /proc readings.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use xdpstack::fastpath::peer::PeerProgram;
+use xtask::netns::{Lab, LabOptions};
+
+use crate::support::Running;
+
+/// A daemon's stderr lines, collected by a thread as they come.
+#[derive(Clone, Default)]
+pub struct Stderr(Arc<Mutex<Vec<String>>>);
+
+impl Stderr {
+    pub fn text(&self) -> String {
+        self.0.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+}
+
+/// Starts `[prefix...] xdpstack run --iface <stack> --ip 10.10.0.4/24 [extra]`
+/// in the stack namespace and waits (at most 20 s) for its ready line.
+/// `prefix` is e.g. a `setpriv` invocation that execs xdpstack, so the
+/// child's pid stays the daemon's.
+pub fn spawn_daemon(lab: &Lab, prefix: &[&str], extra: &[&str]) -> (Child, Stderr) {
+    let mut args: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
+    args.extend([
+        env!("CARGO_BIN_EXE_xdpstack").to_string(),
+        "run".into(),
+        "--iface".into(),
+        lab.stack().iface().to_string(),
+        "--ip".into(),
+        "10.10.0.4/24".into(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut child = lab
+        .stack()
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting xdpstack run");
+    let stderr = Stderr::default();
+    let lines = stderr.0.clone();
+    let err = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("xdpstack stderr: {line}");
+            if let Ok(mut l) = lines.lock() {
+                l.push(line);
+            }
+        }
+    });
+    let out = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("xdpstack: {line}");
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("serving") => return (child, stderr),
+            Ok(_) => continue,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!(
+                    "xdpstack did not become ready within 20 s (exit {status:?}): {}",
+                    stderr.text()
+                );
+            }
+        }
+    }
+}
+
+/// Like `Running::start`, in a lab made with `opts`, with the daemon's
+/// stderr captured.
+pub fn start_in(opts: LabOptions, prefix: &[&str], extra: &[&str]) -> (Running, Stderr) {
+    let lab = Lab::test(opts).expect("creating the test lab");
+    let peer = PeerProgram::attach(Some(lab.client().ns()), lab.client().iface())
+        .expect("attaching peer_counter to the client end");
+    let (daemon, stderr) = spawn_daemon(&lab, prefix, extra);
+    (Running { lab, daemon, peer }, stderr)
+}
+
+/// A lab where the stack namespace's kernel also owns 10.10.0.4, so what
+/// xdpstack does not answer, Linux does.
+pub fn kernel_addr() -> LabOptions {
+    LabOptions {
+        stack_kernel_addr: true,
+    }
+}
+
+/// Waits (bounded by `limit`) for the child to exit; its status and how long
+/// it took, or None if it is still running.
+pub fn wait_exit(
+    child: &mut Child,
+    limit: Duration,
+) -> Option<(std::process::ExitStatus, Duration)> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some((s, start.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+/// One `ping -c 1 -W 1` from the client namespace; true when answered.
+pub fn ping_once(lab: &Lab, dst: &str) -> bool {
+    lab.client()
+        .exec(["ping", "-n", "-c", "1", "-W", "1", dst])
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A field of /proc/PID/status (e.g. "VmRSS", "CapEff") of every thread of
+/// `pid`, as the text after the colon.
+pub fn thread_status_fields(pid: i32, field: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
+            continue;
+        };
+        if let Some(v) = status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        {
+            out.push(v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// A field of /proc/PID/status of the process.
+pub fn status_field(pid: i32, field: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// The daemon's resident set size in KiB.
+pub fn rss_kib(pid: i32) -> u64 {
+    status_field(pid, "VmRSS")
+        .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A column of the `Icmp:` lines of /proc/net/snmp in the namespace `side`.
+pub fn icmp_snmp(side: &xtask::netns::Side, column: &str) -> u64 {
+    let snmp = side
+        .exec_ok(["cat", "/proc/net/snmp"])
+        .expect("reading snmp");
+    let icmp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Icmp:")).collect();
+    let names: Vec<&str> = icmp[0].split_whitespace().collect();
+    let values: Vec<&str> = icmp[1].split_whitespace().collect();
+    let i = names
+        .iter()
+        .position(|n| *n == column)
+        .unwrap_or_else(|| panic!("no column {column} in /proc/net/snmp"));
+    values[i].parse().expect("a number")
+}
+
+/// Sends UDP datagrams of `size` bytes from the client namespace's kernel
+/// to `dst:port` as fast as a plain socket goes, for at most `secs` seconds
+/// or until `stop` is set. Returns how many were sent.
+pub fn udp_blast(
+    client_ns: &str,
+    dst: &str,
+    size: usize,
+    secs: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    let ns = client_ns.to_string();
+    let dst = dst.to_string();
+    std::thread::spawn(move || {
+        if xdpstack::fastpath::peer::enter_netns(&ns).is_err() {
+            return 0;
+        }
+        let Ok(sock) = std::net::UdpSocket::bind("0.0.0.0:0") else {
+            return 0;
+        };
+        let payload = vec![0x5au8; size];
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut sent = 0u64;
+        while Instant::now() < deadline && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // ENOBUFS or refused (ICMP unreachable) are part of a flood.
+            if sock.send_to(&payload, &dst).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    })
+}
