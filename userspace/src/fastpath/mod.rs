@@ -6,6 +6,7 @@ pub mod counters;
 pub mod iface;
 pub mod loader;
 pub mod peer;
+pub mod reference;
 
 pub use counters::XdpCounters;
 pub use loader::{AttachMode, Fastpath};
