@@ -4,13 +4,14 @@
 //! - [`netns`]: network namespaces joined by a veth pair (the lab);
 //! - [`setup`]: installs or verifies the toolchains, packages and kernel
 //!   prerequisites (`cargo xtask setup`);
-//! - [`lab`], [`run`], [`test_suite`]: the other subcommands;
+//! - [`lab`], [`run`], [`test_suite`], [`fuzz`]: the other subcommands;
 //! - [`cmd`]: running external commands with one-line errors.
 //!
 //! Dependencies stay minimal (anyhow, clap): this crate must build on a fresh
 //! machine with only stable Rust, before `setup` has installed anything.
 
 pub mod cmd;
+pub mod fuzz;
 pub mod lab;
 pub mod netns;
 pub mod run;

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use xtask::netns::LabOptions;
 use xtask::run::Profile;
-use xtask::{lab, run, setup, test_suite};
+use xtask::{fuzz, lab, run, setup, test_suite};
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +43,14 @@ enum Task {
     },
     /// Check formatting, run clippy and all tests: what CI runs
     Test,
+    /// Run the cargo-fuzz targets (parsers, stack input), each for --time seconds
+    Fuzz {
+        /// Seconds per target
+        #[arg(long, default_value_t = 300)]
+        time: u64,
+        /// Targets to run (default: all)
+        targets: Vec<String>,
+    },
     // `bench` comes here later.
 }
 
@@ -94,5 +102,9 @@ fn dispatch(task: Task) -> Result<()> {
             run::run(profile, &args)
         }
         Task::Test => test_suite::run(),
+        Task::Fuzz { time, targets } => {
+            setup::ensure_cargo_fuzz()?;
+            fuzz::run(time, &targets)
+        }
     }
 }
