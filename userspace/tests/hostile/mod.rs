@@ -207,3 +207,164 @@ pub fn udp_blast(
         sent
     })
 }
+
+/// Sends `frames` from `iface` in the namespace `ns` through an AF_PACKET
+/// raw socket, then collects for `window` the frames arriving there
+/// (outgoing ones left out). Runs on a thread of its own, since setns
+/// changes only the calling thread.
+pub fn raw_exchange(ns: &str, iface: &str, frames: Vec<Vec<u8>>, window: Duration) -> Vec<Vec<u8>> {
+    let ns = ns.to_string();
+    let iface = iface.to_string();
+    std::thread::spawn(move || -> Vec<Vec<u8>> {
+        xdpstack::fastpath::peer::enter_netns(&ns).expect("entering the client namespace");
+        let sock = RawSocket::open(&iface).expect("AF_PACKET socket");
+        for f in &frames {
+            sock.send(f).expect("sending a raw frame");
+        }
+        let mut got = Vec::new();
+        let end = Instant::now() + window;
+        while Instant::now() < end {
+            if let Some(f) = sock.recv_incoming() {
+                got.push(f);
+            }
+        }
+        got
+    })
+    .join()
+    .expect("raw socket thread")
+}
+
+/// An AF_PACKET SOCK_RAW socket bound to one interface.
+pub struct RawSocket {
+    fd: std::os::fd::OwnedFd,
+    ifindex: i32,
+}
+
+impl RawSocket {
+    pub fn open(iface: &str) -> std::io::Result<RawSocket> {
+        use std::os::fd::FromRawFd;
+        let name = std::ffi::CString::new(iface).map_err(std::io::Error::other)?;
+        // SAFETY: a valid NUL-terminated string.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
+        if ifindex == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+        // SAFETY: plain syscall; the fd is owned below.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh fd we own.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let s = RawSocket { fd, ifindex };
+        let mut addr = s.sockaddr();
+        addr.sll_protocol = proto as u16;
+        // SAFETY: binds our fd to a valid sockaddr_ll.
+        let r = unsafe {
+            libc::bind(
+                std::os::fd::AsRawFd::as_raw_fd(&s.fd),
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 20_000,
+        };
+        // SAFETY: sets a receive timeout from a live timeval.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&s.fd),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            );
+        }
+        Ok(s)
+    }
+
+    fn sockaddr(&self) -> libc::sockaddr_ll {
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut a: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        a.sll_family = libc::AF_PACKET as u16;
+        a.sll_ifindex = self.ifindex;
+        a.sll_halen = 6;
+        a
+    }
+
+    /// Skips the qdisc: the frame goes straight to the driver (floods).
+    pub fn bypass_qdisc(&self) {
+        let one: libc::c_int = 1;
+        // SAFETY: sets an int option from a live value.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                libc::SOL_PACKET,
+                libc::PACKET_QDISC_BYPASS,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as u32,
+            );
+        }
+    }
+
+    pub fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+        let addr = self.sockaddr();
+        // SAFETY: sends from a live buffer to a valid sockaddr_ll.
+        let r = unsafe {
+            libc::sendto(
+                std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if r < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// One frame that arrived on the interface (not one we sent), or None
+    /// after the 20 ms receive timeout.
+    pub fn recv_incoming(&self) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 4096];
+        // SAFETY: see sockaddr().
+        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+        // SAFETY: receives into a live buffer and sockaddr.
+        let n = unsafe {
+            libc::recvfrom(
+                std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+                (&mut from as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            )
+        };
+        if n <= 0 || from.sll_pkttype == libc::PACKET_OUTGOING {
+            return None;
+        }
+        buf.truncate(n as usize);
+        Some(buf)
+    }
+}
+
+/// Whether the daemon of `r` still runs.
+pub trait Alive {
+    fn daemon_alive(&self) -> bool;
+}
+
+impl Alive for Running {
+    fn daemon_alive(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .is_ok_and(|s| !s.contains(") Z "))
+    }
+}
