@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = packet.to_string();
-    let _ = (packet.verify_checksum(), packet.rest_of_header(), packet.data());
+    let _ = (
+        packet.verify_checksum(),
+        packet.rest_of_header(),
+        packet.data(),
+    );
     let Ok(repr) = Icmpv4Repr::parse(&packet) else {
         return;
     };

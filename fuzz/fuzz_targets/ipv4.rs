@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let (header, options, payload) = (packet.header(), packet.options(), packet.payload());
     assert_eq!(header.len(), packet.header_len());
     assert_eq!(options.len(), packet.header_len() - 20);
-    assert_eq!(header.len() + payload.len(), usize::from(packet.total_len()));
+    assert_eq!(
+        header.len() + payload.len(),
+        usize::from(packet.total_len())
+    );
     let Ok(repr) = Ipv4Repr::parse(&packet) else {
         return;
     };

@@ -39,7 +39,11 @@ fn config() -> StackConfig {
 
 /// What every frame the stack sends must satisfy.
 fn check_sent(frame: &[u8]) {
-    assert!(frame.len() <= 14 + MTU, "longer than the MTU: {}", frame.len());
+    assert!(
+        frame.len() <= 14 + MTU,
+        "longer than the MTU: {}",
+        frame.len()
+    );
     let eth = EthernetFrame::new_checked(frame).expect("sent frame has an Ethernet header");
     let repr = EthernetRepr::parse(&eth).expect("sent Ethernet header parses");
     assert_eq!(repr.src, US_MAC);
@@ -55,7 +59,11 @@ fn check_sent(frame: &[u8]) {
             let ip = Ipv4Packet::new_checked(eth.payload()).expect("sent IPv4 checks");
             assert!(ip.verify_checksum(), "sent IPv4 checksum");
             assert_eq!(ip.src(), US);
-            assert!(!is_martian_source(ip.dst()) || ip.dst().is_multicast(), "to {}", ip.dst());
+            assert!(
+                !is_martian_source(ip.dst()) || ip.dst().is_multicast(),
+                "to {}",
+                ip.dst()
+            );
             if ip.is_fragment() {
                 return;
             }
