@@ -44,6 +44,7 @@ counters! {
     CapturedAll = "captured_all": "frames redirected because of --capture all",
     NeighEvents = "neigh_events": "ARP sender bindings published to userspace",
     NeighEventsLost = "neigh_events_lost": "ARP sender bindings lost: the event ring was full",
+    SlowZeroSum = "slow_zero_sum": "echo requests whose reply sums to zero, where the incremental checksum update is ambiguous (to userspace)",
 }
 
 impl Counter {

@@ -113,6 +113,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         fastpath.register_socket(q, &s)?;
         sockets.push(s);
     }
+    // Setup is done: the rest needs no capability (see `privilege`). Drop
+    // them here, before the workers start, since threads inherit the set.
+    let dropped = crate::privilege::drop_all()?;
+    log::info!(
+        "dropped all capabilities{}",
+        if dropped.bounding_set {
+            " and cleared the bounding set"
+        } else {
+            " (bounding set kept: no CAP_SETPCAP; no_new_privs is set)"
+        }
+    );
+    let watch = IfaceWatch::new(&args.iface)?;
 
     let clock = MonotonicClock::start();
     let config = StackConfig {
@@ -162,7 +174,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         socket_path(&args.control_dir, &args.iface).display()
     );
 
-    let result = runtime.block_on(main_task(shared.clone(), control, neigh_ring, signals));
+    let result = runtime.block_on(main_task(
+        shared.clone(),
+        control,
+        neigh_ring,
+        signals,
+        watch,
+    ));
     shared.stop.store(true, Ordering::Relaxed);
     shared.wake.signal();
     for w in workers {
@@ -178,6 +196,7 @@ async fn main_task(
     control: ControlSocket,
     neigh_ring: aya::maps::RingBuf<aya::maps::MapData>,
     mut signals: Signals,
+    watch: IfaceWatch,
 ) -> Result<()> {
     // SAFETY: the ring owns its fd and keeps it open as long as the AsyncFd
     // holds the ring.
@@ -202,6 +221,7 @@ async fn main_task(
             _ = signals.term.recv() => break,
             _ = &mut serve => break,
             _ = tick.tick() => {
+                watch.check()?;
                 let now = shared.clock.now();
                 let pending = {
                     let mut st = shared.stack();
@@ -234,6 +254,48 @@ async fn main_task(
         }
     }
     Ok(())
+}
+
+/// Notices that the interface went away (deleted, or moved to another
+/// namespace): the kernel then detaches the program and unbinds the
+/// sockets by itself, and the daemon has nothing left to serve.
+struct IfaceWatch {
+    name: String,
+    c_name: std::ffi::CString,
+    index: u32,
+}
+
+impl IfaceWatch {
+    fn new(name: &str) -> Result<Self> {
+        let c_name = std::ffi::CString::new(name).context("interface name")?;
+        let mut w = IfaceWatch {
+            name: name.to_string(),
+            c_name,
+            index: 0,
+        };
+        w.index = w.current();
+        if w.index == 0 {
+            bail!("no interface named '{name}' (see `ip link show`)");
+        }
+        Ok(w)
+    }
+
+    /// The interface's index now, 0 when there is none by that name.
+    fn current(&self) -> u32 {
+        // SAFETY: a valid NUL-terminated string; no capability needed.
+        unsafe { libc::if_nametoindex(self.c_name.as_ptr()) }
+    }
+
+    /// Fails once the interface is gone or its name now means another one.
+    fn check(&self) -> Result<()> {
+        if self.current() != self.index {
+            bail!(
+                "interface {} disappeared while serving (deleted or moved to another namespace); stopping",
+                self.name
+            );
+        }
+        Ok(())
+    }
 }
 
 /// SIGINT and SIGTERM, caught from the moment they are installed.

@@ -20,6 +20,7 @@ pub mod control;
 pub mod daemon;
 pub mod fastpath;
 pub mod loadgen;
+pub mod privilege;
 pub mod services;
 pub mod stack;
 pub mod wire;

@@ -86,6 +86,17 @@ pub fn handle(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig) -> u32 {
         return verdict(Counter::PassedMalformed, xdp_action::XDP_PASS);
     };
 
+    let new_type_code = u16::from_ne_bytes([icmp::TYPE_ECHO_REPLY, code]);
+    let new_icmp_csum = update16(icmp_csum, type_code, new_type_code);
+    if new_icmp_csum == 0 {
+        // The reply sums to zero: RFC 1624's update cannot tell +0 from -0
+        // there, and for an all-zero reply (identifier, sequence and data
+        // zero) its 0x0000 is rejected by receivers; the right value is
+        // 0xffff (RFC 1071, what Linux sends). Rare: let the stack build the
+        // reply from scratch. Found by the differential test.
+        return to_userspace(ctx, Counter::SlowZeroSum);
+    }
+
     // Rewrite in place: swap addresses (checksum-neutral), reset the TTL and
     // turn the request into a reply, updating both checksums incrementally
     // (RFC 1624) on host-order words like the reads above.
@@ -100,12 +111,8 @@ pub fn handle(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig) -> u32 {
         IP + ipv4::CHECKSUM,
         update16(ip_csum, ttl_proto, new_ttl_proto),
     );
-    let new_type_code = u16::from_ne_bytes([icmp::TYPE_ECHO_REPLY, code]);
     f.set_u16_ne(ICMP + icmp::TYPE, new_type_code);
-    f.set_u16_ne(
-        ICMP + icmp::CHECKSUM,
-        update16(icmp_csum, type_code, new_type_code),
-    );
+    f.set_u16_ne(ICMP + icmp::CHECKSUM, new_icmp_csum);
     debug!(
         ctx,
         "icmp: answered echo from {:i}, {} bytes",

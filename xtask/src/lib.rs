@@ -5,6 +5,7 @@
 //! - [`setup`]: installs or verifies the toolchains, packages and kernel
 //!   prerequisites (`cargo xtask setup`);
 //! - [`bench`]: `cargo xtask bench`, xdpstack against the Linux kernel;
+//! - [`fuzz`]: `cargo xtask fuzz`, the cargo-fuzz targets;
 //! - [`lab`], [`run`], [`test_suite`], [`trace`]: the other subcommands;
 //! - [`cmd`]: running external commands with one-line errors.
 //!
@@ -14,6 +15,7 @@
 
 pub mod bench;
 pub mod cmd;
+pub mod fuzz;
 pub mod lab;
 pub mod netns;
 pub mod run;

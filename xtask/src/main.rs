@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use xtask::bench::BenchOptions;
 use xtask::netns::LabOptions;
 use xtask::run::Profile;
-use xtask::{bench, lab, run, setup, test_suite, trace};
+use xtask::{bench, fuzz, lab, run, setup, test_suite, trace};
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +69,14 @@ enum Task {
         /// Use this xdpstack binary instead of building the release one
         #[arg(long)]
         binary: Option<std::path::PathBuf>,
+    },
+    /// Run the cargo-fuzz targets (parsers, stack input), each for --time seconds
+    Fuzz {
+        /// Seconds per target
+        #[arg(long, default_value_t = 300)]
+        time: u64,
+        /// Targets to run (default: all)
+        targets: Vec<String>,
     },
 }
 
@@ -151,6 +159,10 @@ fn dispatch(task: Task) -> Result<()> {
             opts.cost_repeat = cost_repeat.unwrap_or(opts.cost_repeat);
             opts.binary = binary;
             bench::run(&opts).map(|_| ())
+        }
+        Task::Fuzz { time, targets } => {
+            setup::ensure_cargo_fuzz()?;
+            fuzz::run(time, &targets)
         }
     }
 }

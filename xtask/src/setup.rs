@@ -10,7 +10,8 @@
 //!    script looks for exactly that name under `$LLVM_PREFIX/lib`);
 //! 5. bpf-linker, built against that nightly's own LLVM (no prebuilt binary
 //!    is downloadable here, and LLVM versions must match);
-//! 6. bpffs mounted at /sys/fs/bpf.
+//! 6. bpffs mounted at /sys/fs/bpf;
+//! 7. cargo-fuzz, for `cargo xtask fuzz` (run briefly by `cargo xtask test`).
 //!
 //! It also reports what it cannot change: root, the kernel, BTF.
 
@@ -53,6 +54,8 @@ pub const APT_PACKAGES: &[&str] = &[
     // The font `cargo xtask bench` draws its chart's text with.
     "fonts-dejavu-core",
 ];
+/// cargo-fuzz's version (`cargo xtask fuzz`, with [`NIGHTLY`]).
+pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// Where bpffs is conventionally mounted (for pinned maps and bpftool).
 pub const BPFFS_DIR: &str = "/sys/fs/bpf";
 
@@ -84,6 +87,9 @@ pub fn missing() -> Vec<String> {
     }
     if !bpffs_mounted() {
         missing.push(format!("bpffs not mounted at {BPFFS_DIR}"));
+    }
+    if !cargo_fuzz_installed() {
+        missing.push(format!("cargo-fuzz {CARGO_FUZZ_VERSION}"));
     }
     missing
 }
@@ -132,10 +138,13 @@ pub fn run_scope(scope: Scope) -> Result<()> {
         changed.push("bpf-linker");
     }
     if scope == Scope::BuildOnly {
-        println!("setup: build only, so no rustfmt/clippy, bpffs or kernel checks");
+        println!("setup: build only, so no rustfmt/clippy, cargo-fuzz, bpffs or kernel checks");
     } else {
         if bpffs(root)? {
             changed.push("bpffs mount");
+        }
+        if ensure_cargo_fuzz()? {
+            changed.push("cargo-fuzz");
         }
         kernel_report();
     }
@@ -145,6 +154,44 @@ pub fn run_scope(scope: Scope) -> Result<()> {
         println!("setup: done; changed: {}", changed.join(", "));
     }
     Ok(())
+}
+
+// ---- 7. cargo-fuzz ---------------------------------------------------------
+
+fn cargo_fuzz_installed() -> bool {
+    Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains(CARGO_FUZZ_VERSION)
+        })
+}
+
+/// Installs cargo-fuzz when it is missing; true when it had to.
+pub fn ensure_cargo_fuzz() -> Result<bool> {
+    let step = format!("cargo-fuzz {CARGO_FUZZ_VERSION}");
+    if cargo_fuzz_installed() {
+        report(&step, "already installed");
+        return Ok(false);
+    }
+    report(&step, "installing (cargo install, about two minutes)");
+    cmd::status_ok(
+        Command::new("cargo")
+            .args([
+                "install",
+                "cargo-fuzz",
+                "--version",
+                CARGO_FUZZ_VERSION,
+                "--locked",
+                "--force",
+            ])
+            .env_remove("LD_LIBRARY_PATH")
+            .current_dir(std::env::temp_dir()),
+    )?;
+    if !cargo_fuzz_installed() {
+        bail!("cargo-fuzz still not usable after `cargo install` (is ~/.cargo/bin on PATH?)");
+    }
+    Ok(true)
 }
 
 fn report(step: &str, status: &str) {

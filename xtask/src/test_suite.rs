@@ -54,6 +54,12 @@ const STEPS: &[Step] = &[
         what: "tests",
         args: &["test", "--workspace", "--no-fail-fast"],
     },
+    // Each fuzz target briefly (crate::fuzz::CI_SECONDS): a parser
+    // regression that panics shows up here.
+    Step {
+        what: "fuzz (20 s each)",
+        args: &["xtask", "fuzz", "--time", "20"],
+    },
 ];
 
 /// Runs every step even after a failure, so one CI run shows everything;

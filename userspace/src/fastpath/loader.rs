@@ -314,8 +314,11 @@ pub(crate) fn program_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut 
         .map_err(|e: ProgramError| anyhow!(e))
 }
 
+/// EBUSY: a program is attached in the mode asked for; EEXIST: one is
+/// attached in the other mode (native and skb cannot be mixed).
 fn is_busy(e: &ProgramError) -> bool {
-    matches!(e, ProgramError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::EBUSY))
+    matches!(e, ProgramError::SyscallError(s)
+        if matches!(s.io_error.raw_os_error(), Some(libc::EBUSY) | Some(libc::EEXIST)))
 }
 
 fn explain_attach_error(iface: &str, e: ProgramError) -> anyhow::Error {

@@ -7,6 +7,7 @@ pub mod iface;
 pub mod link;
 pub mod loader;
 pub mod peer;
+pub mod reference;
 
 pub use counters::XdpCounters;
 pub use loader::{AttachMode, AttachOutcome, Fastpath};

@@ -1,0 +1,128 @@
+//! The stack's input: a sequence of frames, neighbour events, clock steps
+//! and pings, with a fake clock. Every frame the stack sends must be
+//! well-formed and from us.
+//!
+//! Input: records of `op, len_hi, len_lo, bytes[len]` (op 0-1: receive a
+//! frame; 2: advance the clock `len` ms and poll, no bytes; 3: neighbour
+//! event; 4: `xdpstack ping` to the address in the bytes).
+#![no_main]
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use xdpstack::stack::time::Instant;
+use xdpstack::stack::{Stack, StackConfig};
+use xdpstack::wire::ipv4::is_martian_source;
+use xdpstack::wire::{
+    ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, IpProtocol,
+    Ipv4Packet, MacAddr, UdpPacket,
+};
+use xdpstack_common::neigh::NeighEvent;
+
+const US: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 4);
+const US_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x04]);
+const MTU: usize = 1500;
+
+fn config() -> StackConfig {
+    StackConfig {
+        ip: US,
+        prefix: 24,
+        mac: US_MAC,
+        gateway: Some(Ipv4Addr::new(10, 10, 0, 1)),
+        mtu: MTU,
+        arp_timeout: Duration::from_secs(60),
+        // Small, so eviction runs.
+        arp_max: 8,
+    }
+}
+
+/// What every frame the stack sends must satisfy.
+fn check_sent(frame: &[u8]) {
+    assert!(
+        frame.len() <= 14 + MTU,
+        "longer than the MTU: {}",
+        frame.len()
+    );
+    let eth = EthernetFrame::new_checked(frame).expect("sent frame has an Ethernet header");
+    let repr = EthernetRepr::parse(&eth).expect("sent Ethernet header parses");
+    assert_eq!(repr.src, US_MAC);
+    match repr.ethertype {
+        EtherType::Arp => {
+            let p = ArpPacket::new_checked(eth.payload()).expect("sent ARP length");
+            let a = ArpRepr::parse(&p).expect("sent ARP parses");
+            assert_eq!(a.sender_mac, US_MAC);
+            // Our address, or 0.0.0.0 in an RFC 5227 probe.
+            assert!(a.sender_ip == US || a.sender_ip.is_unspecified(), "{a:?}");
+        }
+        EtherType::Ipv4 => {
+            let ip = Ipv4Packet::new_checked(eth.payload()).expect("sent IPv4 checks");
+            assert!(ip.verify_checksum(), "sent IPv4 checksum");
+            assert_eq!(ip.src(), US);
+            assert!(
+                !is_martian_source(ip.dst()) || ip.dst().is_multicast(),
+                "to {}",
+                ip.dst()
+            );
+            if ip.is_fragment() {
+                return;
+            }
+            match ip.protocol() {
+                IpProtocol::Icmp => {
+                    let m = Icmpv4Packet::new_checked(ip.payload()).expect("sent ICMP length");
+                    assert!(m.verify_checksum(), "sent ICMP checksum");
+                    // Never an ICMP error to a broadcast (RFC 1122 3.2.2).
+                    assert!(!ip.dst().is_broadcast());
+                }
+                IpProtocol::Udp => {
+                    let u = UdpPacket::new_checked(ip.payload()).expect("sent UDP length");
+                    assert!(u.verify_checksum(ip.src(), ip.dst()), "sent UDP checksum");
+                }
+                _ => {}
+            }
+        }
+        other => panic!("sent a frame of EtherType {other}"),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut now = Instant::from_secs(1);
+    let mut stack = Stack::new(config(), now);
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let [op, hi, lo, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        match op % 5 {
+            2 => {
+                now = now + Duration::from_millis(len as u64);
+                stack.poll(now);
+                rest = tail;
+            }
+            op => {
+                let (chunk, next) = tail.split_at(len.min(tail.len()));
+                rest = next;
+                match op {
+                    3 => {
+                        if let Some(ev) = NeighEvent::from_bytes(chunk) {
+                            stack.on_neigh_event(now, &ev);
+                        }
+                    }
+                    4 => {
+                        if let [a, b, c, d, s, ..] = chunk {
+                            let dst = Ipv4Addr::new(*a, *b, *c, *d);
+                            let _ = stack.ping_start(now, dst, u16::from(*s), usize::from(*s) * 8);
+                        }
+                    }
+                    _ => stack.receive(now, chunk),
+                }
+            }
+        }
+        stack.drain_outbox(&mut out);
+        for f in out.drain(..) {
+            check_sent(&f);
+        }
+    }
+    // Counters and the ARP table are readable whatever happened.
+    let _ = stack.counters();
+    assert!(stack.arp_entries(now).len() <= 8);
+});

@@ -1,0 +1,348 @@
+//! Differential test of the fast path: the live XDP program, run by the
+//! kernel on each frame (BPF_PROG_TEST_RUN), against the plain userspace
+//! model `xdpstack::fastpath::reference`. Both must give the same verdict,
+//! the same counter, the same neighbour event and byte-identical output,
+//! over thousands of generated frames: valid ones, ones mutated one byte at
+//! a time (with and without their checksums fixed up afterwards), ones cut
+//! at every length and ones with random bytes appended. The generator is a
+//! seeded PRNG, so a failure names a frame that can be replayed. Root only.
+
+mod support;
+
+use aya::maps::{MapData, RingBuf};
+use aya::programs::{TestRun, TestRunOptions};
+use support::*;
+use xdpstack::fastpath::reference::{decide, Action};
+use xdpstack::fastpath::Fastpath;
+use xdpstack::wire::{ArpOp, EtherType, Icmpv4Repr, IpProtocol, MacAddr};
+use xdpstack_common::checksum;
+use xdpstack_common::config::{FastpathConfig, FLAG_CAPTURE_ALL, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
+use xdpstack_common::counters::Counter;
+use xdpstack_common::neigh::NeighEvent;
+
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+/// BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.
+const MIN_TEST_FRAME: usize = 14;
+
+/// xorshift64*: small, deterministic, good enough to pick bytes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// The program under one configuration, with its event ring.
+struct Live {
+    fp: Fastpath,
+    events: RingBuf<MapData>,
+    cfg: FastpathConfig,
+}
+
+impl Live {
+    fn new(flags: u32) -> Live {
+        let cfg = FastpathConfig::new(US_IP.octets(), US_MAC.octets(), flags);
+        let mut fp = Fastpath::load(cfg).expect("loading the XDP program");
+        let events = fp.take_neigh_events().expect("event ring");
+        Live { fp, events, cfg }
+    }
+
+    fn counters(&self) -> Vec<u64> {
+        let c = self.fp.counters().expect("counters");
+        Counter::ALL.iter().map(|&k| c.get(k)).collect()
+    }
+
+    /// Runs one frame through the kernel and the model; an error names the
+    /// first difference.
+    fn compare(&mut self, frame: &[u8]) -> Result<(), String> {
+        let before = self.counters();
+        let mut out = vec![0u8; frame.len() + 256];
+        let r = self
+            .fp
+            .program()
+            .map_err(|e| e.to_string())?
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ..Default::default()
+            })
+            .map_err(|e| format!("test run: {e}"))?;
+        out.truncate(r.data_size_out as usize);
+        let after = self.counters();
+        let moved: Vec<Counter> = Counter::ALL
+            .iter()
+            .zip(before.iter().zip(&after))
+            .filter(|(_, (b, a))| a != b)
+            .map(|(c, _)| *c)
+            .collect();
+        let mut events = Vec::new();
+        while let Some(item) = self.events.next() {
+            events.extend(NeighEvent::from_bytes(&item));
+        }
+
+        let want = decide(&self.cfg, frame);
+        let (want_verdict, want_bytes, mut want_moved) = match &want.action {
+            Action::Tx(bytes) => (XDP_TX, bytes.clone(), vec![want.reason]),
+            Action::Pass => (XDP_PASS, frame.to_vec(), vec![want.reason]),
+            // No AF_XDP socket in a test run: the redirect falls back to PASS.
+            Action::ToUserspace => (
+                XDP_PASS,
+                frame.to_vec(),
+                vec![want.reason, Counter::RedirectNoSocket],
+            ),
+        };
+        if want.neigh.is_some() {
+            want_moved.push(Counter::NeighEvents);
+        }
+        want_moved.sort_by_key(|c| c.index());
+        if r.return_value != want_verdict {
+            return Err(format!(
+                "verdict: kernel {} model {want_verdict} ({want:?})",
+                r.return_value
+            ));
+        }
+        if moved != want_moved {
+            return Err(format!("counters: kernel {moved:?} model {want_moved:?}"));
+        }
+        if out != want_bytes {
+            let at = out
+                .iter()
+                .zip(&want_bytes)
+                .position(|(a, b)| a != b)
+                .unwrap_or(out.len().min(want_bytes.len()));
+            return Err(format!(
+                "bytes differ at offset {at} (lengths {} and {}):\n kernel {:02x?}\n model  {:02x?}",
+                out.len(),
+                want_bytes.len(),
+                &out[at.saturating_sub(4)..(at + 12).min(out.len())],
+                &want_bytes[at.saturating_sub(4)..(at + 12).min(want_bytes.len())]
+            ));
+        }
+        if events != want.neigh.into_iter().collect::<Vec<_>>() {
+            return Err(format!("events: kernel {events:?} model {:?}", want.neigh));
+        }
+        Ok(())
+    }
+}
+
+/// Fixes the IPv4 header and ICMP checksums of an IPv4 frame (when they are
+/// inside the frame), so mutations reach the checks behind them.
+fn fix_checksums(frame: &mut [u8]) {
+    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
+        return;
+    }
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    if ihl < 20 || frame.len() < 14 + ihl {
+        return;
+    }
+    frame[24..26].fill(0);
+    let c = checksum::checksum(&frame[14..14 + ihl]);
+    frame[24..26].copy_from_slice(&c.to_be_bytes());
+    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+    if frame[23] == 1 && total >= ihl + 8 && 14 + total <= frame.len() {
+        let m = &mut frame[14 + ihl..14 + total];
+        m[2..4].fill(0);
+        let c = checksum::checksum(m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// Valid frames of every kind the fast path distinguishes.
+fn base_frames(rng: &mut Rng) -> Vec<Vec<u8>> {
+    let mut v = vec![
+        arp_request_frame(US_IP),
+        arp_request_frame(std::net::Ipv4Addr::new(10, 10, 0, 9)),
+        ethernet(
+            PEER_MAC,
+            US_MAC,
+            EtherType::Arp,
+            &arp(ArpOp::Request, PEER_MAC, PEER_IP, MacAddr::ZERO, US_IP),
+        ),
+        // A probe (RFC 5227) and a reply.
+        ethernet(
+            PEER_MAC,
+            MacAddr::BROADCAST,
+            EtherType::Arp,
+            &arp(
+                ArpOp::Request,
+                PEER_MAC,
+                std::net::Ipv4Addr::UNSPECIFIED,
+                MacAddr::ZERO,
+                US_IP,
+            ),
+        ),
+        ethernet(
+            PEER_MAC,
+            US_MAC,
+            EtherType::Arp,
+            &arp(ArpOp::Reply, PEER_MAC, PEER_IP, US_MAC, US_IP),
+        ),
+    ];
+    for size in [0usize, 1, 2, 3, 4, 7, 8, 56, 255, 256, 257, 1000, 1472] {
+        v.push(echo_request_frame(size));
+    }
+    // ident 0, seq 0, all-zero data: the reply's message sums to zero.
+    for size in [0usize, 8, 56] {
+        let data = vec![0u8; size];
+        let i = icmp(&Icmpv4Repr::EchoRequest {
+            ident: 0,
+            seq: 0,
+            data: &data,
+        });
+        let ip = ipv4(PEER_IP, US_IP, IpProtocol::Icmp, 64, &i);
+        v.push(ethernet(PEER_MAC, US_MAC, EtherType::Ipv4, &ip));
+    }
+    // Random payloads and identifiers.
+    for _ in 0..20 {
+        let n = rng.below(600);
+        let data = rng.bytes(n);
+        let i = icmp(&Icmpv4Repr::EchoRequest {
+            ident: rng.next() as u16,
+            seq: rng.next() as u16,
+            data: &data,
+        });
+        let ip = ipv4(PEER_IP, US_IP, IpProtocol::Icmp, rng.next() as u8, &i);
+        v.push(ethernet(PEER_MAC, US_MAC, EtherType::Ipv4, &ip));
+    }
+    let udp = ipv4(
+        PEER_IP,
+        US_IP,
+        IpProtocol::Udp,
+        64,
+        &[0x30, 0x39, 0x27, 0x0f, 0, 12, 0, 0, 1, 2, 3, 4],
+    );
+    v.push(ethernet(PEER_MAC, US_MAC, EtherType::Ipv4, &udp));
+    v
+}
+
+fn check(live: &mut Live, frame: &[u8], what: &str, failures: &mut Vec<String>) {
+    if frame.len() < MIN_TEST_FRAME {
+        return;
+    }
+    if let Err(e) = live.compare(frame) {
+        if failures.len() < 20 {
+            failures.push(format!("{what}: {e}\n frame {frame:02x?}"));
+        } else if failures.len() == 20 {
+            failures.push("(more failures left out)".into());
+        }
+    }
+}
+
+#[test]
+fn root_fast_path_matches_the_reference_model() {
+    if !root_or_skip("root_fast_path_matches_the_reference_model") {
+        return;
+    }
+    let mut rng = Rng(0x5eed_f00d_cafe_d00d);
+    let bases = base_frames(&mut rng);
+    let mut failures = Vec::new();
+    let mut runs = 0usize;
+    for flags in [
+        FLAG_FASTPATH | FLAG_NEIGH_EVENTS,
+        FLAG_FASTPATH,
+        FLAG_NEIGH_EVENTS,
+        FLAG_CAPTURE_ALL | FLAG_FASTPATH,
+    ] {
+        let mut live = Live::new(flags);
+        // Capture-all and fast path off are simple: fewer frames suffice.
+        let thorough = flags & FLAG_FASTPATH != 0 && flags & FLAG_CAPTURE_ALL == 0;
+        for (b, base) in bases.iter().enumerate() {
+            check(
+                &mut live,
+                base,
+                &format!("flags {flags:#x} base {b}"),
+                &mut failures,
+            );
+            runs += 1;
+            if !thorough {
+                continue;
+            }
+            // Every byte of the headers (and a few of the payload) mutated,
+            // left broken and with checksums fixed up.
+            let upto = base.len().min(14 + 28 + 16);
+            for at in 0..upto {
+                for value in [
+                    base[at] ^ 0x01,
+                    base[at] ^ 0x80,
+                    0x00,
+                    0xff,
+                    rng.next() as u8,
+                ] {
+                    let mut m = base.clone();
+                    m[at] = value;
+                    check(
+                        &mut live,
+                        &m,
+                        &format!("base {b} byte {at} = {value:#04x}"),
+                        &mut failures,
+                    );
+                    fix_checksums(&mut m);
+                    check(
+                        &mut live,
+                        &m,
+                        &format!("base {b} byte {at} = {value:#04x}, fixed"),
+                        &mut failures,
+                    );
+                    runs += 2;
+                }
+            }
+            // Cut at every length.
+            for len in MIN_TEST_FRAME..base.len() {
+                check(
+                    &mut live,
+                    &base[..len],
+                    &format!("base {b} cut at {len}"),
+                    &mut failures,
+                );
+                runs += 1;
+            }
+            // Random bytes appended (Ethernet padding, trailers).
+            for _ in 0..8 {
+                let mut m = base.clone();
+                let n = 1 + rng.below(64);
+                m.extend(rng.bytes(n));
+                check(
+                    &mut live,
+                    &m,
+                    &format!("base {b} + {n} bytes"),
+                    &mut failures,
+                );
+                runs += 1;
+            }
+        }
+        // Random frames with a valid header prefix of a random base.
+        for i in 0..300 {
+            let base = &bases[rng.below(bases.len())];
+            let keep = rng.below(base.len());
+            let mut m = base[..keep].to_vec();
+            let n = rng.below(200);
+            m.extend(rng.bytes(n));
+            if rng.below(2) == 0 {
+                fix_checksums(&mut m);
+            }
+            check(
+                &mut live,
+                &m,
+                &format!("flags {flags:#x} random {i}"),
+                &mut failures,
+            );
+            runs += 1;
+        }
+    }
+    println!("{runs} frames compared, {} differences", failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(runs > 5000, "only {runs} frames");
+}
