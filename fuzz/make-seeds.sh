@@ -39,7 +39,7 @@ while off + 16 <= len(data):
 def put(target, i, b):
     d = os.path.join('corpus', target); os.makedirs(d, exist_ok=True)
     open(os.path.join(d, 'seed-%03d' % i), 'wb').write(b)
-for d in ('ethernet', 'arp', 'ipv4', 'icmpv4', 'udp', 'stack'):
+for d in ('ethernet', 'arp', 'ipv4', 'icmpv4', 'udp', 'tcp', 'stack'):
     for f in os.listdir(os.path.join('corpus', d)) if os.path.isdir(os.path.join('corpus', d)) else []:
         if f.startswith('seed-'): os.remove(os.path.join('corpus', d, f))
 # xdpstack answers with its own MAC: make frames to B's MAC look like ours.
@@ -58,6 +58,7 @@ for i, f in enumerate(frames):
         ihl = (p[0] & 15) * 4
         if p[9] == 1: put('icmpv4', i, p[ihl:])
         if p[9] == 17: put('udp', i, p[12:20] + p[ihl:])
+        if p[9] == 6: put('tcp', i, p[12:20] + p[ihl:])
     rec = bytes([0]) + struct.pack('>H', len(f)) + f
     put('stack', i, rec + bytes([2, 0, 100]))
     seq += rec + bytes([2, 0x03, 0xe8])

@@ -115,7 +115,7 @@ fn root_sigterm_under_load_exits_cleanly() {
     assert!(eventually(10, || r
         .stat("stack.stack.icmp_echo_replies_sent")
         >= 10));
-    assert!(eventually(10, || r.stat("stack.stack.udp_received") >= 10));
+    assert!(eventually(10, || r.stat("stack.udp.received") >= 10));
     let before = r.stat("xdp.icmp_echo_replied");
     assert!(eventually(5, || r.stat("xdp.icmp_echo_replied") > before));
 

@@ -158,12 +158,13 @@ fn root_arp_flood_from_random_senders() {
     assert!(r.stat("xdp.icmp_echo_replied") > replied_before);
 }
 
-/// A UDP datagram from the client to 10.10.0.4:9 with a valid checksum.
+/// A UDP datagram from the client to 10.10.0.4:9999, a closed port (the
+/// flood exercises the port-unreachable rate limit), with a valid checksum.
 fn udp_frame(client: [u8; 6], stack: [u8; 6], i: u64) -> Vec<u8> {
     let payload = i.to_be_bytes();
     let mut u = vec![0u8; 8 + payload.len()];
     u[0..2].copy_from_slice(&(40000 + (i % 1000) as u16).to_be_bytes());
-    u[2..4].copy_from_slice(&9u16.to_be_bytes());
+    u[2..4].copy_from_slice(&9999u16.to_be_bytes());
     let len = u.len() as u16;
     u[4..6].copy_from_slice(&len.to_be_bytes());
     u[8..].copy_from_slice(&payload);
@@ -211,7 +212,7 @@ fn root_udp_flood_is_survived_and_pings_still_answered() {
     let summary = ping_summary(pinger);
     std::thread::sleep(Duration::from_millis(500));
     let s = r.cli_json(&["stats", "--json"]);
-    let udp = s["stack"]["stack"]["udp_received"].as_u64().unwrap_or(0);
+    let udp = s["stack"]["udp"]["received"].as_u64().unwrap_or(0);
     let redirected = s["xdp"]["redirected"].as_u64().unwrap_or(0);
     let rx = s["xsk"][0]["rx_frames"].as_u64().unwrap_or(0);
     let errors = s["stack"]["stack"]["icmp_errors_sent"]

@@ -350,9 +350,12 @@ fn root_tcp_echo_holds_back_when_the_client_does_not_read() {
     }
     let r = Running::start(&[]);
     resolved(&r);
+    // Small client socket buffers (per namespace), so that 8 MiB is far
+    // more than every buffer between the writer and the sleeping reader
+    // together: the pipe must stall whatever the kernel's autotuning does.
+    r.client_ok(&["sysctl", "-qw", "net.ipv4.tcp_rmem=4096 65536 131072"]);
+    r.client_ok(&["sysctl", "-qw", "net.ipv4.tcp_wmem=4096 65536 131072"]);
     let file = format!("/tmp/xdpstack-bp-{}", std::process::id());
-    // 8 MiB is far more than the socket buffers on both sides together, so
-    // while the reader sleeps everything in between fills up and stalls.
     let out = r.client_within(
         120,
         &[

@@ -38,6 +38,11 @@ const STEPS: &[Step] = &[
             "--check",
         ],
     },
+    // fuzz/ is its own workspace too (cargo-fuzz builds it with nightly).
+    Step {
+        what: "format (fuzz)",
+        args: &["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"],
+    },
     Step {
         what: "clippy",
         args: &[
