@@ -1,6 +1,8 @@
 //! The stack's input: a sequence of frames, neighbour events, clock steps
-//! and pings, with a fake clock. Every frame the stack sends must be
-//! well-formed and from us.
+//! and pings, with a fake clock, and the built-in services (echo, discard,
+//! HTTP) running on it as in the daemon, so TCP connections and HTTP
+//! requests are fuzzed too. Every frame the stack sends must be well-formed
+//! and from us.
 //!
 //! Input: records of `op, len_hi, len_lo, bytes[len]` (op 0-1: receive a
 //! frame; 2: advance the clock `len` ms and poll, no bytes; 3: neighbour
@@ -11,12 +13,13 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use xdpstack::services::{ServiceName, Services};
 use xdpstack::stack::time::Instant;
 use xdpstack::stack::{Stack, StackConfig};
 use xdpstack::wire::ipv4::is_martian_source;
 use xdpstack::wire::{
     ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, IpProtocol,
-    Ipv4Packet, MacAddr, UdpPacket,
+    Ipv4Packet, MacAddr, TcpPacket, UdpPacket,
 };
 use xdpstack_common::neigh::NeighEvent;
 
@@ -34,6 +37,8 @@ fn config() -> StackConfig {
         arp_timeout: Duration::from_secs(60),
         // Small, so eviction runs.
         arp_max: 8,
+        // Fixed, so a crash reproduces.
+        isn_secret: [7; 16],
     }
 }
 
@@ -78,6 +83,12 @@ fn check_sent(frame: &[u8]) {
                     let u = UdpPacket::new_checked(ip.payload()).expect("sent UDP length");
                     assert!(u.verify_checksum(ip.src(), ip.dst()), "sent UDP checksum");
                 }
+                IpProtocol::Tcp => {
+                    let t = TcpPacket::new_checked(ip.payload()).expect("sent TCP length");
+                    assert!(t.verify_checksum(ip.src(), ip.dst()), "sent TCP checksum");
+                    // Never a segment to a broadcast or multicast address.
+                    assert!(!ip.dst().is_broadcast() && !ip.dst().is_multicast());
+                }
                 _ => {}
             }
         }
@@ -88,6 +99,8 @@ fn check_sent(frame: &[u8]) {
 fuzz_target!(|data: &[u8]| {
     let mut now = Instant::from_secs(1);
     let mut stack = Stack::new(config(), now);
+    let all = [ServiceName::Echo, ServiceName::Discard, ServiceName::Http];
+    let mut services = Services::start(&mut stack, &all).expect("the ports are free");
     let mut out = Vec::new();
     let mut rest = data;
     while let [op, hi, lo, tail @ ..] = rest {
@@ -117,6 +130,9 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
+        // What the daemon does after every batch.
+        services.poll(now, &mut stack);
+        stack.flush(now);
         stack.drain_outbox(&mut out);
         for f in out.drain(..) {
             check_sent(&f);
