@@ -66,7 +66,7 @@ enum Task {
         /// Repetitions per BPF_PROG_TEST_RUN of the per-packet cost
         #[arg(long)]
         cost_repeat: Option<u32>,
-        /// Bytes per TCP bulk transfer into discard (default 256 MiB, 32 MiB with --quick)
+        /// Bytes per TCP bulk transfer into discard (default 512 MiB, 64 MiB with --quick)
         #[arg(long)]
         tcp_bytes: Option<u64>,
         /// Use this xdpstack binary instead of building the release one

@@ -69,7 +69,7 @@ impl BenchOptions {
             ping_count: 100_000,
             cost_repeat: 1_000_000,
             cost_trials: 5,
-            tcp_bytes: 256 << 20,
+            tcp_bytes: 512 << 20,
             out_dir: target_dir().join("bench"),
             binary: None,
             command: "cargo xtask bench".into(),
@@ -84,7 +84,7 @@ impl BenchOptions {
             ping_count: 20_000,
             cost_repeat: 1_000_000,
             cost_trials: 3,
-            tcp_bytes: 32 << 20,
+            tcp_bytes: 64 << 20,
             command: "cargo xtask bench --quick".into(),
             ..BenchOptions::standard()
         }
