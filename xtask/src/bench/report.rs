@@ -664,7 +664,7 @@ pub fn table(res: &Results) -> String {
     let _ = writeln!(
         t,
         "{:<10} {:>22} {:>20} {:>10} {:>20} {:>20} {:>8}",
-        "mode", "TCP Mbit/s", "TCP time s", "retrans", "UDP rtt/s", "UDP mean RTT µs", "lost"
+        "mode", "TCP Mbit/s", "TCP time s", "max retr", "UDP rtt/s", "UDP mean RTT µs", "max lost"
     );
     for m in &s.transport {
         let _ = writeln!(
@@ -673,10 +673,10 @@ pub fn table(res: &Results) -> String {
             m.mode,
             spread_f(&m.tcp_mbit_s, 0),
             spread_f(&m.tcp_elapsed_s, 3),
-            m.tcp_client_retransmits.median,
+            m.tcp_client_retransmits.max,
             spread_pps(&m.udp_rtt_per_s),
             spread_f(&m.udp_mean_rtt_us, 1),
-            m.udp_lost.median
+            m.udp_lost.max
         );
     }
     let _ = writeln!(

@@ -137,7 +137,8 @@ pub struct UdpEcho {
     pub answered: u64,
     /// Requests unanswered within the timeout (or refused).
     pub lost: u64,
-    /// Replies that came after their request had been counted lost.
+    /// Replies that were not the current request's: late ones, after
+    /// their request had been counted lost.
     pub late: u64,
     pub elapsed_s: f64,
     /// Completed round trips per second.
