@@ -1,8 +1,8 @@
 //! `bench.png`: answered pps per mode and load (medians, min-max whiskers),
 //! and the ping-flood RTT per mode; below, TCP bulk Mbit/s and UDP echo
-//! round trips per second, kernel against xdpstack. Drawn with plotters' bitmap backend;
-//! its text needs a TrueType font, DejaVu Sans from Debian's
-//! `fonts-dejavu-core` (installed by `cargo xtask setup`).
+//! round trips per second, kernel against xdpstack. Drawn with plotters'
+//! bitmap backend; its text needs a TrueType font, DejaVu Sans from
+//! Debian's `fonts-dejavu-core` (installed by `cargo xtask setup`).
 
 use std::path::Path;
 
@@ -12,6 +12,7 @@ use plotters::style::{register_font, FontStyle};
 
 use super::modes::Load;
 use super::report::{Results, Spread};
+use super::transport::byte_size;
 
 const FONT_PATHS: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -197,8 +198,8 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
     bars(
         &tcp_area,
         &format!(
-            "TCP: {} MiB into discard (port 9)",
-            res.settings.tcp_bytes >> 20
+            "TCP: {} into discard (port 9)",
+            byte_size(res.settings.tcp_bytes)
         ),
         "Mbit/s",
         &["client kernel -> discard".to_string()],

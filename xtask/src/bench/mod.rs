@@ -253,8 +253,8 @@ fn measure_mode(
     if Mode::TRANSPORT.contains(&mode) {
         check_interrupted()?;
         progress.step(&what(&format!(
-            "TCP {} MiB into discard",
-            opts.tcp_bytes >> 20
+            "TCP {} into discard",
+            transport::byte_size(opts.tcp_bytes)
         )));
         tcp = Some(lab.with_client_peer(|| lab.tcp_bulk(mode, opts.tcp_bytes))?);
         check_interrupted()?;

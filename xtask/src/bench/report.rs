@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::modes::{Flood, Load, Mode};
 use super::ping::PingResult;
-use super::transport::{TcpBulk, UdpEcho};
+use super::transport::{byte_size, TcpBulk, UdpEcho};
 
 /// Everything `results.json` holds.
 #[derive(Debug, Serialize)]
@@ -654,9 +654,9 @@ pub fn table(res: &Results) -> String {
 
     let _ = writeln!(
         t,
-        "\nTCP: the client kernel sends {} MiB into discard (port 9); UDP echo (port 7): \
+        "\nTCP: the client kernel sends {} into discard (port 9); UDP echo (port 7): \
          one {}-byte request in flight, {} s, lost after {} ms",
-        res.settings.tcp_bytes >> 20,
+        byte_size(res.settings.tcp_bytes),
         res.settings.udp_payload,
         res.settings.duration_s,
         res.settings.udp_timeout_ms

@@ -254,6 +254,17 @@ pub fn kernel_echo(stack_ns: &str, stop: Arc<AtomicBool>) -> Result<JoinHandle<R
     }))
 }
 
+/// `512 MiB`, or plain bytes below a MiB.
+pub fn byte_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// `RetransSegs` from a `/proc/net/snmp` text (a `Tcp:` header line, then a
 /// `Tcp:` values line).
 pub fn retrans_segs(snmp: &str) -> Option<u64> {
@@ -266,6 +277,13 @@ pub fn retrans_segs(snmp: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(byte_size(512 << 20), "512 MiB");
+        assert_eq!(byte_size(3 << 19), "1.5 MiB");
+        assert_eq!(byte_size(1000), "1000 bytes");
+    }
 
     #[test]
     fn retrans_segs_from_snmp() {
