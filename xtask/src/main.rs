@@ -57,7 +57,7 @@ enum Task {
         /// Rounds (each runs every mode once, interleaved)
         #[arg(long)]
         rounds: Option<u32>,
-        /// Seconds per generator flood
+        /// Seconds per generator flood (and per UDP echo run)
         #[arg(long)]
         duration: Option<f64>,
         /// Echo requests per `ping -f`
@@ -66,6 +66,9 @@ enum Task {
         /// Repetitions per BPF_PROG_TEST_RUN of the per-packet cost
         #[arg(long)]
         cost_repeat: Option<u32>,
+        /// Bytes per TCP bulk transfer into discard (default 512 MiB, 64 MiB with --quick)
+        #[arg(long)]
+        tcp_bytes: Option<u64>,
         /// Use this xdpstack binary instead of building the release one
         #[arg(long)]
         binary: Option<std::path::PathBuf>,
@@ -142,6 +145,7 @@ fn dispatch(task: Task) -> Result<()> {
             duration,
             ping_count,
             cost_repeat,
+            tcp_bytes,
             binary,
         } => {
             let mut opts = if quick {
@@ -157,6 +161,7 @@ fn dispatch(task: Task) -> Result<()> {
             opts.duration = duration.unwrap_or(opts.duration);
             opts.ping_count = ping_count.unwrap_or(opts.ping_count);
             opts.cost_repeat = cost_repeat.unwrap_or(opts.cost_repeat);
+            opts.tcp_bytes = tcp_bytes.unwrap_or(opts.tcp_bytes);
             opts.binary = binary;
             bench::run(&opts).map(|_| ())
         }

@@ -476,6 +476,41 @@ where
     })
 }
 
+/// Runs `f` on a new thread that has entered namespace `ns` (setns(2) on a
+/// network namespace moves only the calling thread). Sockets made there stay
+/// in `ns` and may be used from any thread afterwards, so a bench can keep a
+/// kernel socket of each namespace without another process.
+pub fn in_namespace<T, F>(ns: &str, f: F) -> Result<T>
+where
+    T: Send,
+    F: FnOnce() -> Result<T> + Send,
+{
+    extern "C" {
+        // setns(2); xtask has no libc dependency for this one call.
+        fn setns(fd: i32, nstype: i32) -> i32;
+    }
+    const CLONE_NEWNET: i32 = 0x4000_0000;
+    // `ip netns add` keeps each namespace open at this path.
+    let path = format!("/run/netns/{ns}");
+    let file = std::fs::File::open(&path)
+        .with_context(|| format!("opening {path}: does namespace {ns} exist?"))?;
+    thread::scope(|s| {
+        s.spawn(|| {
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns only reads the descriptor, which `file` keeps open.
+            if unsafe { setns(file.as_raw_fd(), CLONE_NEWNET) } != 0 {
+                bail!(
+                    "cannot enter namespace {ns}: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| bail!("the thread inside namespace {ns} panicked"))
+    })
+}
+
 /// The names of all network namespaces (`ip netns list`).
 pub fn namespaces() -> Result<Vec<String>> {
     let out = cmd::stdout_ok(Command::new("ip").args(["netns", "list"]))?;

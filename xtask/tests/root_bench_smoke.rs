@@ -22,6 +22,7 @@ fn root_bench_smoke_writes_results_and_chart() {
         ping_count: 200,
         cost_repeat: 1000,
         cost_trials: 1,
+        tcp_bytes: 1 << 20,
         out_dir: out_dir.clone(),
         binary: Some(binary),
         command: "root_bench_smoke".into(),
@@ -58,6 +59,20 @@ fn root_bench_smoke_writes_results_and_chart() {
             );
         }
     }
+    // TCP bulk and UDP echo: kernel and fastpath, every byte delivered
+    // (the bench itself fails otherwise), at least one round trip.
+    for m in modes {
+        let transport = matches!(m["mode"].as_str(), Some("kernel" | "fastpath"));
+        assert_eq!(m["tcp"].is_object(), transport, "{}", m["mode"]);
+        assert_eq!(m["udp"].is_object(), transport, "{}", m["mode"]);
+        if transport {
+            assert_eq!(m["tcp"]["received"].as_u64(), Some(1 << 20));
+            assert!(m["tcp"]["mbit_s"].as_f64().is_some_and(f64::is_finite));
+            assert!(m["udp"]["sent"].as_u64().is_some_and(|n| n > 0));
+            assert!(m["udp"]["rtt_per_s"].as_f64().is_some_and(f64::is_finite));
+        }
+    }
+    assert_eq!(v["summary"]["transport"].as_array().map(Vec::len), Some(2));
     assert_eq!(v["cost"]["cases"].as_array().map(Vec::len), Some(3));
     assert!(v["summary"]["ratios"]
         .as_array()

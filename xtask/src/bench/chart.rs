@@ -1,7 +1,8 @@
 //! `bench.png`: answered pps per mode and load (medians, min-max whiskers),
-//! and the ping-flood RTT per mode. Drawn with plotters' bitmap backend;
-//! its text needs a TrueType font, DejaVu Sans from Debian's
-//! `fonts-dejavu-core` (installed by `cargo xtask setup`).
+//! and the ping-flood RTT per mode; below, TCP bulk Mbit/s and UDP echo
+//! round trips per second, kernel against xdpstack. Drawn with plotters'
+//! bitmap backend; its text needs a TrueType font, DejaVu Sans from
+//! Debian's `fonts-dejavu-core` (installed by `cargo xtask setup`).
 
 use std::path::Path;
 
@@ -11,12 +12,15 @@ use plotters::style::{register_font, FontStyle};
 
 use super::modes::Load;
 use super::report::{Results, Spread};
+use super::transport::byte_size;
 
 const FONT_PATHS: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
 ];
-const SIZE: (u32, u32) = (1280, 560);
+const SIZE: (u32, u32) = (1280, 1000);
+/// The height of the top row (packet rate and ping).
+const TOP: u32 = 560;
 const COLORS: [RGBColor; 3] = [
     RGBColor(0x55, 0x55, 0x55), // kernel
     RGBColor(0xd9, 0x5f, 0x02), // fastpath
@@ -138,7 +142,8 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE)
         .map_err(|e| anyhow!("drawing the chart: {e}"))?;
-    let (left, right) = root.split_horizontally(SIZE.0 * 64 / 100);
+    let (top, bottom) = root.split_vertically(TOP);
+    let (left, right) = top.split_horizontally(SIZE.0 * 64 / 100);
     let modes: Vec<String> = res.summary.modes.iter().map(|m| m.mode.clone()).collect();
 
     let loads: Vec<String> = Load::ALL.iter().map(Load::label).collect();
@@ -183,6 +188,33 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         &rtt,
         &modes,
         &|v| format!("{v:.1}"),
+    )?;
+
+    // Kernel and fastpath come first in `Mode::COMPARED`, so they keep
+    // their colours.
+    let (tcp_area, udp_area) = bottom.split_horizontally(SIZE.0 / 2);
+    let t = &res.summary.transport;
+    let names: Vec<String> = t.iter().map(|m| m.mode.clone()).collect();
+    bars(
+        &tcp_area,
+        &format!(
+            "TCP: {} into discard (port 9)",
+            byte_size(res.settings.tcp_bytes)
+        ),
+        "Mbit/s",
+        &["client kernel -> discard".to_string()],
+        &[t.iter().map(|m| m.tcp_mbit_s).collect()],
+        &names,
+        &|v| format!("{v:.0}"),
+    )?;
+    bars(
+        &udp_area,
+        "UDP echo (port 7): round trips/s, one in flight",
+        "round trips/s",
+        &[format!("{} B request", res.settings.udp_payload)],
+        &[t.iter().map(|m| m.udp_rtt_per_s).collect()],
+        &names,
+        &|v| pps_label(*v),
     )?;
     root.present()
         .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;

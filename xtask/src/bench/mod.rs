@@ -9,7 +9,11 @@
 //!   frames from the client veth) with echo requests of 56, 512 and 1472
 //!   data bytes and with ARP requests, replies counted on the client veth;
 //! - in fast-path mode, bpf_stats (`run_time_ns / run_cnt`) of the live
-//!   program during an extra flood (stats cost time, so not during the others).
+//!   program during an extra flood (stats cost time, so not during the others);
+//! - in kernel and fast-path modes, TCP bulk throughput (the client kernel
+//!   sending into discard, port 9) and UDP echo round trips per second
+//!   (port 7), see [`transport`]: xdpstack's built-in services against
+//!   kernel-socket servers in the stack namespace.
 //!
 //! Once per round: the generator's ceiling (nothing answering). Once per
 //! run: the per-packet cost (`xdpstack loadgen cost`). Results go to stdout
@@ -19,6 +23,7 @@ mod chart;
 mod modes;
 mod ping;
 mod report;
+mod transport;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -45,6 +50,8 @@ pub struct BenchOptions {
     /// Repetitions per BPF_PROG_TEST_RUN of the per-packet cost.
     pub cost_repeat: u32,
     pub cost_trials: u32,
+    /// Bytes per TCP bulk transfer into discard.
+    pub tcp_bytes: u64,
     /// Where results.json and bench.png go.
     pub out_dir: PathBuf,
     /// Use this xdpstack binary instead of building the release one.
@@ -62,6 +69,7 @@ impl BenchOptions {
             ping_count: 100_000,
             cost_repeat: 1_000_000,
             cost_trials: 5,
+            tcp_bytes: 512 << 20,
             out_dir: target_dir().join("bench"),
             binary: None,
             command: "cargo xtask bench".into(),
@@ -76,6 +84,7 @@ impl BenchOptions {
             ping_count: 20_000,
             cost_repeat: 1_000_000,
             cost_trials: 3,
+            tcp_bytes: 64 << 20,
             command: "cargo xtask bench --quick".into(),
             ..BenchOptions::standard()
         }
@@ -111,8 +120,8 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
             "`cargo xtask bench` needs root (namespaces, XDP, BPF_PROG_TEST_RUN): run it as root"
         );
     }
-    if opts.rounds == 0 || opts.duration <= 0.0 || opts.ping_count == 0 {
-        bail!("--rounds, --duration and the ping count must be positive");
+    if opts.rounds == 0 || opts.duration <= 0.0 || opts.ping_count == 0 || opts.tcp_bytes == 0 {
+        bail!("--rounds, --duration, --ping-count and --tcp-bytes must be positive");
     }
     // SAFETY: installs a handler that only stores to an atomic.
     unsafe {
@@ -176,6 +185,9 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
             ping_count: opts.ping_count,
             cost_repeat: opts.cost_repeat,
             cost_trials: opts.cost_trials,
+            tcp_bytes: opts.tcp_bytes,
+            udp_payload: transport::UDP_PAYLOAD,
+            udp_timeout_ms: transport::UDP_TIMEOUT.as_secs_f64() * 1e3,
             binary: binary.display().to_string(),
         },
         opts.command.clone(),
@@ -237,11 +249,25 @@ fn measure_mode(
             }
         }
     }
+    let (mut tcp, mut udp) = (None, None);
+    if Mode::TRANSPORT.contains(&mode) {
+        check_interrupted()?;
+        progress.step(&what(&format!(
+            "TCP {} into discard",
+            transport::byte_size(opts.tcp_bytes)
+        )));
+        tcp = Some(lab.with_client_peer(|| lab.tcp_bulk(mode, opts.tcp_bytes))?);
+        check_interrupted()?;
+        progress.step(&what(&format!("UDP echo for {} s", opts.duration)));
+        udp = Some(lab.with_client_peer(|| lab.udp_echo(mode, opts.duration))?);
+    }
     Ok(ModeRun {
         mode: mode.name().to_string(),
         ping,
         floods,
         live_stats,
+        tcp,
+        udp,
     })
 }
 
@@ -256,8 +282,12 @@ struct Progress {
 
 impl Progress {
     fn new(opts: &BenchOptions) -> Progress {
-        // cost + per round: per mode (start, ping, 4 floods) + 2 stats + 2 ceiling.
-        let per_round = Mode::COMPARED.len() as u32 * (2 + Load::ALL.len() as u32) + 2 + 2;
+        // cost + per round: per mode (start, ping, 4 floods) + 2 stats + 2 ceiling
+        // + TCP and UDP in the transport modes.
+        let per_round = Mode::COMPARED.len() as u32 * (2 + Load::ALL.len() as u32)
+            + 2
+            + 2
+            + 2 * Mode::TRANSPORT.len() as u32;
         Progress {
             started: Instant::now(),
             steps_done: 0,

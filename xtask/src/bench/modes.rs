@@ -5,13 +5,15 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::transport::{self, TcpBulk, UdpEcho};
 use crate::cmd;
 use crate::netns::{Lab, Side, CLIENT_ADDR, PREFIX_LEN, STACK_ADDR};
 
@@ -32,6 +34,9 @@ pub enum Mode {
 
 impl Mode {
     pub const COMPARED: [Mode; 3] = [Mode::Kernel, Mode::Fastpath, Mode::Userspace];
+    /// The modes TCP bulk and UDP echo run in: TCP and UDP always go
+    /// through the userspace stack, so `userspace` would only repeat `fastpath`.
+    pub const TRANSPORT: [Mode; 2] = [Mode::Kernel, Mode::Fastpath];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -266,6 +271,84 @@ impl BenchLab {
         }
         let out = cmd::stdout_ok(Command::new(&self.binary).args(&args))?;
         serde_json::from_str(&out).with_context(|| format!("reading loadgen's output: {out}"))
+    }
+}
+
+impl BenchLab {
+    /// The client kernel sends `bytes` into discard on TCP port 9: the
+    /// kernel's (a server thread in the stack namespace) in kernel mode,
+    /// xdpstack's otherwise. Fails unless every byte arrived.
+    pub fn tcp_bulk(&self, mode: Mode, bytes: u64) -> Result<TcpBulk> {
+        let retrans_before = self.client_retrans()?;
+        let (elapsed_s, received) = if mode == Mode::Kernel {
+            let server = transport::kernel_discard(self.stack().ns())?;
+            let sent = transport::send_bulk(self.client().ns(), bytes);
+            let received = server
+                .join()
+                .map_err(|_| anyhow!("the kernel discard server panicked"))?;
+            (sent?, received?)
+        } else {
+            let before = self.daemon_stat("services.discard.tcp_bytes")?;
+            let elapsed = transport::send_bulk(self.client().ns(), bytes)?;
+            let after = self.daemon_stat("services.discard.tcp_bytes")?;
+            (elapsed, after.saturating_sub(before))
+        };
+        if received != bytes {
+            bail!(
+                "{}: discard read {received} of the {bytes} bytes sent",
+                mode.name()
+            );
+        }
+        Ok(TcpBulk {
+            bytes,
+            received,
+            elapsed_s,
+            mbit_s: bytes as f64 * 8.0 / elapsed_s / 1e6,
+            client_retransmits: self.client_retrans()?.saturating_sub(retrans_before),
+        })
+    }
+
+    /// UDP echo round trips for `duration` seconds: the kernel's echo (a
+    /// server thread in the stack namespace) in kernel mode, xdpstack's
+    /// otherwise.
+    pub fn udp_echo(&self, mode: Mode, duration: f64) -> Result<UdpEcho> {
+        if mode != Mode::Kernel {
+            return transport::echo_client(self.client().ns(), duration);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = transport::kernel_echo(self.stack().ns(), stop.clone())?;
+        let result = transport::echo_client(self.client().ns(), duration);
+        stop.store(true, Ordering::SeqCst);
+        server
+            .join()
+            .map_err(|_| anyhow!("the kernel echo server panicked"))??;
+        result
+    }
+
+    /// The client kernel's TCP RetransSegs.
+    fn client_retrans(&self) -> Result<u64> {
+        let snmp = self.client().exec_ok(["cat", "/proc/net/snmp"])?;
+        transport::retrans_segs(&snmp).context("no Tcp RetransSegs in /proc/net/snmp")
+    }
+
+    /// One counter of the running daemon's `xdpstack stats --json`, by its
+    /// dotted path (`services.discard.tcp_bytes`).
+    fn daemon_stat(&self, path: &str) -> Result<u64> {
+        let out = self.stack().exec_ok([
+            &self.binary.display().to_string(),
+            "stats",
+            "--json",
+            "--iface",
+            self.stack().iface(),
+            "--control-dir",
+            &self.run_dir.display().to_string(),
+        ])?;
+        let json: serde_json::Value =
+            serde_json::from_str(&out).context("reading `xdpstack stats --json`")?;
+        path.split('.')
+            .fold(&json, |v, key| &v[key])
+            .as_u64()
+            .with_context(|| format!("no counter {path} in `xdpstack stats --json`"))
     }
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::modes::{Flood, Load, Mode};
 use super::ping::PingResult;
+use super::transport::{byte_size, TcpBulk, UdpEcho};
 
 /// Everything `results.json` holds.
 #[derive(Debug, Serialize)]
@@ -29,6 +30,9 @@ pub struct Settings {
     pub ping_count: u32,
     pub cost_repeat: u32,
     pub cost_trials: u32,
+    pub tcp_bytes: u64,
+    pub udp_payload: usize,
+    pub udp_timeout_ms: f64,
     pub binary: String,
 }
 
@@ -79,6 +83,10 @@ pub struct ModeRun {
     pub floods: Vec<Flood>,
     /// Fast path only: floods during which bpf_stats was on.
     pub live_stats: Vec<Flood>,
+    /// `Mode::TRANSPORT` only: a bulk transfer into discard (TCP 9).
+    pub tcp: Option<TcpBulk>,
+    /// `Mode::TRANSPORT` only: UDP echo round trips (port 7).
+    pub udp: Option<UdpEcho>,
 }
 
 /// `xdpstack loadgen cost`'s JSON.
@@ -154,6 +162,22 @@ pub struct Summary {
     pub ratios: Vec<RatioSummary>,
     /// Fast path bpf_stats during the floods: ns per run.
     pub live_ns_per_run: Vec<LoadSpread>,
+    /// TCP bulk and UDP echo, per `Mode::TRANSPORT` mode.
+    pub transport: Vec<TransportSummary>,
+    /// Per-round fastpath/kernel ratios of TCP Mbit/s and UDP round trips/s.
+    pub transport_ratio_tcp: Spread,
+    pub transport_ratio_udp: Spread,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TransportSummary {
+    pub mode: String,
+    pub tcp_mbit_s: Spread,
+    pub tcp_elapsed_s: Spread,
+    pub tcp_client_retransmits: Spread,
+    pub udp_rtt_per_s: Spread,
+    pub udp_mean_rtt_us: Spread,
+    pub udp_lost: Spread,
 }
 
 #[derive(Debug, Serialize)]
@@ -329,11 +353,54 @@ fn summarize(rounds: &[Round]) -> Summary {
             ),
         })
         .collect();
+    let transport = Mode::TRANSPORT
+        .iter()
+        .map(|&mode| {
+            let tcp = |f: fn(&TcpBulk) -> f64| {
+                Spread::of(
+                    &mode_runs(rounds, mode)
+                        .filter_map(|m| m.tcp.as_ref().map(f))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let udp = |f: fn(&UdpEcho) -> f64| {
+                Spread::of(
+                    &mode_runs(rounds, mode)
+                        .filter_map(|m| m.udp.as_ref().map(f))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            TransportSummary {
+                mode: mode.name().to_string(),
+                tcp_mbit_s: tcp(|t| t.mbit_s),
+                tcp_elapsed_s: tcp(|t| t.elapsed_s),
+                tcp_client_retransmits: tcp(|t| t.client_retransmits as f64),
+                udp_rtt_per_s: udp(|u| u.rtt_per_s),
+                udp_mean_rtt_us: udp(|u| u.mean_rtt_us),
+                udp_lost: udp(|u| u.lost as f64),
+            }
+        })
+        .collect();
+    // Same round, so the same neighbours on the machine.
+    let transport_ratio = |f: fn(&ModeRun) -> Option<f64>| {
+        Spread::of(
+            &rounds
+                .iter()
+                .filter_map(|r| {
+                    let find = |m: Mode| r.modes.iter().find(|x| x.mode == m.name());
+                    Some(f(find(Mode::Fastpath)?)? / f(find(Mode::Kernel)?)?)
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
     Summary {
         ceiling,
         modes,
         ratios,
         live_ns_per_run,
+        transport,
+        transport_ratio_tcp: transport_ratio(|m| m.tcp.as_ref().map(|t| t.mbit_s)),
+        transport_ratio_udp: transport_ratio(|m| m.udp.as_ref().map(|u| u.rtt_per_s)),
     }
 }
 
@@ -435,6 +502,13 @@ fn spread_pps(s: &Spread) -> String {
 
 fn spread_ratio(s: &Spread) -> String {
     format!("{:.2}x [{:.2}-{:.2}]", s.median, s.min, s.max)
+}
+
+fn spread_f(s: &Spread, decimals: usize) -> String {
+    format!(
+        "{:.*} [{:.*}-{:.*}]",
+        decimals, s.median, decimals, s.min, decimals, s.max
+    )
 }
 
 fn spread_us(s: &Spread) -> String {
@@ -576,6 +650,40 @@ pub fn table(res: &Results) -> String {
         t,
         "live fast path during floods (bpf_stats run_time_ns/run_cnt): {}",
         live.join(", ")
+    );
+
+    let _ = writeln!(
+        t,
+        "\nTCP: the client kernel sends {} into discard (port 9); UDP echo (port 7): \
+         one {}-byte request in flight, {} s, lost after {} ms",
+        byte_size(res.settings.tcp_bytes),
+        res.settings.udp_payload,
+        res.settings.duration_s,
+        res.settings.udp_timeout_ms
+    );
+    let _ = writeln!(
+        t,
+        "{:<10} {:>22} {:>20} {:>10} {:>20} {:>20} {:>8}",
+        "mode", "TCP Mbit/s", "TCP time s", "max retr", "UDP rtt/s", "UDP mean RTT µs", "max lost"
+    );
+    for m in &s.transport {
+        let _ = writeln!(
+            t,
+            "{:<10} {:>22} {:>20} {:>10.0} {:>20} {:>20} {:>8.0}",
+            m.mode,
+            spread_f(&m.tcp_mbit_s, 0),
+            spread_f(&m.tcp_elapsed_s, 3),
+            m.tcp_client_retransmits.max,
+            spread_pps(&m.udp_rtt_per_s),
+            spread_f(&m.udp_mean_rtt_us, 1),
+            m.udp_lost.max
+        );
+    }
+    let _ = writeln!(
+        t,
+        "fastpath/kernel      TCP Mbit/s {}, UDP rtt/s {}",
+        spread_ratio(&s.transport_ratio_tcp),
+        spread_ratio(&s.transport_ratio_udp)
     );
 
     let _ = writeln!(t, "\ntargets");
