@@ -43,6 +43,8 @@ struct Shared {
     /// Locked after `stack`, never before.
     services: Mutex<Services>,
     fastpath: Mutex<Fastpath>,
+    /// Each socket's counters, copied by its worker after every batch (the
+    /// sockets live in the workers; the kernel's part is re-read there).
     xsk_stats: Mutex<Vec<XskStats>>,
     clock: MonotonicClock,
     stop: AtomicBool,
@@ -143,7 +145,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         stack: Mutex::new(stack),
         services: Mutex::new(services),
         fastpath: Mutex::new(fastpath),
-        xsk_stats: Mutex::new(vec![XskStats::default(); sockets.len()]),
+        xsk_stats: Mutex::new(
+            sockets
+                .iter()
+                .map(XskSocket::stats)
+                .collect::<Vec<XskStats>>(),
+        ),
         clock,
         stop: AtomicBool::new(false),
         wake: EventFd::new()?,
@@ -383,6 +390,8 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
                 }
                 out.clear();
             }
+            // At most every 100 ms: a getsockopt, kept off the per-batch path.
+            sock.maybe_refresh_kernel_stats();
             if let Ok(mut stats) = shared.xsk_stats.lock() {
                 if let Some(s) = stats.get_mut(index) {
                     *s = sock.stats();

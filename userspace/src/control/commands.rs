@@ -334,4 +334,18 @@ mod tests {
             vec![("xdp.arp_replied".into(), 3), ("xsk.0.rx_frames".into(), 2)]
         );
     }
+
+    #[test]
+    fn kernel_socket_counters_flatten_under_the_socket() {
+        let v =
+            serde_json::json!({"xsk":[{"rx_frames":2,"kernel":{"rx_dropped":7,"rx_ring_full":0}}]});
+        assert_eq!(
+            flatten_counters(&v),
+            vec![
+                ("xsk.0.kernel.rx_dropped".into(), 7),
+                ("xsk.0.kernel.rx_ring_full".into(), 0),
+                ("xsk.0.rx_frames".into(), 2),
+            ]
+        );
+    }
 }

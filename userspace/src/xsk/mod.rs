@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use xsk_rs::config::{
@@ -36,7 +37,35 @@ pub struct XskStats {
     pub tx_ring_full: u64,
     /// Frames not sent because they do not fit a UMEM frame.
     pub tx_too_big: u64,
+    /// The kernel's own counters of this socket (getsockopt XDP_STATISTICS),
+    /// as of the last refresh; absent when the kernel would not give them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<XskKernelStats>,
 }
+
+/// What the kernel counts for an AF_XDP socket (`struct xdp_statistics`,
+/// linux/if_xdp.h). These are the losses between the XDP program's
+/// redirect and our RX ring, invisible from userspace otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct XskKernelStats {
+    /// Frames dropped on receive: no fill-ring frame to copy into, or too
+    /// big for a UMEM frame.
+    pub rx_dropped: u64,
+    /// Fill-ring descriptors the kernel rejected (bad address or length).
+    pub rx_invalid_descs: u64,
+    /// TX-ring descriptors the kernel rejected.
+    pub tx_invalid_descs: u64,
+    /// Frames dropped because the RX ring was full.
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty.
+    pub rx_fill_ring_empty_descs: u64,
+    /// Times the kernel found the TX ring empty when kicked.
+    pub tx_ring_empty_descs: u64,
+}
+
+/// How often a worker re-reads the kernel's counters: a syscall, so not
+/// per batch; `xdpstack stats` is at most this stale.
+pub const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
 
 /// One AF_XDP socket bound to one queue of one interface.
 pub struct XskSocket {
@@ -50,6 +79,8 @@ pub struct XskSocket {
     tx_free: Vec<FrameDesc>,
     cq_batch: Vec<FrameDesc>,
     stats: XskStats,
+    kernel_read_at: Instant,
+    kernel_error_logged: bool,
 }
 
 impl XskSocket {
@@ -89,7 +120,7 @@ impl XskSocket {
             ));
         }
         let template = descs[0];
-        Ok(XskSocket {
+        let mut sock = XskSocket {
             queue,
             umem,
             fq,
@@ -100,7 +131,11 @@ impl XskSocket {
             tx_free,
             cq_batch: vec![template; TX_FRAMES as usize],
             stats: XskStats::default(),
-        })
+            kernel_read_at: Instant::now(),
+            kernel_error_logged: false,
+        };
+        sock.refresh_kernel_stats();
+        Ok(sock)
     }
 
     pub fn queue(&self) -> u32 {
@@ -109,6 +144,41 @@ impl XskSocket {
 
     pub fn stats(&self) -> XskStats {
         self.stats
+    }
+
+    /// Re-reads the kernel's counters if the last read is older than
+    /// `KERNEL_STATS_EVERY`. Called by the worker that owns the socket.
+    pub fn maybe_refresh_kernel_stats(&mut self) {
+        if self.kernel_read_at.elapsed() >= KERNEL_STATS_EVERY {
+            self.refresh_kernel_stats();
+        }
+    }
+
+    /// Reads the kernel's counters (getsockopt XDP_STATISTICS). On failure
+    /// (a kernel older than 5.9 returns a shorter struct) the last values
+    /// are kept, or none were ever read, and it is logged once.
+    pub fn refresh_kernel_stats(&mut self) {
+        self.kernel_read_at = Instant::now();
+        match self.rx.fd().xdp_statistics() {
+            Ok(k) => {
+                self.stats.kernel = Some(XskKernelStats {
+                    rx_dropped: k.rx_dropped(),
+                    rx_invalid_descs: k.rx_invalid_descs(),
+                    tx_invalid_descs: k.tx_invalid_descs(),
+                    rx_ring_full: k.rx_ring_full(),
+                    rx_fill_ring_empty_descs: k.rx_fill_ring_empty_descs(),
+                    tx_ring_empty_descs: k.tx_ring_empty_descs(),
+                })
+            }
+            Err(e) if !self.kernel_error_logged => {
+                self.kernel_error_logged = true;
+                log::warn!(
+                    "queue {}: reading the AF_XDP socket's statistics: {e}",
+                    self.queue
+                );
+            }
+            Err(_) => {}
+        }
     }
 
     /// Waits up to `timeout_ms` for frames and calls `handle` on each one
@@ -189,5 +259,42 @@ impl XskSocket {
 impl AsRawFd for XskSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.rx.fd().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_counters_are_nested_and_absent_when_unread() {
+        let mut s = XskStats {
+            rx_frames: 5,
+            ..Default::default()
+        };
+        let v = serde_json::to_value(s).unwrap();
+        assert!(v.get("kernel").is_none(), "{v}");
+        assert_eq!(v["rx_frames"], 5);
+
+        s.kernel = Some(XskKernelStats {
+            rx_dropped: 1,
+            rx_invalid_descs: 2,
+            tx_invalid_descs: 3,
+            rx_ring_full: 4,
+            rx_fill_ring_empty_descs: 5,
+            tx_ring_empty_descs: 6,
+        });
+        let v = serde_json::to_value(s).unwrap();
+        assert_eq!(
+            v["kernel"],
+            serde_json::json!({
+                "rx_dropped": 1,
+                "rx_invalid_descs": 2,
+                "tx_invalid_descs": 3,
+                "rx_ring_full": 4,
+                "rx_fill_ring_empty_descs": 5,
+                "tx_ring_empty_descs": 6,
+            })
+        );
     }
 }
