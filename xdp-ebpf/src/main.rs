@@ -16,8 +16,8 @@ mod packet;
 
 use aya_ebpf::{
     bindings::xdp_action,
-    macros::{map, xdp},
     helpers::bpf_ktime_get_ns,
+    macros::{map, xdp},
     maps::{Array, LruHashMap, PerCpuArray, ProgramArray, RingBuf, XskMap},
     programs::XdpContext,
 };
@@ -88,8 +88,7 @@ pub(crate) fn to_userspace(ctx: &XdpContext, reason: Counter) -> u32 {
 /// The last binding published per sender IPv4 address. LRU, so a flood
 /// from random senders recycles entries instead of growing it.
 #[map]
-static NEIGH_SEEN: LruHashMap<[u8; 4], NeighSeen> =
-    LruHashMap::with_max_entries(NEIGH_SEEN_MAX, 0);
+static NEIGH_SEEN: LruHashMap<[u8; 4], NeighSeen> = LruHashMap::with_max_entries(NEIGH_SEEN_MAX, 0);
 
 /// Publishes an ARP sender binding when it tells userspace something: a
 /// sender not seen (or evicted), a changed MAC, a flag the last event lacked
