@@ -306,8 +306,9 @@ fn root_unchanged_arp_sender_is_republished_after_the_refresh_interval() {
         arp_request_events(&fp, &mut events, PEER_MAC, PEER_IP).len(),
         1
     );
-    // At least the 20 ms interval passes (a lower bound, so no timing race).
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    // At least the 20 ms interval passes, plus more than a tick of the
+    // program's coarse clock (a lower bound, so no timing race).
+    std::thread::sleep(std::time::Duration::from_millis(100));
     let refreshed = arp_request_events(&fp, &mut events, PEER_MAC, PEER_IP);
     assert_eq!(refreshed.len(), 1, "{refreshed:?}");
     assert_eq!(refreshed[0].flags & EVENT_ANSWERED, EVENT_ANSWERED);

@@ -16,7 +16,7 @@ mod packet;
 
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::bpf_ktime_get_ns,
+    helpers::bpf_ktime_get_coarse_ns,
     macros::{map, xdp},
     maps::{Array, LruHashMap, PerCpuArray, ProgramArray, RingBuf, XskMap},
     programs::XdpContext,
@@ -106,7 +106,7 @@ static NEIGH_SEEN: LruHashMap<[u8; 4], NeighSeen> = LruHashMap::with_max_entries
 #[inline(always)]
 pub(crate) fn publish_neigh(ev: &NeighEvent, cfg: &FastpathConfig) {
     // SAFETY: a helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     if ev.sender_ip != cfg.ip {
         if let Some(seen) = NEIGH_SEEN.get_ptr(ev.sender_ip) {
             // SAFETY: a map value; an update replaces the element rather
