@@ -45,6 +45,7 @@ counters! {
     NeighEvents = "neigh_events": "ARP sender bindings published to userspace",
     NeighEventsLost = "neigh_events_lost": "ARP sender bindings lost: the event ring was full",
     SlowZeroSum = "slow_zero_sum": "echo requests whose reply sums to zero, where the incremental checksum update is ambiguous (to userspace)",
+    NeighEventsSuppressed = "neigh_events_suppressed": "ARP sender bindings not published: unchanged since an event less than the refresh interval ago",
 }
 
 impl Counter {

@@ -35,5 +35,27 @@ impl NeighEvent {
     }
 }
 
+/// What the program last published about one sender (the `NEIGH_SEEN` LRU
+/// hash, keyed by the sender's IPv4 address as on the wire): an event that
+/// repeats it adds nothing until `FastpathConfig::neigh_refresh_ns` passed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NeighSeen {
+    /// `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC_COARSE, one tick of
+    /// resolution, ample for a refresh interval of a second, and about 16 ns
+    /// cheaper per frame than `bpf_ktime_get_ns` here) of the last published
+    /// event.
+    pub published_ns: u64,
+    pub mac: [u8; 6],
+    /// The last event's flags: an answered request (which lets userspace
+    /// create an entry) is not covered by an earlier unanswered one.
+    pub flags: u8,
+    pub _pad: u8,
+}
+
+/// Entries of `NEIGH_SEEN`: more than the userspace ARP cache holds by
+/// default (`--arp-max` 1024); a flood of random senders only recycles them.
+pub const NEIGH_SEEN_MAX: u32 = 4096;
+
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for NeighEvent {}

@@ -24,7 +24,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::io::unix::AsyncFd;
-use xdpstack_common::config::{FastpathConfig, FLAG_CAPTURE_ALL, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
+use xdpstack_common::config::{
+    neigh_refresh_ns, FastpathConfig, FLAG_CAPTURE_ALL, FLAG_FASTPATH, FLAG_NEIGH_EVENTS,
+};
 use xdpstack_common::neigh::NeighEvent;
 
 use crate::cli::{Capture, RunArgs, Switch};
@@ -100,7 +102,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     if args.capture == Capture::All {
         flags |= FLAG_CAPTURE_ALL;
     }
-    let mut fastpath = Fastpath::load(FastpathConfig::new(ip.octets(), mac.octets(), flags))?;
+    // Unchanged ARP senders are republished often enough to keep their cache
+    // entries reachable (`neigh_refresh_ns`), not on every frame.
+    let fp_config = FastpathConfig::new(ip.octets(), mac.octets(), flags)
+        .with_neigh_refresh_ns(neigh_refresh_ns(args.arp_timeout));
+    let mut fastpath = Fastpath::load(fp_config)?;
     let neigh_ring = fastpath.take_neigh_events()?;
     let attached = fastpath.attach(&args.iface, args.mode)?;
     log::info!(

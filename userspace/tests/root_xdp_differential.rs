@@ -12,7 +12,7 @@ mod support;
 use aya::maps::{MapData, RingBuf};
 use aya::programs::{TestRun, TestRunOptions};
 use support::*;
-use xdpstack::fastpath::reference::{decide, Action};
+use xdpstack::fastpath::reference::{Action, NeighFilter};
 use xdpstack::fastpath::Fastpath;
 use xdpstack::wire::{ArpOp, EtherType, Icmpv4Repr, IpProtocol, MacAddr};
 use xdpstack_common::checksum;
@@ -45,19 +45,30 @@ impl Rng {
     }
 }
 
-/// The program under one configuration, with its event ring.
+/// The program under one configuration, with its event ring, and the
+/// model's memory of published neighbour events.
 struct Live {
     fp: Fastpath,
     events: RingBuf<MapData>,
     cfg: FastpathConfig,
+    model: NeighFilter,
 }
 
 impl Live {
-    fn new(flags: u32) -> Live {
-        let cfg = FastpathConfig::new(US_IP.octets(), US_MAC.octets(), flags);
+    /// `neigh_refresh_ns` is either 0 (every event published) or `u64::MAX`
+    /// (a repeat is never refreshed), so the kernel's clock cannot make the
+    /// two disagree; the refresh itself is tested in `root_xdp_test_run`.
+    fn new(flags: u32, neigh_refresh_ns: u64) -> Live {
+        let cfg = FastpathConfig::new(US_IP.octets(), US_MAC.octets(), flags)
+            .with_neigh_refresh_ns(neigh_refresh_ns);
         let mut fp = Fastpath::load(cfg).expect("loading the XDP program");
         let events = fp.take_neigh_events().expect("event ring");
-        Live { fp, events, cfg }
+        Live {
+            fp,
+            events,
+            cfg,
+            model: NeighFilter::default(),
+        }
     }
 
     fn counters(&self) -> Vec<u64> {
@@ -93,7 +104,9 @@ impl Live {
             events.extend(NeighEvent::from_bytes(&item));
         }
 
-        let want = decide(&self.cfg, frame);
+        // The model's clock stands still: with the refresh intervals `new`
+        // allows, time never decides.
+        let want = self.model.decide(&self.cfg, frame, 0);
         let (want_verdict, want_bytes, mut want_moved) = match &want.action {
             Action::Tx(bytes) => (XDP_TX, bytes.clone(), vec![want.reason]),
             Action::Pass => (XDP_PASS, frame.to_vec(), vec![want.reason]),
@@ -106,6 +119,9 @@ impl Live {
         };
         if want.neigh.is_some() {
             want_moved.push(Counter::NeighEvents);
+        }
+        if want.neigh_suppressed {
+            want_moved.push(Counter::NeighEventsSuppressed);
         }
         want_moved.sort_by_key(|c| c.index());
         if r.return_value != want_verdict {
@@ -250,13 +266,16 @@ fn root_fast_path_matches_the_reference_model() {
     let bases = base_frames(&mut rng);
     let mut failures = Vec::new();
     let mut runs = 0usize;
-    for flags in [
-        FLAG_FASTPATH | FLAG_NEIGH_EVENTS,
-        FLAG_FASTPATH,
-        FLAG_NEIGH_EVENTS,
-        FLAG_CAPTURE_ALL | FLAG_FASTPATH,
+    // Repeated ARP senders are suppressed under the first configuration and
+    // all published under the third.
+    let mut suppressed = 0;
+    for (flags, refresh) in [
+        (FLAG_FASTPATH | FLAG_NEIGH_EVENTS, u64::MAX),
+        (FLAG_FASTPATH, u64::MAX),
+        (FLAG_NEIGH_EVENTS, 0),
+        (FLAG_CAPTURE_ALL | FLAG_FASTPATH, u64::MAX),
     ] {
-        let mut live = Live::new(flags);
+        let mut live = Live::new(flags, refresh);
         // Capture-all and fast path off are simple: fewer frames suffice.
         let thorough = flags & FLAG_FASTPATH != 0 && flags & FLAG_CAPTURE_ALL == 0;
         for (b, base) in bases.iter().enumerate() {
@@ -341,8 +360,17 @@ fn root_fast_path_matches_the_reference_model() {
             );
             runs += 1;
         }
+        suppressed += live
+            .fp
+            .counters()
+            .expect("counters")
+            .get(Counter::NeighEventsSuppressed);
     }
-    println!("{runs} frames compared, {} differences", failures.len());
+    println!(
+        "{runs} frames compared, {} differences, {suppressed} neighbour events suppressed",
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(runs > 5000, "only {runs} frames");
+    assert!(suppressed > 0, "no repeated ARP sender was suppressed");
 }

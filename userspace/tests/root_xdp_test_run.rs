@@ -231,3 +231,86 @@ fn root_fastpath_off_hands_everything_to_userspace() {
         0
     );
 }
+
+/// Runs an ARP request for us from `mac`/`ip`: it must be answered; returns
+/// the neighbour events it published.
+fn arp_request_events(
+    fp: &Fastpath,
+    events: &mut aya::maps::RingBuf<aya::maps::MapData>,
+    mac: MacAddr,
+    ip: std::net::Ipv4Addr,
+) -> Vec<NeighEvent> {
+    let a = arp(ArpOp::Request, mac, ip, MacAddr::ZERO, US_IP);
+    let (verdict, _) = run(fp, &ethernet(mac, MacAddr::BROADCAST, EtherType::Arp, &a)).unwrap();
+    assert_eq!(verdict, XDP_TX, "request from {mac} {ip} not answered");
+    let mut v = Vec::new();
+    while let Some(item) = events.next() {
+        v.extend(NeighEvent::from_bytes(&item));
+    }
+    v
+}
+
+#[test]
+fn root_repeated_arp_sender_is_published_only_when_it_changes() {
+    if !root_or_skip("root_repeated_arp_sender_is_published_only_when_it_changes") {
+        return;
+    }
+    // An hour: the repeats below come far sooner, whatever the load.
+    let cfg = FastpathConfig::new(
+        US_IP.octets(),
+        US_MAC.octets(),
+        FLAG_FASTPATH | FLAG_NEIGH_EVENTS,
+    )
+    .with_neigh_refresh_ns(3600 * 1_000_000_000);
+    let mut fp = Fastpath::load(cfg).expect("loading the XDP program");
+    let mut events = fp.take_neigh_events().unwrap();
+
+    let first = arp_request_events(&fp, &mut events, PEER_MAC, PEER_IP);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].sender_mac, PEER_MAC.octets());
+    // The same binding again: still answered, but nothing new to publish.
+    let again = arp_request_events(&fp, &mut events, PEER_MAC, PEER_IP);
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(counter(&fp, Counter::NeighEvents), 1);
+    assert_eq!(counter(&fp, Counter::NeighEventsSuppressed), 1);
+    assert_eq!(counter(&fp, Counter::ArpReplied), 2);
+
+    // A changed MAC for the same address is published at once.
+    let moved = MacAddr([0x02, 0, 0, 0, 0, 0x77]);
+    let changed = arp_request_events(&fp, &mut events, moved, PEER_IP);
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0].sender_ip, PEER_IP.octets());
+    assert_eq!(changed[0].sender_mac, moved.octets());
+    // Another sender with the first MAC has its own state.
+    let other_ip = std::net::Ipv4Addr::new(10, 10, 0, 7);
+    let other = arp_request_events(&fp, &mut events, PEER_MAC, other_ip);
+    assert_eq!(other.len(), 1, "{other:?}");
+    assert_eq!(counter(&fp, Counter::NeighEvents), 3);
+    assert_eq!(counter(&fp, Counter::NeighEventsSuppressed), 1);
+}
+
+#[test]
+fn root_unchanged_arp_sender_is_republished_after_the_refresh_interval() {
+    if !root_or_skip("root_unchanged_arp_sender_is_republished_after_the_refresh_interval") {
+        return;
+    }
+    let cfg = FastpathConfig::new(
+        US_IP.octets(),
+        US_MAC.octets(),
+        FLAG_FASTPATH | FLAG_NEIGH_EVENTS,
+    )
+    .with_neigh_refresh_ns(20_000_000);
+    let mut fp = Fastpath::load(cfg).expect("loading the XDP program");
+    let mut events = fp.take_neigh_events().unwrap();
+    assert_eq!(
+        arp_request_events(&fp, &mut events, PEER_MAC, PEER_IP).len(),
+        1
+    );
+    // At least the 20 ms interval passes, plus more than a tick of the
+    // program's coarse clock (a lower bound, so no timing race).
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let refreshed = arp_request_events(&fp, &mut events, PEER_MAC, PEER_IP);
+    assert_eq!(refreshed.len(), 1, "{refreshed:?}");
+    assert_eq!(refreshed[0].flags & EVENT_ANSWERED, EVENT_ANSWERED);
+    assert_eq!(counter(&fp, Counter::NeighEventsSuppressed), 0);
+}

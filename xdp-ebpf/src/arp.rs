@@ -49,7 +49,7 @@ pub fn handle(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig) -> u32 {
         // Not for us, but the userspace cache may hold the sender already
         // (RFC 826 merge rule), and it must see anyone claiming our address.
         if learnable {
-            publish_neigh(&ev);
+            publish_neigh(&ev, cfg);
         }
         return verdict(Counter::PassedNotOurs, xdp_action::XDP_PASS);
     }
@@ -71,7 +71,7 @@ pub fn handle(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig) -> u32 {
     }
     if learnable {
         ev.flags = EVENT_ANSWERED;
-        publish_neigh(&ev);
+        publish_neigh(&ev, cfg);
     }
     // The reply goes back to the requester's hardware address (RFC 826,
     // "swap hardware and protocol fields"), from our own.

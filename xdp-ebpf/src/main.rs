@@ -16,8 +16,9 @@ mod packet;
 
 use aya_ebpf::{
     bindings::xdp_action,
+    helpers::bpf_ktime_get_coarse_ns,
     macros::{map, xdp},
-    maps::{Array, PerCpuArray, ProgramArray, RingBuf, XskMap},
+    maps::{Array, LruHashMap, PerCpuArray, ProgramArray, RingBuf, XskMap},
     programs::XdpContext,
 };
 use aya_log_ebpf::debug;
@@ -26,7 +27,7 @@ use xdpstack_common::{
     config::{FastpathConfig, FLAG_CAPTURE_ALL},
     counters::{Counter, PeerCounter},
     layout::{self, eth},
-    neigh::NeighEvent,
+    neigh::{NeighEvent, NeighSeen, NEIGH_SEEN_MAX},
 };
 
 use crate::packet::Frame;
@@ -84,14 +85,57 @@ pub(crate) fn to_userspace(ctx: &XdpContext, reason: Counter) -> u32 {
     }
 }
 
-/// Publishes an ARP sender binding; a full ring loses the event, counted.
+/// The last binding published per sender IPv4 address. LRU, so a flood
+/// from random senders recycles entries instead of growing it.
+#[map]
+static NEIGH_SEEN: LruHashMap<[u8; 4], NeighSeen> = LruHashMap::with_max_entries(NEIGH_SEEN_MAX, 0);
+
+/// Publishes an ARP sender binding when it tells userspace something: a
+/// sender not seen (or evicted), a changed MAC, a flag the last event lacked
+/// (an answered request lets userspace create an entry, RFC 826), or the last
+/// event older than `neigh_refresh_ns` (keeps the entry confirmed). A
+/// repeat is counted as suppressed: under a flood from one sender this saves
+/// the ring write and the daemon's wakeup per frame. A claim on our own
+/// address is always published (RFC 5227 conflict detection is userspace's).
+/// A full ring loses the event, counted, and records nothing, so the next
+/// frame retries.
+///
+/// Submitting with flags 0 already wakes the daemon only when it has read
+/// everything before this record (the kernel compares the consumer position
+/// with the record's), so BPF_RB_NO_WAKEUP would add nothing here.
 #[inline(always)]
-pub(crate) fn publish_neigh(ev: &NeighEvent) {
+pub(crate) fn publish_neigh(ev: &NeighEvent, cfg: &FastpathConfig) {
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    if ev.sender_ip != cfg.ip {
+        if let Some(seen) = NEIGH_SEEN.get_ptr(ev.sender_ip) {
+            // SAFETY: a map value; an update replaces the element rather
+            // than writing into it, so at worst this reads the binding just
+            // replaced and publishes once more.
+            let seen = unsafe { *seen };
+            if seen.mac == ev.sender_mac
+                && ev.flags & !seen.flags == 0
+                && now.wrapping_sub(seen.published_ns) < cfg.neigh_refresh_ns
+            {
+                count(Counter::NeighEventsSuppressed);
+                return;
+            }
+        }
+    }
     match NEIGH_EVENTS.reserve::<NeighEvent>(0) {
         Some(mut slot) => {
             slot.write(*ev);
             slot.submit(0);
             count(Counter::NeighEvents);
+            let seen = NeighSeen {
+                published_ns: now,
+                mac: ev.sender_mac,
+                flags: ev.flags,
+                _pad: 0,
+            };
+            // An LRU update only fails without memory; the next frame then
+            // publishes again, which is harmless.
+            let _ = NEIGH_SEEN.insert(ev.sender_ip, seen, 0);
         }
         None => count(Counter::NeighEventsLost),
     }

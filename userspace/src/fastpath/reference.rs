@@ -4,11 +4,17 @@
 //! must agree on the verdict, the counter, the neighbour event and every
 //! byte of the reply.
 //!
+//! [`decide`] is the decision on one frame alone; [`NeighFilter`] adds the
+//! one piece of history the program keeps, which ARP sender bindings it
+//! already published (so a repeat is suppressed).
+//!
 //! It is written from the RFCs and the documented policy (README, "What the
 //! XDP program decides"), over slices with `common::layout` offsets, and
 //! computes checksums from scratch (RFC 1071) the way Linux builds its echo
 //! replies, where the program updates them incrementally (RFC 1624). It
 //! shares no code with `xdp-ebpf/`.
+
+use std::collections::HashMap;
 
 use xdpstack_common::checksum;
 use xdpstack_common::config::{FastpathConfig, FLAG_CAPTURE_ALL, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
@@ -41,6 +47,9 @@ pub struct Decision {
     pub reason: Counter,
     /// The ARP sender binding published to userspace, if any.
     pub neigh: Option<NeighEvent>,
+    /// A binding not published because it repeats one published within the
+    /// refresh interval (only [`NeighFilter::decide`] sets it).
+    pub neigh_suppressed: bool,
 }
 
 impl Decision {
@@ -49,6 +58,7 @@ impl Decision {
             action: Action::Pass,
             reason,
             neigh: None,
+            neigh_suppressed: false,
         }
     }
 
@@ -57,6 +67,7 @@ impl Decision {
             action: Action::ToUserspace,
             reason,
             neigh: None,
+            neigh_suppressed: false,
         }
     }
 }
@@ -89,6 +100,61 @@ pub fn decide(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
         eth::ETHERTYPE_IPV4 => decide_ipv4(cfg, frame),
         // IPv6, VLAN-tagged frames, anything else: the kernel's business.
         _ => Decision::pass(Counter::PassedNotOurs),
+    }
+}
+
+/// What was last published about one sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Published {
+    mac: [u8; 6],
+    flags: u8,
+    at_ns: u64,
+}
+
+/// The fast path's memory of the ARP sender bindings it published: an event
+/// is worth publishing when the sender is new, its MAC changed, it carries a
+/// flag the last one lacked (an answered request lets userspace create an
+/// entry, RFC 826), or the last one is `neigh_refresh_ns` old. A claim on
+/// our own address is always published. Unbounded here; the program's map
+/// is an LRU, so the two agree while fewer senders than it holds are seen.
+#[derive(Clone, Debug, Default)]
+pub struct NeighFilter {
+    published: HashMap<[u8; 4], Published>,
+}
+
+impl NeighFilter {
+    /// [`decide`], then the publish rule at time `now_ns`.
+    pub fn decide(&mut self, cfg: &FastpathConfig, frame: &[u8], now_ns: u64) -> Decision {
+        let mut d = decide(cfg, frame);
+        if let Some(ev) = d.neigh {
+            if !self.publish(cfg, &ev, now_ns) {
+                d.neigh = None;
+                d.neigh_suppressed = true;
+            }
+        }
+        d
+    }
+
+    /// Whether `ev` is published at `now_ns`; remembers it when it is.
+    pub fn publish(&mut self, cfg: &FastpathConfig, ev: &NeighEvent, now_ns: u64) -> bool {
+        if ev.sender_ip != cfg.ip {
+            if let Some(p) = self.published.get(&ev.sender_ip) {
+                let covered = ev.flags & !p.flags == 0;
+                let fresh = now_ns.saturating_sub(p.at_ns) < cfg.neigh_refresh_ns;
+                if p.mac == ev.sender_mac && covered && fresh {
+                    return false;
+                }
+            }
+        }
+        self.published.insert(
+            ev.sender_ip,
+            Published {
+                mac: ev.sender_mac,
+                flags: ev.flags,
+                at_ns: now_ns,
+            },
+        );
+        true
     }
 }
 
@@ -126,6 +192,7 @@ fn decide_arp(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
             action: Action::Pass,
             reason: Counter::PassedNotOurs,
             neigh: learnable.then(|| event(0)),
+            neigh_suppressed: false,
         };
     }
     if !cfg.has(FLAG_FASTPATH) {
@@ -154,6 +221,7 @@ fn decide_arp(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
         action: Action::Tx(out),
         reason: Counter::ArpReplied,
         neigh: learnable.then(|| event(EVENT_ANSWERED)),
+        neigh_suppressed: false,
     }
 }
 
@@ -245,6 +313,7 @@ fn decide_ipv4(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
         action: Action::Tx(out),
         reason: Counter::IcmpEchoReplied,
         neigh: None,
+        neigh_suppressed: false,
     }
 }
 
@@ -316,5 +385,70 @@ mod tests {
             decide(&unconfigured, &f).reason,
             Counter::PassedUnconfigured
         );
+    }
+
+    fn arp_request(sender_mac: [u8; 6], sender_ip: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+        let mut f = vec![0xffu8; 6];
+        f.extend_from_slice(&sender_mac);
+        f.extend_from_slice(&eth::ETHERTYPE_ARP.to_be_bytes());
+        f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+        f.extend_from_slice(&sender_mac);
+        f.extend_from_slice(&sender_ip);
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&target);
+        f
+    }
+
+    #[test]
+    fn neigh_filter_publishes_new_changed_upgraded_and_refreshed_bindings() {
+        const PEER: [u8; 4] = [10, 10, 0, 2];
+        const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+        const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+        let cfg = cfg().with_neigh_refresh_ns(1_000);
+        let mut f = NeighFilter::default();
+        let published = |f: &mut NeighFilter, frame: &[u8], now: u64| {
+            let d = f.decide(&cfg, frame, now);
+            assert_eq!(d.neigh.is_some(), !d.neigh_suppressed, "{d:?}");
+            d.neigh.is_some()
+        };
+        // Not for us first: published, but it cannot create an entry, so
+        // the answered request that follows is published too.
+        assert!(published(
+            &mut f,
+            &arp_request(MAC_A, PEER, [10, 10, 0, 9]),
+            0
+        ));
+        assert!(published(&mut f, &arp_request(MAC_A, PEER, US), 10));
+        // Repeats of either kind within the interval add nothing.
+        assert!(!published(&mut f, &arp_request(MAC_A, PEER, US), 20));
+        assert!(!published(
+            &mut f,
+            &arp_request(MAC_A, PEER, [10, 10, 0, 9]),
+            30
+        ));
+        // A changed MAC is news at once; the old one again is a change too.
+        assert!(published(&mut f, &arp_request(MAC_B, PEER, US), 40));
+        assert!(published(&mut f, &arp_request(MAC_A, PEER, US), 50));
+        // The refresh interval after the last published event.
+        assert!(!published(&mut f, &arp_request(MAC_A, PEER, US), 1_049));
+        assert!(published(&mut f, &arp_request(MAC_A, PEER, US), 1_050));
+        // Another sender has its own state; echo frames publish nothing.
+        assert!(published(
+            &mut f,
+            &arp_request(MAC_A, [10, 10, 0, 3], US),
+            1_060
+        ));
+        let d = f.decide(&cfg, &echo(b"x", 1), 1_070);
+        assert!(d.neigh.is_none() && !d.neigh_suppressed);
+    }
+
+    #[test]
+    fn neigh_filter_always_publishes_claims_on_our_address() {
+        let cfg = cfg();
+        let mut f = NeighFilter::default();
+        let claim = arp_request([2, 0, 0, 0, 0, 0xc], US, [10, 10, 0, 9]);
+        for now in 0..3 {
+            assert!(f.decide(&cfg, &claim, now).neigh.is_some());
+        }
     }
 }
