@@ -160,7 +160,13 @@ impl Stack {
                 "packet size {size} is too large: at most 65507 bytes of data fit"
             ));
         }
-        if dst.is_unspecified() || dst.is_multicast() || dst.is_broadcast() || dst.is_loopback() {
+        // "This network" (0/8), loopback, multicast, class E and broadcasts
+        // are never a host's unicast address (RFC 1122 3.2.1.3); Linux
+        // refuses to route to them too, and a directed broadcast needs an
+        // explicit opt-in (`ping -b`) that xdpstack does not offer.
+        if ipv4::is_martian_source(dst.octets())
+            || crate::wire::ipv4::is_broadcast(dst, self.cfg.ip, self.cfg.prefix)
+        {
             return Err(format!("{dst} is not a host xdpstack can ping"));
         }
         if dst == self.cfg.ip {

@@ -429,6 +429,27 @@ fn unresolvable_destination_fails_after_three_requests() {
     assert_eq!(s.stack_counters().ipv4_no_route, 1);
 }
 
+/// Found by the `stack` fuzz target: `ping 0.0.0.4` went out on the wire.
+#[test]
+fn ping_refuses_addresses_that_are_not_a_host() {
+    let mut s = stack();
+    for dst in [
+        "0.0.0.0",
+        "0.0.0.4",
+        "127.0.0.1",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "10.10.0.255",
+        "10.10.0.4",
+    ] {
+        let dst: Ipv4Addr = dst.parse().unwrap();
+        assert!(s.ping_start(t(0), dst, 1, 8).is_err(), "{dst}");
+    }
+    assert!(out(&mut s).is_empty());
+    assert!(s.ping_start(t(0), PEER, 1, 8).is_ok());
+}
+
 #[test]
 fn reassembly_timeout_sends_time_exceeded() {
     let mut s = stack();
