@@ -110,6 +110,16 @@ fn flush(now: Instant, stack: &mut Stack, conn: &mut Conn) -> Result<(), ()> {
     conn.out.clear();
     conn.out_pos = 0;
     if conn.close_after && !conn.closed {
+        // Lingering close (RFC 9112 9.6): drop what the client has already
+        // sent, so that the close is a FIN after the response. Closing with
+        // unread data is a reset (RFC 1122 4.2.2.13), which could destroy
+        // the response in the client's kernel before the client reads it.
+        let mut sink = [0u8; 1024];
+        while let Ok(n) = tcp.recv(now, conn.id, &mut sink) {
+            if n == 0 {
+                break;
+            }
+        }
         conn.closed = true;
         tcp.close(now, conn.id).map_err(|_| ())?;
     }

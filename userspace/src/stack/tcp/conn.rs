@@ -390,6 +390,11 @@ impl Conn {
     }
 
     /// The CLOSE call (RFC 9293 3.10.4).
+    /// Bytes received in order that the application has not read.
+    pub fn has_unread_data(&self) -> bool {
+        !self.rcv_buf.is_empty()
+    }
+
     pub fn close(&mut self, ctx: &mut Ctx) {
         match self.state {
             TcpState::SynSent => {

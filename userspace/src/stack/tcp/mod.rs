@@ -213,6 +213,9 @@ pub struct TcpCounters {
     pub no_connection: u64,
     /// Released connections closed after waiting too long in FIN-WAIT-2.
     pub fin_wait_2_timeouts: u64,
+    /// Closes turned into resets because received data was never read
+    /// (RFC 1122 4.2.2.13).
+    pub closed_with_unread_data: u64,
     /// Segments not sent because the output queue was full.
     pub output_dropped: u64,
 }
@@ -709,6 +712,13 @@ impl Tcp {
 
     /// Graceful close: FIN after the queued data.
     pub fn close(&mut self, now: Instant, id: ConnId) -> Result<(), TcpError> {
+        // RFC 1122 4.2.2.13: closing with received data still unread loses
+        // it, and the peer must learn that: a RST, as Linux sends, not a FIN
+        // that would look like a clean end of the conversation.
+        if self.conns.get(&id).is_some_and(|c| c.has_unread_data()) {
+            self.counters.closed_with_unread_data += 1;
+            return self.abort(now, id);
+        }
         self.with_conn(now, id, |c, ctx| c.close(ctx))
     }
 

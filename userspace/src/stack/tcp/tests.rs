@@ -219,6 +219,19 @@ fn abort_resets_the_peer() {
 }
 
 #[test]
+fn close_with_unread_data_resets_the_peer() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 7);
+    let (ca, cb) = connected(&mut sim);
+    assert_eq!(sim.a.send(sim.now, ca, b"never read").unwrap(), 10);
+    assert!(sim.run(STEPS, |s| s.b.connections().iter().any(|c| c.recv_q == 10)));
+    sim.b.close(sim.now, cb).unwrap();
+    assert_eq!(sim.b.state(cb), None, "aborted, not closing");
+    assert_eq!(sim.b.counters().closed_with_unread_data, 1);
+    assert!(sim.run(STEPS, |s| s.a.state(ca) == Some(TcpState::Closed)));
+    assert_eq!(sim.a.recv(sim.now, ca, &mut [0; 4]), Err(TcpError::Reset));
+}
+
+#[test]
 fn lost_segment_is_retransmitted_on_timeout() {
     let mut sim = Sim::new(LinkConfig::clean(5), 8);
     let (ca, cb) = connected(&mut sim);
