@@ -164,7 +164,7 @@ impl Daemon {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting xdpstack run");
-        wait_ready(&mut child);
+        wait_ready(&mut child, String::new);
         Daemon {
             child,
             ns: lab.stack.clone(),

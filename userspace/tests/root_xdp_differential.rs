@@ -10,7 +10,6 @@
 mod support;
 
 use aya::maps::{MapData, RingBuf};
-use aya::programs::{TestRun, TestRunOptions};
 use support::*;
 use xdpstack::fastpath::reference::{Action, NeighFilter};
 use xdpstack::fastpath::Fastpath;
@@ -80,18 +79,7 @@ impl Live {
     /// first difference.
     fn compare(&mut self, frame: &[u8]) -> Result<(), String> {
         let before = self.counters();
-        let mut out = vec![0u8; frame.len() + 256];
-        let r = self
-            .fp
-            .program()
-            .map_err(|e| e.to_string())?
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                ..Default::default()
-            })
-            .map_err(|e| format!("test run: {e}"))?;
-        out.truncate(r.data_size_out as usize);
+        let (verdict, out) = test_run(&self.fp, frame)?;
         let after = self.counters();
         let moved: Vec<Counter> = Counter::ALL
             .iter()
@@ -124,10 +112,9 @@ impl Live {
             want_moved.push(Counter::NeighEventsSuppressed);
         }
         want_moved.sort_by_key(|c| c.index());
-        if r.return_value != want_verdict {
+        if verdict != want_verdict {
             return Err(format!(
-                "verdict: kernel {} model {want_verdict} ({want:?})",
-                r.return_value
+                "verdict: kernel {verdict} model {want_verdict} ({want:?})"
             ));
         }
         if moved != want_moved {

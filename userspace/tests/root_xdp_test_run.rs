@@ -4,7 +4,6 @@
 
 mod support;
 
-use aya::programs::{TestRun, TestRunOptions};
 use support::*;
 use xdpstack::fastpath::Fastpath;
 use xdpstack::wire::{ArpOp, EtherType, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, MacAddr};
@@ -20,22 +19,6 @@ fn fastpath(flags: u32) -> Fastpath {
         .expect("loading the XDP program")
 }
 
-/// Runs the program once on `frame`: the verdict and the frame as it left.
-fn run(fp: &Fastpath, frame: &[u8]) -> Result<(u32, Vec<u8>), String> {
-    let mut out = vec![0u8; frame.len() + 256];
-    let r = fp
-        .program()
-        .map_err(|e| e.to_string())?
-        .test_run(TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ..Default::default()
-        })
-        .map_err(|e| e.to_string())?;
-    out.truncate(r.data_size_out as usize);
-    Ok((r.return_value, out))
-}
-
 fn counter(fp: &Fastpath, c: Counter) -> u64 {
     fp.counters().expect("reading counters").get(c)
 }
@@ -47,7 +30,7 @@ fn root_arp_request_for_us_gets_exact_reply() {
     }
     let mut fp = fastpath(FLAG_FASTPATH | FLAG_NEIGH_EVENTS);
     let mut events = fp.take_neigh_events().unwrap();
-    let (verdict, out) = run(&fp, &arp_request_frame(US_IP)).unwrap();
+    let (verdict, out) = test_run(&fp, &arp_request_frame(US_IP)).unwrap();
     assert_eq!(verdict, XDP_TX);
     let expected = ethernet(
         US_MAC,
@@ -72,7 +55,7 @@ fn root_arp_for_others_and_odd_arp_is_not_answered() {
     }
     let fp = fastpath(FLAG_FASTPATH | FLAG_NEIGH_EVENTS);
     let other = std::net::Ipv4Addr::new(10, 10, 0, 9);
-    let (verdict, _) = run(&fp, &arp_request_frame(other)).unwrap();
+    let (verdict, _) = test_run(&fp, &arp_request_frame(other)).unwrap();
     assert_eq!(verdict, XDP_PASS);
     assert_eq!(counter(&fp, Counter::PassedNotOurs), 1);
 
@@ -90,7 +73,7 @@ fn root_arp_for_others_and_odd_arp_is_not_answered() {
         ),
     ];
     for a in &cases {
-        let (verdict, _) = run(
+        let (verdict, _) = test_run(
             &fp,
             &ethernet(PEER_MAC, MacAddr::BROADCAST, EtherType::Arp, a),
         )
@@ -112,7 +95,7 @@ fn root_echo_request_gets_valid_reply_with_same_payload() {
         0usize, 1, 2, 3, 5, 56, 64, 255, 256, 257, 511, 1000, 1471, 1472,
     ] {
         let frame = echo_request_frame(size);
-        let (verdict, out) = run(&fp, &frame).unwrap();
+        let (verdict, out) = test_run(&fp, &frame).unwrap();
         assert_eq!(verdict, XDP_TX, "size {size}");
         assert_eq!(&out[0..6], &PEER_MAC.0, "size {size}: Ethernet dst");
         assert_eq!(&out[6..12], &US_MAC.0, "size {size}: Ethernet src");
@@ -185,7 +168,7 @@ fn root_echo_requests_the_kernel_would_drop_are_not_answered() {
         ("subnet broadcast destination", &to_broadcast),
         ("martian source", &from_martian),
     ] {
-        let (verdict, _) = run(&fp, frame).unwrap();
+        let (verdict, _) = test_run(&fp, frame).unwrap();
         assert_ne!(verdict, XDP_TX, "{name} was answered");
     }
     assert_eq!(counter(&fp, Counter::IcmpEchoReplied), 0);
@@ -204,12 +187,12 @@ fn root_truncated_frames_are_never_answered() {
     for frame in [arp_request_frame(US_IP), echo_request_frame(56)] {
         for len in 0..frame.len() {
             // The kernel refuses test frames shorter than an Ethernet header.
-            if let Ok((verdict, _)) = run(&fp, &frame[..len]) {
+            if let Ok((verdict, _)) = test_run(&fp, &frame[..len]) {
                 assert_ne!(verdict, XDP_TX, "answered a frame cut at {len} bytes");
             }
         }
         // The whole frame still is answered: the cut ones failed on length.
-        assert_eq!(run(&fp, &frame).unwrap().0, XDP_TX);
+        assert_eq!(test_run(&fp, &frame).unwrap().0, XDP_TX);
     }
 }
 
@@ -220,7 +203,7 @@ fn root_fastpath_off_hands_everything_to_userspace() {
     }
     let fp = fastpath(FLAG_NEIGH_EVENTS);
     for frame in [arp_request_frame(US_IP), echo_request_frame(56)] {
-        let (verdict, _) = run(&fp, &frame).unwrap();
+        let (verdict, _) = test_run(&fp, &frame).unwrap();
         // No AF_XDP socket in a test run: the redirect falls back to PASS.
         assert_eq!(verdict, XDP_PASS);
     }
@@ -241,7 +224,8 @@ fn arp_request_events(
     ip: std::net::Ipv4Addr,
 ) -> Vec<NeighEvent> {
     let a = arp(ArpOp::Request, mac, ip, MacAddr::ZERO, US_IP);
-    let (verdict, _) = run(fp, &ethernet(mac, MacAddr::BROADCAST, EtherType::Arp, &a)).unwrap();
+    let (verdict, _) =
+        test_run(fp, &ethernet(mac, MacAddr::BROADCAST, EtherType::Arp, &a)).unwrap();
     assert_eq!(verdict, XDP_TX, "request from {mac} {ip} not answered");
     let mut v = Vec::new();
     while let Some(item) = events.next() {

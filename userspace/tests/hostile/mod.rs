@@ -5,14 +5,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xdpstack::fastpath::peer::PeerProgram;
 use xtask::netns::{Lab, LabOptions};
 
-use crate::support::Running;
+use crate::support::{run_args, wait_ready, Running};
 
 /// A daemon's stderr lines, collected by a thread as they come.
 #[derive(Clone, Default)]
@@ -25,23 +24,12 @@ impl Stderr {
 }
 
 /// Starts `[prefix...] xdpstack run --iface <stack> --ip 10.10.0.4/24 [extra]`
-/// in the stack namespace and waits (at most 20 s) for its ready line.
-/// `prefix` is e.g. a `setpriv` invocation that execs xdpstack, so the
-/// child's pid stays the daemon's.
+/// (see `support::run_args`) in the stack namespace and waits (at most
+/// 20 s) for its ready line, with its stderr captured.
 pub fn spawn_daemon(lab: &Lab, prefix: &[&str], extra: &[&str]) -> (Child, Stderr) {
-    let mut args: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
-    args.extend([
-        env!("CARGO_BIN_EXE_xdpstack").to_string(),
-        "run".into(),
-        "--iface".into(),
-        lab.stack().iface().to_string(),
-        "--ip".into(),
-        "10.10.0.4/24".into(),
-    ]);
-    args.extend(extra.iter().map(|s| s.to_string()));
     let mut child = lab
         .stack()
-        .command(&args)
+        .command(run_args(lab, prefix, extra))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -57,30 +45,8 @@ pub fn spawn_daemon(lab: &Lab, prefix: &[&str], extra: &[&str]) -> (Child, Stder
             }
         }
     });
-    let out = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            println!("xdpstack: {line}");
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("serving") => return (child, stderr),
-            Ok(_) => continue,
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                panic!(
-                    "xdpstack did not become ready within 20 s (exit {status:?}): {}",
-                    stderr.text()
-                );
-            }
-        }
-    }
+    wait_ready(&mut child, || stderr.text());
+    (child, stderr)
 }
 
 /// Like `Running::start`, in a lab made with `opts`, with the daemon's

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use aya::programs::{TestRun, TestRunOptions};
 use xdpstack::fastpath::peer::PeerProgram;
+use xdpstack::fastpath::Fastpath;
 use xdpstack::wire::{
     ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
     IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr,
@@ -121,23 +123,14 @@ impl Running {
         let lab = Lab::test(LabOptions::default()).expect("creating the test lab");
         let peer = PeerProgram::attach(Some(lab.client().ns()), lab.client().iface())
             .expect("attaching peer_counter to the client end");
-        let mut args = vec![
-            env!("CARGO_BIN_EXE_xdpstack").to_string(),
-            "run".into(),
-            "--iface".into(),
-            lab.stack().iface().to_string(),
-            "--ip".into(),
-            "10.10.0.4/24".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
         let mut daemon = lab
             .stack()
-            .command(&args)
+            .command(run_args(&lab, &[], extra))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting xdpstack run");
-        wait_ready(&mut daemon);
+        wait_ready(&mut daemon, String::new);
         Running { lab, daemon, peer }
     }
 
@@ -243,7 +236,7 @@ impl Drop for Running {
 }
 
 /// Waits (bounded) for the daemon's ready line.
-pub fn wait_ready(daemon: &mut Child) {
+pub fn wait_ready(daemon: &mut Child, context: impl Fn() -> String) {
     let stdout = daemon.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -259,11 +252,51 @@ pub fn wait_ready(daemon: &mut Child) {
             Ok(line) if line.contains("serving") => return,
             Ok(_) => continue,
             Err(_) => {
-                let status = daemon.try_wait().ok().flatten();
-                panic!("xdpstack did not become ready within 20 s (exit: {status:?})");
+                // Nobody else will stop it: the caller panics before it
+                // holds the child anywhere that is dropped.
+                let _ = daemon.kill();
+                let status = daemon.wait().ok();
+                panic!(
+                    "xdpstack did not become ready within 20 s (exit {status:?}): {}",
+                    context()
+                );
             }
         }
     }
+}
+
+/// `[prefix...] xdpstack run --iface <stack iface> --ip 10.10.0.4/24
+/// [extra...]`. `prefix` is e.g. a `setpriv` invocation that execs
+/// xdpstack, so the child's pid stays the daemon's.
+pub fn run_args(lab: &Lab, prefix: &[&str], extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
+    args.extend([
+        env!("CARGO_BIN_EXE_xdpstack").to_string(),
+        "run".into(),
+        "--iface".into(),
+        lab.stack().iface().to_string(),
+        "--ip".into(),
+        "10.10.0.4/24".into(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Runs the XDP program once on `frame` (BPF_PROG_TEST_RUN): the verdict
+/// and the frame as it left.
+pub fn test_run(fp: &Fastpath, frame: &[u8]) -> Result<(u32, Vec<u8>), String> {
+    let mut out = vec![0u8; frame.len() + 256];
+    let r = fp
+        .program()
+        .map_err(|e| e.to_string())?
+        .test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..Default::default()
+        })
+        .map_err(|e| format!("test run: {e}"))?;
+    out.truncate(r.data_size_out as usize);
+    Ok((r.return_value, out))
 }
 
 /// Polls `f` every 50 ms until it is true, at most `secs` seconds.
