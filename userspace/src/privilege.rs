@@ -18,25 +18,10 @@
 //!
 //! Capabilities are per thread in Linux, so this runs on the main thread
 //! before any worker thread is started: threads inherit the dropped set.
+//! The capget/capset/prctl calls go through the `caps` crate.
 
-use anyhow::{bail, Result};
-
-/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
-const CAP_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
+use anyhow::{bail, Context, Result};
+use caps::CapSet;
 
 /// What [`drop_all`] managed to drop, for the log line.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -51,63 +36,75 @@ pub struct Dropped {
 /// inheritable, ambient), clears the bounding set when allowed, and sets
 /// `no_new_privs` so no later exec can regain any.
 pub fn drop_all() -> Result<Dropped> {
-    let mut dropped = Dropped::default();
-    // SAFETY: prctl with integer arguments only.
-    unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        );
-    }
-    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(40);
-    let mut all_dropped = true;
-    for cap in 0..=last {
-        // SAFETY: prctl with integer arguments only.
-        let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
-        if r != 0 {
-            // EPERM without CAP_SETPCAP; EINVAL for caps the kernel lacks.
-            all_dropped = false;
-            break;
-        }
-    }
-    dropped.bounding_set = all_dropped;
-    // SAFETY: prctl with integer arguments only.
+    // Ambient first: a capability cannot stay ambient once it leaves the
+    // permitted set anyway, but clearing it explicitly says what we mean.
+    caps::clear(None, CapSet::Ambient).context("clearing the ambient capability set")?;
+    // EPERM without CAP_SETPCAP: not an error, the log line says so.
+    let cleared = caps::clear(None, CapSet::Bounding).is_ok();
+    // The crate drops the capabilities it knows by name; the kernel may know
+    // more, so /proc has the last word on whether the set is empty.
+    let bounding_set = cleared && bounding() == Some(0);
+    // SAFETY: prctl with integer arguments only (the caps crate has no
+    // wrapper for no_new_privs).
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         bail!("setting no_new_privs: {}", std::io::Error::last_os_error());
     }
-    let mut header = CapHeader {
-        version: CAP_VERSION_3,
-        pid: 0,
-    };
-    let data = [CapData::default(); 2];
-    // SAFETY: capset reads a valid header and two data structs (version 3).
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut header as *mut CapHeader,
-            data.as_ptr(),
-        )
-    };
-    if r != 0 {
-        bail!(
-            "dropping capabilities (capset): {}",
-            std::io::Error::last_os_error()
-        );
-    }
-    Ok(dropped)
+    // Inheritable before permitted: clearing permitted writes the current
+    // inheritable set back with it (one capset of all three sets).
+    caps::clear(None, CapSet::Inheritable).context("clearing the inheritable capability set")?;
+    // Clearing permitted clears effective too.
+    caps::clear(None, CapSet::Permitted).context("dropping capabilities (capset)")?;
+    Ok(Dropped { bounding_set })
 }
 
 /// The effective capability mask of this thread, from /proc.
 pub fn effective() -> Option<u64> {
+    status_mask("CapEff:")
+}
+
+/// The bounding set of this thread, from /proc.
+fn bounding() -> Option<u64> {
+    status_mask("CapBnd:")
+}
+
+fn status_mask(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Capabilities, the bounding set and `no_new_privs` are all per thread,
+    /// so a thread of its own drops them without touching the test runner.
+    #[test]
+    fn a_thread_that_drops_holds_no_capability() {
+        let any_before = effective().is_some_and(|e| e != 0);
+        // CAP_SETPCAP (8) is what dropping from the bounding set takes.
+        let setpcap = effective().is_some_and(|e| e & (1 << 8) != 0);
+        let (dropped, masks) = std::thread::spawn(|| {
+            let dropped = drop_all().expect("drop_all");
+            let masks: Vec<Option<u64>> = ["CapEff:", "CapPrm:", "CapInh:", "CapAmb:"]
+                .into_iter()
+                .map(status_mask)
+                .collect();
+            let nnp = std::fs::read_to_string("/proc/thread-self/status")
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["NoNewPrivs:", "1"]);
+            assert!(nnp, "no_new_privs is set");
+            (dropped, masks)
+        })
+        .join()
+        .expect("the dropping thread");
+        assert_eq!(masks, [Some(0); 4]);
+        // With CAP_SETPCAP the bounding set goes too; without it, not.
+        assert_eq!(dropped.bounding_set, setpcap);
+        // The test runner's own thread kept what it had.
+        assert_eq!(effective().is_some_and(|e| e != 0), any_before);
+    }
 }
