@@ -33,6 +33,12 @@ pub enum Command {
     Conns(ConnsArgs),
     /// Send ICMP echo requests from the daemon's own address.
     Ping(PingArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per subcommand with --out-dir
+    /// (used by `cargo xtask install`).
+    #[command(hide = true)]
+    Manpage(ManpageArgs),
     /// Attach the reply-counting peer program to the far end of a veth and
     /// pin it (used by `cargo xtask lab up`; see `fastpath::peer`).
     #[command(hide = true)]
@@ -111,6 +117,21 @@ pub struct PeerAttachArgs {
     /// Where to pin the attachment on a bpffs, so it outlives this command.
     #[arg(long)]
     pub pin: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// Write xdpstack.1 and xdpstack-SUBCOMMAND.1 pages into this directory
+    /// instead of printing xdpstack.1.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// `--fastpath on|off`.

@@ -12,6 +12,7 @@
 //! - [`services`]: applications on the stack's socket APIs (echo, discard,
 //!   the HTTP status page);
 //! - [`control`]: the daemon's control socket and the CLI's client side;
+//! - [`manual`]: completion scripts and man pages from the clap definitions;
 //! - [`loadgen`]: the load generator and per-packet cost probe that
 //!   `cargo xtask bench` drives.
 
@@ -20,6 +21,7 @@ pub mod control;
 pub mod daemon;
 pub mod fastpath;
 pub mod loadgen;
+pub mod manual;
 pub mod privilege;
 pub mod services;
 pub mod stack;

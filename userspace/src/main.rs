@@ -16,6 +16,17 @@ fn main() -> ExitCode {
         Command::Stats(args) => xdpstack::control::commands::stats(args),
         Command::Conns(args) => xdpstack::control::commands::conns(args),
         Command::Ping(args) => xdpstack::control::commands::ping(args),
+        Command::Completions(args) => {
+            xdpstack::manual::completions(args.shell, &mut std::io::stdout().lock())
+        }
+        Command::Manpage(args) => match args.out_dir {
+            Some(dir) => xdpstack::manual::manpages_to(&dir).map(|pages| {
+                for page in pages {
+                    println!("{}", page.display());
+                }
+            }),
+            None => xdpstack::manual::manpage(&mut std::io::stdout().lock()),
+        },
         Command::PeerAttach(args) => {
             xdpstack::fastpath::peer::PeerProgram::attach(args.netns.as_deref(), &args.iface)
                 .and_then(|p| p.pin_link(&args.pin))
