@@ -17,6 +17,10 @@ use crate::wire::MacAddr;
     about = "A TCP/IP stack whose fast path answers ARP and ping inside the kernel (XDP)"
 )]
 pub struct Cli {
+    /// Log line format: text, or JSON lines (ts, level, target, msg) for
+    /// log shippers. `RUST_LOG` sets the level.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -12,6 +12,7 @@
 //! - [`services`]: applications on the stack's socket APIs (echo, discard,
 //!   the HTTP status page);
 //! - [`control`]: the daemon's control socket and the CLI's client side;
+//! - [`logging`]: the log line formats (`--log-format text|json`);
 //! - [`manual`]: completion scripts and man pages from the clap definitions;
 //! - [`loadgen`]: the load generator and per-packet cost probe that
 //!   `cargo xtask bench` drives.
@@ -21,6 +22,7 @@ pub mod control;
 pub mod daemon;
 pub mod fastpath;
 pub mod loadgen;
+pub mod logging;
 pub mod manual;
 pub mod privilege;
 pub mod services;

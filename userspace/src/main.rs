@@ -4,12 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use xdpstack::cli::{Cli, Command, LoadgenCommand};
+use xdpstack::logging::LogFormat;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
     let cli = Cli::parse();
+    xdpstack::logging::init(cli.log_format);
+    let json_logs = cli.log_format == LogFormat::Json;
     let result = match cli.command {
         Command::Run(args) => xdpstack::daemon::run(args),
         Command::Arp(args) => xdpstack::control::commands::arp(args),
@@ -41,7 +41,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("xdpstack: {e:#}");
+            // A log shipper reads stderr as JSON lines: the last words too.
+            if json_logs {
+                log::error!("{e:#}");
+            } else {
+                eprintln!("xdpstack: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }
