@@ -51,9 +51,10 @@ pub fn run(profile: Profile, args: &[String]) -> Result<()> {
     bail!("cannot start `{}`: {err}", argv.join(" "))
 }
 
-/// Runs setup if needed, builds xdpstack and returns the binary's path.
+/// Runs setup (what running needs) if needed, builds xdpstack and returns
+/// the binary's path.
 pub fn build(profile: Profile) -> Result<PathBuf> {
-    setup_if_missing()?;
+    setup_if_missing(setup::Scope::Run)?;
     let mut build = Command::new("cargo");
     build
         .args(["build", "-p", "xdpstack"])
@@ -65,14 +66,14 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
     Ok(target_dir().join(profile.dir()).join("xdpstack"))
 }
 
-/// Runs `setup` first when any of its cheap checks fails.
-pub fn setup_if_missing() -> Result<()> {
-    let missing = setup::missing();
+/// Runs `setup` of `scope` first when any of its cheap checks fails.
+pub fn setup_if_missing(scope: setup::Scope) -> Result<()> {
+    let missing = setup::missing(scope);
     if missing.is_empty() {
         return Ok(());
     }
     println!("missing: {}; running setup first", missing.join("; "));
-    setup::run()
+    setup::run_scope(scope)
 }
 
 /// The xdpstack command line: inside the lab's stack namespace on its veth

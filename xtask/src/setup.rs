@@ -13,6 +13,11 @@
 //! 6. bpffs mounted at /sys/fs/bpf;
 //! 7. cargo-fuzz, for `cargo xtask fuzz` (run briefly by `cargo xtask test`).
 //!
+//! Steps 2 and 7 serve only testing: `cargo xtask run` sets up
+//! [`Scope::Run`] and leaves them out (cargo-fuzz alone is ~30 s of `cargo
+//! install` on a newcomer's first run); `cargo xtask test`, `setup` and CI
+//! do everything.
+//!
 //! It also reports what it cannot change: root, the kernel, BTF.
 
 use std::fs;
@@ -59,16 +64,20 @@ pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// Where bpffs is conventionally mounted (for pinned maps and bpftool).
 pub const BPFFS_DIR: &str = "/sys/fs/bpf";
 
-/// What a full `setup` would have to do, from cheap checks only (a few
+/// What `setup` of `scope` would have to do, from cheap checks only (a few
 /// `dpkg-query`/`rustup`/`--version` calls, no network). Empty means ready.
-pub fn missing() -> Vec<String> {
+pub fn missing(scope: Scope) -> Vec<String> {
     let mut missing = Vec::new();
     match missing_apt_packages() {
         Ok(pkgs) if !pkgs.is_empty() => missing.push(format!("apt packages: {}", pkgs.join(" "))),
         Ok(_) => {}
         Err(e) => missing.push(format!("{e:#}")),
     }
-    let components = missing_stable_components();
+    let components = if scope.testing_tools() {
+        missing_stable_components()
+    } else {
+        Vec::new()
+    };
     if !components.is_empty() {
         missing.push(format!("rustup components: {}", components.join(" ")));
     }
@@ -85,10 +94,10 @@ pub fn missing() -> Vec<String> {
     if let Some(problem) = bpf_linker_problem() {
         missing.push(problem);
     }
-    if !bpffs_mounted() {
+    if scope.running() && !bpffs_mounted() {
         missing.push(format!("bpffs not mounted at {BPFFS_DIR}"));
     }
-    if !cargo_fuzz_installed() {
+    if scope.testing_tools() && !cargo_fuzz_installed() {
         missing.push(format!("cargo-fuzz {CARGO_FUZZ_VERSION}"));
     }
     missing
@@ -97,11 +106,27 @@ pub fn missing() -> Vec<String> {
 /// How much `setup` does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// Everything: building, testing (rustfmt, clippy) and running (bpffs).
+    /// Everything: building, running (bpffs) and testing (rustfmt, clippy,
+    /// cargo-fuzz).
     Full,
+    /// What building and running need (`cargo xtask run`, `lab`, `bench`,
+    /// `install`): no rustfmt/clippy, no cargo-fuzz.
+    Run,
     /// Only what building xdpstack needs (`--build-only`): the Dockerfile's
     /// build stage, where nothing runs and bpffs cannot be mounted.
     BuildOnly,
+}
+
+impl Scope {
+    /// rustfmt/clippy and cargo-fuzz: what only `cargo xtask test` uses.
+    fn testing_tools(self) -> bool {
+        self == Scope::Full
+    }
+
+    /// bpffs and the kernel checks: what running xdpstack here needs.
+    fn running(self) -> bool {
+        self != Scope::BuildOnly
+    }
 }
 
 /// Runs every step, printing what each found and did.
@@ -125,7 +150,7 @@ pub fn run_scope(scope: Scope) -> Result<()> {
     if apt_packages(root)? {
         changed.push("apt packages");
     }
-    if scope == Scope::Full && stable_components()? {
+    if scope.testing_tools() && stable_components()? {
         changed.push("rustfmt/clippy");
     }
     if nightly()? {
@@ -137,16 +162,19 @@ pub fn run_scope(scope: Scope) -> Result<()> {
     if bpf_linker()? {
         changed.push("bpf-linker");
     }
-    if scope == Scope::BuildOnly {
+    if !scope.running() {
         println!("setup: build only, so no rustfmt/clippy, cargo-fuzz, bpffs or kernel checks");
     } else {
         if bpffs(root)? {
             changed.push("bpffs mount");
         }
-        if ensure_cargo_fuzz()? {
+        if scope.testing_tools() && ensure_cargo_fuzz()? {
             changed.push("cargo-fuzz");
         }
         kernel_report();
+    }
+    if scope == Scope::Run {
+        println!("setup: what running needs only; `cargo xtask test` (or `cargo xtask setup`) adds rustfmt/clippy and cargo-fuzz");
     }
     if changed.is_empty() {
         println!("setup: nothing to do, everything was already in place");
@@ -680,6 +708,15 @@ fn kernel_report() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes() {
+        // `cargo xtask run` neither builds cargo-fuzz nor adds rustfmt/clippy,
+        // but mounts bpffs; the Dockerfile's build stage does neither.
+        assert!(!Scope::Run.testing_tools() && Scope::Run.running());
+        assert!(Scope::Full.testing_tools() && Scope::Full.running());
+        assert!(!Scope::BuildOnly.testing_tools() && !Scope::BuildOnly.running());
+    }
 
     #[test]
     fn bpf_linker_version_parsing() {

@@ -13,6 +13,7 @@ use anyhow::{bail, Result};
 
 use crate::netns::is_root;
 use crate::run::setup_if_missing;
+use crate::setup::Scope;
 use crate::{cmd, workspace_root};
 
 /// One cargo invocation of the suite.
@@ -70,7 +71,9 @@ const STEPS: &[Step] = &[
 /// Runs every step even after a failure, so one CI run shows everything;
 /// fails at the end if any step failed.
 pub fn run() -> Result<()> {
-    setup_if_missing()?;
+    // Everything, cargo-fuzz and rustfmt/clippy included (the `run` part
+    // leaves those out).
+    setup_if_missing(Scope::Full)?;
     if !is_root() {
         println!("note: not root, so the root-only tests will skip themselves (CI runs as root)");
     }
