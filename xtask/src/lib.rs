@@ -6,6 +6,8 @@
 //!   prerequisites (`cargo xtask setup`);
 //! - [`bench`]: `cargo xtask bench`, xdpstack against the Linux kernel;
 //! - [`fuzz`]: `cargo xtask fuzz`, the cargo-fuzz targets;
+//! - [`install`]: `cargo xtask install`, the binary, the systemd unit, man
+//!   pages and completions;
 //! - [`lab`], [`run`], [`test_suite`], [`trace`]: the other subcommands;
 //! - [`cmd`]: running external commands with one-line errors.
 //!
@@ -16,6 +18,7 @@
 pub mod bench;
 pub mod cmd;
 pub mod fuzz;
+pub mod install;
 pub mod lab;
 pub mod netns;
 pub mod run;

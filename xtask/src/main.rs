@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use xtask::bench::BenchOptions;
+use xtask::install::InstallOptions;
 use xtask::netns::LabOptions;
 use xtask::run::Profile;
-use xtask::{bench, fuzz, lab, run, setup, test_suite, trace};
+use xtask::{bench, fuzz, install, lab, run, setup, test_suite, trace};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +49,23 @@ enum Task {
     },
     /// Check formatting, run clippy and all tests: what CI runs
     Test,
+    /// Build release and install the binary, the systemd unit template
+    /// xdpstack@.service, an example environment file, man pages and
+    /// completions
+    Install {
+        /// Installation prefix
+        #[arg(long, default_value = "/usr/local")]
+        prefix: std::path::PathBuf,
+        /// Where the environment files live (SYSCONFDIR/xdpstack/IFACE.env)
+        #[arg(long, default_value = "/etc")]
+        sysconfdir: std::path::PathBuf,
+        /// Stage every file under this directory (for packaging)
+        #[arg(long)]
+        destdir: Option<std::path::PathBuf>,
+        /// Install this xdpstack binary instead of building the release one
+        #[arg(long)]
+        binary: Option<std::path::PathBuf>,
+    },
     /// Benchmark the fast path and the userspace path against the Linux
     /// kernel (needs root; a few minutes, `--quick` about one)
     Bench {
@@ -139,6 +157,27 @@ fn dispatch(task: Task) -> Result<()> {
             run::run(profile, &args)
         }
         Task::Test => test_suite::run(),
+        Task::Install {
+            prefix,
+            sysconfdir,
+            destdir,
+            binary,
+        } => {
+            let opts = InstallOptions {
+                prefix,
+                sysconfdir,
+                destdir,
+                binary,
+            };
+            for file in install::install(&opts)? {
+                println!("installed {}", file.display());
+            }
+            println!("next:");
+            for step in install::next_steps(&opts) {
+                println!("  {step}");
+            }
+            Ok(())
+        }
         Task::Bench {
             quick,
             rounds,
