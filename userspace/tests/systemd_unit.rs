@@ -6,15 +6,32 @@
 //! install` into a scratch prefix, with the built binary, and `systemd-analyze
 //! verify` (and `security --offline`) on the installed unit where systemd's
 //! tools exist (systemd need not be running: these read files only).
+//!
+//! systemd is not PID 1 on the machines this runs on, so the root test runs
+//! the unit's command line as the unit would, as far as that can be done
+//! without systemd: the unit's capabilities as bounding, inheritable and
+//! ambient sets with no_new_privs (setpriv), its UMask, and a private mount
+//! namespace laid out as its ProtectSystem=strict, ProtectKernelTunables,
+//! PrivateDevices, PrivateTmp and RuntimeDirectory lay it out. Its system
+//! call filter and address families are not applied (README, "Run it as a
+//! service", says how those were checked).
+
+mod support;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::io::Read;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 use clap::Parser;
+use support::{kill, root_or_skip, wait_ready};
 use xdpstack::cli::{Cli, Command as Sub};
 use xtask::install::{install, InstallOptions, Layout, ENV_EXAMPLE, UNIT};
+use xtask::netns::{Lab, LabOptions};
 
 fn repo_file(rel: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
@@ -283,4 +300,185 @@ fn xtask_install_then_systemd_analyze_verify() {
         String::from_utf8_lossy(&security.stderr)
     );
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The mount namespace the unit's sandboxing options give the service, in
+/// shell, ending by exec'ing `argv` under setpriv with `caps`. Runs inside
+/// `unshare -m` (private propagation), so nothing leaks to the host.
+fn sandbox_script(caps: &[String], umask: &str, runtime_dir: &str) -> String {
+    let caps = caps
+        .iter()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!(
+        r#"set -e
+mount --make-rprivate /
+mkdir -p /run/{runtime_dir}
+mount -t tmpfs -o mode=0755 tmpfs /run/{runtime_dir}
+mount -t tmpfs tmpfs /tmp
+mkdir /tmp/dev
+mount -t tmpfs -o mode=0755 tmpfs /tmp/dev
+for d in null zero full random urandom tty; do touch /tmp/dev/$d; mount --bind /dev/$d /tmp/dev/$d; done
+mount --move /tmp/dev /dev
+mount -o remount,bind,ro /
+mount -o remount,bind,ro /sys
+mount --bind /proc/sys /proc/sys
+mount -o remount,bind,ro /proc/sys
+umask {umask}
+exec setpriv --no-new-privs --bounding-set -all,{caps} --inh-caps -all,{caps} --ambient-caps -all,{caps} "$@"
+"#
+    )
+}
+
+#[test]
+fn root_the_units_command_serves_inside_its_sandbox() {
+    if !root_or_skip("root_the_units_command_serves_inside_its_sandbox") {
+        return;
+    }
+    for tool in ["setpriv", "unshare", "nsenter"] {
+        if !support::command_exists(tool) {
+            eprintln!("SKIPPED: {tool} is not installed (util-linux)");
+            return;
+        }
+    }
+    let unit = unit_settings(&repo_file(UNIT));
+    let caps: Vec<String> = one(&unit, "Service", "CapabilityBoundingSet")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let umask = one(&unit, "Service", "UMask");
+    let runtime_dir = one(&unit, "Service", "RuntimeDirectory");
+    let lab = Lab::test(LabOptions::default()).expect("creating the test lab");
+    let iface = lab.stack().iface().to_string();
+    let env: HashMap<String, String> = [
+        ("XDPSTACK_IP", "10.10.0.4/24"),
+        ("XDPSTACK_ARGS", "--mode skb --log-format json"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut argv = expand_exec_start(&one(&unit, "Service", "ExecStart"), &iface, &env);
+    argv[0] = env!("CARGO_BIN_EXE_xdpstack").to_string();
+    // ip netns exec, unshare (no --fork), sh and setpriv all exec: the
+    // child is the daemon itself.
+    let mut command = vec![
+        "unshare".to_string(),
+        "-m".into(),
+        "sh".into(),
+        "-c".into(),
+        sandbox_script(&caps, &umask, &runtime_dir),
+        "sandbox".into(),
+    ];
+    command.extend(argv);
+    let mut daemon = lab
+        .stack()
+        .command(&command)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the sandboxed daemon");
+    let pid = daemon.id() as i32;
+    let mut stderr = daemon.stderr.take().expect("piped stderr");
+    wait_ready(&mut daemon, String::new);
+
+    let ping = lab
+        .client()
+        .exec(["ping", "-n", "-c", "2", "-W", "1", "10.10.0.4"])
+        .expect("ping");
+    let curl = lab
+        .client()
+        .exec([
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "http://10.10.0.4/",
+        ])
+        .expect("curl");
+    // The control socket, reached in the daemon's own mount namespace.
+    let stats = Command::new("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-m",
+            "-n",
+            env!("CARGO_BIN_EXE_xdpstack"),
+            "stats",
+            "--json",
+        ])
+        .output()
+        .expect("nsenter xdpstack stats");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let socket_mode = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-m", "stat", "-c", "%a"])
+        .arg(format!("/run/{runtime_dir}/{iface}.sock"))
+        .output()
+        .expect("nsenter stat");
+
+    // The sandbox is real: the daemon's root and /sys cannot be written.
+    let writable: Vec<bool> = [
+        "/xdpstack-probe",
+        "/sys/xdpstack-probe",
+        "/proc/sys/xdpstack-probe",
+    ]
+    .iter()
+    .map(|p| {
+        Command::new("nsenter")
+            .args(["-t", &pid.to_string(), "-m", "touch", p])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+    .collect();
+
+    kill(pid, libc::SIGTERM);
+    let start = Instant::now();
+    let exit = loop {
+        if let Ok(Some(s)) = daemon.try_wait() {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = daemon.kill();
+            break daemon.wait().ok();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut log = String::new();
+    let _ = stderr.read_to_string(&mut log);
+    drop(lab);
+
+    // Were the sandbox broken, the probe would be on the host's root.
+    let _ = std::fs::remove_file("/xdpstack-probe");
+    assert_eq!(writable, [false; 3], "read-only /, /sys, /proc/sys");
+    assert!(ping.status.success(), "ping: {log}");
+    assert_eq!(String::from_utf8_lossy(&curl.stdout), "200", "{log}");
+    assert!(
+        stats.status.success(),
+        "stats: {}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("stats JSON");
+    assert!(stats.is_object() || stats.is_array(), "{stats}");
+    assert_eq!(String::from_utf8_lossy(&socket_mode.stdout).trim(), "600");
+    for field in ["CapEff", "CapPrm", "CapAmb"] {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .unwrap_or_default();
+        assert!(line.ends_with("0000000000000000"), "{line}");
+    }
+    assert!(status.lines().any(|l| l == "NoNewPrivs:\t1"), "{status}");
+    // The log went out as JSON lines, as the example env file asks.
+    assert!(
+        log.lines().count() >= 2
+            && log
+                .lines()
+                .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{log}"
+    );
+    assert!(exit.is_some_and(|s| s.success()), "exit {exit:?}: {log}");
 }
