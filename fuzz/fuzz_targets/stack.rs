@@ -38,7 +38,7 @@ fn config() -> StackConfig {
         // Small, so eviction runs.
         arp_max: 8,
         // Fixed, so a crash reproduces.
-        isn_secret: [7; 16],
+        seed: [7; 32],
     }
 }
 

@@ -143,7 +143,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         mtu,
         arp_timeout: Duration::from_secs(args.arp_timeout),
         arp_max: args.arp_max,
-        isn_secret: os_random()?,
+        seed: os_random()?,
     };
     let mut stack = Stack::new(config, clock.now());
     let services = Services::start(&mut stack, &args.services).map_err(|e| anyhow!(e))?;
@@ -334,7 +334,7 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
     while !shared.stop.load(Ordering::Relaxed) {
         let timeout_ms = if index == 0 {
             let now = shared.clock.now();
-            match shared.stack().next_timer() {
+            match shared.stack().poll_at() {
                 // Round up: waking a little late is fine, early spins.
                 Some(at) => at.since(now).as_micros().div_ceil(1000).min(100) as i32,
                 None => 100,
@@ -378,7 +378,7 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
                         0
                     }
                 };
-                if index == 0 && st.next_timer().is_some_and(|at| at <= now) {
+                if index == 0 && st.poll_at().is_some_and(|at| at <= now) {
                     st.poll(now);
                 }
                 shared.services().poll(now, &mut st);
@@ -494,10 +494,10 @@ async fn ping(shared: &Shared, dst: Ipv4Addr, size: usize, seq: u16, timeout_ms:
     }
 }
 
-/// 16 bytes from the kernel's random source, for the RFC 6528 ISN key: it
-/// must be unguessable and new at every start.
-fn os_random() -> Result<[u8; 16]> {
-    let mut key = [0u8; 16];
+/// The stack's seed from the kernel's random source: the RFC 6528 ISN key
+/// drawn from it must be unguessable and new at every start.
+fn os_random() -> Result<crate::stack::rng::Seed> {
+    let mut key = [0u8; 32];
     let mut filled = 0;
     while filled < key.len() {
         // SAFETY: writes at most `len - filled` bytes into our own array.
@@ -508,7 +508,7 @@ fn os_random() -> Result<[u8; 16]> {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            bail!("getrandom for the TCP ISN key: {e}");
+            bail!("getrandom for the stack's random seed: {e}");
         }
         filled += n as usize;
     }
