@@ -888,3 +888,39 @@ fn the_seed_draws_ident_ping_identifier_and_ports() {
     assert_ne!(a.2, b.2, "IP identification");
     assert_ne!(a.3, b.3, "TCP ephemeral port");
 }
+
+#[test]
+fn http_idle_close_is_due_exactly_at_the_services_poll_at() {
+    use crate::services::{ServiceName, Services};
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    s.poll(t(2_000));
+    out(&mut s);
+    learn_peer(&mut s);
+    let mut services = Services::start(&mut s, &[ServiceName::Http]).unwrap();
+    assert_eq!(services.poll_at(), None);
+    let syn = tcp_segment(US, 80, TcpFlags::SYN, 5000, 0, &[]);
+    s.receive(
+        t(3_000),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+    );
+    let iss = tcp_out(&out(&mut s))[0].2;
+    let ack = tcp_segment(US, 80, TcpFlags::ACK, 5001, iss.wrapping_add(1), &[]);
+    s.receive(
+        t(3_001),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &ack),
+    );
+    services.poll(t(3_001), &mut s);
+    // RFC 9112 9.8: an idle persistent connection is closed after 30 s.
+    let at = services.poll_at().expect("the idle deadline");
+    assert_eq!(at, t(33_001));
+    let fin_sent = |s: &mut Stack| {
+        s.flush(at);
+        tcp_out(&out(s)).iter().any(|(_, f, _, _, _)| f.fin())
+    };
+    services.poll(at - Duration::from_micros(1), &mut s);
+    assert!(!fin_sent(&mut s), "closed before its deadline");
+    services.poll(at, &mut s);
+    assert!(fin_sent(&mut s), "not closed at its deadline");
+    assert_eq!(services.poll_at(), None);
+}
