@@ -1208,3 +1208,35 @@ fn time_wait_and_fin_wait_2_end_exactly_at_poll_at() {
         assert_eq!(sim.a.counters().fin_wait_2_timeouts, 1);
     });
 }
+
+/// The zero-window probe (persist timer) goes out exactly at `poll_at`.
+#[test]
+fn window_probe_is_sent_exactly_at_poll_at() {
+    run_with_many_seeds(|seed| {
+        let mut b = super::sim::config(B);
+        b.rcv_buf = 8 * 1024;
+        let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(5), seed);
+        let (ca, _cb) = connected(&mut sim);
+        let data = pattern(64 * 1024, seed);
+        let mut sent = 0;
+        // B does not read: its window closes and A starts probing.
+        assert!(sim.run(STEPS, |s| {
+            if sent < data.len() {
+                sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+            }
+            s.a.counters().window_probes >= 1
+        }));
+        // Let the probe and its answer cross; A then waits for its next probe.
+        sim.advance(Duration::from_millis(20));
+        let probes = sim.a.counters().window_probes;
+        let at = sim.a.poll_at().expect("the persist deadline");
+        let mut o = Vec::new();
+        sim.a.poll(at - Duration::from_micros(1));
+        sim.a.drain_output(&mut o);
+        assert!(o.is_empty(), "sent before its deadline");
+        sim.a.poll(at);
+        sim.a.drain_output(&mut o);
+        assert_eq!(o.len(), 1);
+        assert_eq!(sim.a.counters().window_probes, probes + 1);
+    });
+}
