@@ -109,6 +109,13 @@ fuzz_target!(|data: &[u8]| {
             2 => {
                 now = now + Duration::from_millis(len as u64);
                 stack.poll(now);
+                // Nothing is still due after a poll: a daemon sleeping until
+                // `poll_at` would otherwise spin.
+                assert!(
+                    stack.poll_at().is_none_or(|at| at > now),
+                    "due after poll: {:?} at {now:?}",
+                    stack.poll_at()
+                );
                 rest = tail;
             }
             op => {
