@@ -38,7 +38,7 @@ fn config() -> StackConfig {
         // Small, so eviction runs.
         arp_max: 8,
         // Fixed, so a crash reproduces.
-        isn_secret: [7; 16],
+        seed: [7; 32],
     }
 }
 
@@ -109,6 +109,13 @@ fuzz_target!(|data: &[u8]| {
             2 => {
                 now = now + Duration::from_millis(len as u64);
                 stack.poll(now);
+                // Nothing is still due after a poll: a daemon sleeping until
+                // `poll_at` would otherwise spin.
+                assert!(
+                    stack.poll_at().is_none_or(|at| at > now),
+                    "due after poll: {:?} at {now:?}",
+                    stack.poll_at()
+                );
                 rest = tail;
             }
             op => {

@@ -4,20 +4,22 @@
 //! NIC queue --XDP--> XDP_TX (ARP, ping answered in-kernel)
 //!           \------> XSKMAP --> worker thread per queue --> Stack --> AF_XDP TX
 //!  NEIGH_EVENTS ring ---------> main task --> Stack (ARP cache learns)
-//!  control socket, 100 ms timer, signals --> main task
+//!  control socket, signals, link events (rtnetlink), eBPF logs --> main task
 //! ```
 //!
 //! The stack is one state machine behind a mutex, shared by the queue
 //! workers (the single owner of the ARP cache). After every received batch
 //! a worker runs the services (echo, discard, http) on the stack's socket
-//! APIs and sends what came out. Worker 0 also sleeps only until the stack's
-//! next timer (TCP retransmissions and delayed ACKs need milliseconds), runs
-//! it and sends. Frames the main task makes (ARP timers, `xdpstack ping`)
-//! wait in the stack's outbox; an eventfd wakes worker 0 to send them.
+//! APIs and sends what came out. Worker 0 alone drives the timers: it
+//! sleeps exactly until the earliest deadline of the stack and the services
+//! (`poll_at`), a frame, or a wake-up, with no tick. Whoever else changes
+//! the stack (the main task, other workers) wakes it through an eventfd
+//! when frames wait in the outbox or a deadline is earlier than the one it
+//! sleeps until. An idle daemon does not wake at all.
 
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -35,7 +37,7 @@ use crate::control::server::ControlSocket;
 use crate::control::{socket_path, Request, Response};
 use crate::fastpath::{iface, AttachOutcome, Fastpath};
 use crate::services::Services;
-use crate::stack::time::MonotonicClock;
+use crate::stack::time::{Instant, MonotonicClock};
 use crate::stack::{Stack, StackConfig};
 use crate::xsk::{XskSocket, XskStats};
 
@@ -50,8 +52,14 @@ struct Shared {
     xsk_stats: Mutex<Vec<XskStats>>,
     clock: MonotonicClock,
     stop: AtomicBool,
-    /// Wakes worker 0 to send what waits in the stack's outbox.
+    /// Signalled once at shutdown and never read: wakes every worker.
+    stop_fd: EventFd,
+    /// Wakes worker 0 to send what waits in the stack's outbox, or to
+    /// sleep until an earlier deadline.
     wake: EventFd,
+    /// The deadline worker 0 sleeps until (µs of the stack's clock,
+    /// u64::MAX: none). Written and read with the stack locked.
+    armed: AtomicU64,
     /// Signalled when ping replies arrive.
     ping_replies: tokio::sync::Notify,
     /// The XDP attach mode and why, shown by `xdpstack stats`.
@@ -72,6 +80,27 @@ impl Shared {
     fn fastpath(&self) -> MutexGuard<'_, Fastpath> {
         self.fastpath.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// After the stack changed outside worker 0 (call with the stack
+    /// locked): wakes worker 0 when frames wait to be sent or `deadline` is
+    /// earlier than the one it sleeps until.
+    fn kick(&self, frames_waiting: bool, deadline: Option<Instant>) {
+        let armed = self.armed.load(Ordering::SeqCst);
+        if frames_waiting || deadline.is_some_and(|d| d.micros() < armed) {
+            self.wake.signal();
+        }
+    }
+
+    /// Tells every worker to stop.
+    fn shut_down(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.stop_fd.signal();
+    }
+}
+
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    a.into_iter().chain(b).min()
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -133,6 +162,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
     );
     let watch = IfaceWatch::new(&args.iface)?;
+    let log_fd = fastpath.log_fd();
 
     let clock = MonotonicClock::start();
     let config = StackConfig {
@@ -143,7 +173,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         mtu,
         arp_timeout: Duration::from_secs(args.arp_timeout),
         arp_max: args.arp_max,
-        isn_secret: os_random()?,
+        seed: os_random()?,
     };
     let mut stack = Stack::new(config, clock.now());
     let services = Services::start(&mut stack, &args.services).map_err(|e| anyhow!(e))?;
@@ -159,7 +189,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         ),
         clock,
         stop: AtomicBool::new(false),
+        stop_fd: EventFd::new()?,
         wake: EventFd::new()?,
+        armed: AtomicU64::new(u64::MAX),
         ping_replies: tokio::sync::Notify::new(),
         attached: attached.clone(),
     });
@@ -193,9 +225,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         neigh_ring,
         signals,
         watch,
+        log_fd,
     ));
-    shared.stop.store(true, Ordering::Relaxed);
-    shared.wake.signal();
+    shared.shut_down();
     for w in workers {
         let _ = w.join();
     }
@@ -210,19 +242,44 @@ async fn main_task(
     neigh_ring: aya::maps::RingBuf<aya::maps::MapData>,
     mut signals: Signals,
     watch: IfaceWatch,
+    log_fd: Option<std::os::fd::RawFd>,
 ) -> Result<()> {
     // SAFETY: the ring owns its fd and keeps it open as long as the AsyncFd
     // holds the ring.
     let mut neigh = unsafe { AsyncFd::register(neigh_ring) }
         .map_err(|e| anyhow!("watching the neighbour event ring: {e}"))?;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Link changes, instead of polling the interface: subscribe first, then
+    // check, so a deletion in between is not missed.
+    // SAFETY: LinkEvents owns its fd and keeps it open as long as the
+    // AsyncFd holds it.
+    let links = unsafe { AsyncFd::register(LinkEvents::open()?) }
+        .map_err(|e| anyhow!("watching link events: {e}"))?;
+    watch.check()?;
+    // eBPF log lines, flushed when the log ring says it has some.
+    let logs = log_fd
+        .map(|fd| {
+            // SAFETY: the logger in `shared.fastpath` owns this fd and keeps
+            // it open until `shared` is dropped, after this AsyncFd (a local
+            // of this function, dropped before its parameters).
+            unsafe {
+                AsyncFd::register_with_interest(BorrowedRawFd(fd), tokio::io::Interest::READABLE)
+            }
+        })
+        .transpose()
+        .map_err(|e| anyhow!("watching the eBPF log ring: {e}"))?;
 
     let handler = {
         let shared = shared.clone();
         Arc::new(move |req: Request| {
             let shared = shared.clone();
-            async move { handle_request(&shared, req).await }
+            async move {
+                let response = handle_request(&shared, req).await;
+                // A request may have queued frames (ARP resolution of an
+                // `arp add`) or started a timer: hand them to worker 0.
+                let st = shared.stack();
+                shared.kick(st.has_outbox(), st.poll_at());
+                response
+            }
         })
     };
     let serve = control.serve(handler);
@@ -233,23 +290,26 @@ async fn main_task(
             _ = signals.int.recv() => break,
             _ = signals.term.recv() => break,
             _ = &mut serve => break,
-            _ = tick.tick() => {
+            guard = links.readable() => {
+                let mut guard = guard.context("link events")?;
+                guard.get_inner().drain();
+                guard.clear_ready();
                 watch.check()?;
-                let now = shared.clock.now();
-                let pending = {
-                    let mut st = shared.stack();
-                    st.poll(now);
-                    st.has_outbox()
-                };
-                if pending {
-                    shared.wake.signal();
+            }
+            guard = async {
+                match &logs {
+                    Some(l) => l.readable().await,
+                    None => std::future::pending().await,
                 }
+            } => {
+                let mut guard = guard.context("eBPF log ring")?;
+                guard.clear_ready();
                 shared.fastpath().flush_logs();
             }
             guard = neigh.readable_mut() => {
                 let mut guard = guard.context("neighbour event ring")?;
                 let now = shared.clock.now();
-                let pending = {
+                {
                     let mut st = shared.stack();
                     let ring = guard.get_inner_mut();
                     while let Some(item) = ring.next() {
@@ -257,21 +317,104 @@ async fn main_task(
                             st.on_neigh_event(now, &ev);
                         }
                     }
-                    st.has_outbox()
-                };
-                guard.clear_ready();
-                if pending {
-                    shared.wake.signal();
+                    // Learning flushes queued packets and (re)arms ARP
+                    // timers: worker 0 sends and sleeps accordingly.
+                    shared.kick(st.has_outbox(), st.poll_at());
                 }
+                guard.clear_ready();
             }
         }
     }
     Ok(())
 }
 
+/// A descriptor owned elsewhere, to watch it with tokio.
+struct BorrowedRawFd(std::os::fd::RawFd);
+
+impl AsRawFd for BorrowedRawFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        // The eBPF log ring's fd: the logger in `Shared::fastpath` keeps it
+        // open for the daemon's whole life, longer than `main_task`.
+        self.0
+    }
+}
+
+/// An rtnetlink socket subscribed to link changes (RTMGRP_LINK): any
+/// message is a reason to check the interface, so none is parsed.
+struct LinkEvents(std::os::fd::OwnedFd);
+
+impl LinkEvents {
+    fn open() -> Result<Self> {
+        // SAFETY: plain syscall; the fd is owned below.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if fd < 0 {
+            bail!("netlink socket: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let fd: std::os::fd::OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+        // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        addr.nl_groups = libc::RTMGRP_LINK as u32;
+        // SAFETY: a valid sockaddr_nl of the size passed, on our own fd.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            bail!(
+                "subscribing to link events: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(LinkEvents(fd))
+    }
+
+    /// Reads every pending message (ENOBUFS, an overrun, counts as one).
+    fn drain(&self) {
+        let mut buf = [0u8; 8192];
+        loop {
+            // SAFETY: reads at most buf.len() bytes into our own buffer.
+            let n = unsafe {
+                libc::recv(
+                    self.0.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::ENOBUFS)
+                    || e.kind() == std::io::ErrorKind::Interrupted
+                {
+                    continue;
+                }
+                return; // EAGAIN: drained.
+            }
+        }
+    }
+}
+
+impl AsRawFd for LinkEvents {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 /// Notices that the interface went away (deleted, or moved to another
 /// namespace): the kernel then detaches the program and unbinds the
-/// sockets by itself, and the daemon has nothing left to serve.
+/// sockets by itself, and the daemon has nothing left to serve. Checked
+/// on every link event.
 struct IfaceWatch {
     name: String,
     c_name: std::ffi::CString,
@@ -327,45 +470,39 @@ impl Signals {
     }
 }
 
+/// How long after the last batch a worker re-reads its socket's kernel
+/// counters once more, so `xdpstack stats` is current once traffic stops.
+const KERNEL_STATS_AFTER: Duration = Duration::from_millis(100);
+
 /// One queue's loop: receive a batch, let the stack and the services
-/// answer, send. Worker 0 also runs the stack's timers.
+/// answer, send. Worker 0 is the one place that runs the stack's and the
+/// services' timers: it sleeps exactly until their earliest deadline.
 fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
+    let timers = index == 0;
     let mut out: Vec<Vec<u8>> = Vec::new();
-    while !shared.stop.load(Ordering::Relaxed) {
-        let timeout_ms = if index == 0 {
-            let now = shared.clock.now();
-            match shared.stack().next_timer() {
-                // Round up: waking a little late is fine, early spins.
-                Some(at) => at.since(now).as_micros().div_ceil(1000).min(100) as i32,
-                None => 100,
-            }
+    // Set after frames moved: the kernel counters to re-read once quiet.
+    let mut stats_due: Option<std::time::Instant> = None;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let timer_wait = if timers {
+            let st = shared.stack();
+            let deadline = earliest(st.poll_at(), shared.services().poll_at());
+            // Published with the stack locked: whoever changes the stack
+            // after this sees it and wakes us for an earlier deadline.
+            shared
+                .armed
+                .store(deadline.map_or(u64::MAX, Instant::micros), Ordering::SeqCst);
+            deadline.map(|d| d.since(shared.clock.now()))
         } else {
-            100
+            None
         };
-        let mut fds = [
-            libc::pollfd {
-                fd: sock.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: if index == 0 {
-                    shared.wake.as_raw_fd()
-                } else {
-                    -1
-                },
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: fds is a valid array of two pollfds for the whole call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
-        if ready < 0 {
-            continue; // EINTR: check `stop` and poll again.
+        let stats_wait = stats_due.map(|t| t.saturating_duration_since(std::time::Instant::now()));
+        let wait = timer_wait.into_iter().chain(stats_wait).min();
+        match sleep(&sock, shared, timers, wait) {
+            None => continue, // EINTR: check `stop` and sleep again.
+            Some(true) => shared.wake.clear(),
+            Some(false) => {}
         }
-        if fds[1].revents & libc::POLLIN != 0 {
-            shared.wake.clear();
-        }
+        let mut moved = false;
         loop {
             let mut replied = false;
             let n = {
@@ -378,18 +515,25 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
                         0
                     }
                 };
-                if index == 0 && st.next_timer().is_some_and(|at| at <= now) {
+                let mut services = shared.services();
+                if timers && st.poll_at().is_some_and(|at| at <= now) {
                     st.poll(now);
                 }
-                shared.services().poll(now, &mut st);
+                services.poll(now, &mut st);
                 st.flush(now);
                 st.drain_outbox(&mut out);
                 replied |= st.take_ping_replied();
+                if !timers {
+                    // What this batch armed (a retransmission, an ARP
+                    // retry) must not wait for worker 0's older deadline.
+                    shared.kick(false, earliest(st.poll_at(), services.poll_at()));
+                }
                 n
             };
             if replied {
                 shared.ping_replies.notify_waiters();
             }
+            moved |= n > 0 || !out.is_empty();
             if !out.is_empty() {
                 if let Err(e) = sock.send(&out) {
                     log::error!("queue {}: {e:#}", sock.queue());
@@ -398,16 +542,52 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
             }
             // At most every 100 ms: a getsockopt, kept off the per-batch path.
             sock.maybe_refresh_kernel_stats();
-            if let Ok(mut stats) = shared.xsk_stats.lock() {
-                if let Some(s) = stats.get_mut(index) {
-                    *s = sock.stats();
-                }
-            }
-            if n == 0 {
+            // Under a flood batches never run dry: stop promptly anyway.
+            if n == 0 || shared.stop.load(Ordering::Relaxed) {
                 break;
             }
         }
+        if moved {
+            stats_due = Some(std::time::Instant::now() + KERNEL_STATS_AFTER);
+        } else if stats_due.is_some_and(|t| t <= std::time::Instant::now()) {
+            stats_due = None;
+            sock.refresh_kernel_stats();
+        }
+        if let Ok(mut stats) = shared.xsk_stats.lock() {
+            if let Some(s) = stats.get_mut(index) {
+                *s = sock.stats();
+            }
+        }
     }
+}
+
+/// Blocks until a frame arrives on `sock`, the stop signal, a wake-up
+/// (worker 0), or `wait` passed (None: no deadline). ppoll, not poll, so
+/// the deadline is kept to the microsecond rather than rounded to a
+/// millisecond. None: interrupted; else whether the wake-up came.
+fn sleep(sock: &XskSocket, shared: &Shared, timers: bool, wait: Option<Duration>) -> Option<bool> {
+    let fd = |fd: std::os::fd::RawFd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut fds = [
+        fd(sock.as_raw_fd()),
+        fd(shared.stop_fd.as_raw_fd()),
+        // A negative fd is ignored by ppoll.
+        fd(if timers { shared.wake.as_raw_fd() } else { -1 }),
+    ];
+    let ts = wait.map(|w| libc::timespec {
+        tv_sec: w.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(w.subsec_nanos() as i32),
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: fds is a valid array of three pollfds and ts_ptr null or a
+    // live timespec for the whole call; no signal mask is changed.
+    let ready = unsafe { libc::ppoll(fds.as_mut_ptr(), 3, ts_ptr, std::ptr::null()) };
+    (ready >= 0).then_some(fds[2].revents & libc::POLLIN != 0)
 }
 
 async fn handle_request(shared: &Shared, req: Request) -> Response {
@@ -494,10 +674,10 @@ async fn ping(shared: &Shared, dst: Ipv4Addr, size: usize, seq: u16, timeout_ms:
     }
 }
 
-/// 16 bytes from the kernel's random source, for the RFC 6528 ISN key: it
-/// must be unguessable and new at every start.
-fn os_random() -> Result<[u8; 16]> {
-    let mut key = [0u8; 16];
+/// The stack's seed from the kernel's random source: the RFC 6528 ISN key
+/// drawn from it must be unguessable and new at every start.
+fn os_random() -> Result<crate::stack::rng::Seed> {
+    let mut key = [0u8; 32];
     let mut filled = 0;
     while filled < key.len() {
         // SAFETY: writes at most `len - filled` bytes into our own array.
@@ -508,7 +688,7 @@ fn os_random() -> Result<[u8; 16]> {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            bail!("getrandom for the TCP ISN key: {e}");
+            bail!("getrandom for the stack's random seed: {e}");
         }
         filled += n as usize;
     }

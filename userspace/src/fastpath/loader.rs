@@ -290,6 +290,13 @@ impl Fastpath {
         Ok(RingBuf::try_from(map)?)
     }
 
+    /// The eBPF log ring's descriptor, readable when log lines wait (the
+    /// daemon flushes on that instead of on a timer); open while `self` is.
+    pub fn log_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.logger.as_ref().map(|l| l.as_raw_fd())
+    }
+
     /// Forwards pending eBPF log lines to the `log` crate.
     pub fn flush_logs(&mut self) {
         if let Some(l) = self.logger.as_mut() {

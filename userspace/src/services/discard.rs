@@ -92,13 +92,13 @@ fn discard_conn(
                 if !conn.closed {
                     conn.closed = true;
                     if tcp.close(now, conn.id).is_err() {
-                        return Finished::release(tcp, conn.id);
+                        return Finished::release(now, tcp, conn.id);
                     }
                 }
                 break;
             }
-            Err(_) => return Finished::release(tcp, conn.id),
+            Err(_) => return Finished::release(now, tcp, conn.id),
         }
     }
-    Finished::when_closed(tcp, conn.id, conn.closed)
+    Finished::when_closed(now, tcp, conn.id, conn.closed)
 }

@@ -126,19 +126,19 @@ fn echo_conn(
                 // fewer, bytes would be lost: abort rather than corrupt.
                 Ok(_) | Err(_) => {
                     let _ = tcp.abort(now, conn.id);
-                    return Finished::release(tcp, conn.id);
+                    return Finished::release(now, tcp, conn.id);
                 }
             },
             Err(TcpError::Eof) => conn.eof = true,
-            Err(_) => return Finished::release(tcp, conn.id),
+            Err(_) => return Finished::release(now, tcp, conn.id),
         }
     }
     if conn.eof && !conn.closed {
         // FIN after the echoed bytes (RFC 9293 3.10.4 queues it behind them).
         conn.closed = true;
         if tcp.close(now, conn.id).is_err() {
-            return Finished::release(tcp, conn.id);
+            return Finished::release(now, tcp, conn.id);
         }
     }
-    Finished::when_closed(tcp, conn.id, conn.closed)
+    Finished::when_closed(now, tcp, conn.id, conn.closed)
 }

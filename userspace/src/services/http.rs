@@ -96,6 +96,18 @@ impl Http {
     }
 }
 
+impl Http {
+    /// The earliest idle deadline of a connection waiting for a request
+    /// (the ones still sending or closing have none).
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.conns
+            .iter()
+            .filter(|c| !c.closed && c.out.is_empty())
+            .map(|c| c.last_active + IDLE)
+            .min()
+    }
+}
+
 /// Sends what TCP takes of the pending response; closes when asked to.
 /// Err: the connection is gone.
 fn flush(now: Instant, stack: &mut Stack, conn: &mut Conn) -> Result<(), ()> {
@@ -134,14 +146,14 @@ fn serve(
     counters: &mut HttpCounters,
 ) -> Finished {
     if flush(now, stack, conn).is_err() {
-        return Finished::release(stack.tcp(), conn.id);
+        return Finished::release(now, stack.tcp(), conn.id);
     }
     if conn.closed {
-        return Finished::when_closed(stack.tcp(), conn.id, true);
+        return Finished::when_closed(now, stack.tcp(), conn.id, true);
     }
     if !conn.out.is_empty() {
         // Backpressure: no new request until this response is in TCP.
-        return Finished::when_closed(stack.tcp(), conn.id, false);
+        return Finished::when_closed(now, stack.tcp(), conn.id, false);
     }
     let mut peer_done = false;
     // Read at most one byte past the head limit, so an oversized head is
@@ -174,7 +186,7 @@ fn serve(
                 peer_done = true;
                 break;
             }
-            Err(_) => return Finished::release(stack.tcp(), conn.id),
+            Err(_) => return Finished::release(now, stack.tcp(), conn.id),
         }
     }
     if conn.skip_body == 0 && !conn.inbuf.is_empty() {
@@ -221,9 +233,9 @@ fn serve(
         }
     }
     if flush(now, stack, conn).is_err() {
-        return Finished::release(stack.tcp(), conn.id);
+        return Finished::release(now, stack.tcp(), conn.id);
     }
-    Finished::when_closed(stack.tcp(), conn.id, conn.closed)
+    Finished::when_closed(now, stack.tcp(), conn.id, conn.closed)
 }
 
 /// A whole head is buffered (or the limit reached): stop reading.

@@ -79,6 +79,12 @@ impl Services {
         }
     }
 
+    /// When [`Services::poll`] next has something to do without new input
+    /// (an idle HTTP connection to close); the daemon wakes for it.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.http.as_ref().and_then(Http::poll_at)
+    }
+
     /// The services' own counters, for `xdpstack stats`.
     pub fn counters(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();

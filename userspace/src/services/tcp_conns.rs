@@ -22,7 +22,7 @@ pub fn accept_new(
     while let Some(id) = tcp.accept(port) {
         if held + new.len() >= MAX_CONNS {
             let _ = tcp.abort(now, id);
-            tcp.release(id);
+            tcp.release(now, id);
             *refused += 1;
         } else {
             new.push(id);
@@ -44,18 +44,18 @@ impl Finished {
     }
 
     /// Gives the connection back to the engine.
-    pub fn release(tcp: &mut Tcp, id: ConnId) -> Finished {
-        tcp.release(id);
+    pub fn release(now: Instant, tcp: &mut Tcp, id: ConnId) -> Finished {
+        tcp.release(now, id);
         Finished::Yes
     }
 
     /// Done once the connection is gone (reset, timed out), or once we
     /// closed it: the engine finishes the close (FIN-WAIT, LAST-ACK,
     /// TIME-WAIT) on its own after `release`.
-    pub fn when_closed(tcp: &mut Tcp, id: ConnId, we_closed: bool) -> Finished {
+    pub fn when_closed(now: Instant, tcp: &mut Tcp, id: ConnId, we_closed: bool) -> Finished {
         match tcp.state(id) {
-            None | Some(TcpState::Closed) => Finished::release(tcp, id),
-            Some(_) if we_closed => Finished::release(tcp, id),
+            None | Some(TcpState::Closed) => Finished::release(now, tcp, id),
+            Some(_) if we_closed => Finished::release(now, tcp, id),
             Some(_) => Finished::No,
         }
     }

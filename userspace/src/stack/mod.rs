@@ -14,7 +14,10 @@
 //! - `tcp/`: the TCP engine (RFC 9293); IPv4 hands it segments, and
 //!   [`Stack::flush`] sends what it queued;
 //! - the state machines they drive: `arp_cache`, `arp_defence`,
-//!   `reassembly`, `rate_limit`.
+//!   `reassembly`, `rate_limit`; each says when it next needs `poll`
+//!   (`poll_at`), and [`Stack::poll_at`] is the earliest of them all;
+//! - `time.rs` and `rng.rs`: the clock value and the seeded generator
+//!   the caller injects.
 
 mod arp;
 pub mod arp_cache;
@@ -23,6 +26,7 @@ mod icmp;
 mod ipv4;
 pub mod rate_limit;
 pub mod reassembly;
+pub mod rng;
 pub mod tcp;
 pub mod time;
 pub mod udp;
@@ -38,6 +42,7 @@ use arp_cache::{ArpCache, ArpCacheConfig, ArpError, ArpState};
 use arp_defence::ArpDefence;
 use rate_limit::{RateLimitConfig, TokenBucket};
 use reassembly::{Reassembler, ReassemblyConfig};
+use rng::Rng;
 use tcp::{ConnView, Tcp, TcpConfig, TcpCounters};
 use time::Instant;
 
@@ -58,9 +63,10 @@ pub struct StackConfig {
     pub mtu: usize,
     pub arp_timeout: Duration,
     pub arp_max: usize,
-    /// The RFC 6528 key for TCP initial sequence numbers (from the OS's
-    /// random source in the daemon).
-    pub isn_secret: [u8; 16],
+    /// Seeds every random choice of the stack (IP identification, the
+    /// RFC 6528 ISN key, ping identifier, ephemeral ports): from the OS's
+    /// random source in the daemon, fixed in tests so a run replays.
+    pub seed: rng::Seed,
 }
 
 /// The stack's own counters; the state machines keep theirs.
@@ -143,6 +149,7 @@ pub struct Stack {
     pings: HashMap<PingKey, icmp::PingState>,
     ping_ident: u16,
     ping_replied: bool,
+    rng: Rng,
     udp: udp::Udp,
     tcp: Tcp,
     /// Scratch for TCP output between the engine and IPv4.
@@ -168,6 +175,10 @@ impl Stack {
         });
         let mut defence = ArpDefence::new(cfg.ip, cfg.mac);
         defence.start(now);
+        let mut rng = Rng::from_seed(cfg.seed);
+        // RFC 6528 3: the key must be secret and fresh at every start.
+        let isn_key = rng.bytes();
+        let tcp = Tcp::with_rng(TcpConfig::new(cfg.ip, cfg.mtu, isn_key), rng.fork());
         Stack {
             arp,
             defence,
@@ -175,12 +186,15 @@ impl Stack {
             icmp_errors: TokenBucket::new(RateLimitConfig::default()),
             counters: StackCounters::default(),
             outbox: Vec::new(),
-            next_ident: (std::process::id() as u16).wrapping_mul(31),
+            // A random start, then one per datagram (RFC 6864 4.1 asks
+            // only for uniqueness within the datagrams' lifetime).
+            next_ident: rng.u16(),
             pings: HashMap::new(),
-            ping_ident: std::process::id() as u16,
+            ping_ident: rng.u16(),
             ping_replied: false,
+            rng,
             udp: udp::Udp::new(),
-            tcp: Tcp::new(TcpConfig::new(cfg.ip, cfg.mtu, cfg.isn_secret)),
+            tcp,
             tcp_out: Vec::new(),
             started: now,
             cfg,
@@ -224,10 +238,20 @@ impl Stack {
         self.flush(now);
     }
 
-    /// When [`Stack::poll`] next has something to do that cannot wait for
-    /// the daemon's 100 ms tick (TCP's timers); `None`: nothing soon.
-    pub fn next_timer(&self) -> Option<Instant> {
-        self.tcp.next_timer()
+    /// When [`Stack::poll`] next has something to do: the earliest deadline
+    /// of every timer the stack owns (ARP cache, ARP announcements,
+    /// reassembly, TCP); `None`: nothing until a frame or a call arrives.
+    /// The daemon sleeps until then, with no tick of its own.
+    pub fn poll_at(&self) -> Option<Instant> {
+        [
+            self.arp.poll_at(),
+            self.defence.poll_at(),
+            self.reasm.poll_at(),
+            self.tcp.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Turns the segments TCP queued (answering input, or after the

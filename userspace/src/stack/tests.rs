@@ -29,7 +29,7 @@ fn stack() -> Stack {
             mtu: 1500,
             arp_timeout: Duration::from_secs(60),
             arp_max: 1024,
-            isn_secret: [7; 16],
+            seed: [7; 32],
         },
         t(0),
     );
@@ -733,5 +733,194 @@ fn tcp_echo_service_answers_through_the_stack() {
     assert_eq!(s.tcp_counters().passive_opens, 1);
     assert!(s.tcp_connections().iter().any(|c| c.state_name == "ESTAB"));
     // The stack's timers come from TCP now (a retransmission is pending).
-    assert!(s.next_timer().is_some());
+    assert!(s.poll_at().is_some());
+}
+
+// ----- one deadline: `poll_at` of every timer, exact to the microsecond -----
+
+/// Polls a microsecond before `s.poll_at()` (nothing may be sent) and then
+/// exactly at it; returns the deadline and what was sent at it. Afterwards
+/// nothing is due any more, so a daemon sleeping until `poll_at` cannot spin.
+fn poll_exactly_at_deadline(s: &mut Stack) -> (Instant, Vec<Vec<u8>>) {
+    let at = s.poll_at().expect("a deadline");
+    s.poll(at - Duration::from_micros(1));
+    assert!(out(s).is_empty(), "sent before its deadline {at:?}");
+    assert_eq!(s.poll_at(), Some(at), "the deadline moved before it came");
+    s.poll(at);
+    let frames = out(s);
+    assert!(
+        s.poll_at().is_none_or(|next| next > at),
+        "still due after poll: {:?}",
+        s.poll_at()
+    );
+    (at, frames)
+}
+
+fn state_of(s: &Stack, now: Instant, ip: Ipv4Addr) -> Option<String> {
+    s.arp_entries(now)
+        .into_iter()
+        .find(|e| e.ip == ip)
+        .map(|e| e.state)
+}
+
+#[test]
+fn startup_announcements_are_due_exactly_at_poll_at_then_nothing() {
+    let mut s = Stack::new(stack().cfg.clone(), t(0));
+    assert_eq!(s.poll_at(), Some(t(0)));
+    s.poll(t(0));
+    assert_eq!(out(&mut s).len(), 1);
+    let (at, frames) = poll_exactly_at_deadline(&mut s);
+    assert_eq!(at, t(2_000));
+    assert_eq!(requests_for(&frames, US), 1, "the second announcement");
+    // An idle stack has no deadline: the daemon sleeps until a frame.
+    assert_eq!(s.poll_at(), None);
+}
+
+#[test]
+fn arp_retries_are_sent_exactly_at_poll_at() {
+    let mut s = stack();
+    s.poll(t(2_000));
+    out(&mut s);
+    let h = s.udp_bind(0).unwrap();
+    s.udp_send_to(t(2_500), h, std::net::SocketAddrV4::new(PEER, 9), b"x")
+        .unwrap();
+    assert_eq!(requests_for(&out(&mut s), PEER), 1);
+    for retry_at in [3_500, 4_500] {
+        let (at, frames) = poll_exactly_at_deadline(&mut s);
+        assert_eq!(at, t(retry_at));
+        assert_eq!(requests_for(&frames, PEER), 1);
+    }
+    // After the third request the entry fails at the next deadline.
+    let (at, frames) = poll_exactly_at_deadline(&mut s);
+    assert_eq!((at, frames.len()), (t(5_500), 0));
+    assert_eq!(state_of(&s, at, PEER).as_deref(), Some("failed"));
+}
+
+#[test]
+fn arp_entry_turns_stale_exactly_at_poll_at() {
+    let mut s = stack();
+    s.poll(t(2_000));
+    out(&mut s);
+    learn_peer(&mut s);
+    assert_eq!(s.poll_at(), Some(t(60_000)));
+    s.poll(t(60_000) - Duration::from_micros(1));
+    assert_eq!(state_of(&s, t(59_999), PEER).as_deref(), Some("reachable"));
+    s.poll(t(60_000));
+    assert_eq!(state_of(&s, t(60_000), PEER).as_deref(), Some("stale"));
+    // Then collected at the next deadline.
+    assert_eq!(s.poll_at(), Some(t(120_000)));
+    s.poll(t(120_000));
+    assert_eq!(state_of(&s, t(120_000), PEER), None);
+    assert_eq!(s.poll_at(), None);
+}
+
+#[test]
+fn reassembly_timeout_is_the_earliest_deadline_and_exact() {
+    let mut s = stack();
+    s.poll(t(2_000));
+    out(&mut s);
+    learn_peer(&mut s);
+    s.receive(
+        t(2_100),
+        &ip_frame(PEER, US, IpProtocol::Udp, 42, 0, true, &[7u8; 1480]),
+    );
+    // 30 s of reassembly come before the ARP entry's 60 s.
+    let (at, frames) = poll_exactly_at_deadline(&mut s);
+    assert_eq!(at, t(32_100));
+    assert_eq!(frames.len(), 1);
+    let p = ip_of(&frames[0]);
+    let icmp = Icmpv4Packet::new_checked(p.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (11, 1));
+    assert_eq!(s.poll_at(), Some(t(60_000)));
+}
+
+#[test]
+fn tcp_retransmission_is_sent_exactly_at_poll_at() {
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    s.poll(t(2_000));
+    out(&mut s);
+    learn_peer(&mut s);
+    s.tcp().listen(80).unwrap();
+    let syn = tcp_segment(US, 80, TcpFlags::SYN, 1000, 0, &[]);
+    s.receive(
+        t(3_000),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+    );
+    let first = tcp_out(&out(&mut s));
+    assert!(first.len() == 1 && first[0].1.syn() && first[0].1.ack());
+    // RFC 6298 2.1: the SYN-ACK is resent one initial RTO (1 s) later.
+    let (at, frames) = poll_exactly_at_deadline(&mut s);
+    assert_eq!(at, t(4_000));
+    let again = tcp_out(&frames);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].2, first[0].2, "the same SYN-ACK");
+}
+
+#[test]
+fn the_seed_draws_ident_ping_identifier_and_ports() {
+    let with_seed = |n: u64| {
+        let mut cfg = stack().cfg.clone();
+        cfg.seed = rng::Rng::seed_from_u64(n);
+        let mut s = Stack::new(cfg, t(0));
+        learn_peer(&mut s);
+        let port = s.udp_bind(0).unwrap().port();
+        let key = s.ping_start(t(1), PEER, 1, 8).unwrap();
+        s.tcp()
+            .connect(t(1), 0, std::net::SocketAddrV4::new(PEER, 80))
+            .unwrap();
+        s.flush(t(1));
+        let idents: Vec<u16> = ipv4_only(out(&mut s))
+            .iter()
+            .map(|f| ip_of(f).ident())
+            .collect();
+        let local = s
+            .tcp_connections()
+            .iter()
+            .find(|c| c.view.remote.port() == 80)
+            .map(|c| c.view.local.port());
+        (port, key.ident, idents, local)
+    };
+    assert_eq!(with_seed(1), with_seed(1), "a seed replays");
+    let (a, b) = (with_seed(1), with_seed(2));
+    assert_ne!(a.0, b.0, "UDP ephemeral port");
+    assert_ne!(a.1, b.1, "ping identifier");
+    assert_ne!(a.2, b.2, "IP identification");
+    assert_ne!(a.3, b.3, "TCP ephemeral port");
+}
+
+#[test]
+fn http_idle_close_is_due_exactly_at_the_services_poll_at() {
+    use crate::services::{ServiceName, Services};
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    s.poll(t(2_000));
+    out(&mut s);
+    learn_peer(&mut s);
+    let mut services = Services::start(&mut s, &[ServiceName::Http]).unwrap();
+    assert_eq!(services.poll_at(), None);
+    let syn = tcp_segment(US, 80, TcpFlags::SYN, 5000, 0, &[]);
+    s.receive(
+        t(3_000),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+    );
+    let iss = tcp_out(&out(&mut s))[0].2;
+    let ack = tcp_segment(US, 80, TcpFlags::ACK, 5001, iss.wrapping_add(1), &[]);
+    s.receive(
+        t(3_001),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &ack),
+    );
+    services.poll(t(3_001), &mut s);
+    // RFC 9112 9.8: an idle persistent connection is closed after 30 s.
+    let at = services.poll_at().expect("the idle deadline");
+    assert_eq!(at, t(33_001));
+    let fin_sent = |s: &mut Stack| {
+        s.flush(at);
+        tcp_out(&out(s)).iter().any(|(_, f, _, _, _)| f.fin())
+    };
+    services.poll(at - Duration::from_micros(1), &mut s);
+    assert!(!fin_sent(&mut s), "closed before its deadline");
+    services.poll(at, &mut s);
+    assert!(fin_sent(&mut s), "not closed at its deadline");
+    assert_eq!(services.poll_at(), None);
 }

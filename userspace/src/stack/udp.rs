@@ -15,6 +15,7 @@ use serde::Serialize;
 use xdpstack_common::layout::icmp;
 
 use super::ipv4::Datagram;
+use super::rng::{self, Rng};
 use super::time::Instant;
 use super::Stack;
 use crate::wire::{IpProtocol, UdpPacket, UdpRepr};
@@ -112,7 +113,6 @@ pub(super) struct Udp {
     sockets: BTreeMap<u16, Socket>,
     counters: UdpCounters,
     next_generation: u32,
-    next_ephemeral: u16,
 }
 
 impl Udp {
@@ -121,7 +121,6 @@ impl Udp {
             sockets: BTreeMap::new(),
             counters: UdpCounters::default(),
             next_generation: 1,
-            next_ephemeral: *EPHEMERAL.start(),
         }
     }
 
@@ -129,12 +128,13 @@ impl Udp {
         &self.counters
     }
 
-    fn bind(&mut self, port: u16) -> Result<UdpHandle, UdpError> {
+    /// Binds `port`; 0 picks an ephemeral port with `rng`.
+    fn bind(&mut self, port: u16, rng: &mut Rng) -> Result<UdpHandle, UdpError> {
         if self.sockets.len() >= MAX_SOCKETS {
             return Err(UdpError::TooManySockets);
         }
         let port = if port == 0 {
-            self.free_ephemeral()?
+            self.free_ephemeral(rng)?
         } else if self.sockets.contains_key(&port) {
             return Err(UdpError::PortInUse(port));
         } else {
@@ -154,20 +154,10 @@ impl Udp {
         Ok(UdpHandle { port, generation })
     }
 
-    fn free_ephemeral(&mut self) -> Result<u16, UdpError> {
-        let span = usize::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-        for _ in 0..span {
-            let p = self.next_ephemeral;
-            self.next_ephemeral = if p == *EPHEMERAL.end() {
-                *EPHEMERAL.start()
-            } else {
-                p + 1
-            };
-            if !self.sockets.contains_key(&p) {
-                return Ok(p);
-            }
-        }
-        Err(UdpError::NoFreePort)
+    /// RFC 6056 3.3.1: a free port from a random start.
+    fn free_ephemeral(&mut self, rng: &mut Rng) -> Result<u16, UdpError> {
+        rng::ephemeral_port(rng, EPHEMERAL, |p| !self.sockets.contains_key(&p))
+            .ok_or(UdpError::NoFreePort)
     }
 
     fn socket_mut(&mut self, h: UdpHandle) -> Result<&mut Socket, UdpError> {
@@ -238,7 +228,7 @@ impl Stack {
 
     /// Binds a socket to `port` on our address (0: an ephemeral port).
     pub fn udp_bind(&mut self, port: u16) -> Result<UdpHandle, UdpError> {
-        self.udp.bind(port)
+        self.udp.bind(port, &mut self.rng)
     }
 
     /// Sends one datagram from the socket's port, checksum always filled in
@@ -290,6 +280,10 @@ impl Stack {
 mod tests {
     use super::*;
 
+    fn rng() -> Rng {
+        Rng::from_seed(Rng::seed_from_u64(3))
+    }
+
     fn d(port: u16, n: usize) -> UdpDatagram {
         UdpDatagram {
             src: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), port),
@@ -301,11 +295,12 @@ mod tests {
     #[test]
     fn bind_refuses_a_bound_port_and_picks_ephemeral_ones() {
         let mut u = Udp::new();
-        let a = u.bind(7).unwrap();
+        let r = &mut rng();
+        let a = u.bind(7, r).unwrap();
         assert_eq!(a.port(), 7);
-        assert_eq!(u.bind(7), Err(UdpError::PortInUse(7)));
-        let e1 = u.bind(0).unwrap();
-        let e2 = u.bind(0).unwrap();
+        assert_eq!(u.bind(7, r), Err(UdpError::PortInUse(7)));
+        let e1 = u.bind(0, r).unwrap();
+        let e2 = u.bind(0, r).unwrap();
         assert!(EPHEMERAL.contains(&e1.port()) && EPHEMERAL.contains(&e2.port()));
         assert_ne!(e1.port(), e2.port());
         assert_eq!(u.counters().sockets, 3);
@@ -314,9 +309,10 @@ mod tests {
     #[test]
     fn a_stale_handle_cannot_use_a_rebound_port() {
         let mut u = Udp::new();
-        let old = u.bind(9).unwrap();
+        let r = &mut rng();
+        let old = u.bind(9, r).unwrap();
         u.close(old).unwrap();
-        let new = u.bind(9).unwrap();
+        let new = u.bind(9, r).unwrap();
         u.deliver(9, d(1, 3)).unwrap();
         assert_eq!(u.recv_from(old), Err(UdpError::NotBound));
         assert_eq!(u.close(old), Err(UdpError::NotBound));
@@ -327,7 +323,8 @@ mod tests {
     #[test]
     fn queues_are_bounded_and_drops_counted() {
         let mut u = Udp::new();
-        let h = u.bind(7).unwrap();
+        let r = &mut rng();
+        let h = u.bind(7, r).unwrap();
         for _ in 0..QUEUE_DATAGRAMS + 5 {
             u.deliver(7, d(1, 1)).unwrap();
         }
@@ -338,7 +335,7 @@ mod tests {
         u.deliver(7, d(1, 1)).unwrap();
         assert_eq!(u.counters().queue_full, 5);
         // Bytes bound too.
-        let h2 = u.bind(8).unwrap();
+        let h2 = u.bind(8, r).unwrap();
         for _ in 0..20 {
             u.deliver(8, d(1, 65_507)).unwrap();
         }
@@ -353,9 +350,10 @@ mod tests {
     #[test]
     fn socket_count_is_bounded() {
         let mut u = Udp::new();
+        let r = &mut rng();
         for p in 1..=MAX_SOCKETS as u16 {
-            u.bind(p).unwrap();
+            u.bind(p, r).unwrap();
         }
-        assert_eq!(u.bind(0), Err(UdpError::TooManySockets));
+        assert_eq!(u.bind(0, r), Err(UdpError::TooManySockets));
     }
 }

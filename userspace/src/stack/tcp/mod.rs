@@ -28,6 +28,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::stack::rate_limit::{RateLimitConfig, TokenBucket};
+use crate::stack::rng::{self, Rng};
 use crate::stack::time::Instant;
 use crate::wire::tcp::{Flags, Packet, TcpOptions, TcpRepr};
 use crate::wire::Error as WireError;
@@ -305,23 +306,30 @@ pub struct Tcp {
     out: Vec<(Ipv4Addr, Vec<u8>)>,
     challenge: TokenBucket,
     next_id: u64,
-    next_port: u16,
-    /// The latest time passed in, for the calls that take none.
-    now: Instant,
+    /// Ephemeral ports (its own stream of the stack's generator).
+    rng: Rng,
 }
 
 impl Tcp {
-    pub fn new(mut cfg: TcpConfig) -> Tcp {
+    /// An engine whose ephemeral ports come from a generator seeded with its
+    /// ISN key (for tests and tools; the stack gives it its own generator
+    /// with [`Tcp::with_rng`]).
+    pub fn new(cfg: TcpConfig) -> Tcp {
+        let mut seed = [0u8; 32];
+        seed[..16].copy_from_slice(&cfg.isn_secret);
+        seed[16..].copy_from_slice(b"ephemeral ports\0");
+        Tcp::with_rng(cfg, Rng::from_seed(seed))
+    }
+
+    /// An engine drawing its ephemeral ports from `rng`.
+    pub fn with_rng(mut cfg: TcpConfig, rng: Rng) -> Tcp {
         cfg.time_wait = cfg.time_wait.min(MAX_TIME_WAIT);
         cfg.mss = cfg.mss.max(88);
         // Window arithmetic is 32-bit and a scaled window covers at most 1 GiB
         // (RFC 7323 2.3); a buffer holds at least one segment.
         cfg.rcv_buf = cfg.rcv_buf.clamp(usize::from(cfg.mss), MAX_BUFFER);
         cfg.snd_buf = cfg.snd_buf.clamp(usize::from(cfg.mss), MAX_BUFFER);
-        let first = isn::siphash24(&cfg.isn_secret, b"ephemeral") as u16;
-        let span = EPHEMERAL.end() - EPHEMERAL.start() + 1;
         Tcp {
-            next_port: EPHEMERAL.start() + first % span,
             cfg,
             counters: TcpCounters::default(),
             listeners: HashMap::new(),
@@ -335,7 +343,7 @@ impl Tcp {
                 burst: 100,
             }),
             next_id: 1,
-            now: Instant::ZERO,
+            rng,
         }
     }
 
@@ -360,8 +368,9 @@ impl Tcp {
         Ok(())
     }
 
-    /// Stops listening; connections already established stay.
-    pub fn unlisten(&mut self, port: u16) -> Result<(), TcpError> {
+    /// Stops listening; connections already established stay, the ones
+    /// not yet accepted are reset at `now`.
+    pub fn unlisten(&mut self, now: Instant, port: u16) -> Result<(), TcpError> {
         let l = self.listeners.remove(&port).ok_or(TcpError::NotListening)?;
         let mut orphans: Vec<ConnId> = l.accept_queue.into_iter().collect();
         orphans.extend(
@@ -374,13 +383,12 @@ impl Tcp {
             if let Some(c) = self.conns.get_mut(&id) {
                 c.listener = None;
             }
-            let _ = self.abort_at(id);
+            let _ = self.abort(now, id);
         }
         Ok(())
     }
 
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut HashMap<ConnId, Conn>) {
-        self.now = self.now.max(now);
         (
             Ctx {
                 now,
@@ -608,8 +616,9 @@ impl Tcp {
         }
     }
 
-    /// When `poll` next has something to do.
-    pub fn next_timer(&self) -> Option<Instant> {
+    /// When `poll` next has something to do: the earliest retransmission,
+    /// delayed ACK, persist, FIN-WAIT-2 or TIME-WAIT deadline.
+    pub fn poll_at(&self) -> Option<Instant> {
         let conns = self.conns.values().filter_map(|c| c.next_timer()).min();
         let tw = self.time_wait.front().map(|e| e.0);
         conns.into_iter().chain(tw).min()
@@ -667,19 +676,14 @@ impl Tcp {
         Ok(id)
     }
 
+    /// A port no listener has and no connection to `remote` uses (RFC 6056
+    /// 3.3.1: from a random start, so it cannot be guessed).
     fn ephemeral_port(&mut self, remote: SocketAddrV4) -> Result<u16, TcpError> {
-        for _ in EPHEMERAL {
-            let p = self.next_port;
-            self.next_port = if p == *EPHEMERAL.end() {
-                *EPHEMERAL.start()
-            } else {
-                p + 1
-            };
-            if !self.listeners.contains_key(&p) && !self.tuples.contains_key(&(p, remote)) {
-                return Ok(p);
-            }
-        }
-        Err(TcpError::PortInUse)
+        let (listeners, tuples) = (&self.listeners, &self.tuples);
+        rng::ephemeral_port(&mut self.rng, EPHEMERAL, |p| {
+            !listeners.contains_key(&p) && !tuples.contains_key(&(p, remote))
+        })
+        .ok_or(TcpError::PortInUse)
     }
 
     /// Runs `f` on a connection, then settles the tables.
@@ -733,18 +737,13 @@ impl Tcp {
         Ok(())
     }
 
-    /// Abort for connections the application never saw.
-    fn abort_at(&mut self, id: ConnId) -> Result<(), TcpError> {
-        self.abort(self.now, id)
-    }
-
     pub fn state(&self, id: ConnId) -> Option<TcpState> {
         self.conns.get(&id).map(|c| c.state)
     }
 
-    /// The application lets go of a connection: a closed one is forgotten;
-    /// an open one is closed gracefully and forgotten when done.
-    pub fn release(&mut self, id: ConnId) {
+    /// The application lets go of a connection at `now`: a closed one is
+    /// forgotten; an open one is closed gracefully and forgotten when done.
+    pub fn release(&mut self, now: Instant, id: ConnId) {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
@@ -753,7 +752,7 @@ impl Tcp {
             self.conns.remove(&id);
             return;
         }
-        let _ = self.close(self.now, id);
+        let _ = self.close(now, id);
     }
 
     pub fn connections(&self) -> Vec<ConnView> {

@@ -1,6 +1,10 @@
 //! A simulated network for the engine's tests: two [`Tcp`]s joined by a
 //! link with delay, loss, reordering and duplication drawn from a seeded
 //! xorshift generator, and a fake clock that jumps to the next event.
+//!
+//! The seed also draws both ends' ISN keys and ephemeral ports, so
+//! [`run_with_many_seeds`] runs one test over many sequence spaces (near
+//! the 2^32 wrap too), port choices and loss patterns.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -8,6 +12,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use super::{Tcp, TcpConfig};
+use crate::stack::rng::Rng;
 use crate::stack::time::Instant;
 use crate::wire::tcp::{Packet, TcpRepr};
 
@@ -34,6 +39,36 @@ impl XorShift {
     /// True with probability `per_mille` / 1000.
     pub fn chance(&mut self, per_mille: u32) -> bool {
         self.next() % 1000 < u64::from(per_mille)
+    }
+}
+
+/// Seeds each test runs with; `XDPSTACK_SIM_SEEDS=n` runs more (or fewer).
+pub const SEEDS: u64 = 16;
+
+/// Runs `test` once per seed (like netstack3's `run_with_many_seeds`),
+/// saying which seed failed.
+pub fn run_with_many_seeds(test: impl Fn(u64)) {
+    let n = std::env::var("XDPSTACK_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SEEDS);
+    run_with_seeds(0..n, test);
+}
+
+/// Runs `test` once per seed of `seeds`, saying which seed failed.
+pub fn run_with_seeds(seeds: impl IntoIterator<Item = u64>, test: impl Fn(u64)) {
+    for seed in seeds {
+        /// Prints the seed when the test panics (and unwinds through it).
+        struct Say(u64);
+        impl Drop for Say {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    eprintln!("failed with seed {}", self.0);
+                }
+            }
+        }
+        let _say = Say(seed);
+        test(seed);
     }
 }
 
@@ -107,11 +142,16 @@ impl Sim {
         Sim::with_configs(config(A), config(B), link, seed)
     }
 
-    pub fn with_configs(a: TcpConfig, b: TcpConfig, link: LinkConfig, seed: u64) -> Sim {
+    /// The seed draws the link's loss pattern, both ISN keys (replacing the
+    /// configs') and both ends' ephemeral ports.
+    pub fn with_configs(mut a: TcpConfig, mut b: TcpConfig, link: LinkConfig, seed: u64) -> Sim {
+        let mut rng = Rng::from_seed(Rng::seed_from_u64(seed));
+        a.isn_secret = rng.bytes();
+        b.isn_secret = rng.bytes();
         Sim {
             now: Instant::from_secs(1),
-            a: Tcp::new(a),
-            b: Tcp::new(b),
+            a: Tcp::with_rng(a, rng.fork()),
+            b: Tcp::with_rng(b, rng.fork()),
             link,
             rng: XorShift::new(seed),
             flight: BinaryHeap::new(),
@@ -186,8 +226,8 @@ impl Sim {
         self.transmit();
         let next = [
             self.flight.peek().map(|p| p.0 .0),
-            self.a.next_timer(),
-            self.b.next_timer(),
+            self.a.poll_at(),
+            self.b.poll_at(),
         ]
         .into_iter()
         .flatten()
@@ -232,8 +272,8 @@ impl Sim {
             self.transmit();
             let next = [
                 self.flight.peek().map(|p| p.0 .0),
-                self.a.next_timer(),
-                self.b.next_timer(),
+                self.a.poll_at(),
+                self.b.poll_at(),
             ]
             .into_iter()
             .flatten()

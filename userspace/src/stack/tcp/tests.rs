@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::sim::{fnv1a, pattern, LinkConfig, Sim, A, B};
+use super::sim::{fnv1a, pattern, run_with_many_seeds, run_with_seeds, LinkConfig, Sim, A, B};
 use super::*;
 
 const STEPS: u64 = 100_000;
@@ -62,7 +62,11 @@ fn transfer(sim: &mut Sim, ca: ConnId, cb: ConnId, data: &[u8], steps: u64) -> V
 
 #[test]
 fn handshake_and_data_both_ways() {
-    let mut sim = Sim::new(LinkConfig::clean(5), 1);
+    run_with_many_seeds(handshake_and_data_both_ways_with_seed);
+}
+
+fn handshake_and_data_both_ways_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(5), seed);
     let (ca, cb) = connected(&mut sim);
     assert_eq!(sim.b.state(cb), Some(TcpState::Established));
     assert_eq!(sim.a.counters().active_opens, 1);
@@ -94,7 +98,11 @@ fn handshake_and_data_both_ways() {
 
 #[test]
 fn client_closes_first_and_ends_in_time_wait() {
-    let mut sim = Sim::new(LinkConfig::clean(5), 2);
+    run_with_many_seeds(client_closes_first_and_ends_in_time_wait_with_seed);
+}
+
+fn client_closes_first_and_ends_in_time_wait_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(5), seed);
     let (ca, cb) = connected(&mut sim);
     let data = pattern(5000, 7);
     let got = transfer(&mut sim, ca, cb, &data, STEPS);
@@ -112,19 +120,23 @@ fn client_closes_first_and_ends_in_time_wait() {
     assert_eq!(sim.b.counters().current_connections, 0);
     // A keeps reporting EOF; B's closed connection stays until released.
     assert_eq!(sim.a.recv(sim.now, ca, &mut [0; 8]), Err(TcpError::Eof));
-    sim.b.release(cb);
+    sim.b.release(sim.now, cb);
     assert_eq!(sim.b.state(cb), None);
     // TIME-WAIT lasts 2 MSL, then the connection is gone.
     sim.advance(Duration::from_secs(61));
     assert_eq!(sim.a.counters().time_wait, 0);
     assert_eq!(sim.a.state(ca), Some(TcpState::Closed));
-    sim.a.release(ca);
+    sim.a.release(sim.now, ca);
     assert!(sim.a.connections().is_empty());
 }
 
 #[test]
 fn server_closes_first() {
-    let mut sim = Sim::new(LinkConfig::clean(5), 3);
+    run_with_many_seeds(server_closes_first_with_seed);
+}
+
+fn server_closes_first_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(5), seed);
     let (ca, cb) = connected(&mut sim);
     sim.b.send(sim.now, cb, b"bye").unwrap();
     sim.b.close(sim.now, cb).unwrap();
@@ -145,7 +157,11 @@ fn server_closes_first() {
 
 #[test]
 fn simultaneous_close_goes_through_closing_to_time_wait() {
-    let mut sim = Sim::new(LinkConfig::clean(10), 4);
+    run_with_many_seeds(simultaneous_close_goes_through_closing_to_time_wait_with_seed);
+}
+
+fn simultaneous_close_goes_through_closing_to_time_wait_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(10), seed);
     let (ca, cb) = connected(&mut sim);
     let now = sim.now;
     sim.a.close(now, ca).unwrap();
@@ -165,7 +181,11 @@ fn simultaneous_close_goes_through_closing_to_time_wait() {
 
 #[test]
 fn simultaneous_open() {
-    let mut sim = Sim::new(LinkConfig::clean(10), 5);
+    run_with_many_seeds(simultaneous_open_with_seed);
+}
+
+fn simultaneous_open_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(10), seed);
     sim.record = true;
     let now = sim.now;
     let ca = sim.a.connect(now, 5000, Sim::addr_b(6000)).unwrap();
@@ -196,7 +216,11 @@ fn simultaneous_open() {
 
 #[test]
 fn connect_to_closed_port_is_reset() {
-    let mut sim = Sim::new(LinkConfig::clean(5), 6);
+    run_with_many_seeds(connect_to_closed_port_is_reset_with_seed);
+}
+
+fn connect_to_closed_port_is_reset_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(5), seed);
     let ca = sim.a.connect(sim.now, 0, Sim::addr_b(81)).unwrap();
     assert!(sim.run(STEPS, |s| s.a.state(ca) == Some(TcpState::Closed)));
     assert_eq!(sim.a.recv(sim.now, ca, &mut [0; 4]), Err(TcpError::Reset));
@@ -209,7 +233,11 @@ fn connect_to_closed_port_is_reset() {
 
 #[test]
 fn abort_resets_the_peer() {
-    let mut sim = Sim::new(LinkConfig::clean(5), 7);
+    run_with_many_seeds(abort_resets_the_peer_with_seed);
+}
+
+fn abort_resets_the_peer_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(5), seed);
     let (ca, cb) = connected(&mut sim);
     sim.a.abort(sim.now, ca).unwrap();
     assert_eq!(sim.a.state(ca), None);
@@ -220,7 +248,11 @@ fn abort_resets_the_peer() {
 
 #[test]
 fn close_with_unread_data_resets_the_peer() {
-    let mut sim = Sim::new(LinkConfig::clean(5), 7);
+    run_with_many_seeds(close_with_unread_data_resets_the_peer_with_seed);
+}
+
+fn close_with_unread_data_resets_the_peer_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(5), seed);
     let (ca, cb) = connected(&mut sim);
     assert_eq!(sim.a.send(sim.now, ca, b"never read").unwrap(), 10);
     assert!(sim.run(STEPS, |s| s.b.connections().iter().any(|c| c.recv_q == 10)));
@@ -233,7 +265,11 @@ fn close_with_unread_data_resets_the_peer() {
 
 #[test]
 fn lost_segment_is_retransmitted_on_timeout() {
-    let mut sim = Sim::new(LinkConfig::clean(5), 8);
+    run_with_many_seeds(lost_segment_is_retransmitted_on_timeout_with_seed);
+}
+
+fn lost_segment_is_retransmitted_on_timeout_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(5), seed);
     let (ca, cb) = connected(&mut sim);
     let mut dropped = false;
     sim.drop_a_to_b = Some(Box::new(move |r| {
@@ -256,7 +292,11 @@ fn lost_segment_is_retransmitted_on_timeout() {
 
 #[test]
 fn lost_syn_is_retransmitted() {
-    let mut sim = Sim::new(LinkConfig::clean(5), 9);
+    run_with_many_seeds(lost_syn_is_retransmitted_with_seed);
+}
+
+fn lost_syn_is_retransmitted_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(5), seed);
     let mut dropped = false;
     sim.drop_a_to_b = Some(Box::new(move |r| {
         if r.flags.syn() && !dropped {
@@ -271,6 +311,15 @@ fn lost_syn_is_retransmitted() {
 
 #[test]
 fn ten_megabytes_through_a_bad_link_arrive_intact() {
+    // Ten megabytes take seconds: one seed (the lossy many-seeds test
+    // below covers other loss patterns).
+    run_with_seeds(
+        [10],
+        ten_megabytes_through_a_bad_link_arrive_intact_with_seed,
+    );
+}
+
+fn ten_megabytes_through_a_bad_link_arrive_intact_with_seed(seed: u64) {
     let link = LinkConfig {
         delay: Duration::from_millis(5),
         loss: 50,
@@ -278,7 +327,7 @@ fn ten_megabytes_through_a_bad_link_arrive_intact() {
         reorder_extra: Duration::from_millis(3),
         duplicate: 50,
     };
-    let mut sim = Sim::new(link, 10);
+    let mut sim = Sim::new(link, seed);
     let (ca, cb) = connected(&mut sim);
     let data = pattern(10 * 1024 * 1024, 11);
     let got = transfer(&mut sim, ca, cb, &data, 3_000_000);
@@ -289,9 +338,37 @@ fn ten_megabytes_through_a_bad_link_arrive_intact() {
     assert!(sim.b.counters().out_of_order > 0);
 }
 
+/// The seed draws which segments the link loses, delays and duplicates:
+/// many patterns of a lossy link, each delivering the data intact.
+#[test]
+fn lossy_links_of_many_seeds_deliver_intact() {
+    run_with_many_seeds(|seed| {
+        let link = LinkConfig {
+            delay: Duration::from_millis(3),
+            loss: 30,
+            reorder: 30,
+            reorder_extra: Duration::from_millis(2),
+            duplicate: 30,
+        };
+        let mut sim = Sim::new(link, seed);
+        let (ca, cb) = connected(&mut sim);
+        let data = pattern(100_000, seed);
+        let got = transfer(&mut sim, ca, cb, &data, STEPS * 10);
+        assert_eq!(fnv1a(&got), fnv1a(&data));
+    });
+}
+
 #[test]
 fn three_duplicate_acks_trigger_fast_retransmit_not_a_timeout() {
-    let mut sim = Sim::new(LinkConfig::clean(5), 12);
+    // Hundreds of kilobytes each: fewer seeds keep the suite quick.
+    run_with_seeds(
+        0..8,
+        three_duplicate_acks_trigger_fast_retransmit_not_a_timeout_with_seed,
+    );
+}
+
+fn three_duplicate_acks_trigger_fast_retransmit_not_a_timeout_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(5), seed);
     let (ca, cb) = connected(&mut sim);
     let mut data_segments = 0;
     sim.drop_a_to_b = Some(Box::new(move |r| {
@@ -313,6 +390,11 @@ fn three_duplicate_acks_trigger_fast_retransmit_not_a_timeout() {
 
 #[test]
 fn reordering_and_duplication_without_loss() {
+    // A megabyte each: fewer seeds keep the suite quick.
+    run_with_seeds(0..4, reordering_and_duplication_without_loss_with_seed);
+}
+
+fn reordering_and_duplication_without_loss_with_seed(seed: u64) {
     let link = LinkConfig {
         delay: Duration::from_millis(2),
         reorder: 200,
@@ -320,7 +402,7 @@ fn reordering_and_duplication_without_loss() {
         duplicate: 200,
         ..LinkConfig::default()
     };
-    let mut sim = Sim::new(link, 14);
+    let mut sim = Sim::new(link, seed);
     let (ca, cb) = connected(&mut sim);
     let data = pattern(1_000_000, 15);
     let got = transfer(&mut sim, ca, cb, &data, STEPS * 10);
@@ -330,9 +412,13 @@ fn reordering_and_duplication_without_loss() {
 
 #[test]
 fn zero_window_is_probed_and_reopens() {
+    run_with_many_seeds(zero_window_is_probed_and_reopens_with_seed);
+}
+
+fn zero_window_is_probed_and_reopens_with_seed(seed: u64) {
     let mut b = super::sim::config(B);
     b.rcv_buf = 8 * 1024;
-    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(5), 16);
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(5), seed);
     sim.record = true;
     let (ca, cb) = connected(&mut sim);
     let data = pattern(64 * 1024, 17);
@@ -369,7 +455,11 @@ fn zero_window_is_probed_and_reopens() {
 
 #[test]
 fn retransmissions_are_bounded_then_the_connection_aborts() {
-    let mut sim = Sim::new(LinkConfig::clean(5), 18);
+    run_with_many_seeds(retransmissions_are_bounded_then_the_connection_aborts_with_seed);
+}
+
+fn retransmissions_are_bounded_then_the_connection_aborts_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(5), seed);
     let (ca, _cb) = connected(&mut sim);
     sim.link.loss = 1000;
     sim.a.send(sim.now, ca, b"into the void").unwrap();
@@ -386,9 +476,13 @@ fn retransmissions_are_bounded_then_the_connection_aborts() {
 
 #[test]
 fn time_wait_is_bounded_in_count() {
+    run_with_many_seeds(time_wait_is_bounded_in_count_with_seed);
+}
+
+fn time_wait_is_bounded_in_count_with_seed(seed: u64) {
     let mut a = super::sim::config(A);
     a.max_time_wait = 2;
-    let mut sim = Sim::with_configs(a, super::sim::config(B), LinkConfig::clean(1), 19);
+    let mut sim = Sim::with_configs(a, super::sim::config(B), LinkConfig::clean(1), seed);
     sim.b.listen(80).unwrap();
     for _ in 0..3 {
         let ca = sim.a.connect(sim.now, 0, Sim::addr_b(80)).unwrap();
@@ -408,8 +502,8 @@ fn time_wait_is_bounded_in_count() {
             cb.is_some_and(|cb| s.b.state(cb) == Some(TcpState::Closed))
                 && s.a.state(ca) == Some(TcpState::TimeWait)
         }));
-        sim.b.release(cb.unwrap());
-        sim.a.release(ca);
+        sim.b.release(sim.now, cb.unwrap());
+        sim.a.release(sim.now, ca);
     }
     let c = sim.a.counters();
     assert_eq!((c.time_wait, c.time_wait_evicted), (2, 1));
@@ -421,9 +515,13 @@ fn time_wait_is_bounded_in_count() {
 
 #[test]
 fn full_backlog_drops_syns_and_counts_them() {
+    run_with_many_seeds(full_backlog_drops_syns_and_counts_them_with_seed);
+}
+
+fn full_backlog_drops_syns_and_counts_them_with_seed(seed: u64) {
     let mut b = super::sim::config(B);
     b.backlog = 2;
-    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(1), 20);
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(1), seed);
     sim.b.listen(80).unwrap();
     let ids: Vec<ConnId> = (0..3)
         .map(|_| sim.a.connect(sim.now, 0, Sim::addr_b(80)).unwrap())
@@ -654,7 +752,7 @@ fn one_segment_gets_a_delayed_ack() {
         ),
     );
     assert!(out(&mut b).is_empty());
-    let t = b.next_timer().unwrap();
+    let t = b.poll_at().unwrap();
     assert!(t <= ms(2) + Duration::from_millis(200) && t > ms(2));
     b.poll(t);
     let o = out(&mut b);
@@ -936,7 +1034,7 @@ fn syn_flood_fills_only_the_bounded_half_open_table() {
     assert_eq!((c.half_open, c.listen_overflows), (16, 984));
     // The half-open entries give up after their SYN-ACK retries.
     for _ in 0..100 {
-        let Some(t) = b.next_timer() else {
+        let Some(t) = b.poll_at() else {
             break;
         };
         b.poll(t);
@@ -947,7 +1045,11 @@ fn syn_flood_fills_only_the_bounded_half_open_table() {
 
 #[test]
 fn new_syn_reopens_time_wait() {
-    let mut sim = Sim::new(LinkConfig::clean(1), 21);
+    run_with_many_seeds(new_syn_reopens_time_wait_with_seed);
+}
+
+fn new_syn_reopens_time_wait_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(1), seed);
     let (ca, cb) = connected(&mut sim);
     // B closes first, so B ends in TIME-WAIT with A's port.
     sim.b.close(sim.now, cb).unwrap();
@@ -965,7 +1067,7 @@ fn new_syn_reopens_time_wait() {
         .unwrap()
         .remote
         .port();
-    sim.a.release(ca);
+    sim.a.release(sim.now, ca);
     // Same 4-tuple again, seconds later: the ISN clock moved past the old space.
     sim.advance(Duration::from_secs(5));
     let ca2 = sim.a.connect(sim.now, port, Sim::addr_b(80)).unwrap();
@@ -979,10 +1081,14 @@ fn new_syn_reopens_time_wait() {
 
 #[test]
 fn released_connection_in_fin_wait_2_times_out() {
-    let mut sim = Sim::new(LinkConfig::clean(1), 22);
+    run_with_many_seeds(released_connection_in_fin_wait_2_times_out_with_seed);
+}
+
+fn released_connection_in_fin_wait_2_times_out_with_seed(seed: u64) {
+    let mut sim = Sim::new(LinkConfig::clean(1), seed);
     let (ca, cb) = connected(&mut sim);
     // A lets go; B never closes: A sits in FIN-WAIT-2, then gives up.
-    sim.a.release(ca);
+    sim.a.release(sim.now, ca);
     assert!(sim.run(STEPS, |s| s.a.state(ca) == Some(TcpState::FinWait2)));
     sim.advance(Duration::from_secs(61));
     assert_eq!(sim.a.state(ca), None);
@@ -993,9 +1099,14 @@ fn released_connection_in_fin_wait_2_times_out() {
 
 #[test]
 fn advertised_right_edge_never_moves_left() {
+    // Hundreds of kilobytes each: fewer seeds keep the suite quick.
+    run_with_seeds(0..4, advertised_right_edge_never_moves_left_with_seed);
+}
+
+fn advertised_right_edge_never_moves_left_with_seed(seed: u64) {
     let mut b = super::sim::config(B);
     b.rcv_buf = 20_000;
-    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(2), 23);
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(2), seed);
     sim.record = true;
     let (ca, cb) = connected(&mut sim);
     let data = pattern(300_000, 24);
@@ -1059,4 +1170,73 @@ fn random_segments_never_panic() {
             let _ = out(&mut b);
         }
     }
+}
+
+/// TIME-WAIT and FIN-WAIT-2 end exactly at `poll_at`, not a microsecond before.
+#[test]
+fn time_wait_and_fin_wait_2_end_exactly_at_poll_at() {
+    run_with_many_seeds(|seed| {
+        let mut sim = Sim::new(LinkConfig::clean(1), seed);
+        let (ca, cb) = connected(&mut sim);
+        sim.a.close(sim.now, ca).unwrap();
+        sim.b.close(sim.now, cb).unwrap();
+        assert!(sim.run(STEPS, |s| s.a.state(ca) == Some(TcpState::TimeWait)
+            || s.b.state(cb) == Some(TcpState::TimeWait)));
+        sim.advance(Duration::from_secs(1));
+        let (tcp, id) = if sim.a.state(ca) == Some(TcpState::TimeWait) {
+            (&mut sim.a, ca)
+        } else {
+            (&mut sim.b, cb)
+        };
+        let at = tcp.poll_at().expect("the TIME-WAIT deadline");
+        tcp.poll(at - Duration::from_micros(1));
+        assert_eq!(tcp.state(id), Some(TcpState::TimeWait));
+        tcp.poll(at);
+        assert_eq!(tcp.state(id), Some(TcpState::Closed));
+        assert_eq!(tcp.poll_at(), None);
+
+        let mut sim = Sim::new(LinkConfig::clean(1), seed);
+        let (ca, _cb) = connected(&mut sim);
+        sim.a.release(sim.now, ca);
+        assert!(sim.run(STEPS, |s| s.a.state(ca) == Some(TcpState::FinWait2)));
+        sim.advance(Duration::from_secs(1));
+        let at = sim.a.poll_at().expect("the FIN-WAIT-2 deadline");
+        sim.a.poll(at - Duration::from_micros(1));
+        assert_eq!(sim.a.state(ca), Some(TcpState::FinWait2));
+        sim.a.poll(at);
+        assert_eq!(sim.a.state(ca), None, "released and timed out");
+        assert_eq!(sim.a.counters().fin_wait_2_timeouts, 1);
+    });
+}
+
+/// The zero-window probe (persist timer) goes out exactly at `poll_at`.
+#[test]
+fn window_probe_is_sent_exactly_at_poll_at() {
+    run_with_many_seeds(|seed| {
+        let mut b = super::sim::config(B);
+        b.rcv_buf = 8 * 1024;
+        let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(5), seed);
+        let (ca, _cb) = connected(&mut sim);
+        let data = pattern(64 * 1024, seed);
+        let mut sent = 0;
+        // B does not read: its window closes and A starts probing.
+        assert!(sim.run(STEPS, |s| {
+            if sent < data.len() {
+                sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+            }
+            s.a.counters().window_probes >= 1
+        }));
+        // Let the probe and its answer cross; A then waits for its next probe.
+        sim.advance(Duration::from_millis(20));
+        let probes = sim.a.counters().window_probes;
+        let at = sim.a.poll_at().expect("the persist deadline");
+        let mut o = Vec::new();
+        sim.a.poll(at - Duration::from_micros(1));
+        sim.a.drain_output(&mut o);
+        assert!(o.is_empty(), "sent before its deadline");
+        sim.a.poll(at);
+        sim.a.drain_output(&mut o);
+        assert_eq!(o.len(), 1);
+        assert_eq!(sim.a.counters().window_probes, probes + 1);
+    });
 }
