@@ -11,7 +11,13 @@
 //!   machine: frames in, frames out, time passed in as a value;
 //! - [`services`]: applications on the stack's socket APIs (echo, discard,
 //!   the HTTP status page);
-//! - [`control`]: the daemon's control socket and the CLI's client side;
+//! - [`present`]: what people read, made from the typed snapshots the
+//!   stack and services return: tables, JSON documents, the status page;
+//! - [`control`]: the daemon's control socket, its typed requests and
+//!   replies, and the client the CLI uses;
+//! - [`daemon`]: `xdpstack run`, from a plain [`daemon::Config`];
+//! - [`cli`]: the command line (clap) and the commands that talk to a
+//!   daemon;
 //! - [`loadgen`]: the load generator and per-packet cost probe that
 //!   `cargo xtask bench` drives.
 
@@ -20,6 +26,7 @@ pub mod control;
 pub mod daemon;
 pub mod fastpath;
 pub mod loadgen;
+pub mod present;
 pub mod privilege;
 pub mod services;
 pub mod stack;

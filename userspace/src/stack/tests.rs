@@ -159,7 +159,10 @@ fn arp_request_reaching_userspace_is_answered_and_learned() {
     );
     assert_eq!(&frames[0][0..6], &PEER_MAC.0);
     let e = s.arp_entries(t(1));
-    assert_eq!((e[0].ip, e[0].state.as_str()), (PEER, "reachable"));
+    assert_eq!(
+        (e[0].ip, crate::present::names::arp_state(e[0].state)),
+        (PEER, "reachable")
+    );
 }
 
 #[test]
@@ -722,7 +725,7 @@ fn tcp_echo_service_answers_through_the_stack() {
         t(3),
         &ip_frame(PEER, US, IpProtocol::Tcp, 3, 0, false, &data),
     );
-    services.poll(t(3), &mut s);
+    services.poll(t(3), std::time::SystemTime::UNIX_EPOCH, &mut s);
     s.flush(t(3));
     let segs = tcp_out(&out(&mut s));
     assert!(
@@ -731,7 +734,10 @@ fn tcp_echo_service_answers_through_the_stack() {
         "{segs:?}"
     );
     assert_eq!(s.tcp_counters().passive_opens, 1);
-    assert!(s.tcp_connections().iter().any(|c| c.state_name == "ESTAB"));
+    assert!(s
+        .tcp_connections()
+        .iter()
+        .any(|c| c.state == tcp::TcpState::Established));
     // The stack's timers come from TCP now (a retransmission is pending).
     assert!(s.next_timer().is_some());
 }
