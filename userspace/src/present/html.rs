@@ -11,7 +11,7 @@
 use std::fmt::{self, Write};
 
 use super::{counters, names};
-use crate::stack::tcp::{ConnView, TcpState};
+use crate::stack::tcp::ConnView;
 use crate::stack::time::Instant;
 use crate::stack::Stack;
 
@@ -96,26 +96,18 @@ fn write_status_page(out: &mut String, now: Instant, stack: &Stack) -> fmt::Resu
 
 /// The first `limit` listeners and connections (by local port, then peer),
 /// how many others there are, and how many TIME-WAIT entries were left out.
-/// Copies only rows that are not TIME-WAIT, of which the engine holds a
-/// bounded number (`max_connections`), whatever TIME-WAIT holds.
-fn first_connections(stack: &Stack, limit: usize) -> (Vec<ConnView>, usize, usize) {
+/// TIME-WAIT entries are skipped by the engine before anything is copied;
+/// the rest are bounded (`max_connections`), whatever TIME-WAIT holds.
+fn first_connections(stack: &Stack, limit: usize) -> (Vec<ConnView>, usize, u64) {
     let key = |r: &ConnView| (r.local.port(), *r.remote.ip(), r.remote.port());
-    let mut time_wait = 0;
-    let mut rows: Vec<ConnView> = stack
-        .tcp_views()
-        .filter(|c| {
-            let tw = c.state == TcpState::TimeWait;
-            time_wait += usize::from(tw);
-            !tw
-        })
-        .collect();
+    let mut rows: Vec<ConnView> = stack.tcp_views(false).collect();
     let hidden = rows.len().saturating_sub(limit);
     if hidden > 0 {
         rows.select_nth_unstable_by_key(limit, key);
         rows.truncate(limit);
     }
     rows.sort_unstable_by_key(key);
-    (rows, hidden, time_wait)
+    (rows, hidden, stack.tcp_counters().time_wait)
 }
 
 fn more(out: &mut String, n: usize, what: &str, command: &str) -> fmt::Result {
@@ -153,5 +145,196 @@ impl fmt::Display for Escaped<'_> {
             rest = &rest[i + 1..];
         }
         f.write_str(rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stack::test_peer::Peer;
+    use crate::stack::StackConfig;
+    use crate::wire::{MacAddr, TcpFlags};
+
+    const PORT: u16 = 8080;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn stack() -> Stack {
+        Stack::new(
+            StackConfig {
+                ip: Ipv4Addr::new(10, 10, 0, 4),
+                prefix: 24,
+                mac: MacAddr([2, 0, 0, 0, 0, 4]),
+                gateway: None,
+                mtu: 1500,
+                arp_timeout: Duration::from_secs(60),
+                arp_max: 1024,
+                isn_secret: [7; 16],
+            },
+            t(0),
+        )
+    }
+
+    /// A stack listening on PORT with `established` open connections and
+    /// `time_wait` closed ones in TIME-WAIT (we closed first), and `neighbours`
+    /// extra ARP entries.
+    fn loaded(established: u16, time_wait: u16, neighbours: u8) -> Stack {
+        let mut s = stack();
+        let now = t(10);
+        let peer = Peer::new(
+            &mut s,
+            now,
+            Ipv4Addr::new(10, 10, 0, 2),
+            MacAddr([2, 0, 0, 0, 0, 2]),
+        );
+        s.tcp().listen(PORT).unwrap();
+        for port in 20_000..20_000 + established {
+            peer.connect(&mut s, now, port, PORT);
+            assert!(s.tcp().accept(PORT).is_some());
+        }
+        for port in 30_000..30_000 + time_wait {
+            let seqs = peer.connect(&mut s, now, port, PORT);
+            let id = s.tcp().accept(PORT).unwrap();
+            s.tcp().close(now, id).unwrap();
+            let fin = peer.take(&mut s, now);
+            assert!(
+                fin.iter().any(|f| f.flags.fin() && f.seq == seqs.theirs),
+                "{fin:?}"
+            );
+            let fin_ack = TcpFlags(TcpFlags::FIN.0 | TcpFlags::ACK.0);
+            peer.send(
+                &mut s,
+                now,
+                port,
+                PORT,
+                fin_ack,
+                seqs.ours,
+                seqs.theirs.wrapping_add(1),
+                &[],
+            );
+            s.tcp().release(id);
+            peer.take(&mut s, now);
+        }
+        for i in 0..neighbours {
+            s.arp_add(
+                now,
+                Ipv4Addr::new(10, 10, 1, i),
+                MacAddr([2, 0, 0, 0, 1, i]),
+            )
+            .unwrap();
+        }
+        peer.take(&mut s, now);
+        s
+    }
+
+    fn page(s: &Stack) -> String {
+        let mut out = String::new();
+        status_page(&mut out, t(20), s);
+        out
+    }
+
+    /// The rows of the table under heading `h2`.
+    fn rows<'a>(page: &'a str, h2: &str) -> Vec<&'a str> {
+        let start = page.find(&format!("<h2>{h2}</h2>")).unwrap();
+        let end = start + page[start..].find("</table>").unwrap();
+        page[start..end]
+            .lines()
+            .filter(|l| l.starts_with("<tr><td>"))
+            .collect()
+    }
+
+    #[test]
+    fn small_tables_are_listed_whole() {
+        let s = loaded(3, 2, 2);
+        assert_eq!(s.tcp_counters().time_wait, 2);
+        let p = page(&s);
+        assert!(p.contains("<h1>xdpstack at 10.10.0.4/24</h1>"), "{p}");
+        let tcp = rows(&p, "TCP");
+        // The listener, then the connections by peer port.
+        assert_eq!(tcp.len(), 4, "{p}");
+        assert!(tcp[0].starts_with("<tr><td>LISTEN</td><td>10.10.0.4:8080</td>"));
+        assert!(
+            tcp[1].starts_with("<tr><td>ESTAB</td><td>10.10.0.4:8080</td><td>10.10.0.2:20000</td>")
+        );
+        assert!(tcp[3].contains("10.10.0.2:20002"));
+        assert!(p.contains("<p>2 in TIME-WAIT, not listed.</p>"), "{p}");
+        assert!(!p.contains("more connections"));
+        // The peer, then ours, sorted by address.
+        let arp = rows(&p, "ARP cache");
+        assert_eq!(arp.len(), 3);
+        assert!(arp[0]
+            .starts_with("<tr><td>10.10.0.2</td><td>02:00:00:00:00:02</td><td>reachable</td>"));
+        assert!(arp[1].contains("<td>permanent</td>"));
+        // Counters by their dotted names, zeros left out.
+        assert!(
+            p.contains("<tr><td>tcp.passive_opens</td><td>5</td></tr>"),
+            "{p}"
+        );
+        assert!(p.contains("<tr><td>tcp.time_wait</td><td>2</td></tr>"));
+        assert!(p.contains("<tr><td>arp_entries</td><td>3</td></tr>"));
+        assert!(rows(&p, "Counters")
+            .iter()
+            .all(|r| !r.ends_with("<td>0</td></tr>")));
+        assert!(p.ends_with("</table>\n</body></html>\n"));
+    }
+
+    #[test]
+    fn the_page_stays_bounded_under_load() {
+        let quiet = page(&loaded(300, 0, 150));
+        let s = loaded(300, 4000, 150);
+        assert_eq!(s.tcp_counters().time_wait, 4000);
+        assert_eq!(s.tcp_connections().len(), 1 + 300 + 4000);
+        let busy = page(&s);
+        let tcp = rows(&busy, "TCP");
+        assert_eq!(tcp.len(), PAGE_ROWS);
+        assert!(tcp.iter().all(|r| !r.contains("TIME-WAIT")));
+        // The first rows in order: the listener, then peer ports from 20000.
+        assert!(tcp[0].starts_with("<tr><td>LISTEN"));
+        assert!(tcp[99].contains("10.10.0.2:20098"), "{}", tcp[99]);
+        assert!(
+            busy.contains(
+                "<p>201 more connections: <code>xdpstack conns</code> lists them all.</p>"
+            ),
+            "{busy}"
+        );
+        assert!(busy.contains("<p>4000 in TIME-WAIT, not listed.</p>"));
+        assert_eq!(rows(&busy, "ARP cache").len(), PAGE_ROWS);
+        assert!(busy.contains("<p>51 more entries: <code>xdpstack arp</code> lists them all.</p>"));
+        // 4000 TIME-WAIT entries add one line and a few wider counters.
+        assert_eq!(rows(&quiet, "TCP").len(), PAGE_ROWS);
+        assert!(
+            busy.len() <= quiet.len() + 512,
+            "{} vs {}",
+            busy.len(),
+            quiet.len()
+        );
+        assert!(busy.len() < 32 * 1024, "{}", busy.len());
+    }
+
+    /// Not a test: how long a status page takes with many TIME-WAIT
+    /// entries (`cargo test -p xdpstack --lib render_cost -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn render_cost() {
+        for tw in [0, 4000] {
+            let s = loaded(300, tw, 150);
+            let mut out = String::new();
+            let rounds = 200;
+            let start = std::time::Instant::now();
+            for _ in 0..rounds {
+                out.clear();
+                status_page(&mut out, t(20), &s);
+            }
+            let each = start.elapsed() / rounds;
+            println!(
+                "300 established, {tw} TIME-WAIT, 151 neighbours: {} bytes, {each:?} per page",
+                out.len()
+            );
+        }
     }
 }

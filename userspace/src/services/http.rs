@@ -315,3 +315,99 @@ fn respond(
 fn page(status: u16, text: &str) -> String {
     html::error_page(status, http_parse::reason(status), text)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::services::{ServiceName, Services};
+    use crate::stack::test_peer::Peer;
+    use crate::stack::StackConfig;
+    use crate::wire::{MacAddr, TcpFlags};
+
+    /// RFC 9110 5.6.7's example date.
+    const WALL_SECS: u64 = 784_111_777;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    /// Sends `request` on a new connection and returns what came back.
+    fn exchange(request: &[u8], wall: SystemTime) -> String {
+        let mut s = Stack::new(
+            StackConfig {
+                ip: Ipv4Addr::new(10, 10, 0, 4),
+                prefix: 24,
+                mac: MacAddr([2, 0, 0, 0, 0, 4]),
+                gateway: None,
+                mtu: 1500,
+                arp_timeout: Duration::from_secs(60),
+                arp_max: 1024,
+                isn_secret: [7; 16],
+            },
+            t(0),
+        );
+        let mut services = Services::start(&mut s, &[ServiceName::Http]).unwrap();
+        let peer = Peer::new(
+            &mut s,
+            t(1),
+            Ipv4Addr::new(10, 10, 0, 2),
+            MacAddr([2, 0, 0, 0, 0, 2]),
+        );
+        let seqs = peer.connect(&mut s, t(1), 40_000, PORT);
+        let psh = TcpFlags(TcpFlags::ACK.0 | TcpFlags::PSH.0);
+        peer.send(
+            &mut s,
+            t(2),
+            40_000,
+            PORT,
+            psh,
+            seqs.ours,
+            seqs.theirs,
+            request,
+        );
+        services.poll(t(2), wall, &mut s);
+        let sent = peer.take(&mut s, t(2));
+        let bytes: Vec<u8> = sent.iter().flat_map(|s| s.payload.clone()).collect();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn date_header_comes_from_the_wall_clock_passed_in() {
+        let wall = UNIX_EPOCH + Duration::from_secs(WALL_SECS);
+        let ok = exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", wall);
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.contains("\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+            "{ok}"
+        );
+        assert!(ok.contains("<h1>xdpstack at 10.10.0.4/24</h1>"), "{ok}");
+        // Error responses carry the same clock.
+        let later = wall + Duration::from_secs(86_400);
+        let missing = exchange(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n", later);
+        assert!(
+            missing.starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{missing}"
+        );
+        assert!(
+            missing.contains("\r\nDate: Mon, 07 Nov 1994 08:49:37 GMT\r\n"),
+            "{missing}"
+        );
+        let bad = exchange(b"GET / HTTP/1.1\r\nno colon\r\n\r\n", wall);
+        assert!(bad.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{bad}");
+        assert!(
+            bad.contains("\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+            "{bad}"
+        );
+        // A clock before 1970 is dated at the epoch rather than refused.
+        let early = exchange(
+            b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+            UNIX_EPOCH - Duration::from_secs(5),
+        );
+        assert!(
+            early.contains("\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"),
+            "{early}"
+        );
+    }
+}

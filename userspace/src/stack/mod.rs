@@ -24,6 +24,8 @@ mod ipv4;
 pub mod rate_limit;
 pub mod reassembly;
 pub mod tcp;
+#[cfg(test)]
+pub mod test_peer;
 pub mod time;
 pub mod udp;
 
@@ -254,10 +256,11 @@ impl Stack {
         self.tcp.connections()
     }
 
-    /// The same rows unsorted and one at a time, so that a reader that
-    /// shows only some of them (the status page) need not copy them all.
-    pub fn tcp_views(&self) -> impl Iterator<Item = ConnView> + '_ {
-        self.tcp.views()
+    /// The same rows unsorted and one at a time, TIME-WAIT entries only if
+    /// `time_wait`, so that a reader that shows only some of them (the
+    /// status page) need not copy them all.
+    pub fn tcp_views(&self, time_wait: bool) -> impl Iterator<Item = ConnView> + '_ {
+        self.tcp.views(time_wait)
     }
 
     pub fn has_outbox(&self) -> bool {

@@ -741,13 +741,15 @@ impl Tcp {
 
     /// Every row, sorted by local port, then peer.
     pub fn connections(&self) -> Vec<ConnView> {
-        let mut v: Vec<ConnView> = self.views().collect();
+        let mut v: Vec<ConnView> = self.views(true).collect();
         v.sort_by_key(|r| (r.local.port(), *r.remote.ip(), r.remote.port()));
         v
     }
 
-    /// Listeners, then connections (TIME-WAIT included) in no order.
-    pub fn views(&self) -> impl Iterator<Item = ConnView> + '_ {
+    /// Listeners, then connections in no order; TIME-WAIT entries only if
+    /// `time_wait` (skipped before anything is copied: the gauge
+    /// `counters().time_wait` says how many there are).
+    pub fn views(&self, time_wait: bool) -> impl Iterator<Item = ConnView> + '_ {
         let listeners = self.listeners.iter().map(|(port, l)| ConnView {
             state: TcpState::Listen,
             local: SocketAddrV4::new(self.cfg.local_ip, *port),
@@ -758,7 +760,11 @@ impl Tcp {
             cwnd: 0,
             retransmits: 0,
         });
-        listeners.chain(self.conns.values().map(|c| ConnView {
+        let conns = self
+            .conns
+            .values()
+            .filter(move |c| time_wait || c.state != TcpState::TimeWait);
+        listeners.chain(conns.map(|c| ConnView {
             state: c.state,
             local: c.local,
             remote: c.remote,
