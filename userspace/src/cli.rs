@@ -1,11 +1,18 @@
 //! The command line, defined here (not in `main.rs`) so tests can check that
-//! documented command lines parse with the real parser.
+//! documented command lines parse with the real parser. clap lives here
+//! only: `xdpstack run` becomes a plain [`daemon::Config`], and the
+//! commands that talk to a daemon are in `commands.rs`.
+
+pub mod commands;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::daemon;
 use crate::fastpath::AttachMode;
 use crate::services::ServiceName;
 use crate::wire::MacAddr;
@@ -168,7 +175,7 @@ pub struct RunArgs {
     /// XDP attach mode: auto uses native, but skb on a veth whose peer has
     /// no native XDP program (XDP_TX replies would be lost) or where the
     /// driver has no native XDP.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_parser = choice(ATTACH_MODES), default_value = "auto")]
     pub mode: AttachMode,
     /// Which frames go to userspace.
     #[arg(long, value_enum, default_value = "ours")]
@@ -191,11 +198,78 @@ pub struct RunArgs {
     /// Built-in services to run, comma separated, or `none`.
     #[arg(
         long,
-        value_enum,
+        value_parser = choice(SERVICES),
         value_delimiter = ',',
         default_value = "echo,discard,http"
     )]
     pub services: Vec<ServiceName>,
+}
+
+impl RunArgs {
+    /// What the daemon is started with.
+    pub fn config(self) -> daemon::Config {
+        let (ip, prefix) = self.ip;
+        daemon::Config {
+            iface: self.iface,
+            ip,
+            prefix,
+            mac: self.mac,
+            mode: self.mode,
+            capture_all: self.capture == Capture::All,
+            fastpath: self.fastpath == Switch::On,
+            gateway: self.gateway,
+            arp_timeout: Duration::from_secs(self.arp_timeout),
+            arp_max: self.arp_max,
+            control_dir: self.control_dir,
+            services: self.services,
+        }
+    }
+}
+
+/// `--mode`: name, value, help.
+const ATTACH_MODES: &[(&str, AttachMode, &str)] = &[
+    (
+        "auto",
+        AttachMode::Auto,
+        "Native (driver) mode where XDP_TX replies can arrive, else generic (skb) mode",
+    ),
+    ("native", AttachMode::Native, "Native (driver) mode only"),
+    (
+        "skb",
+        AttachMode::Skb,
+        "Generic (skb) mode: works everywhere, slower",
+    ),
+];
+
+/// `--services`: name, value, help.
+const SERVICES: &[(&str, ServiceName, &str)] = &[
+    ("echo", ServiceName::Echo, "UDP and TCP port 7 (RFC 862)"),
+    (
+        "discard",
+        ServiceName::Discard,
+        "UDP and TCP port 9 (RFC 863)",
+    ),
+    ("http", ServiceName::Http, "TCP port 80: the status page"),
+    ("none", ServiceName::None, "No service"),
+];
+
+/// A parser for one of `choices`, for types that are not the CLI's own
+/// (so they need no clap derive).
+fn choice<T: Copy + Send + Sync + 'static>(
+    choices: &'static [(&'static str, T, &'static str)],
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(
+        choices
+            .iter()
+            .map(|(n, _, h)| PossibleValue::new(*n).help(*h)),
+    )
+    .try_map(move |s| {
+        choices
+            .iter()
+            .find(|(n, ..)| *n == s)
+            .map(|(_, v, _)| *v)
+            .ok_or("not one of the possible values")
+    })
 }
 
 /// How the CLI finds a daemon.
@@ -361,6 +435,50 @@ mod tests {
             [ServiceName::Http, ServiceName::Echo]
         );
         assert!(parse("telnet").is_err());
+    }
+
+    #[test]
+    fn run_arguments_become_the_daemon_config() {
+        let cli = Cli::try_parse_from([
+            "xdpstack",
+            "run",
+            "--iface",
+            "eth0",
+            "--ip",
+            "10.10.0.4/24",
+            "--mode",
+            "skb",
+            "--capture",
+            "all",
+            "--fastpath",
+            "off",
+            "--arp-timeout",
+            "5",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run")
+        };
+        let c = r.config();
+        assert_eq!((c.ip, c.prefix), (Ipv4Addr::new(10, 10, 0, 4), 24));
+        assert_eq!(c.mode, AttachMode::Skb);
+        assert!(c.capture_all && !c.fastpath);
+        assert_eq!(c.arp_timeout, Duration::from_secs(5));
+        assert_eq!(
+            c.services,
+            [ServiceName::Echo, ServiceName::Discard, ServiceName::Http]
+        );
+        assert!(Cli::try_parse_from([
+            "xdpstack",
+            "run",
+            "--iface",
+            "eth0",
+            "--ip",
+            "10.10.0.4/24",
+            "--mode",
+            "fast"
+        ])
+        .is_err());
     }
 
     #[test]

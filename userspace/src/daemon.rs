@@ -19,6 +19,7 @@
 
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -31,15 +32,40 @@ use xdpstack_common::config::{
 };
 use xdpstack_common::neigh::NeighEvent;
 
-use crate::cli::{Capture, RunArgs, Switch};
-use crate::control::protocol::parse_mac;
+use crate::control::protocol::{parse_mac, ConnJson, NeighEntryJson, PingJson, StatsReply};
 use crate::control::server::ControlSocket;
 use crate::control::{socket_path, Request, Response};
-use crate::fastpath::{iface, AttachOutcome, Fastpath};
-use crate::services::Services;
+use crate::fastpath::{iface, AttachMode, AttachOutcome, Fastpath};
+use crate::services::{ServiceName, Services};
 use crate::stack::time::{Instant, MonotonicClock};
 use crate::stack::{Stack, StackConfig};
+use crate::wire::MacAddr;
 use crate::xsk::{XskSocket, XskStats};
+
+/// What `xdpstack run` serves and how (`cli::RunArgs` builds it).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The interface to serve on.
+    pub iface: String,
+    /// Our address and prefix length.
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    /// Our MAC address; `None`: the interface's.
+    pub mac: Option<MacAddr>,
+    pub mode: AttachMode,
+    /// Every frame goes to userspace, not only those addressed to us.
+    pub capture_all: bool,
+    /// Answer ARP and ping in-kernel.
+    pub fastpath: bool,
+    /// Next hop for off-link destinations.
+    pub gateway: Option<Ipv4Addr>,
+    /// How long a reachable ARP entry stays reachable.
+    pub arp_timeout: Duration,
+    pub arp_max: usize,
+    /// Directory of the control sockets.
+    pub control_dir: PathBuf,
+    pub services: Vec<ServiceName>,
+}
 
 /// State shared by the workers, the main task and control requests.
 struct Shared {
@@ -103,10 +129,10 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     a.into_iter().chain(b).min()
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
+pub fn run(args: Config) -> Result<()> {
     check_privileges()?;
     iface::ensure_exists(&args.iface)?;
-    let (ip, prefix) = args.ip;
+    let (ip, prefix) = (args.ip, args.prefix);
     let mac = match args.mac {
         Some(m) => m,
         None => iface::mac(&args.iface)?,
@@ -125,16 +151,16 @@ pub fn run(args: RunArgs) -> Result<()> {
     let control = ControlSocket::bind(&socket_path(&args.control_dir, &args.iface))?;
 
     let mut flags = FLAG_NEIGH_EVENTS;
-    if args.fastpath == Switch::On {
+    if args.fastpath {
         flags |= FLAG_FASTPATH;
     }
-    if args.capture == Capture::All {
+    if args.capture_all {
         flags |= FLAG_CAPTURE_ALL;
     }
     // Unchanged ARP senders are republished often enough to keep their cache
     // entries reachable (`neigh_refresh_ns`), not on every frame.
     let fp_config = FastpathConfig::new(ip.octets(), mac.octets(), flags)
-        .with_neigh_refresh_ns(neigh_refresh_ns(args.arp_timeout));
+        .with_neigh_refresh_ns(neigh_refresh_ns(args.arp_timeout.as_secs()));
     let mut fastpath = Fastpath::load(fp_config)?;
     let neigh_ring = fastpath.take_neigh_events()?;
     let attached = fastpath.attach(&args.iface, args.mode)?;
@@ -171,7 +197,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         mac,
         gateway: args.gateway,
         mtu,
-        arp_timeout: Duration::from_secs(args.arp_timeout),
+        arp_timeout: args.arp_timeout,
         arp_max: args.arp_max,
         seed: os_random()?,
     };
@@ -215,7 +241,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         args.iface,
         attached.mode,
         if queues == 1 { "" } else { "s" },
-        if args.fastpath == Switch::On { "on" } else { "off" },
+        if args.fastpath { "on" } else { "off" },
         socket_path(&args.control_dir, &args.iface).display()
     );
 
@@ -519,7 +545,7 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
                 if timers && st.poll_at().is_some_and(|at| at <= now) {
                     st.poll(now);
                 }
-                services.poll(now, &mut st);
+                services.poll(now, std::time::SystemTime::now(), &mut st);
                 st.flush(now);
                 st.drain_outbox(&mut out);
                 replied |= st.take_ping_replied();
@@ -598,26 +624,30 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
                 Ok(c) => c,
                 Err(e) => return Response::error(format!("reading XDP counters: {e:#}")),
             };
-            let xdp: serde_json::Map<String, serde_json::Value> =
-                xdp.values.into_iter().map(|(k, v)| (k, v.into())).collect();
-            let stack = shared.stack().counters();
-            let services = shared.services().counters();
+            let stack = shared.stack().stats();
+            let services = shared.services().stats();
             let xsk = shared
                 .xsk_stats
                 .lock()
                 .map(|s| s.clone())
                 .unwrap_or_default();
-            Response::ok(serde_json::json!({
-                "xdp_mode": shared.attached.mode.to_string(),
-                "xdp_mode_reason": shared.attached.reason,
-                "xdp": xdp,
-                "stack": stack,
-                "services": services,
-                "xsk": xsk,
-            }))
+            Response::ok(StatsReply {
+                xdp_mode: Some(shared.attached.mode.to_string()),
+                xdp_mode_reason: Some(shared.attached.reason.clone()),
+                xdp: xdp.values.into_iter().collect(),
+                stack,
+                services,
+                xsk,
+            })
         }
-        Request::Arp {} => Response::ok(shared.stack().arp_entries(now)),
-        Request::Conns {} => Response::ok(shared.stack().tcp_connections()),
+        Request::Arp {} => {
+            let entries = shared.stack().arp_entries(now);
+            Response::ok(entries.iter().map(NeighEntryJson::from).collect::<Vec<_>>())
+        }
+        Request::Conns {} => {
+            let conns = shared.stack().tcp_connections();
+            Response::ok(conns.iter().map(ConnJson::from).collect::<Vec<_>>())
+        }
         Request::ArpAdd { ip, mac } => match parse_mac(&mac) {
             Ok(mac) => match shared.stack().arp_add(now, ip, mac) {
                 Ok(()) => Response::done(),
@@ -662,7 +692,7 @@ async fn ping(shared: &Shared, dst: Ipv4Addr, size: usize, seq: u16, timeout_ms:
         // and the wait is not missed.
         let notified = shared.ping_replies.notified();
         if let Some(reply) = shared.stack().ping_result(key) {
-            return Response::ok(reply);
+            return Response::ok(PingJson::from(reply));
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
             shared.stack().ping_forget(key);

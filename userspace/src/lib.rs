@@ -11,9 +11,15 @@
 //!   machine: frames in, frames out, time passed in as a value;
 //! - [`services`]: applications on the stack's socket APIs (echo, discard,
 //!   the HTTP status page);
-//! - [`control`]: the daemon's control socket and the CLI's client side;
+//! - [`present`]: what people read, made from the typed snapshots the
+//!   stack and services return: tables, JSON documents, the status page;
+//! - [`control`]: the daemon's control socket, its typed requests and
+//!   replies, and the client the CLI uses;
 //! - [`logging`]: the log line formats (`--log-format text|json`);
 //! - [`manual`]: completion scripts and man pages from the clap definitions;
+//! - [`daemon`]: `xdpstack run`, from a plain [`daemon::Config`];
+//! - [`cli`]: the command line (clap) and the commands that talk to a
+//!   daemon;
 //! - [`loadgen`]: the load generator and per-packet cost probe that
 //!   `cargo xtask bench` drives.
 
@@ -24,6 +30,7 @@ pub mod fastpath;
 pub mod loadgen;
 pub mod logging;
 pub mod manual;
+pub mod present;
 pub mod privilege;
 pub mod services;
 pub mod stack;

@@ -33,7 +33,6 @@ use xdpstack_common::config::{FastpathConfig, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
 use xdpstack_common::counters::{Counter, PeerCounter};
 use xdpstack_common::names;
 
-use crate::cli::{CostArgs, FloodArgs, FloodKind};
 use crate::fastpath::loader::{program_mut, program_ref, OBJECT};
 use crate::fastpath::peer::enter_netns;
 use crate::fastpath::Fastpath;
@@ -41,6 +40,41 @@ use crate::wire::{
     ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
     IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr,
 };
+
+/// What `loadgen flood` sends (the command line is `cli::FloodArgs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloodKind {
+    /// ICMP echo requests.
+    Echo,
+    /// ARP requests.
+    Arp,
+}
+
+/// A flood out of `iface` (in `netns`) for `duration` seconds.
+#[derive(Clone, Debug)]
+pub struct FloodArgs {
+    pub netns: Option<String>,
+    pub iface: String,
+    pub kind: FloodKind,
+    /// ICMP data bytes of each echo request.
+    pub payload: usize,
+    pub duration: f64,
+    pub src_mac: MacAddr,
+    pub src_ip: Ipv4Addr,
+    /// The responder's MAC (echo requests are unicast to it).
+    pub dst_mac: MacAddr,
+    pub dst_ip: Ipv4Addr,
+    /// Also report bpf_stats (run_time_ns / run_cnt) of this program id.
+    pub stats_prog_id: Option<u32>,
+}
+
+/// `loadgen cost`: repetitions per BPF_PROG_TEST_RUN, and measurements of
+/// each case (the median is reported).
+#[derive(Clone, Copy, Debug)]
+pub struct CostArgs {
+    pub repeat: u32,
+    pub trials: u32,
+}
 
 const XDP_TX: u32 = 3;
 

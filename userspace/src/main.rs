@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use xdpstack::cli::{Cli, Command, LoadgenCommand};
+use xdpstack::cli::{commands, Cli, Command, CostArgs, FloodArgs, FloodKind, LoadgenCommand};
+use xdpstack::loadgen;
 use xdpstack::logging::LogFormat;
 
 fn main() -> ExitCode {
@@ -11,11 +12,11 @@ fn main() -> ExitCode {
     xdpstack::logging::init(cli.log_format);
     let json_logs = cli.log_format == LogFormat::Json;
     let result = match cli.command {
-        Command::Run(args) => xdpstack::daemon::run(args),
-        Command::Arp(args) => xdpstack::control::commands::arp(args),
-        Command::Stats(args) => xdpstack::control::commands::stats(args),
-        Command::Conns(args) => xdpstack::control::commands::conns(args),
-        Command::Ping(args) => xdpstack::control::commands::ping(args),
+        Command::Run(args) => xdpstack::daemon::run(args.config()),
+        Command::Arp(args) => commands::arp(args),
+        Command::Stats(args) => commands::stats(args),
+        Command::Conns(args) => commands::conns(args),
+        Command::Ping(args) => commands::ping(args),
         Command::Completions(args) => {
             xdpstack::manual::completions(args.shell, &mut std::io::stdout().lock())
         }
@@ -32,10 +33,10 @@ fn main() -> ExitCode {
                 .and_then(|p| p.pin_link(&args.pin))
         }
         Command::Loadgen(LoadgenCommand::Flood(args)) => {
-            xdpstack::loadgen::flood(&args).and_then(|r| print_json(&r))
+            loadgen::flood(&flood_args(args)).and_then(|r| print_json(&r))
         }
-        Command::Loadgen(LoadgenCommand::Cost(args)) => {
-            xdpstack::loadgen::cost(&args).and_then(|r| print_json(&r))
+        Command::Loadgen(LoadgenCommand::Cost(CostArgs { repeat, trials })) => {
+            loadgen::cost(&loadgen::CostArgs { repeat, trials }).and_then(|r| print_json(&r))
         }
     };
     match result {
@@ -55,4 +56,23 @@ fn main() -> ExitCode {
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// The command line of `loadgen flood` as the load generator takes it.
+fn flood_args(a: FloodArgs) -> loadgen::FloodArgs {
+    loadgen::FloodArgs {
+        netns: a.netns,
+        iface: a.iface,
+        kind: match a.kind {
+            FloodKind::Echo => loadgen::FloodKind::Echo,
+            FloodKind::Arp => loadgen::FloodKind::Arp,
+        },
+        payload: a.payload,
+        duration: a.duration,
+        src_mac: a.src_mac,
+        src_ip: a.src_ip,
+        dst_mac: a.dst_mac,
+        dst_ip: a.dst_ip,
+        stats_prog_id: a.stats_prog_id,
+    }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use serde::de::DeserializeOwned;
 
 use super::protocol::{Request, Response};
 use super::socket_path;
@@ -40,8 +41,9 @@ impl Client {
         })
     }
 
-    /// Sends one request and returns the `data` of a successful response.
-    pub fn call(&mut self, req: &Request) -> Result<serde_json::Value> {
+    /// Sends one request and returns its reply, as the type `req` answers
+    /// with (`()` for requests that answer with none).
+    pub fn call<T: DeserializeOwned>(&mut self, req: &Request) -> Result<T> {
         let mut line = serde_json::to_vec(req)?;
         line.push(b'\n');
         self.stream
@@ -56,10 +58,7 @@ impl Client {
             bail!("the daemon closed the connection");
         }
         let r: Response = serde_json::from_str(&answer).context("malformed response")?;
-        if !r.ok {
-            bail!("{}", r.error.unwrap_or_else(|| "request failed".into()));
-        }
-        Ok(r.data.unwrap_or(serde_json::Value::Null))
+        r.into_reply().map_err(|e| anyhow!(e))
     }
 }
 

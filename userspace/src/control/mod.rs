@@ -15,14 +15,15 @@
 //! ```
 //!
 //! Requests longer than [`MAX_REQUEST`] bytes are refused with an error
-//! response, and the connection is closed.
+//! response, and the connection is closed. The `data` of each answer is a
+//! typed reply (`protocol::StatsReply`, `present::json`'s documents) that
+//! the client reads back as the same type.
 
 pub mod client;
-pub mod commands;
 pub mod protocol;
 pub mod server;
 
-pub use protocol::{Request, Response};
+pub use protocol::{Request, Response, StatsReply};
 
 /// Where daemons put their sockets.
 pub const DEFAULT_DIR: &str = "/run/xdpstack";

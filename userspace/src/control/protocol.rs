@@ -1,10 +1,20 @@
 //! Request and response types of the control protocol (see `control`).
+//! The daemon serializes the replies and the CLI deserializes the same
+//! types: [`StatsReply`], `Vec<NeighEntryJson>`, `Vec<ConnJson>`,
+//! [`PingJson`] (the documents of `present::json`).
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::services::ServicesStats;
+use crate::stack::StackStats;
 use crate::wire::MacAddr;
+use crate::xsk::XskStats;
+
+pub use crate::present::json::{ConnJson, NeighEntryJson, PingJson};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
@@ -30,6 +40,24 @@ pub enum Request {
         seq: u16,
         timeout_ms: u64,
     },
+}
+
+/// The answer to `stats`: what `xdpstack stats --json` prints.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatsReply {
+    /// How the XDP program is attached (`native`, `skb`) and why; absent
+    /// from daemons older than the field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xdp_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xdp_mode_reason: Option<String>,
+    /// The XDP program's verdict counters by name.
+    pub xdp: BTreeMap<String, u64>,
+    pub stack: StackStats,
+    pub services: ServicesStats,
+    /// One per AF_XDP socket (queue).
+    pub xsk: Vec<XskStats>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +96,16 @@ impl Response {
             error: Some(msg.into()),
         }
     }
+
+    /// The reply of a successful request, as the type that request answers
+    /// with; the error message of a failed one.
+    pub fn into_reply<T: DeserializeOwned>(self) -> Result<T, String> {
+        if !self.ok {
+            return Err(self.error.unwrap_or_else(|| "request failed".into()));
+        }
+        serde_json::from_value(self.data.unwrap_or(serde_json::Value::Null))
+            .map_err(|e| format!("malformed answer: {e}"))
+    }
 }
 
 /// Parses one request line; the error is the message sent back.
@@ -103,6 +141,36 @@ mod tests {
                 Ok(req)
             );
         }
+    }
+
+    #[test]
+    fn replies_are_read_back_as_the_type_sent() {
+        let mut sent = StatsReply {
+            xdp_mode: Some("skb".into()),
+            xdp_mode_reason: Some("a veth".into()),
+            ..StatsReply::default()
+        };
+        sent.xdp.insert("redirected".into(), 9);
+        sent.stack.tcp.retransmits = 3;
+        sent.xsk.push(XskStats::default());
+        let line = serde_json::to_string(&Response::ok(&sent)).unwrap();
+        let back: Response = serde_json::from_str(&line).unwrap();
+        let got: StatsReply = back.into_reply().unwrap();
+        assert_eq!(got.xdp_mode.as_deref(), Some("skb"));
+        assert_eq!(got.xdp["redirected"], 9);
+        assert_eq!(got.stack.tcp.retransmits, 3);
+        assert_eq!(got.xsk.len(), 1);
+        assert!(got.services.http.is_none());
+        // `arp_add` and friends answer with no data.
+        let done: Response =
+            serde_json::from_str(&serde_json::to_string(&Response::done()).unwrap()).unwrap();
+        done.into_reply::<()>().unwrap();
+        assert_eq!(
+            Response::error("no ARP entry for 10.0.0.1").into_reply::<()>(),
+            Err("no ARP entry for 10.0.0.1".into())
+        );
+        // A reply of the wrong shape is an error, not a default.
+        assert!(Response::ok(vec![1, 2]).into_reply::<PingJson>().is_err());
     }
 
     #[test]

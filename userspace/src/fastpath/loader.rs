@@ -17,7 +17,7 @@ use super::link;
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdpstack.bpf.o"));
 
 /// How to attach (`--mode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttachMode {
     /// Native (driver) mode where XDP_TX replies can arrive, else generic (skb) mode.
     // The decision: `auto_plan`.

@@ -12,7 +12,8 @@ pub const PORT: u16 = 9;
 const UDP_PER_POLL: usize = 1024;
 const CHUNK: usize = 64 * 1024;
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct DiscardCounters {
     pub udp_datagrams: u64,
     pub udp_bytes: u64,

@@ -20,7 +20,8 @@ const UDP_PER_POLL: usize = 256;
 /// Bytes moved per connection per poll.
 const CHUNK: usize = 64 * 1024;
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct EchoCounters {
     pub udp_datagrams: u64,
     pub udp_bytes: u64,

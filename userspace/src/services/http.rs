@@ -1,5 +1,6 @@
 //! An HTTP/1.1 responder on TCP port 80 that serves one status page: our
-//! address, uptime, the ARP cache, TCP connections and every counter.
+//! address, uptime, the ARP cache, TCP connections and every counter
+//! (rendered by `present::html`, bounded whatever the load).
 //! GET and HEAD on `/`; 404 for other paths, 405 for other methods, 400 and
 //! friends for malformed requests (then the connection is closed, since its
 //! framing is lost). Persistent connections per RFC 9112 9.3, requests
@@ -11,8 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::http_parse::{self, html_escape, Parsed, MAX_HEAD};
+use super::http_parse::{self, Parsed, MAX_HEAD};
 use super::tcp_conns::{accept_new, Finished};
+use crate::present::html;
 use crate::stack::tcp::{ConnId, TcpError};
 use crate::stack::time::Instant;
 use crate::stack::Stack;
@@ -22,7 +24,8 @@ pub const PORT: u16 = 80;
 /// (RFC 9112 9.8 lets a server close idle connections).
 const IDLE: Duration = Duration::from_secs(30);
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct HttpCounters {
     pub connections: u64,
     pub requests: u64,
@@ -53,6 +56,8 @@ struct Conn {
 pub struct Http {
     conns: Vec<Conn>,
     scratch: Vec<u8>,
+    /// The page being rendered, kept between requests for its capacity.
+    page: String,
     counters: HttpCounters,
 }
 
@@ -65,6 +70,7 @@ impl Http {
         Ok(Http {
             conns: Vec::new(),
             scratch: vec![0; 16 * 1024],
+            page: String::new(),
             counters: HttpCounters::default(),
         })
     }
@@ -73,7 +79,9 @@ impl Http {
         &self.counters
     }
 
-    pub fn poll(&mut self, now: Instant, stack: &mut Stack) {
+    /// Serves what it can; `wall` dates the responses (RFC 9110 6.6.1).
+    pub fn poll(&mut self, now: Instant, wall: SystemTime, stack: &mut Stack) {
+        let env = Env { now, wall };
         let c = &mut self.counters;
         for id in accept_new(now, stack, PORT, self.conns.len(), &mut c.refused) {
             c.connections += 1;
@@ -88,10 +96,13 @@ impl Http {
                 last_active: now,
             });
         }
-        let scratch = &mut self.scratch;
+        let bufs = &mut Buffers {
+            scratch: &mut self.scratch,
+            page: &mut self.page,
+        };
         let counters = &mut self.counters;
         self.conns
-            .retain_mut(|conn| !serve(now, stack, conn, scratch, counters).is_done());
+            .retain_mut(|conn| !serve(&env, stack, conn, bufs, counters).is_done());
         self.counters.open = self.conns.len() as u64;
     }
 }
@@ -138,13 +149,40 @@ fn flush(now: Instant, stack: &mut Stack, conn: &mut Conn) -> Result<(), ()> {
     Ok(())
 }
 
-fn serve(
+/// What one poll's requests share: the stack's time, and the time of day
+/// their `Date` header says.
+struct Env {
     now: Instant,
+    wall: SystemTime,
+}
+
+impl Env {
+    /// An IMF-fixdate (RFC 9110 5.6.7) of `wall`; before 1970: the epoch.
+    fn date(&self) -> String {
+        let secs = self
+            .wall
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        http_parse::http_date(secs)
+    }
+}
+
+/// Buffers reused from request to request.
+struct Buffers<'a> {
+    scratch: &'a mut [u8],
+    page: &'a mut String,
+}
+
+fn serve(
+    env: &Env,
     stack: &mut Stack,
     conn: &mut Conn,
-    scratch: &mut [u8],
+    bufs: &mut Buffers,
     counters: &mut HttpCounters,
 ) -> Finished {
+    let now = env.now;
+    let scratch = &mut *bufs.scratch;
     if flush(now, stack, conn).is_err() {
         return Finished::release(now, stack.tcp(), conn.id);
     }
@@ -199,7 +237,7 @@ fn serve(
                 let buffered = conn.inbuf.len().min(req.body_len);
                 conn.inbuf.drain(..buffered);
                 conn.skip_body = req.body_len - buffered;
-                let (status, response) = respond(now, stack, &req);
+                let (status, response) = respond(env, stack, &req, bufs.page);
                 count(counters, status);
                 conn.out = response;
                 // A FIN after this request (and nothing after it): answer, then close.
@@ -211,7 +249,7 @@ fn serve(
                 let body = page(status, "Your request could not be read; see RFC 9112.");
                 conn.out = http_parse::response(
                     status,
-                    &date(),
+                    &env.date(),
                     "text/html; charset=utf-8",
                     body.as_bytes(),
                     false,
@@ -251,34 +289,32 @@ fn count(c: &mut HttpCounters, status: u16) {
     }
 }
 
-fn date() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    http_parse::http_date(secs)
-}
-
-/// The status and whole response for a well-formed request.
-fn respond(now: Instant, stack: &Stack, req: &http_parse::Request) -> (u16, Vec<u8>) {
+/// The status and whole response for a well-formed request; `page` is
+/// where the status page is rendered.
+fn respond(
+    env: &Env,
+    stack: &Stack,
+    req: &http_parse::Request,
+    page_buf: &mut String,
+) -> (u16, Vec<u8>) {
     let head_only = req.method == "HEAD";
     let html = "text/html; charset=utf-8";
-    let (status, body, extra): (u16, String, &[(&str, &str)]) = if req.method != "GET" && !head_only
-    {
+    let error_body;
+    let (status, body, extra): (u16, &str, &[(&str, &str)]) = if req.method != "GET" && !head_only {
         // RFC 9110 15.5.6: 405 names the allowed methods.
-        (
-            405,
-            page(405, "This server only answers GET and HEAD."),
-            &[("Allow", "GET, HEAD")],
-        )
+        error_body = page(405, "This server only answers GET and HEAD.");
+        (405, &error_body, &[("Allow", "GET, HEAD")])
     } else if req.path != "/" {
-        (404, page(404, "Only / is served here."), &[])
+        error_body = page(404, "Only / is served here.");
+        (404, &error_body, &[])
     } else {
-        (200, status_page(now, stack), &[])
+        page_buf.clear();
+        html::status_page(page_buf, env.now, stack);
+        (200, page_buf.as_str(), &[])
     };
     let response = http_parse::response(
         status,
-        &date(),
+        &env.date(),
         html,
         body.as_bytes(),
         head_only,
@@ -289,55 +325,101 @@ fn respond(now: Instant, stack: &Stack, req: &http_parse::Request) -> (u16, Vec<
 }
 
 fn page(status: u16, text: &str) -> String {
-    let title = format!("{status} {}", http_parse::reason(status));
-    format!(
-        "<!DOCTYPE html>\n<html><head><title>{title}</title></head>\n<body><h1>{title}</h1>\n<p>{}</p></body></html>\n",
-        html_escape(text)
-    )
+    html::error_page(status, http_parse::reason(status), text)
 }
 
-/// The status page: what `xdpstack arp`, `conns` and `stats` show.
-fn status_page(now: Instant, stack: &Stack) -> String {
-    let cfg = stack.config();
-    let up = stack.uptime(now).as_secs();
-    let mut s = String::new();
-    s.push_str(&format!(
-        "<!DOCTYPE html>\n<html><head><title>xdpstack {ip}</title></head>\n<body>\n<h1>xdpstack at {ip}/{prefix}</h1>\n<p>MAC {mac}, MTU {mtu}, up {d}d {h:02}:{m:02}:{sec:02} ({up} s)</p>\n",
-        ip = cfg.ip,
-        prefix = cfg.prefix,
-        mac = cfg.mac,
-        mtu = cfg.mtu,
-        d = up / 86_400,
-        h = up / 3600 % 24,
-        m = up / 60 % 60,
-        sec = up % 60,
-    ));
-    s.push_str("<h2>ARP cache</h2>\n<table>\n<tr><th>address</th><th>lladdr</th><th>state</th><th>age</th></tr>\n");
-    for e in stack.arp_entries(now) {
-        s.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}s</td></tr>\n",
-            e.ip,
-            e.mac.as_deref().unwrap_or("-"),
-            e.state,
-            e.age_ms as f64 / 1000.0
-        ));
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::services::{ServiceName, Services};
+    use crate::stack::test_peer::Peer;
+    use crate::stack::StackConfig;
+    use crate::wire::{MacAddr, TcpFlags};
+
+    /// RFC 9110 5.6.7's example date.
+    const WALL_SECS: u64 = 784_111_777;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
     }
-    s.push_str("</table>\n<h2>TCP</h2>\n<table>\n<tr><th>state</th><th>local</th><th>peer</th><th>recv-q</th><th>send-q</th></tr>\n");
-    for c in stack.tcp_connections() {
-        s.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            c.state_name, c.view.local, c.view.remote, c.view.recv_q, c.view.send_q
-        ));
+
+    /// Sends `request` on a new connection and returns what came back.
+    fn exchange(request: &[u8], wall: SystemTime) -> String {
+        let mut s = Stack::new(
+            StackConfig {
+                ip: Ipv4Addr::new(10, 10, 0, 4),
+                prefix: 24,
+                mac: MacAddr([2, 0, 0, 0, 0, 4]),
+                gateway: None,
+                mtu: 1500,
+                arp_timeout: Duration::from_secs(60),
+                arp_max: 1024,
+                seed: [7; 32],
+            },
+            t(0),
+        );
+        let mut services = Services::start(&mut s, &[ServiceName::Http]).unwrap();
+        let peer = Peer::new(
+            &mut s,
+            t(1),
+            Ipv4Addr::new(10, 10, 0, 2),
+            MacAddr([2, 0, 0, 0, 0, 2]),
+        );
+        let seqs = peer.connect(&mut s, t(1), 40_000, PORT);
+        let psh = TcpFlags(TcpFlags::ACK.0 | TcpFlags::PSH.0);
+        peer.send(
+            &mut s,
+            t(2),
+            40_000,
+            PORT,
+            psh,
+            seqs.ours,
+            seqs.theirs,
+            request,
+        );
+        services.poll(t(2), wall, &mut s);
+        let sent = peer.take(&mut s, t(2));
+        let bytes: Vec<u8> = sent.iter().flat_map(|s| s.payload.clone()).collect();
+        String::from_utf8(bytes).unwrap()
     }
-    s.push_str("</table>\n<h2>Counters</h2>\n<table>\n");
-    for (k, v) in crate::control::commands::flatten_counters(&stack.counters()) {
-        if v != 0 {
-            s.push_str(&format!(
-                "<tr><td>{}</td><td>{v}</td></tr>\n",
-                html_escape(&k)
-            ));
-        }
+
+    #[test]
+    fn date_header_comes_from_the_wall_clock_passed_in() {
+        let wall = UNIX_EPOCH + Duration::from_secs(WALL_SECS);
+        let ok = exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", wall);
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.contains("\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+            "{ok}"
+        );
+        assert!(ok.contains("<h1>xdpstack at 10.10.0.4/24</h1>"), "{ok}");
+        // Error responses carry the same clock.
+        let later = wall + Duration::from_secs(86_400);
+        let missing = exchange(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n", later);
+        assert!(
+            missing.starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{missing}"
+        );
+        assert!(
+            missing.contains("\r\nDate: Mon, 07 Nov 1994 08:49:37 GMT\r\n"),
+            "{missing}"
+        );
+        let bad = exchange(b"GET / HTTP/1.1\r\nno colon\r\n\r\n", wall);
+        assert!(bad.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{bad}");
+        assert!(
+            bad.contains("\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+            "{bad}"
+        );
+        // A clock before 1970 is dated at the epoch rather than refused.
+        let early = exchange(
+            b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+            UNIX_EPOCH - Duration::from_secs(5),
+        );
+        assert!(
+            early.contains("\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"),
+            "{early}"
+        );
     }
-    s.push_str("</table>\n</body></html>\n");
-    s
 }

@@ -272,17 +272,7 @@ pub fn http_date(unix_secs: u64) -> String {
 
 /// Escapes text for HTML.
 pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    crate::present::html::Escaped(s).to_string()
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //!
 //! The daemon calls [`Services::poll`] after every batch of received frames
 //! and after the stack's timers, with the stack locked; a service does what
-//! it can without blocking and keeps the rest for the next call.
+//! it can without blocking and keeps the rest for the next call. Time comes
+//! in as values: the stack's monotonic `now`, and the wall clock for what
+//! people read (the HTTP `Date` header).
 
 mod discard;
 mod echo;
@@ -13,19 +15,19 @@ pub mod http_parse;
 mod tcp_conns;
 
 use std::net::Ipv4Addr;
+use std::time::SystemTime;
 
-use clap::ValueEnum;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stack::time::Instant;
 use crate::stack::Stack;
 
-pub use discard::Discard;
-pub use echo::Echo;
-pub use http::Http;
+pub use discard::{Discard, DiscardCounters};
+pub use echo::{Echo, EchoCounters};
+pub use http::{Http, HttpCounters};
 
-/// `--services echo,discard,http|none`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum, Serialize)]
+/// The built-in services (`--services echo,discard,http|none`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ServiceName {
     /// UDP and TCP port 7 (RFC 862).
     Echo,
@@ -66,8 +68,9 @@ impl Services {
         })
     }
 
-    /// Lets every service move what it can.
-    pub fn poll(&mut self, now: Instant, stack: &mut Stack) {
+    /// Lets every service move what it can. `wall` is the time of day,
+    /// for what people read (the HTTP `Date` header); `now` runs the rest.
+    pub fn poll(&mut self, now: Instant, wall: SystemTime, stack: &mut Stack) {
         if let Some(s) = &mut self.echo {
             s.poll(now, stack);
         }
@@ -75,7 +78,7 @@ impl Services {
             s.poll(now, stack);
         }
         if let Some(s) = &mut self.http {
-            s.poll(now, stack);
+            s.poll(now, wall, stack);
         }
     }
 
@@ -85,20 +88,26 @@ impl Services {
         self.http.as_ref().and_then(Http::poll_at)
     }
 
-    /// The services' own counters, for `xdpstack stats`.
-    pub fn counters(&self) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        if let Some(s) = &self.echo {
-            m.insert("echo".into(), serde_json::json!(s.counters()));
+    /// A snapshot of the running services' counters.
+    pub fn stats(&self) -> ServicesStats {
+        ServicesStats {
+            echo: self.echo.as_ref().map(|s| s.counters().clone()),
+            discard: self.discard.as_ref().map(|s| s.counters().clone()),
+            http: self.http.as_ref().map(|s| s.counters().clone()),
         }
-        if let Some(s) = &self.discard {
-            m.insert("discard".into(), serde_json::json!(s.counters()));
-        }
-        if let Some(s) = &self.http {
-            m.insert("http".into(), serde_json::json!(s.counters()));
-        }
-        serde_json::Value::Object(m)
     }
+}
+
+/// The counters of each running service (absent: not running).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServicesStats {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub echo: Option<EchoCounters>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discard: Option<DiscardCounters>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCounters>,
 }
 
 /// Where the services listen: our address, for messages.

@@ -146,7 +146,8 @@ impl fmt::Display for ArpError {
 impl std::error::Error for ArpError {}
 
 /// Counters of the cache (monotonic).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ArpCounters {
     /// ARP requests asked of the caller.
     pub requests: u64,

@@ -54,7 +54,8 @@ pub enum ConflictOutcome {
 }
 
 /// Counters of the defence (monotonic).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct DefenceCounters {
     /// Start-up announcements sent.
     pub announcements: u64,

@@ -28,6 +28,8 @@ pub mod rate_limit;
 pub mod reassembly;
 pub mod rng;
 pub mod tcp;
+#[cfg(test)]
+pub mod test_peer;
 pub mod time;
 pub mod udp;
 
@@ -35,13 +37,13 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::wire::{EtherType, EthernetFrame, MacAddr};
-use arp_cache::{ArpCache, ArpCacheConfig, ArpError, ArpState};
-use arp_defence::ArpDefence;
-use rate_limit::{RateLimitConfig, TokenBucket};
-use reassembly::{Reassembler, ReassemblyConfig};
+use arp_cache::{ArpCache, ArpCacheConfig, ArpCounters, ArpEntry, ArpError};
+use arp_defence::{ArpDefence, DefenceCounters};
+use rate_limit::{RateLimitConfig, RateLimitCounters, TokenBucket};
+use reassembly::{Reassembler, ReassemblyConfig, ReassemblyCounters};
 use rng::Rng;
 use tcp::{ConnView, Tcp, TcpConfig, TcpCounters};
 use time::Instant;
@@ -70,7 +72,8 @@ pub struct StackConfig {
 }
 
 /// The stack's own counters; the state machines keep theirs.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StackCounters {
     pub rx_frames: u64,
     pub rx_truncated: u64,
@@ -122,18 +125,21 @@ pub struct StackCounters {
     pub outbox_dropped: u64,
 }
 
-/// One ARP cache entry, as the CLI shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ArpEntryView {
-    pub ip: Ipv4Addr,
-    pub mac: Option<String>,
-    pub state: String,
-    /// Milliseconds since the entry was last confirmed.
-    pub age_ms: u64,
-    /// Milliseconds since its address was learned.
-    pub learned_ms: u64,
-    /// Packets waiting for resolution.
-    pub queued: usize,
+/// Every counter of the stack at one moment, grouped by the part that
+/// keeps it. The core hands out values; naming and formatting them for
+/// people is the presentation layer's job (`present/`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StackStats {
+    pub stack: StackCounters,
+    pub arp_cache: ArpCounters,
+    pub arp_defence: DefenceCounters,
+    pub reassembly: ReassemblyCounters,
+    pub icmp_rate_limit: RateLimitCounters,
+    pub udp: UdpCounters,
+    pub tcp: TcpCounters,
+    /// Gauge: entries in the ARP cache.
+    pub arp_entries: usize,
 }
 
 pub struct Stack {
@@ -155,14 +161,6 @@ pub struct Stack {
     /// Scratch for TCP output between the engine and IPv4.
     tcp_out: Vec<(Ipv4Addr, Vec<u8>)>,
     started: Instant,
-}
-
-/// One row of `xdpstack conns`: the engine's view plus the `ss` state name.
-#[derive(Clone, Debug, Serialize)]
-pub struct ConnRow {
-    pub state_name: &'static str,
-    #[serde(flatten)]
-    pub view: ConnView,
 }
 
 impl Stack {
@@ -276,16 +274,17 @@ impl Stack {
         self.tcp.counters()
     }
 
-    /// Every connection, listener and TIME-WAIT entry (`xdpstack conns`).
-    pub fn tcp_connections(&self) -> Vec<ConnRow> {
-        self.tcp
-            .connections()
-            .into_iter()
-            .map(|view| ConnRow {
-                state_name: view.state.name(),
-                view,
-            })
-            .collect()
+    /// Every connection, listener and TIME-WAIT entry, sorted by local
+    /// port then peer (`xdpstack conns`).
+    pub fn tcp_connections(&self) -> Vec<ConnView> {
+        self.tcp.connections()
+    }
+
+    /// The same rows unsorted and one at a time, TIME-WAIT entries only if
+    /// `time_wait`, so that a reader that shows only some of them (the
+    /// status page) need not copy them all.
+    pub fn tcp_views(&self, time_wait: bool) -> impl Iterator<Item = ConnView> + '_ {
+        self.tcp.views(time_wait)
     }
 
     pub fn has_outbox(&self) -> bool {
@@ -305,18 +304,18 @@ impl Stack {
         self.outbox.push(frame);
     }
 
-    /// Every counter, grouped by the part that keeps it.
-    pub fn counters(&self) -> serde_json::Value {
-        serde_json::json!({
-            "stack": self.counters,
-            "arp_cache": self.arp.counters(),
-            "arp_defence": self.defence.counters(),
-            "reassembly": self.reasm.counters(),
-            "icmp_rate_limit": self.icmp_errors.counters(),
-            "udp": self.udp.counters(),
-            "tcp": self.tcp.counters(),
-            "arp_entries": self.arp.len(),
-        })
+    /// A snapshot of every counter, grouped by the part that keeps it.
+    pub fn stats(&self) -> StackStats {
+        StackStats {
+            stack: self.counters.clone(),
+            arp_cache: self.arp.counters().clone(),
+            arp_defence: self.defence.counters().clone(),
+            reassembly: self.reasm.counters().clone(),
+            icmp_rate_limit: self.icmp_errors.counters().clone(),
+            udp: self.udp.counters().clone(),
+            tcp: self.tcp.counters().clone(),
+            arp_entries: self.arp.len(),
+        }
     }
 
     pub fn stack_counters(&self) -> &StackCounters {
@@ -335,20 +334,9 @@ impl Stack {
         &self.reasm
     }
 
-    pub fn arp_entries(&self, now: Instant) -> Vec<ArpEntryView> {
-        // `ArpCache::entries` is already sorted by IP.
-        self.arp
-            .entries(now)
-            .into_iter()
-            .map(|e| ArpEntryView {
-                ip: e.ip,
-                mac: e.mac.map(|m| m.to_string()),
-                state: state_name(e.state).to_string(),
-                age_ms: e.since_confirmed.as_millis() as u64,
-                learned_ms: e.since_learned.as_millis() as u64,
-                queued: e.queued,
-            })
-            .collect()
+    /// Every ARP cache entry, sorted by IP, with ages relative to `now`.
+    pub fn arp_entries(&self, now: Instant) -> Vec<ArpEntry> {
+        self.arp.entries(now)
     }
 
     /// `xdpstack arp add`: a permanent entry.
@@ -377,16 +365,6 @@ impl Stack {
 
     pub fn arp_flush(&mut self) -> usize {
         self.arp.flush()
-    }
-}
-
-fn state_name(s: ArpState) -> &'static str {
-    match s {
-        ArpState::Incomplete => "incomplete",
-        ArpState::Reachable => "reachable",
-        ArpState::Stale => "stale",
-        ArpState::Failed => "failed",
-        ArpState::Permanent => "permanent",
     }
 }
 

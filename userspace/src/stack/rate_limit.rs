@@ -29,7 +29,8 @@ impl Default for RateLimitConfig {
 }
 
 /// Counters of the bucket (monotonic).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RateLimitCounters {
     /// Messages allowed.
     pub allowed: u64,

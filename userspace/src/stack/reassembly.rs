@@ -127,7 +127,8 @@ pub struct TimeExceeded {
 }
 
 /// Counters of reassembly; all monotonic except the `bytes_in_use` gauge.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ReassemblyCounters {
     /// Datagrams reassembled.
     pub completed: u64,

@@ -83,7 +83,8 @@ pub struct UdpDatagram {
 
 /// Shown by `xdpstack stats` under "udp" (names follow Linux's
 /// /proc/net/snmp Udp line where one exists).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct UdpCounters {
     /// Datagrams handed to UDP by IPv4, valid or not.
     pub received: u64,

@@ -29,7 +29,8 @@ const BATCH: usize = 64;
 const TX_KICK_EVERY: usize = 32;
 
 /// Counters of one socket, for `xdpstack stats`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct XskStats {
     pub rx_frames: u64,
     pub tx_frames: u64,
@@ -46,7 +47,8 @@ pub struct XskStats {
 /// What the kernel counts for an AF_XDP socket (`struct xdp_statistics`,
 /// linux/if_xdp.h). These are the losses between the XDP program's
 /// redirect and our RX ring, invisible from userspace otherwise.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct XskKernelStats {
     /// Frames dropped on receive: no fill-ring frame to copy into, or too
     /// big for a UMEM frame.

@@ -25,7 +25,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stack::rate_limit::{RateLimitConfig, TokenBucket};
 use crate::stack::rng::{self, Rng};
@@ -104,25 +104,6 @@ pub enum TcpState {
     Closed,
 }
 
-impl TcpState {
-    /// The names `ss` prints.
-    pub fn name(self) -> &'static str {
-        match self {
-            TcpState::Listen => "LISTEN",
-            TcpState::SynSent => "SYN-SENT",
-            TcpState::SynReceived => "SYN-RECV",
-            TcpState::Established => "ESTAB",
-            TcpState::FinWait1 => "FIN-WAIT-1",
-            TcpState::FinWait2 => "FIN-WAIT-2",
-            TcpState::CloseWait => "CLOSE-WAIT",
-            TcpState::Closing => "CLOSING",
-            TcpState::LastAck => "LAST-ACK",
-            TcpState::TimeWait => "TIME-WAIT",
-            TcpState::Closed => "CLOSED",
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TcpError {
     PortInUse,
@@ -157,8 +138,9 @@ impl std::fmt::Display for TcpError {
 
 impl std::error::Error for TcpError {}
 
-/// One row of `xdpstack conns` (like `ss -tan`).
-#[derive(Clone, Debug, Serialize)]
+/// One connection, listener or TIME-WAIT entry at one moment (what
+/// `xdpstack conns` and the status page show, like `ss -tan`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnView {
     pub state: TcpState,
     pub local: SocketAddrV4,
@@ -173,7 +155,8 @@ pub struct ConnView {
 }
 
 /// Counters shown by `xdpstack stats` under "tcp".
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TcpCounters {
     pub segments_received: u64,
     pub segments_sent: u64,
@@ -755,22 +738,32 @@ impl Tcp {
         let _ = self.close(now, id);
     }
 
+    /// Every row, sorted by local port, then peer.
     pub fn connections(&self) -> Vec<ConnView> {
-        let mut v: Vec<ConnView> = self
-            .listeners
-            .iter()
-            .map(|(port, l)| ConnView {
-                state: TcpState::Listen,
-                local: SocketAddrV4::new(self.cfg.local_ip, *port),
-                remote: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
-                recv_q: l.accept_queue.len(),
-                send_q: self.cfg.backlog,
-                rto_ms: 0,
-                cwnd: 0,
-                retransmits: 0,
-            })
-            .collect();
-        v.extend(self.conns.values().map(|c| ConnView {
+        let mut v: Vec<ConnView> = self.views(true).collect();
+        v.sort_by_key(|r| (r.local.port(), *r.remote.ip(), r.remote.port()));
+        v
+    }
+
+    /// Listeners, then connections in no order; TIME-WAIT entries only if
+    /// `time_wait` (skipped before anything is copied: the gauge
+    /// `counters().time_wait` says how many there are).
+    pub fn views(&self, time_wait: bool) -> impl Iterator<Item = ConnView> + '_ {
+        let listeners = self.listeners.iter().map(|(port, l)| ConnView {
+            state: TcpState::Listen,
+            local: SocketAddrV4::new(self.cfg.local_ip, *port),
+            remote: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            recv_q: l.accept_queue.len(),
+            send_q: self.cfg.backlog,
+            rto_ms: 0,
+            cwnd: 0,
+            retransmits: 0,
+        });
+        let conns = self
+            .conns
+            .values()
+            .filter(move |c| time_wait || c.state != TcpState::TimeWait);
+        listeners.chain(conns.map(|c| ConnView {
             state: c.state,
             local: c.local,
             remote: c.remote,
@@ -779,9 +772,7 @@ impl Tcp {
             rto_ms: c.rto().as_millis() as u64,
             cwnd: c.cwnd(),
             retransmits: c.retransmits,
-        }));
-        v.sort_by_key(|r| (r.local.port(), *r.remote.ip(), r.remote.port()));
-        v
+        }))
     }
 
     pub fn counters(&self) -> &TcpCounters {

@@ -93,7 +93,10 @@ fn handshake_and_data_both_ways_with_seed(seed: u64) {
     assert!(rows
         .iter()
         .any(|r| r.state == TcpState::Established && r.remote.ip() == &A));
-    assert_eq!(TcpState::Established.name(), "ESTAB");
+    assert_eq!(
+        crate::present::names::tcp_state(TcpState::Established),
+        "ESTAB"
+    );
 }
 
 #[test]

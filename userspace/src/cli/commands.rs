@@ -1,0 +1,155 @@
+//! The CLI commands that talk to a running daemon: `arp`, `stats`, `conns`,
+//! `ping`. They read typed replies and leave the formatting to `present`.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::{ArpAction, ArpArgs, ConnsArgs, PingArgs, StatsArgs};
+use crate::control::client::Client;
+use crate::control::protocol::{ConnJson, NeighEntryJson, PingJson};
+use crate::control::{Request, StatsReply};
+use crate::present::{counters, table};
+
+pub fn arp(args: ArpArgs) -> Result<()> {
+    let mut client = Client::connect(&args.target.control_dir, args.target.iface.as_deref())?;
+    match args.action {
+        Some(ArpAction::Add { ip, mac }) => {
+            client.call::<()>(&Request::ArpAdd {
+                ip,
+                mac: mac.to_string(),
+            })?;
+        }
+        Some(ArpAction::Del { ip }) => {
+            client.call::<()>(&Request::ArpDel { ip })?;
+        }
+        Some(ArpAction::Flush) => {
+            client.call::<()>(&Request::ArpFlush {})?;
+        }
+        None => {
+            let entries: Vec<NeighEntryJson> = client.call(&Request::Arp {})?;
+            if args.json {
+                print_json(&entries, true)?;
+            } else {
+                print!("{}", table::arp_table(&entries, &client.iface));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn conns(args: ConnsArgs) -> Result<()> {
+    let mut client = Client::connect(&args.target.control_dir, args.target.iface.as_deref())?;
+    let conns: Vec<ConnJson> = client.call(&Request::Conns {})?;
+    if args.json {
+        print_json(&conns, true)?;
+    } else {
+        print!("{}", table::conns_table(&conns));
+    }
+    Ok(())
+}
+
+pub fn stats(args: StatsArgs) -> Result<()> {
+    let mut client = Client::connect(&args.target.control_dir, args.target.iface.as_deref())?;
+    let mut previous: Option<(Instant, Vec<(String, u64)>)> = None;
+    loop {
+        let data: StatsReply = client.call(&Request::Stats {})?;
+        let now = Instant::now();
+        let values = counters::flatten(&data);
+        if args.json {
+            print_json(&data, false)?;
+        } else {
+            if args.watch {
+                // Clear the screen and go home, like `watch`.
+                print!("\x1b[2J\x1b[H");
+            }
+            print!(
+                "{}",
+                table::mode_line(data.xdp_mode.as_deref(), data.xdp_mode_reason.as_deref())
+            );
+            let prev = previous
+                .as_ref()
+                .map(|(t, p)| (now.duration_since(*t).as_secs_f64(), p.as_slice()));
+            print!("{}", table::counters_table(&values, prev));
+        }
+        std::io::stdout().flush()?;
+        if !args.watch {
+            return Ok(());
+        }
+        previous = Some((now, values));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Prints a reply as JSON with its keys in alphabetical order at every
+/// level, as the CLI always has (and `jq -S` would).
+fn print_json(value: &impl serde::Serialize, pretty: bool) -> Result<()> {
+    let sorted = serde_json::to_value(value)?;
+    let text = if pretty {
+        serde_json::to_string_pretty(&sorted)?
+    } else {
+        serde_json::to_string(&sorted)?
+    };
+    println!("{text}");
+    Ok(())
+}
+
+pub fn ping(args: PingArgs) -> Result<()> {
+    let mut client = Client::connect(&args.target.control_dir, args.target.iface.as_deref())?;
+    let interval =
+        Duration::try_from_secs_f64(args.interval.max(0.001)).context("bad --interval")?;
+    let timeout_ms = (args.timeout.max(0.001) * 1000.0) as u64;
+    println!(
+        "PING {} {} data bytes (from xdpstack on {})",
+        args.dst, args.size, client.iface
+    );
+    let started = Instant::now();
+    let mut rtts: Vec<f64> = Vec::new();
+    for i in 0..args.count {
+        let seq = (i + 1) as u16;
+        let sent_at = Instant::now();
+        match client.call::<PingJson>(&Request::Ping {
+            dst: args.dst,
+            size: args.size,
+            seq,
+            timeout_ms,
+        }) {
+            Ok(PingJson { rtt_us, ttl, bytes }) => {
+                let rtt_ms = rtt_us as f64 / 1000.0;
+                println!(
+                    "{bytes} bytes from {}: icmp_seq={seq} ttl={ttl} time={rtt_ms:.3} ms",
+                    args.dst
+                );
+                rtts.push(rtt_ms);
+            }
+            Err(e) => println!("From xdpstack icmp_seq={seq}: {e:#}"),
+        }
+        if i + 1 < args.count {
+            std::thread::sleep(interval.saturating_sub(sent_at.elapsed()));
+        }
+    }
+    let sent = args.count as usize;
+    let received = rtts.len();
+    let loss = if sent == 0 {
+        0.0
+    } else {
+        100.0 * (sent - received) as f64 / sent as f64
+    };
+    println!("\n--- {} ping statistics ---", args.dst);
+    println!(
+        "{sent} packets transmitted, {received} received, {loss:.0}% packet loss, time {}ms",
+        started.elapsed().as_millis()
+    );
+    if !rtts.is_empty() {
+        let min = rtts.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = rtts.iter().cloned().fold(0.0, f64::max);
+        let avg = rtts.iter().sum::<f64>() / received as f64;
+        let mdev = (rtts.iter().map(|r| (r - avg).powi(2)).sum::<f64>() / received as f64).sqrt();
+        println!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
+    }
+    if received == 0 {
+        anyhow::bail!("no reply from {}", args.dst);
+    }
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! The names states are shown by.
+
+use crate::stack::arp_cache::ArpState;
+use crate::stack::tcp::TcpState;
+
+/// As `ip neigh` names them (lower case here, upper case in its table).
+pub fn arp_state(s: ArpState) -> &'static str {
+    match s {
+        ArpState::Incomplete => "incomplete",
+        ArpState::Reachable => "reachable",
+        ArpState::Stale => "stale",
+        ArpState::Failed => "failed",
+        ArpState::Permanent => "permanent",
+    }
+}
+
+/// As `ss` names them.
+pub fn tcp_state(s: TcpState) -> &'static str {
+    match s {
+        TcpState::Listen => "LISTEN",
+        TcpState::SynSent => "SYN-SENT",
+        TcpState::SynReceived => "SYN-RECV",
+        TcpState::Established => "ESTAB",
+        TcpState::FinWait1 => "FIN-WAIT-1",
+        TcpState::FinWait2 => "FIN-WAIT-2",
+        TcpState::CloseWait => "CLOSE-WAIT",
+        TcpState::Closing => "CLOSING",
+        TcpState::LastAck => "LAST-ACK",
+        TcpState::TimeWait => "TIME-WAIT",
+        TcpState::Closed => "CLOSED",
+    }
+}
+
+/// The `state` field of `xdpstack conns --json`: the RFC 9293 state as
+/// one word (kept as the JSON has always said it).
+pub fn tcp_state_id(s: TcpState) -> &'static str {
+    match s {
+        TcpState::Listen => "Listen",
+        TcpState::SynSent => "SynSent",
+        TcpState::SynReceived => "SynReceived",
+        TcpState::Established => "Established",
+        TcpState::FinWait1 => "FinWait1",
+        TcpState::FinWait2 => "FinWait2",
+        TcpState::CloseWait => "CloseWait",
+        TcpState::Closing => "Closing",
+        TcpState::LastAck => "LastAck",
+        TcpState::TimeWait => "TimeWait",
+        TcpState::Closed => "Closed",
+    }
+}
