@@ -12,13 +12,15 @@
 //! - [`services`]: applications on the stack's socket APIs (echo, discard,
 //!   the HTTP status page);
 //! - [`control`]: the daemon's control socket and the CLI's client side;
-//! - [`loadgen`]: the load generator and per-packet cost probe that
-//!   `cargo xtask bench` drives.
+//! - `loadgen` (with the `lab` feature only, as is the lab's eBPF object):
+//!   the load generator and per-packet cost probe that `cargo xtask bench`
+//!   drives.
 
 pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod fastpath;
+#[cfg(feature = "lab")]
 pub mod loadgen;
 pub mod privilege;
 pub mod services;

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use xdpstack::cli::{Cli, Command, LoadgenCommand};
+#[cfg(feature = "lab")]
+use xdpstack::cli::LoadgenCommand;
+use xdpstack::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
@@ -16,13 +18,16 @@ fn main() -> ExitCode {
         Command::Stats(args) => xdpstack::control::commands::stats(args),
         Command::Conns(args) => xdpstack::control::commands::conns(args),
         Command::Ping(args) => xdpstack::control::commands::ping(args),
+        #[cfg(feature = "lab")]
         Command::PeerAttach(args) => {
             xdpstack::fastpath::peer::PeerProgram::attach(args.netns.as_deref(), &args.iface)
                 .and_then(|p| p.pin_link(&args.pin))
         }
+        #[cfg(feature = "lab")]
         Command::Loadgen(LoadgenCommand::Flood(args)) => {
             xdpstack::loadgen::flood(&args).and_then(|r| print_json(&r))
         }
+        #[cfg(feature = "lab")]
         Command::Loadgen(LoadgenCommand::Cost(args)) => {
             xdpstack::loadgen::cost(&args).and_then(|r| print_json(&r))
         }
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(feature = "lab")]
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
