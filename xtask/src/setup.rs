@@ -457,7 +457,7 @@ fn component_listed(list: &str, component: &str) -> bool {
 
 fn nightly() -> Result<bool> {
     let components = nightly_components();
-    let step = format!("toolchain {NIGHTLY} + {}", components.join(" + "));
+    let step = format!("{NIGHTLY} ({})", components.join(", "));
     match nightly_state()? {
         Nightly::Ready => {
             report(&step, "already installed");
