@@ -1,5 +1,6 @@
 //! The `peer_counter` program (of the lab object, [`super::lab`]), attached
-//! on the far end of a veth (the lab's client). It counts the replies that arrive there and passes everything.
+//! on the far end of a veth (the lab's client). It counts the replies that
+//! arrive there and passes everything.
 //!
 //! It is also what makes the lab work: a veth end only receives frames its
 //! peer sent with XDP_TX (or redirected) when it has NAPI on, and an
