@@ -20,13 +20,16 @@ CMD ["sleep", "infinity"]
 # Stable Rust as the machines have it; the eBPF nightly and bpf-linker come from setup.
 FROM rust:1.95.0-slim-bookworm AS build
 WORKDIR /src
-# Toolchains first, in a layer of their own that only changes with xtask/: setup
-# installs the apt packages, the pinned nightly with rust-src and bpf-linker built
-# against that nightly's LLVM. Cargo needs every workspace member's manifest and
-# targets to build xtask, hence the empty stand-ins, replaced by `COPY . .` below.
+# Toolchains first, in a layer of their own that only changes with xtask/ and the
+# pin: setup installs the apt packages, the nightly pinned in
+# xdp-ebpf/rust-toolchain.toml (xtask reads it when compiled) with its components,
+# and bpf-linker built against that nightly's LLVM. Cargo needs every workspace
+# member's manifest and targets to build xtask, hence the empty stand-ins,
+# replaced by `COPY . .` below.
 COPY Cargo.toml Cargo.lock ./
 COPY .cargo .cargo
 COPY xtask xtask
+COPY xdp-ebpf/rust-toolchain.toml xdp-ebpf/
 COPY common/Cargo.toml common/
 COPY userspace/Cargo.toml userspace/
 RUN mkdir -p common/src userspace/src \

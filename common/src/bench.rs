@@ -1,5 +1,5 @@
-//! Shared by the bench programs in `xdp-ebpf` (`loadgen`, `cost_harness`)
-//! and `xdpstack loadgen`.
+//! Shared by the bench programs in `xdp-lab-ebpf` (`loadgen`,
+//! `cost_harness`) and `xdpstack loadgen`.
 
 /// Bytes of the request that the bench programs write back over the frame
 /// before each use: Ethernet (14) + IPv4 without options (20) + the ICMP

@@ -52,10 +52,12 @@ pub enum Command {
     Manpage(ManpageArgs),
     /// Attach the reply-counting peer program to the far end of a veth and
     /// pin it (used by `cargo xtask lab up`; see `fastpath::peer`).
+    #[cfg(feature = "lab")]
     #[command(hide = true)]
     PeerAttach(PeerAttachArgs),
     /// Load generator and per-packet cost probe for `cargo xtask bench`
     /// (prints JSON; see `loadgen`).
+    #[cfg(feature = "lab")]
     #[command(hide = true, subcommand)]
     Loadgen(LoadgenCommand),
 }

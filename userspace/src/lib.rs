@@ -20,13 +20,15 @@
 //! - [`daemon`]: `xdpstack run`, from a plain [`daemon::Config`];
 //! - [`cli`]: the command line (clap) and the commands that talk to a
 //!   daemon;
-//! - [`loadgen`]: the load generator and per-packet cost probe that
-//!   `cargo xtask bench` drives.
+//! - `loadgen` (with the `lab` feature only, as is the lab's eBPF object):
+//!   the load generator and per-packet cost probe that `cargo xtask bench`
+//!   drives.
 
 pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod fastpath;
+#[cfg(feature = "lab")]
 pub mod loadgen;
 pub mod logging;
 pub mod manual;

@@ -1,5 +1,7 @@
 //! The load generator and per-packet cost probe behind `cargo xtask bench`
 //! (the hidden `xdpstack loadgen flood|cost` subcommands, which print JSON).
+//! Only with the `lab` feature: its programs are in the lab object
+//! ([`crate::fastpath::lab`]), which the product does not carry.
 //!
 //! - [`flood`]: sends one request frame as fast as the kernel can, for a
 //!   fixed time, out of the lab's client veth. It runs the tiny `loadgen`
@@ -33,7 +35,8 @@ use xdpstack_common::config::{FastpathConfig, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
 use xdpstack_common::counters::{Counter, PeerCounter};
 use xdpstack_common::names;
 
-use crate::fastpath::loader::{program_mut, program_ref, OBJECT};
+use crate::fastpath::lab;
+use crate::fastpath::loader::{program_mut, program_ref};
 use crate::fastpath::peer::enter_netns;
 use crate::fastpath::Fastpath;
 use crate::wire::{
@@ -219,19 +222,19 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
             enter_netns(ns)?;
         }
         let ifindex = if_index(&iface)?;
-        let mut ebpf = Ebpf::load(OBJECT).context("loading the eBPF object")?;
-        let sink = program_mut(&mut ebpf, names::PEER_SINK_PROGRAM)?;
+        let mut ebpf = lab::load()?;
+        let sink = program_mut(&mut ebpf, names::lab::PEER_SINK_PROGRAM)?;
         sink.load().context("loading peer_sink")?;
         // Detached when `ebpf` is dropped at the end of this thread.
         sink.attach(&iface, XdpMode::Driver)
             .with_context(|| format!("attaching peer_sink to {iface}"))?;
-        program_mut(&mut ebpf, names::LOADGEN_PROGRAM)?
+        program_mut(&mut ebpf, names::lab::LOADGEN_PROGRAM)?
             .load()
             .context("loading loadgen")?;
         set_request_head(&mut ebpf, &frame)?;
         let replies: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(
-            ebpf.map(names::PEER_COUNTERS_MAP)
-                .ok_or_else(|| anyhow!("map {} missing", names::PEER_COUNTERS_MAP))?,
+            ebpf.map(names::lab::PEER_COUNTERS_MAP)
+                .ok_or_else(|| anyhow!("map {} missing", names::lab::PEER_COUNTERS_MAP))?,
         )?;
         let count =
             |c: PeerCounter| -> Result<u64> { Ok(replies.get(&(c as u32), 0)?.iter().sum()) };
@@ -240,7 +243,7 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
         } else {
             PeerCounter::EchoReplies
         };
-        let generator = program_ref(&ebpf, names::LOADGEN_PROGRAM)?;
+        let generator = program_ref(&ebpf, names::lab::LOADGEN_PROGRAM)?;
         let ctx = xdp_md(ifindex, frame.len());
         let _stats_on = match stats_prog {
             Some(_) => Some(enable_stats()?),
@@ -400,21 +403,28 @@ pub fn cost(args: &CostArgs) -> Result<CostReport> {
     // Configured as the daemon configures it (fast path on, ARP senders
     // published to userspace: with no reader the ring fills and the program
     // counts the loss, which costs about what a publish does).
-    let mut fp = Fastpath::load(FastpathConfig::new(
+    let fp = Fastpath::load(FastpathConfig::new(
         ep.dst_ip.octets(),
         ep.dst_mac.octets(),
         FLAG_FASTPATH | FLAG_NEIGH_EVENTS,
     ))?;
-    fp.mac_swap()?;
-    let mut ebpf = Ebpf::load(OBJECT).context("loading the eBPF object")?;
-    for name in [names::HARNESS_PROGRAM, names::NOP_TX_PROGRAM] {
+    // The harness, its empty target and the reference come from the lab
+    // object; a program array takes programs of any object.
+    let mut ebpf = lab::load()?;
+    for name in [
+        names::lab::HARNESS_PROGRAM,
+        names::lab::NOP_TX_PROGRAM,
+        names::lab::MAC_SWAP_PROGRAM,
+    ] {
         program_mut(&mut ebpf, name)?
             .load()
             .with_context(|| format!("loading {name}"))?;
     }
     let fastpath_fd = fp.program()?.fd()?.try_clone()?;
-    let mac_swap_fd = fp.mac_swap()?.fd()?.try_clone()?;
-    let empty_fd = program_ref(&ebpf, names::NOP_TX_PROGRAM)?
+    let mac_swap_fd = program_ref(&ebpf, names::lab::MAC_SWAP_PROGRAM)?
+        .fd()?
+        .try_clone()?;
+    let empty_fd = program_ref(&ebpf, names::lab::NOP_TX_PROGRAM)?
         .fd()?
         .try_clone()?;
     let mut cases = Vec::new();
@@ -454,7 +464,8 @@ pub fn cost(args: &CostArgs) -> Result<CostReport> {
             set_harness_target(&mut ebpf, &empty_fd)?;
             h_empty.push(run_harness(&ebpf, &frame, args.repeat)?);
             p_fast.push(run_plain(fp.program()?, &frame, args.repeat)?);
-            p_swap.push(run_plain(fp.mac_swap()?, &frame, args.repeat)?);
+            let mac_swap = program_ref(&ebpf, names::lab::MAC_SWAP_PROGRAM)?;
+            p_swap.push(run_plain(mac_swap, &frame, args.repeat)?);
         }
         let (hf, hs, he) = (median(&h_fast), median(&h_swap), median(&h_empty));
         let fastpath_ns = (hf - he).max(0.0);
@@ -485,8 +496,8 @@ pub fn cost(args: &CostArgs) -> Result<CostReport> {
 
 fn set_harness_target(ebpf: &mut Ebpf, target: &ProgramFd) -> Result<()> {
     let mut progs: ProgramArray<&mut MapData> = ProgramArray::try_from(
-        ebpf.map_mut(names::HARNESS_PROGS_MAP)
-            .ok_or_else(|| anyhow!("map {} missing", names::HARNESS_PROGS_MAP))?,
+        ebpf.map_mut(names::lab::HARNESS_PROGS_MAP)
+            .ok_or_else(|| anyhow!("map {} missing", names::lab::HARNESS_PROGS_MAP))?,
     )?;
     progs
         .set(HARNESS_TARGET, target, 0)
@@ -498,15 +509,15 @@ fn set_request_head(ebpf: &mut Ebpf, frame: &[u8]) -> Result<()> {
     let n = frame.len().min(REQUEST_HEAD_LEN);
     head[..n].copy_from_slice(&frame[..n]);
     let mut map: Array<&mut MapData, [u8; REQUEST_HEAD_LEN]> = Array::try_from(
-        ebpf.map_mut(names::REQUEST_HEAD_MAP)
-            .ok_or_else(|| anyhow!("map {} missing", names::REQUEST_HEAD_MAP))?,
+        ebpf.map_mut(names::lab::REQUEST_HEAD_MAP)
+            .ok_or_else(|| anyhow!("map {} missing", names::lab::REQUEST_HEAD_MAP))?,
     )?;
     map.set(0, head, 0).context("writing the request head")
 }
 
 /// ns per repetition of the harness, as the kernel timed it.
 fn run_harness(ebpf: &Ebpf, frame: &[u8], repeat: u32) -> Result<f64> {
-    let harness = program_ref(ebpf, names::HARNESS_PROGRAM)?;
+    let harness = program_ref(ebpf, names::lab::HARNESS_PROGRAM)?;
     timed_run(harness, frame, repeat, true)
 }
 

@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use xdpstack::cli::{commands, Cli, Command, CostArgs, FloodArgs, FloodKind, LoadgenCommand};
+use xdpstack::cli::{commands, Cli, Command};
+#[cfg(feature = "lab")]
+use xdpstack::cli::{CostArgs, FloodArgs, FloodKind, LoadgenCommand};
+#[cfg(feature = "lab")]
 use xdpstack::loadgen;
 use xdpstack::logging::LogFormat;
 
@@ -28,13 +31,16 @@ fn main() -> ExitCode {
             }),
             None => xdpstack::manual::manpage(&mut std::io::stdout().lock()),
         },
+        #[cfg(feature = "lab")]
         Command::PeerAttach(args) => {
             xdpstack::fastpath::peer::PeerProgram::attach(args.netns.as_deref(), &args.iface)
                 .and_then(|p| p.pin_link(&args.pin))
         }
+        #[cfg(feature = "lab")]
         Command::Loadgen(LoadgenCommand::Flood(args)) => {
             loadgen::flood(&flood_args(args)).and_then(|r| print_json(&r))
         }
+        #[cfg(feature = "lab")]
         Command::Loadgen(LoadgenCommand::Cost(CostArgs { repeat, trials })) => {
             loadgen::cost(&loadgen::CostArgs { repeat, trials }).and_then(|r| print_json(&r))
         }
@@ -53,12 +59,14 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(feature = "lab")]
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// The command line of `loadgen flood` as the load generator takes it.
+#[cfg(feature = "lab")]
 fn flood_args(a: FloodArgs) -> loadgen::FloodArgs {
     loadgen::FloodArgs {
         netns: a.netns,

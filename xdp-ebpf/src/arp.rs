@@ -2,6 +2,7 @@
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use aya_log_ebpf::debug;
+use xdp_ebpf::packet::Frame;
 use xdpstack_common::{
     config::{FastpathConfig, FLAG_FASTPATH, FLAG_NEIGH_EVENTS},
     counters::Counter,
@@ -9,7 +10,7 @@ use xdpstack_common::{
     neigh::{NeighEvent, EVENT_ANSWERED},
 };
 
-use crate::{packet::Frame, publish_neigh, to_userspace, verdict};
+use crate::{publish_neigh, to_userspace, verdict};
 
 const A: usize = eth::HEADER_LEN;
 

@@ -8,7 +8,7 @@
 
 use aya_ebpf::helpers::bpf_csum_diff;
 
-use crate::packet::Frame;
+use xdp_ebpf::packet::Frame;
 
 /// Blocks of 256 bytes: 5 cover the largest ICMP message of a 1500-byte MTU
 /// (1480 bytes). Longer messages (jumbo frames) go to userspace.
@@ -53,12 +53,14 @@ pub fn sum(f: &Frame, start: usize, len: usize) -> Option<u64> {
     tail!(128 64 32 16 8 4);
     if off + 2 <= len {
         let p = f.bytes_at_var::<2>(start + off)?;
+        // SAFETY: both bytes are inside the frame (checked by `bytes_at_var`).
         acc += u16::from_ne_bytes(unsafe { *p }) as u64;
         off += 2;
     }
     if off < len {
         // An odd last byte is padded with a zero byte (RFC 1071 4.1).
         let p = f.bytes_at_var::<1>(start + off)?;
+        // SAFETY: the byte is inside the frame (checked by `bytes_at_var`).
         acc += u16::from_ne_bytes([unsafe { (*p)[0] }, 0]) as u64;
     }
     Some(acc)

@@ -2,6 +2,7 @@
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use aya_log_ebpf::debug;
+use xdp_ebpf::packet::Frame;
 use xdpstack_common::{
     checksum::update16,
     config::{FastpathConfig, FLAG_FASTPATH},
@@ -9,7 +10,7 @@ use xdpstack_common::{
     layout::{eth, icmp, ipv4},
 };
 
-use crate::{csum, packet::Frame, to_userspace, verdict};
+use crate::{csum, to_userspace, verdict};
 
 const IP: usize = eth::HEADER_LEN;
 const ICMP: usize = IP + ipv4::MIN_HEADER_LEN;

@@ -26,6 +26,12 @@ impl Frame {
         self.end - self.start
     }
 
+    /// True for a frame of no bytes (which the kernel never passes).
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
     /// True when the frame holds at least `len` bytes.
     #[inline(always)]
     pub fn has(&self, len: usize) -> bool {
@@ -60,12 +66,15 @@ impl Frame {
     #[inline(always)]
     pub fn u8(&self, off: usize) -> Option<u8> {
         let p = self.bytes::<1>(off)?;
+        // SAFETY: `bytes` checked that the byte is inside the frame; a byte
+        // array has no alignment requirement.
         Some(unsafe { (*p)[0] })
     }
 
     #[inline(always)]
     pub fn u16_be(&self, off: usize) -> Option<u16> {
         let p = self.bytes::<2>(off)?;
+        // SAFETY: both bytes are inside the frame (checked by `bytes`).
         Some(u16::from_be_bytes(unsafe { *p }))
     }
 
@@ -74,12 +83,15 @@ impl Frame {
     #[inline(always)]
     pub fn u16_ne(&self, off: usize) -> Option<u16> {
         let p = self.bytes::<2>(off)?;
+        // SAFETY: both bytes are inside the frame (checked by `bytes`).
         Some(u16::from_ne_bytes(unsafe { *p }))
     }
 
     #[inline(always)]
     pub fn set_u16_ne(&self, off: usize, v: u16) {
         if let Some(p) = self.bytes::<2>(off) {
+            // SAFETY: inside the frame (checked by `bytes`), which XDP may
+            // write; nothing else holds a reference to these bytes.
             unsafe { *p = v.to_ne_bytes() };
         }
     }
@@ -89,6 +101,7 @@ impl Frame {
     #[inline(always)]
     pub fn ip(&self, off: usize) -> [u8; 4] {
         match self.bytes::<4>(off) {
+            // SAFETY: the four bytes are inside the frame (checked by `bytes`).
             Some(p) => unsafe { *p },
             None => [0; 4],
         }
@@ -97,6 +110,7 @@ impl Frame {
     #[inline(always)]
     pub fn set_ip(&self, off: usize, v: [u8; 4]) {
         if let Some(p) = self.bytes::<4>(off) {
+            // SAFETY: inside the frame (checked by `bytes`), which XDP may write.
             unsafe { *p = v };
         }
     }
@@ -105,6 +119,7 @@ impl Frame {
     #[inline(always)]
     pub fn mac(&self, off: usize) -> [u8; 6] {
         match self.bytes::<6>(off) {
+            // SAFETY: the six bytes are inside the frame (checked by `bytes`).
             Some(p) => unsafe { *p },
             None => [0; 6],
         }
@@ -113,6 +128,7 @@ impl Frame {
     #[inline(always)]
     pub fn set_mac(&self, off: usize, v: [u8; 6]) {
         if let Some(p) = self.bytes::<6>(off) {
+            // SAFETY: inside the frame (checked by `bytes`), which XDP may write.
             unsafe { *p = v };
         }
     }

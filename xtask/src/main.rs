@@ -87,7 +87,7 @@ enum Task {
         /// Bytes per TCP bulk transfer into discard (default 512 MiB, 64 MiB with --quick)
         #[arg(long)]
         tcp_bytes: Option<u64>,
-        /// Use this xdpstack binary instead of building the release one
+        /// Use this xdpstack binary (built with `--features lab`) instead of building the release one
         #[arg(long)]
         binary: Option<std::path::PathBuf>,
     },

@@ -52,12 +52,14 @@ pub fn run(profile: Profile, args: &[String]) -> Result<()> {
 }
 
 /// Runs setup (what running needs) if needed, builds xdpstack and returns
-/// the binary's path.
+/// the binary's path. With the `lab` feature: the lab needs `xdpstack
+/// peer-attach`, the bench `xdpstack loadgen`, which the product build
+/// leaves out.
 pub fn build(profile: Profile) -> Result<PathBuf> {
     setup_if_missing(setup::Scope::Run)?;
     let mut build = Command::new("cargo");
     build
-        .args(["build", "-p", "xdpstack"])
+        .args(["build", "-p", "xdpstack", "--features", "lab"])
         .current_dir(workspace_root());
     if profile == Profile::Release {
         build.arg("--release");

@@ -5,7 +5,9 @@
 //! Steps, in dependency order:
 //! 1. apt packages (native libraries for xsk-rs, and the lab's network tools);
 //! 2. rustfmt and clippy for the toolchain running xtask (`cargo xtask test`);
-//! 3. the pinned nightly with `rust-src` (the eBPF crate's `-Z build-std=core`);
+//! 3. the nightly pinned in `xdp-ebpf/rust-toolchain.toml`, with the
+//!    components it names (`rust-src` for the eBPF crates' `-Z
+//!    build-std=core`, clippy for `cargo xtask test`);
 //! 4. a `libLLVM.so` symlink in that nightly's `lib/` (bpf-linker's build
 //!    script looks for exactly that name under `$LLVM_PREFIX/lib`);
 //! 5. bpf-linker, built against that nightly's own LLVM (no prebuilt binary
@@ -29,9 +31,13 @@ use anyhow::{bail, Context, Result};
 use crate::cmd;
 use crate::netns::is_root;
 
-/// The nightly that builds the eBPF crate (LLVM 23.1). If it changes,
-/// bpf-linker is rebuilt against the new one (the check below notices).
-pub const NIGHTLY: &str = "nightly-2026-10-15";
+/// The eBPF crates' toolchain pin, read when xtask is compiled: the one
+/// place it is written (userspace/build.rs reads the same file).
+pub const EBPF_TOOLCHAIN_FILE: &str = include_str!("../../xdp-ebpf/rust-toolchain.toml");
+/// The nightly that builds the eBPF crates (LLVM 23.1), from
+/// [`EBPF_TOOLCHAIN_FILE`]. If it changes, bpf-linker is rebuilt against the
+/// new one (the check below notices).
+pub const NIGHTLY: &str = toolchain_channel(EBPF_TOOLCHAIN_FILE);
 /// bpf-linker's version; 0.13.0 defaults to LLVM 23, matching [`NIGHTLY`].
 pub const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Debian/Ubuntu packages: make..libpcap-dev build xsk-rs's C code (libbpf,
@@ -88,7 +94,9 @@ pub fn missing(scope: Scope) -> Vec<String> {
             Err(e) => missing.push(format!("{e:#}")),
         },
         Ok(Nightly::Absent) => missing.push(format!("toolchain {NIGHTLY}")),
-        Ok(Nightly::NoRustSrc) => missing.push(format!("component rust-src for {NIGHTLY}")),
+        Ok(Nightly::Missing(components)) => {
+            missing.push(format!("components {} for {NIGHTLY}", components.join(" ")))
+        }
         Err(e) => missing.push(format!("{e:#}")),
     }
     if let Some(problem) = bpf_linker_problem() {
@@ -341,8 +349,94 @@ fn stable_components() -> Result<bool> {
 #[derive(Debug, PartialEq, Eq)]
 enum Nightly {
     Absent,
-    NoRustSrc,
+    /// Installed, without these of [`nightly_components`].
+    Missing(Vec<String>),
     Ready,
+}
+
+/// `channel = "..."` of a rust-toolchain.toml, in a const fn so that
+/// [`NIGHTLY`] stays a constant; a file without one fails the build.
+pub const fn toolchain_channel(toml: &str) -> &str {
+    let b = toml.as_bytes();
+    let mut line = 0;
+    while line < b.len() {
+        let mut end = line;
+        while end < b.len() && b[end] != b'\n' {
+            end += 1;
+        }
+        let mut i = skip_blanks(b, line, end);
+        if starts_with_at(b, i, end, b"channel") {
+            i = skip_blanks(b, i + 7, end);
+            if i < end && b[i] == b'=' {
+                i = skip_blanks(b, i + 1, end);
+                if i < end && b[i] == b'"' {
+                    let start = i + 1;
+                    let mut stop = start;
+                    while stop < end && b[stop] != b'"' {
+                        stop += 1;
+                    }
+                    if stop < end && stop > start {
+                        let (head, _) = b.split_at(stop);
+                        let (_, value) = head.split_at(start);
+                        match core::str::from_utf8(value) {
+                            Ok(v) => return v,
+                            Err(_) => panic!("the toolchain channel is not UTF-8"),
+                        }
+                    }
+                }
+            }
+        }
+        line = end + 1;
+    }
+    panic!("xdp-ebpf/rust-toolchain.toml names no `channel = \"...\"`")
+}
+
+const fn skip_blanks(b: &[u8], mut i: usize, end: usize) -> usize {
+    while i < end && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    i
+}
+
+const fn starts_with_at(b: &[u8], i: usize, end: usize, word: &[u8]) -> bool {
+    if i + word.len() > end {
+        return false;
+    }
+    let mut k = 0;
+    while k < word.len() {
+        if b[i + k] != word[k] {
+            return false;
+        }
+        k += 1;
+    }
+    true
+}
+
+/// `components = [...]` of a rust-toolchain.toml (on one line).
+fn toolchain_components(toml: &str) -> Vec<String> {
+    toml.lines()
+        .find_map(|line| {
+            let rest = line.trim().strip_prefix("components")?.trim_start();
+            let list = rest.strip_prefix('=')?.trim();
+            let list = list.strip_prefix('[')?.split(']').next()?;
+            Some(
+                list.split(',')
+                    .map(|c| c.trim().trim_matches('"').to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// What the nightly needs beyond a minimal profile, as the pin file says:
+/// rust-src (`-Z build-std=core`) at least, clippy for `cargo xtask test`.
+fn nightly_components() -> Vec<String> {
+    let mut components = toolchain_components(EBPF_TOOLCHAIN_FILE);
+    if !components.iter().any(|c| c == "rust-src") {
+        components.push("rust-src".to_string());
+    }
+    components
 }
 
 fn rustup() -> Command {
@@ -360,9 +454,13 @@ fn nightly_state() -> Result<Nightly> {
     if !toolchain_listed(&list, NIGHTLY) {
         return Ok(Nightly::Absent);
     }
-    let components = rustup_stdout(&["component", "list", "--installed", "--toolchain", NIGHTLY])?;
-    if !component_listed(&components, "rust-src") {
-        return Ok(Nightly::NoRustSrc);
+    let installed = rustup_stdout(&["component", "list", "--installed", "--toolchain", NIGHTLY])?;
+    let missing: Vec<String> = nightly_components()
+        .into_iter()
+        .filter(|c| !component_listed(&installed, c))
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Nightly::Missing(missing));
     }
     Ok(Nightly::Ready)
 }
@@ -377,15 +475,17 @@ fn toolchain_listed(list: &str, name: &str) -> bool {
 }
 
 /// True if `rustup component list --installed` shows `component` (rust-src
-/// has no target suffix; others look like `rustc-x86_64-unknown-linux-gnu`).
+/// has no target suffix; others look like `clippy-x86_64-unknown-linux-gnu`).
 fn component_listed(list: &str, component: &str) -> bool {
+    let with_triple = format!("{component}-");
     list.lines()
         .filter_map(|l| l.split_whitespace().next())
-        .any(|t| t == component)
+        .any(|t| t == component || t.starts_with(&with_triple))
 }
 
 fn nightly() -> Result<bool> {
-    let step = format!("toolchain {NIGHTLY} + rust-src");
+    let components = nightly_components();
+    let step = format!("{NIGHTLY} ({})", components.join(", "));
     match nightly_state()? {
         Nightly::Ready => {
             report(&step, "already installed");
@@ -393,29 +493,28 @@ fn nightly() -> Result<bool> {
         }
         Nightly::Absent => {
             report(&step, "installing");
-            cmd::status_ok(rustup().args([
-                "toolchain",
-                "install",
-                NIGHTLY,
-                "--profile",
-                "minimal",
-                "--component",
-                "rust-src",
-            ]))?;
+            let mut install = rustup();
+            install.args(["toolchain", "install", NIGHTLY, "--profile", "minimal"]);
+            for c in &components {
+                install.args(["--component", c]);
+            }
+            cmd::status_ok(&mut install)?;
         }
-        Nightly::NoRustSrc => {
-            report(&step, "adding rust-src");
-            cmd::status_ok(rustup().args([
-                "component",
-                "add",
-                "rust-src",
-                "--toolchain",
-                NIGHTLY,
-            ]))?;
+        Nightly::Missing(missing) => {
+            report(&step, &format!("adding {}", missing.join(" ")));
+            cmd::status_ok(
+                rustup()
+                    .args(["component", "add"])
+                    .args(&missing)
+                    .args(["--toolchain", NIGHTLY]),
+            )?;
         }
     }
     if nightly_state()? != Nightly::Ready {
-        bail!("{NIGHTLY} with rust-src is still not installed after rustup ran: check the output above");
+        bail!(
+            "{NIGHTLY} with {} is still not installed after rustup ran: check the output above",
+            components.join(", ")
+        );
     }
     Ok(true)
 }
@@ -773,6 +872,25 @@ mod tests {
             "rust-std-x86_64-unknown-linux-gnu\n",
             "rust-src"
         ));
+        assert!(!component_listed(list, "clippy"));
+        assert!(component_listed(
+            "clippy-x86_64-unknown-linux-gnu\nrust-src\n",
+            "clippy"
+        ));
+    }
+
+    #[test]
+    fn toolchain_file_parsing() {
+        let toml = "# a comment naming channel = \"no\"\n[toolchain]\n\
+                    channel = \"nightly-2026-10-15\"\n\
+                    components = [\"rust-src\", \"clippy\"]\n";
+        assert_eq!(toolchain_channel(toml), "nightly-2026-10-15");
+        assert_eq!(toolchain_components(toml), ["rust-src", "clippy"]);
+        assert_eq!(toolchain_channel("channel=\"x\""), "x");
+        assert!(toolchain_components("[toolchain]\n").is_empty());
+        // The file in the tree: what userspace/build.rs builds with.
+        assert!(NIGHTLY.starts_with("nightly-"), "{NIGHTLY}");
+        assert!(nightly_components().iter().any(|c| c == "rust-src"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `cargo xtask test`: what CI runs. Formatting, clippy, then every test of
-//! the workspace (root-only integration tests included when run as root).
+//! `cargo xtask test`: what CI runs. Formatting, clippy (the eBPF crates
+//! too, with their pinned nightly), then every test of the workspace
+//! (root-only integration tests included when run as root).
 //!
 //! Profile: everything here uses cargo's dev profile (`cargo test`'s own), so
 //! clippy and the tests share build scripts (including the eBPF build) and a
@@ -13,40 +14,45 @@ use anyhow::{bail, Result};
 
 use crate::netns::is_root;
 use crate::run::setup_if_missing;
-use crate::setup::Scope;
-use crate::{cmd, workspace_root};
+use crate::setup::{Scope, NIGHTLY};
+use crate::{cmd, target_dir, workspace_root};
 
 /// One cargo invocation of the suite.
 struct Step {
-    what: &'static str,
-    args: &'static [&'static str],
+    what: String,
+    args: Vec<String>,
 }
 
-const STEPS: &[Step] = &[
-    Step {
-        what: "format (workspace)",
-        args: &["fmt", "--all", "--", "--check"],
-    },
-    // xdp-ebpf is its own workspace (excluded from ours), so --all misses it;
-    // rustfmt needs no nightly to check it.
-    Step {
-        what: "format (xdp-ebpf)",
-        args: &[
-            "fmt",
-            "--manifest-path",
-            "xdp-ebpf/Cargo.toml",
-            "--",
-            "--check",
-        ],
-    },
-    // fuzz/ is its own workspace too (cargo-fuzz builds it with nightly).
-    Step {
-        what: "format (fuzz)",
-        args: &["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"],
-    },
-    Step {
-        what: "clippy",
-        args: &[
+impl Step {
+    fn new(what: &str, args: &[&str]) -> Step {
+        Step {
+            what: what.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+}
+
+/// The eBPF crates: each its own workspace (excluded from ours), built for
+/// bpfel-unknown-none with the pinned nightly by userspace/build.rs.
+const EBPF_CRATES: &[&str] = &["xdp-ebpf", "xdp-lab-ebpf"];
+
+fn steps() -> Vec<Step> {
+    let mut steps = vec![Step::new(
+        "format (workspace)",
+        &["fmt", "--all", "--", "--check"],
+    )];
+    // `fmt --all` misses the eBPF crates and fuzz/ (own workspaces);
+    // rustfmt needs no nightly to check them.
+    for krate in EBPF_CRATES.iter().chain(&["fuzz"]) {
+        let manifest = format!("{krate}/Cargo.toml");
+        steps.push(Step::new(
+            &format!("format ({krate})"),
+            &["fmt", "--manifest-path", &manifest, "--", "--check"],
+        ));
+    }
+    steps.push(Step::new(
+        "clippy",
+        &[
             "clippy",
             "--workspace",
             "--all-targets",
@@ -54,19 +60,53 @@ const STEPS: &[Step] = &[
             "-D",
             "warnings",
         ],
-    },
+    ));
+    // The tests turn on xdpstack's `lab` feature (a dev-dependency on
+    // itself), so the step above never sees the product build alone.
+    steps.push(Step::new(
+        "clippy (no lab)",
+        &[
+            "clippy", "-p", "xdpstack", "--lib", "--bins", "--", "-D", "warnings",
+        ],
+    ));
+    // The eBPF crates with the nightly that builds them (clippy must be of
+    // the same toolchain); their own target directory, shared by both.
+    let ebpf_target = target_dir().join("ebpf-clippy").display().to_string();
+    for krate in EBPF_CRATES {
+        let manifest = format!("{krate}/Cargo.toml");
+        steps.push(Step::new(
+            &format!("clippy ({krate})"),
+            &[
+                &format!("+{NIGHTLY}"),
+                "clippy",
+                "--manifest-path",
+                &manifest,
+                "--locked",
+                "--target",
+                "bpfel-unknown-none",
+                "-Z",
+                "build-std=core",
+                "--target-dir",
+                &ebpf_target,
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ));
+    }
     // --no-fail-fast: one run reports every failing test binary.
-    Step {
-        what: "tests",
-        args: &["test", "--workspace", "--no-fail-fast"],
-    },
+    steps.push(Step::new(
+        "tests",
+        &["test", "--workspace", "--no-fail-fast"],
+    ));
     // Each fuzz target briefly (crate::fuzz::CI_SECONDS): a parser
     // regression that panics shows up here.
-    Step {
-        what: "fuzz (20 s each)",
-        args: &["xtask", "fuzz", "--time", "20"],
-    },
-];
+    steps.push(Step::new(
+        "fuzz (20 s each)",
+        &["xtask", "fuzz", "--time", "20"],
+    ));
+    steps
+}
 
 /// Runs every step even after a failure, so one CI run shows everything;
 /// fails at the end if any step failed.
@@ -77,13 +117,14 @@ pub fn run() -> Result<()> {
     if !is_root() {
         println!("note: not root, so the root-only tests will skip themselves (CI runs as root)");
     }
+    let steps = steps();
     let mut results: Vec<(&Step, bool, Duration)> = Vec::new();
-    for step in STEPS {
+    for step in &steps {
         println!("==> {}: cargo {}", step.what, step.args.join(" "));
         let start = Instant::now();
         let ok = match cmd::status_ok(
             Command::new("cargo")
-                .args(step.args)
+                .args(&step.args)
                 .current_dir(workspace_root()),
         ) {
             Ok(()) => true,
@@ -98,7 +139,7 @@ pub fn run() -> Result<()> {
     println!("xtask test summary:");
     for (step, ok, took) in &results {
         println!(
-            "  {:<7} {:<20} {:>7.1}s  cargo {}",
+            "  {:<7} {:<22} {:>7.1}s  cargo {}",
             if *ok { "ok" } else { "FAILED" },
             step.what,
             took.as_secs_f64(),
@@ -108,7 +149,7 @@ pub fn run() -> Result<()> {
     let failed: Vec<&str> = results
         .iter()
         .filter(|(_, ok, _)| !ok)
-        .map(|(s, _, _)| s.what)
+        .map(|(s, _, _)| s.what.as_str())
         .collect();
     if !failed.is_empty() {
         bail!(
@@ -120,4 +161,28 @@ pub fn run() -> Result<()> {
     }
     println!("all {} steps passed", results.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ebpf_crate_is_formatted_and_linted_with_the_pinned_nightly() {
+        let steps = steps();
+        for krate in EBPF_CRATES {
+            let manifest = format!("{krate}/Cargo.toml");
+            let of = |sub: &str| {
+                steps
+                    .iter()
+                    .find(|s| s.args.contains(&sub.to_string()) && s.args.contains(&manifest))
+                    .unwrap_or_else(|| panic!("no {sub} step for {krate}"))
+            };
+            assert!(of("fmt").args.contains(&"--check".to_string()));
+            let clippy = of("clippy");
+            assert_eq!(clippy.args[0], format!("+{NIGHTLY}"));
+            assert!(clippy.args.ends_with(&["-D".into(), "warnings".into()]));
+            assert!(workspace_root().join(&manifest).exists(), "{manifest}");
+        }
+    }
 }

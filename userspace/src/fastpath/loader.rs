@@ -13,7 +13,8 @@ use xdpstack_common::names;
 use super::counters::XdpCounters;
 use super::link;
 
-/// The compiled XDP object, built by `build.rs` from `xdp-ebpf/`.
+/// The compiled XDP object, built by `build.rs` from `xdp-ebpf/`: the
+/// product's program alone (bench and lab programs: `fastpath::lab`).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdpstack.bpf.o"));
 
 /// How to attach (`--mode`).
@@ -251,16 +252,6 @@ impl Fastpath {
     /// The main program, for `BPF_PROG_TEST_RUN`.
     pub fn program(&self) -> Result<&Xdp> {
         program_ref(&self.ebpf, names::PROGRAM)
-    }
-
-    /// Loads the MAC-swap reference program (for the per-packet cost
-    /// comparison) and returns it.
-    pub fn mac_swap(&mut self) -> Result<&Xdp> {
-        let p: &mut Xdp = program_mut(&mut self.ebpf, names::MAC_SWAP_PROGRAM)?;
-        if p.fd().is_err() {
-            p.load().context("loading the mac_swap reference")?;
-        }
-        program_ref(&self.ebpf, names::MAC_SWAP_PROGRAM)
     }
 
     pub fn counters(&self) -> Result<XdpCounters> {

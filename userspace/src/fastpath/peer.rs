@@ -1,5 +1,6 @@
-//! The `peer_counter` program, attached on the far end of a veth (the lab's
-//! client). It counts the replies that arrive there and passes everything.
+//! The `peer_counter` program (of the lab object, [`super::lab`]), attached
+//! on the far end of a veth (the lab's client). It counts the replies that
+//! arrive there and passes everything.
 //!
 //! It is also what makes the lab work: a veth end only receives frames its
 //! peer sent with XDP_TX (or redirected) when it has NAPI on, and an
@@ -20,7 +21,8 @@ use serde::Serialize;
 use xdpstack_common::counters::PeerCounter;
 use xdpstack_common::names;
 
-use super::loader::{program_mut, OBJECT};
+use super::lab;
+use super::loader::program_mut;
 
 /// Replies counted on the peer, summed over CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -49,15 +51,15 @@ impl PeerProgram {
             if let Some(ns) = &netns {
                 enter_netns(ns)?;
             }
-            let mut ebpf = Ebpf::load(OBJECT).context("loading the eBPF object")?;
-            let program = program_mut(&mut ebpf, names::PEER_PROGRAM)?;
+            let mut ebpf = lab::load()?;
+            let program = program_mut(&mut ebpf, names::lab::PEER_PROGRAM)?;
             program.load().context("loading peer_counter")?;
             let link = program
                 .attach(&iface, XdpMode::Driver)
                 .with_context(|| format!("attaching peer_counter to {iface}"))?;
             let counters = PerCpuArray::try_from(
-                ebpf.take_map(names::PEER_COUNTERS_MAP)
-                    .ok_or_else(|| anyhow!("{} missing", names::PEER_COUNTERS_MAP))?,
+                ebpf.take_map(names::lab::PEER_COUNTERS_MAP)
+                    .ok_or_else(|| anyhow!("{} missing", names::lab::PEER_COUNTERS_MAP))?,
             )?;
             Ok(PeerProgram {
                 ebpf,
@@ -82,7 +84,7 @@ impl PeerProgram {
     /// Pins the attachment at `path` (on a bpffs) so it outlives this
     /// process; it goes when the pin is removed or the interface is deleted.
     pub fn pin_link(mut self, path: &Path) -> Result<()> {
-        let program = program_mut(&mut self.ebpf, names::PEER_PROGRAM)?;
+        let program = program_mut(&mut self.ebpf, names::lab::PEER_PROGRAM)?;
         let link = program.take_link(self.link)?;
         let fd_link = FdLink::try_from(link)
             .map_err(|e| anyhow!("the attachment cannot be pinned (netlink attach): {e}"))?;

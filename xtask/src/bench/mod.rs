@@ -132,6 +132,15 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
         Some(b) => b.clone(),
         None => build(Profile::Release)?,
     };
+    // `loadgen` and `peer-attach` exist only in a build with the lab feature
+    // (which `build` makes); a product binary given with --binary has neither.
+    if !cmd::succeeds(Command::new(&binary).args(["loadgen", "--help"])) {
+        bail!(
+            "{} has no `loadgen` subcommand: the bench needs a build with the lab feature \
+             (`cargo build --release -p xdpstack --features lab`)",
+            binary.display()
+        );
+    }
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("creating {}", opts.out_dir.display()))?;
     let started = Instant::now();
