@@ -8,6 +8,9 @@ pub const FLAG_FASTPATH: u32 = 1 << 0;
 pub const FLAG_CAPTURE_ALL: u32 = 1 << 1;
 /// Publish the sender binding of ARP frames as neighbour events.
 pub const FLAG_NEIGH_EVENTS: u32 = 1 << 2;
+/// Copy each frame and each XDP_TX reply into the `CAPTURE` ring: set by
+/// the daemon while at least one `xdpstack capture` client is connected.
+pub const FLAG_CAPTURE: u32 = 1 << 3;
 
 /// How often, at most, the program repeats an unchanged ARP sender binding
 /// as a neighbour event: 1 s. Repeats only keep the userspace cache entry

@@ -46,6 +46,8 @@ counters! {
     NeighEventsLost = "neigh_events_lost": "ARP sender bindings lost: the event ring was full",
     SlowZeroSum = "slow_zero_sum": "echo requests whose reply sums to zero, where the incremental checksum update is ambiguous (to userspace)",
     NeighEventsSuppressed = "neigh_events_suppressed": "ARP sender bindings not published: unchanged since an event less than the refresh interval ago",
+    CaptureFrames = "capture_frames": "frames and XDP_TX replies copied for `xdpstack capture`",
+    CaptureLost = "capture_lost": "frame copies for `xdpstack capture` lost: the capture ring was full",
 }
 
 impl Counter {

@@ -8,6 +8,7 @@
 #![no_std]
 
 pub mod bench;
+pub mod capture;
 pub mod checksum;
 pub mod config;
 pub mod counters;
@@ -22,6 +23,7 @@ pub mod names {
     pub const COUNTERS_MAP: &str = "COUNTERS";
     pub const XSKS_MAP: &str = "XSKS";
     pub const NEIGH_EVENTS_MAP: &str = "NEIGH_EVENTS";
+    pub const CAPTURE_MAP: &str = "CAPTURE";
 
     /// The bench and lab object (`xdp-lab-ebpf`).
     pub mod lab {

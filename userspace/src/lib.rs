@@ -24,6 +24,7 @@
 //!   the load generator and per-packet cost probe that `cargo xtask bench`
 //!   drives.
 
+pub mod capture;
 pub mod cli;
 pub mod control;
 pub mod daemon;

@@ -12,6 +12,7 @@
 #![no_main]
 
 mod arp;
+mod capture;
 mod csum;
 mod icmp;
 
@@ -25,7 +26,8 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use xdp_ebpf::packet::Frame;
 use xdpstack_common::{
-    config::{FastpathConfig, FLAG_CAPTURE_ALL},
+    capture::{pack_verdict, verdict_action},
+    config::{FastpathConfig, FLAG_CAPTURE, FLAG_CAPTURE_ALL},
     counters::Counter,
     layout::eth,
     neigh::{NeighEvent, NeighSeen, NEIGH_SEEN_MAX},
@@ -56,11 +58,12 @@ pub(crate) fn count(c: Counter) {
 }
 
 /// Counts and returns a verdict in one step, so a verdict is never returned
-/// without its counter.
+/// without its counter. The verdict carries its reason for the capture
+/// (`pack_verdict`); `xdpstack()` returns only the action to the kernel.
 #[inline(always)]
 pub(crate) fn verdict(c: Counter, action: u32) -> u32 {
     count(c);
-    action
+    pack_verdict(action, c.index())
 }
 
 /// Hands the frame to the AF_XDP socket bound to its RX queue. Without a
@@ -80,7 +83,8 @@ pub(crate) fn to_userspace(ctx: &XdpContext, reason: Counter) -> u32 {
                 queue,
                 reason.index()
             );
-            verdict(Counter::Redirected, action)
+            count(Counter::Redirected);
+            pack_verdict(action, reason.index())
         }
         Err(_) => verdict(Counter::RedirectNoSocket, xdp_action::XDP_PASS),
     }
@@ -145,22 +149,33 @@ pub(crate) fn publish_neigh(ev: &NeighEvent, cfg: &FastpathConfig) {
 #[xdp]
 pub fn xdpstack(ctx: XdpContext) -> u32 {
     let Some(cfg) = CONFIG.get(0) else {
-        return verdict(Counter::PassedUnconfigured, xdp_action::XDP_PASS);
+        count(Counter::PassedUnconfigured);
+        return xdp_action::XDP_PASS;
     };
     let cfg = *cfg;
+    // The one test a frame pays while no capture client is connected.
+    if cfg.has(FLAG_CAPTURE) {
+        return capture::run(&ctx, &cfg);
+    }
+    verdict_action(decide(&ctx, &cfg))
+}
+
+/// The verdict on one frame, packed with its reason (`verdict`).
+#[inline(always)]
+pub(crate) fn decide(ctx: &XdpContext, cfg: &FastpathConfig) -> u32 {
     if !cfg.is_configured() {
         return verdict(Counter::PassedUnconfigured, xdp_action::XDP_PASS);
     }
     if cfg.has(FLAG_CAPTURE_ALL) {
-        return to_userspace(&ctx, Counter::CapturedAll);
+        return to_userspace(ctx, Counter::CapturedAll);
     }
-    let frame = Frame::new(&ctx);
+    let frame = Frame::new(ctx);
     let Some(ethertype) = frame.u16_be(eth::ETHERTYPE) else {
         return verdict(Counter::PassedMalformed, xdp_action::XDP_PASS);
     };
     match ethertype {
-        eth::ETHERTYPE_ARP => arp::handle(&ctx, &frame, &cfg),
-        eth::ETHERTYPE_IPV4 => icmp::handle(&ctx, &frame, &cfg),
+        eth::ETHERTYPE_ARP => arp::handle(ctx, &frame, cfg),
+        eth::ETHERTYPE_IPV4 => icmp::handle(ctx, &frame, cfg),
         _ => verdict(Counter::PassedNotOurs, xdp_action::XDP_PASS),
     }
 }

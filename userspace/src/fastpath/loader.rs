@@ -281,6 +281,44 @@ impl Fastpath {
         Ok(RingBuf::try_from(map)?)
     }
 
+    /// Takes the capture ring (once): the frames and XDP_TX replies the
+    /// program copies while `FLAG_CAPTURE` is set (`xdpstack capture`).
+    pub fn take_capture_ring(&mut self) -> Result<RingBuf<MapData>> {
+        let map = self
+            .ebpf
+            .take_map(names::CAPTURE_MAP)
+            .ok_or_else(|| anyhow!("capture ring already taken"))?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    /// The configuration the program reads now.
+    pub fn config(&self) -> Result<FastpathConfig> {
+        let map: Array<&MapData, FastpathConfig> = Array::try_from(
+            self.ebpf
+                .map(names::CONFIG_MAP)
+                .ok_or_else(|| anyhow!("map {} missing from the object", names::CONFIG_MAP))?,
+        )?;
+        Ok(map.get(&0, 0)?)
+    }
+
+    /// Sets or clears `flag` in the running program's configuration (a
+    /// single-entry array update, which the program sees from its next frame).
+    pub fn set_flag(&mut self, flag: u32, on: bool) -> Result<()> {
+        let mut config = self.config()?;
+        if on {
+            config.flags |= flag;
+        } else {
+            config.flags &= !flag;
+        }
+        let mut map: Array<&mut MapData, FastpathConfig> = Array::try_from(
+            self.ebpf
+                .map_mut(names::CONFIG_MAP)
+                .ok_or_else(|| anyhow!("map {} missing from the object", names::CONFIG_MAP))?,
+        )?;
+        map.set(0, config, 0)
+            .context("writing the fast path config")
+    }
+
     /// The eBPF log ring's descriptor, readable when log lines wait (the
     /// daemon flushes on that instead of on a timer); open while `self` is.
     pub fn log_fd(&self) -> Option<std::os::fd::RawFd> {
