@@ -44,6 +44,9 @@ pub enum Command {
     Conns(ConnsArgs),
     /// Send ICMP echo requests from the daemon's own address.
     Ping(PingArgs),
+    /// Capture every frame the stack receives and sends, in-kernel answers
+    /// included (PcapNG, or pcap): `xdpstack capture -w - | tcpdump -r - -en`.
+    Capture(CaptureArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Print the man page, or write one page per subcommand with --out-dir
@@ -346,6 +349,32 @@ pub struct PingArgs {
     /// Seconds to wait for each reply.
     #[arg(short = 'W', long, default_value_t = 1.0)]
     pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Write the frames to FILE (`-`: stdout, flushed per frame) instead of
+    /// printing one line each.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Stop after this many frames.
+    #[arg(short = 'c', long)]
+    pub count: Option<u64>,
+    /// Bytes of each frame to keep.
+    #[arg(short = 's', long, default_value_t = crate::capture::MAX_SNAPLEN,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::capture::MAX_SNAPLEN)))]
+    pub snaplen: u32,
+    /// Only frames the stack receives.
+    #[arg(long = "in", conflicts_with = "outbound")]
+    pub inbound: bool,
+    /// Only frames the stack sends.
+    #[arg(long = "out")]
+    pub outbound: bool,
+    /// Classic pcap instead of PcapNG (no direction or path per frame).
+    #[arg(long)]
+    pub pcap: bool,
 }
 
 /// Parses `A.B.C.D/N`.

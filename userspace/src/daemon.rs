@@ -28,10 +28,12 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::io::unix::AsyncFd;
 use xdpstack_common::config::{
-    neigh_refresh_ns, FastpathConfig, FLAG_CAPTURE_ALL, FLAG_FASTPATH, FLAG_NEIGH_EVENTS,
+    neigh_refresh_ns, FastpathConfig, FLAG_CAPTURE, FLAG_CAPTURE_ALL, FLAG_FASTPATH,
+    FLAG_NEIGH_EVENTS,
 };
 use xdpstack_common::neigh::NeighEvent;
 
+use crate::capture::{self, Hub};
 use crate::control::protocol::{parse_mac, ConnJson, NeighEntryJson, PingJson, StatsReply};
 use crate::control::server::ControlSocket;
 use crate::control::{socket_path, Request, Response};
@@ -90,6 +92,9 @@ struct Shared {
     ping_replies: tokio::sync::Notify,
     /// The XDP attach mode and why, shown by `xdpstack stats`.
     attached: AttachOutcome,
+    /// `xdpstack capture` clients, fed by the XDP program's `CAPTURE` ring
+    /// and by the workers' taps on their AF_XDP sockets.
+    capture: Arc<Hub>,
 }
 
 impl Shared {
@@ -163,6 +168,7 @@ pub fn run(args: Config) -> Result<()> {
         .with_neigh_refresh_ns(neigh_refresh_ns(args.arp_timeout.as_secs()));
     let mut fastpath = Fastpath::load(fp_config)?;
     let neigh_ring = fastpath.take_neigh_events()?;
+    let capture_ring = fastpath.take_capture_ring()?;
     let attached = fastpath.attach(&args.iface, args.mode)?;
     log::info!(
         "XDP {} mode on {}: {}",
@@ -220,7 +226,24 @@ pub fn run(args: Config) -> Result<()> {
         armed: AtomicU64::new(u64::MAX),
         ping_replies: tokio::sync::Notify::new(),
         attached: attached.clone(),
+        capture: Arc::new(Hub::new()),
     });
+    // The first capture client turns the program's copying on, the last one
+    // leaving turns it off. Weak: the hub lives in `shared`, which must drop
+    // (detaching the program) when the daemon ends.
+    let weak = Arc::downgrade(&shared);
+    shared.capture.set_switch(Box::new(move |on| {
+        if let Some(shared) = weak.upgrade() {
+            match shared.fastpath().set_flag(FLAG_CAPTURE, on) {
+                Ok(()) => log::info!("capture {}", if on { "started" } else { "stopped" }),
+                Err(e) => log::error!(
+                    "turning the in-kernel capture {}: {e:#}",
+                    if on { "on" } else { "off" }
+                ),
+            }
+        }
+    }));
+    let control = control.with_capture(shared.capture.clone());
     let workers: Vec<JoinHandle<()>> = sockets
         .into_iter()
         .enumerate()
@@ -249,6 +272,7 @@ pub fn run(args: Config) -> Result<()> {
         shared.clone(),
         control,
         neigh_ring,
+        capture_ring,
         signals,
         watch,
         log_fd,
@@ -266,6 +290,7 @@ async fn main_task(
     shared: Arc<Shared>,
     control: ControlSocket,
     neigh_ring: aya::maps::RingBuf<aya::maps::MapData>,
+    capture_ring: aya::maps::RingBuf<aya::maps::MapData>,
     mut signals: Signals,
     watch: IfaceWatch,
     log_fd: Option<std::os::fd::RawFd>,
@@ -274,6 +299,9 @@ async fn main_task(
     // holds the ring.
     let mut neigh = unsafe { AsyncFd::register(neigh_ring) }
         .map_err(|e| anyhow!("watching the neighbour event ring: {e}"))?;
+    // SAFETY: as for the neighbour ring.
+    let mut capture_ring = unsafe { AsyncFd::register(capture_ring) }
+        .map_err(|e| anyhow!("watching the capture ring: {e}"))?;
     // Link changes, instead of polling the interface: subscribe first, then
     // check, so a deletion in between is not missed.
     // SAFETY: LinkEvents owns its fd and keeps it open as long as the
@@ -331,6 +359,16 @@ async fn main_task(
                 let mut guard = guard.context("eBPF log ring")?;
                 guard.clear_ready();
                 shared.fastpath().flush_logs();
+            }
+            guard = capture_ring.readable_mut() => {
+                let mut guard = guard.context("capture ring")?;
+                let ring = guard.get_inner_mut();
+                while let Some(item) = ring.next() {
+                    if !shared.capture.tap_xdp_record(&item) {
+                        log::debug!("skipped a malformed capture record");
+                    }
+                }
+                guard.clear_ready();
             }
             guard = neigh.readable_mut() => {
                 let mut guard = guard.context("neighbour event ring")?;
@@ -534,7 +572,10 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
             let n = {
                 let mut st = shared.stack();
                 let now = shared.clock.now();
-                let n = match sock.recv(0, |frame| st.receive(now, frame)) {
+                let n = match sock.recv(0, |frame| {
+                    shared.capture.tap_xsk(capture::Direction::In, frame);
+                    st.receive(now, frame)
+                }) {
                     Ok(n) => n,
                     Err(e) => {
                         log::error!("queue {}: {e:#}", sock.queue());
@@ -561,6 +602,11 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
             }
             moved |= n > 0 || !out.is_empty();
             if !out.is_empty() {
+                if shared.capture.active() {
+                    for f in &out {
+                        shared.capture.tap_xsk(capture::Direction::Out, f);
+                    }
+                }
                 if let Err(e) = sock.send(&out) {
                     log::error!("queue {}: {e:#}", sock.queue());
                 }
@@ -672,6 +718,8 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
             seq,
             timeout_ms,
         } => ping(shared, dst, size, seq, timeout_ms).await,
+        // The control socket streams captures itself (`with_capture`).
+        Request::Capture { .. } => Response::error("capture is not a single request"),
     }
 }
 

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => commands::stats(args),
         Command::Conns(args) => commands::conns(args),
         Command::Ping(args) => commands::ping(args),
+        Command::Capture(args) => commands::capture(args),
         Command::Completions(args) => {
             xdpstack::manual::completions(args.shell, &mut std::io::stdout().lock())
         }

@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::{ArpAction, ArpArgs, ConnsArgs, PingArgs, StatsArgs};
+use super::{ArpAction, ArpArgs, CaptureArgs, ConnsArgs, PingArgs, StatsArgs};
+use crate::capture::pcap::{Format, Writer};
+use crate::capture::stream::{decode, Record};
+use crate::capture::{Captured, Direction, Filter};
 use crate::control::client::Client;
-use crate::control::protocol::{ConnJson, NeighEntryJson, PingJson};
+use crate::control::protocol::{CaptureReply, ConnJson, NeighEntryJson, PingJson};
 use crate::control::{Request, StatsReply};
 use crate::present::{counters, table};
 
@@ -150,6 +153,170 @@ pub fn ping(args: PingArgs) -> Result<()> {
     }
     if received == 0 {
         anyhow::bail!("no reply from {}", args.dst);
+    }
+    Ok(())
+}
+
+/// Set by SIGINT/SIGTERM during `capture`.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// How often the capture loop looks at `STOP` while no frame arrives.
+const CAPTURE_POLL: Duration = Duration::from_millis(200);
+
+/// Where captured frames go: a capture file, or one line per frame.
+enum Sink {
+    File(Writer<Box<dyn Write>>),
+    Lines,
+}
+
+impl Sink {
+    fn write(&mut self, c: &Captured) -> std::io::Result<()> {
+        match self {
+            Sink::File(w) => w.write(c),
+            Sink::Lines => {
+                let secs = c.ts_ns / 1_000_000_000;
+                let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+                let us = (c.ts_ns % 1_000_000_000) / 1000;
+                let dir = match c.dir {
+                    Direction::In => "In ",
+                    Direction::Out => "Out",
+                };
+                let mut out = std::io::stdout().lock();
+                writeln!(
+                    out,
+                    "{h:02}:{m:02}:{s:02}.{us:06} {dir} [{}] {}",
+                    c.path,
+                    crate::wire::pretty::describe(&c.data)
+                )?;
+                out.flush()
+            }
+        }
+    }
+}
+
+/// The XDP program's count of frame copies lost to a full ring.
+fn kernel_capture_lost(client: &mut Client) -> u64 {
+    client
+        .call::<StatsReply>(&Request::Stats {})
+        .ok()
+        .and_then(|s| s.xdp.get("capture_lost").copied())
+        .unwrap_or(0)
+}
+
+pub fn capture(args: CaptureArgs) -> Result<()> {
+    let mut stats = Client::connect(&args.target.control_dir, args.target.iface.as_deref())?;
+    let iface = stats.iface.clone();
+    let kernel_lost_before = kernel_capture_lost(&mut stats);
+    let filter = if args.inbound {
+        Filter::In
+    } else if args.outbound {
+        Filter::Out
+    } else {
+        Filter::Both
+    };
+    let client = Client::connect(&args.target.control_dir, Some(&iface))?;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_stop_signal as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_stop_signal as *const () as libc::sighandler_t,
+        );
+    }
+    let (reply, mut stream): (CaptureReply, _) = client.into_stream(
+        &Request::Capture {
+            snaplen: args.snaplen,
+            filter,
+        },
+        CAPTURE_POLL,
+    )?;
+    let format = if args.pcap {
+        Format::Pcap
+    } else {
+        Format::PcapNg
+    };
+    let mut sink = match &args.write {
+        None => Sink::Lines,
+        Some(p) => {
+            let out: Box<dyn Write> = if p.as_os_str() == "-" {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                )
+            };
+            Sink::File(Writer::new(out, format, reply.snaplen, &iface)?)
+        }
+    };
+    if args.write.as_deref().is_none_or(|p| p.as_os_str() != "-") {
+        eprintln!(
+            "xdpstack: capturing on {iface}, snaplen {} (Ctrl-C stops)",
+            reply.snaplen
+        );
+    }
+    let (mut captured, mut lost) = (0u64, 0u64);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut ended = None;
+    'read: while !STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        if args.count.is_some_and(|c| captured >= c) {
+            break;
+        }
+        let n = match std::io::Read::read(&mut stream, &mut chunk) {
+            Ok(0) => {
+                ended = Some("the daemon closed the capture (it stopped?)");
+                break;
+            }
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(e) => return Err(e).context("reading the capture stream"),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut used = 0;
+        while let Some((rec, len)) = decode(&buf[used..]).map_err(|e| anyhow::anyhow!(e))? {
+            used += len;
+            match rec {
+                Record::Lost(n) => lost += n,
+                Record::Frame(c) => {
+                    if let Err(e) = sink.write(&c) {
+                        // The reader went away (tcpdump quit): stop quietly.
+                        if e.kind() == std::io::ErrorKind::BrokenPipe {
+                            break 'read;
+                        }
+                        return Err(e).context("writing the capture");
+                    }
+                    captured += 1;
+                    if args.count.is_some_and(|c| captured >= c) {
+                        break 'read;
+                    }
+                }
+            }
+        }
+        buf.drain(..used);
+    }
+    // Leave first: the last client leaving turns the in-kernel copy off.
+    drop(stream);
+    lost += kernel_capture_lost(&mut stats).saturating_sub(kernel_lost_before);
+    eprintln!("{captured} frames captured, {lost} lost");
+    if let Some(why) = ended {
+        anyhow::bail!(why);
     }
     Ok(())
 }

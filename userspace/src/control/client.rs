@@ -41,6 +41,20 @@ impl Client {
         })
     }
 
+    /// Sends a request that turns the connection into a stream (`capture`):
+    /// its answer, and the connection to read the stream from (bytes already
+    /// buffered included). Reads time out after `poll`, so the caller can
+    /// check for Ctrl-C between them.
+    pub fn into_stream<T: DeserializeOwned>(
+        mut self,
+        req: &Request,
+        poll: Duration,
+    ) -> Result<(T, BufReader<UnixStream>)> {
+        let reply = self.call(req)?;
+        self.stream.get_ref().set_read_timeout(Some(poll))?;
+        Ok((reply, self.stream))
+    }
+
     /// Sends one request and returns its reply, as the type `req` answers
     /// with (`()` for requests that answer with none).
     pub fn call<T: DeserializeOwned>(&mut self, req: &Request) -> Result<T> {

@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::capture::Filter;
 use crate::services::ServicesStats;
 use crate::stack::StackStats;
 use crate::wire::MacAddr;
@@ -40,6 +41,22 @@ pub enum Request {
         seq: u16,
         timeout_ms: u64,
     },
+    /// Turns the connection into a stream of captured frames
+    /// (`capture::stream`) after one answer line ([`CaptureReply`]).
+    Capture {
+        snaplen: u32,
+        #[serde(default)]
+        filter: Filter,
+    },
+}
+
+/// The answer to `capture`, before the frames.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CaptureReply {
+    /// The snap length the daemon applies.
+    pub snaplen: u32,
+    /// Capture clients connected, this one included.
+    pub clients: usize,
 }
 
 /// The answer to `stats`: what `xdpstack stats --json` prints.
@@ -128,6 +145,20 @@ mod tests {
             (r#"{"cmd":"stats"}"#, Request::Stats {}),
             (r#"{"cmd":"arp_flush"}"#, Request::ArpFlush {}),
             (r#"{"cmd":"conns"}"#, Request::Conns {}),
+            (
+                r#"{"cmd":"capture","snaplen":96}"#,
+                Request::Capture {
+                    snaplen: 96,
+                    filter: Filter::Both,
+                },
+            ),
+            (
+                r#"{"cmd":"capture","snaplen":96,"filter":"out"}"#,
+                Request::Capture {
+                    snaplen: 96,
+                    filter: Filter::Out,
+                },
+            ),
             (
                 r#"{"cmd":"arp_del","ip":"10.10.0.2"}"#,
                 Request::ArpDel {

@@ -9,13 +9,16 @@ use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::protocol::{parse_request, Request, Response};
+use super::protocol::{parse_request, CaptureReply, Request, Response};
 use super::MAX_REQUEST;
+use crate::capture::{self, Hub};
 
 /// A bound control socket; the file is removed when this is dropped.
 pub struct ControlSocket {
     listener: UnixListener,
     path: PathBuf,
+    /// Where `capture` requests subscribe; without it they are refused.
+    capture: Option<Arc<Hub>>,
 }
 
 impl ControlSocket {
@@ -45,7 +48,14 @@ impl ControlSocket {
         Ok(ControlSocket {
             listener,
             path: path.to_path_buf(),
+            capture: None,
         })
+    }
+
+    /// Serves `capture` requests from `hub`.
+    pub fn with_capture(mut self, hub: Arc<Hub>) -> Self {
+        self.capture = Some(hub);
+        self
     }
 
     /// Serves connections until the task is dropped. Each request is passed
@@ -60,8 +70,9 @@ impl ControlSocket {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
                     let handle = handle.clone();
+                    let hub = self.capture.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = serve_connection(stream, handle).await {
+                        if let Err(e) = serve_connection(stream, handle, hub).await {
                             log::debug!("control connection: {e:#}");
                         }
                     });
@@ -81,7 +92,11 @@ impl Drop for ControlSocket {
     }
 }
 
-async fn serve_connection<H, F>(stream: UnixStream, handle: Arc<H>) -> Result<()>
+async fn serve_connection<H, F>(
+    stream: UnixStream,
+    handle: Arc<H>,
+    hub: Option<Arc<Hub>>,
+) -> Result<()>
 where
     H: Fn(Request) -> F + Send + Sync + 'static,
     F: Future<Output = Response> + Send + 'static,
@@ -116,10 +131,78 @@ where
         // The byte budget is per connection: refill it for the next request.
         reader.get_mut().set_limit(MAX_REQUEST as u64 + 1);
         let response = match parse_request(&line) {
+            Ok(Request::Capture { snaplen, filter }) => match &hub {
+                Some(hub) => {
+                    let sub = hub.subscribe(filter, snaplen);
+                    let reply = CaptureReply {
+                        snaplen: snaplen.clamp(1, capture::MAX_SNAPLEN),
+                        clients: hub.clients(),
+                    };
+                    send(&mut write, &Response::ok(reply)).await?;
+                    return stream_capture(sub, reader, write).await;
+                }
+                None => Response::error("this daemon does not capture"),
+            },
             Ok(req) => handle(req).await,
             Err(e) => Response::error(e),
         };
         send(&mut write, &response).await?;
+    }
+}
+
+/// How often frames a client lost are reported when no frame carries the
+/// count sooner.
+const LOST_REPORT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Streams captured frames to one client until it closes the connection
+/// (or dies: the socket closes then too). Dropping `sub` unsubscribes; the
+/// last client leaving turns the in-kernel copy off.
+async fn stream_capture<R>(
+    mut sub: capture::Subscription,
+    mut reader: R,
+    mut write: tokio::net::unix::OwnedWriteHalf,
+) -> Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    let mut tick = tokio::time::interval(LOST_REPORT);
+    let mut buf = Vec::new();
+    let mut scratch = [0u8; 64];
+    loop {
+        buf.clear();
+        tokio::select! {
+            rec = sub.rx.recv() => {
+                let Some(rec) = rec else { return Ok(()) };
+                let lost = sub.take_lost();
+                if lost > 0 {
+                    capture::stream::encode_lost(lost, &mut buf);
+                }
+                capture::stream::encode_frame(&rec, &mut buf);
+                // Whatever else is queued goes in the same write.
+                while buf.len() < 64 * 1024 {
+                    match sub.rx.try_recv() {
+                        Ok(rec) => capture::stream::encode_frame(&rec, &mut buf),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                let lost = sub.take_lost();
+                if lost == 0 {
+                    continue;
+                }
+                capture::stream::encode_lost(lost, &mut buf);
+            }
+            n = reader.read(&mut scratch) => {
+                // The client sends nothing more: any read that returns means
+                // it closed (0), broke the connection, or misbehaves.
+                match n {
+                    Ok(0) | Err(_) => return Ok(()),
+                    Ok(_) => continue,
+                }
+            }
+        }
+        write.write_all(&buf).await?;
     }
 }
 
