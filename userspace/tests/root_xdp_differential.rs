@@ -14,8 +14,11 @@ use support::*;
 use xdpstack::fastpath::reference::{Action, NeighFilter};
 use xdpstack::fastpath::Fastpath;
 use xdpstack::wire::{ArpOp, EtherType, Icmpv4Repr, IpProtocol, MacAddr};
+use xdpstack_common::capture::{CaptureHeader, CAPTURE_MAX, DIR_IN, DIR_OUT};
 use xdpstack_common::checksum;
-use xdpstack_common::config::{FastpathConfig, FLAG_CAPTURE_ALL, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
+use xdpstack_common::config::{
+    FastpathConfig, FLAG_CAPTURE, FLAG_CAPTURE_ALL, FLAG_FASTPATH, FLAG_NEIGH_EVENTS,
+};
 use xdpstack_common::counters::Counter;
 use xdpstack_common::neigh::NeighEvent;
 
@@ -49,6 +52,8 @@ impl Rng {
 struct Live {
     fp: Fastpath,
     events: RingBuf<MapData>,
+    /// The `CAPTURE` ring: the copies made while `FLAG_CAPTURE` is set.
+    capture: RingBuf<MapData>,
     cfg: FastpathConfig,
     model: NeighFilter,
 }
@@ -62,9 +67,11 @@ impl Live {
             .with_neigh_refresh_ns(neigh_refresh_ns);
         let mut fp = Fastpath::load(cfg).expect("loading the XDP program");
         let events = fp.take_neigh_events().expect("event ring");
+        let capture = fp.take_capture_ring().expect("capture ring");
         Live {
             fp,
             events,
+            capture,
             cfg,
             model: NeighFilter::default(),
         }
@@ -87,9 +94,20 @@ impl Live {
             .filter(|(_, (b, a))| a != b)
             .map(|(c, _)| *c)
             .collect();
+        // Copies for a capture are not the model's business: checked apart.
+        let moved: Vec<Counter> = moved
+            .into_iter()
+            .filter(|c| !matches!(c, Counter::CaptureFrames | Counter::CaptureLost))
+            .collect();
         let mut events = Vec::new();
         while let Some(item) = self.events.next() {
             events.extend(NeighEvent::from_bytes(&item));
+        }
+        let mut copies = Vec::new();
+        while let Some(item) = self.capture.next() {
+            let hdr = CaptureHeader::from_bytes(&item).ok_or("a short capture record")?;
+            let data = item[CaptureHeader::SIZE..][..hdr.caplen as usize].to_vec();
+            copies.push((hdr, data));
         }
 
         // The model's clock stands still: with the refresh intervals `new`
@@ -136,6 +154,34 @@ impl Live {
         }
         if events != want.neigh.into_iter().collect::<Vec<_>>() {
             return Err(format!("events: kernel {events:?} model {:?}", want.neigh));
+        }
+        // With a capture on, the program copies the frame as it came, with
+        // the model's verdict and reason, and then the reply it sends.
+        let mut want_copies = Vec::new();
+        if self.cfg.has(FLAG_CAPTURE) {
+            let cap = |f: &[u8]| f[..f.len().min(CAPTURE_MAX)].to_vec();
+            let reason = want.reason.index();
+            want_copies.push((DIR_IN, frame.len() as u32, want_verdict, reason, cap(frame)));
+            if want_verdict == XDP_TX {
+                want_copies.push((DIR_OUT, out.len() as u32, XDP_TX, reason, cap(&out)));
+            }
+        }
+        let got_copies: Vec<_> = copies
+            .into_iter()
+            .map(|(h, d)| (h.dir, h.len, h.action, h.reason, d))
+            .collect();
+        if got_copies != want_copies {
+            return Err(format!(
+                "capture copies: kernel {:?} model {:?}",
+                got_copies
+                    .iter()
+                    .map(|c| (c.0, c.1, c.2, c.3))
+                    .collect::<Vec<_>>(),
+                want_copies
+                    .iter()
+                    .map(|c| (c.0, c.1, c.2, c.3))
+                    .collect::<Vec<_>>()
+            ));
         }
         Ok(())
     }
@@ -261,6 +307,8 @@ fn root_fast_path_matches_the_reference_model() {
         (FLAG_FASTPATH, u64::MAX),
         (FLAG_NEIGH_EVENTS, 0),
         (FLAG_CAPTURE_ALL | FLAG_FASTPATH, u64::MAX),
+        // A capture client connected: the same verdicts, and copies.
+        (FLAG_CAPTURE | FLAG_FASTPATH | FLAG_NEIGH_EVENTS, u64::MAX),
     ] {
         let mut live = Live::new(flags, refresh);
         // Capture-all and fast path off are simple: fewer frames suffice.

@@ -86,7 +86,10 @@ pub(crate) fn to_userspace(ctx: &XdpContext, reason: Counter) -> u32 {
             count(Counter::Redirected);
             pack_verdict(action, reason.index())
         }
-        Err(_) => verdict(Counter::RedirectNoSocket, xdp_action::XDP_PASS),
+        Err(_) => {
+            count(Counter::RedirectNoSocket);
+            pack_verdict(xdp_action::XDP_PASS, reason.index())
+        }
     }
 }
 
