@@ -121,6 +121,10 @@ pub struct CostArgs {
     /// Measurements of each case (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub trials: u32,
+    /// Measure with a capture client connected (`FLAG_CAPTURE` set, the
+    /// copies drained by a thread as the daemon drains them).
+    #[arg(long)]
+    pub capture: bool,
 }
 
 #[derive(Debug, Args)]

@@ -290,7 +290,7 @@ async fn main_task(
     shared: Arc<Shared>,
     control: ControlSocket,
     neigh_ring: aya::maps::RingBuf<aya::maps::MapData>,
-    capture_ring: aya::maps::RingBuf<aya::maps::MapData>,
+    mut capture_ring: aya::maps::RingBuf<aya::maps::MapData>,
     mut signals: Signals,
     watch: IfaceWatch,
     log_fd: Option<std::os::fd::RawFd>,
@@ -299,9 +299,6 @@ async fn main_task(
     // holds the ring.
     let mut neigh = unsafe { AsyncFd::register(neigh_ring) }
         .map_err(|e| anyhow!("watching the neighbour event ring: {e}"))?;
-    // SAFETY: as for the neighbour ring.
-    let mut capture_ring = unsafe { AsyncFd::register(capture_ring) }
-        .map_err(|e| anyhow!("watching the capture ring: {e}"))?;
     // Link changes, instead of polling the interface: subscribe first, then
     // check, so a deletion in between is not missed.
     // SAFETY: LinkEvents owns its fd and keeps it open as long as the
@@ -321,6 +318,12 @@ async fn main_task(
         })
         .transpose()
         .map_err(|e| anyhow!("watching the eBPF log ring: {e}"))?;
+
+    // The program copies without waking the daemon (a wakeup per copy
+    // would cost more than the copy): drain the ring on a tick instead,
+    // while a capture runs.
+    let mut capture_tick = tokio::time::interval(CAPTURE_POLL);
+    capture_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     let handler = {
         let shared = shared.clone();
@@ -360,15 +363,12 @@ async fn main_task(
                 guard.clear_ready();
                 shared.fastpath().flush_logs();
             }
-            guard = capture_ring.readable_mut() => {
-                let mut guard = guard.context("capture ring")?;
-                let ring = guard.get_inner_mut();
-                while let Some(item) = ring.next() {
+            _ = capture_tick.tick(), if shared.capture.active() => {
+                while let Some(item) = capture_ring.next() {
                     if !shared.capture.tap_xdp_record(&item) {
                         log::debug!("skipped a malformed capture record");
                     }
                 }
-                guard.clear_ready();
             }
             guard = neigh.readable_mut() => {
                 let mut guard = guard.context("neighbour event ring")?;
@@ -533,6 +533,11 @@ impl Signals {
         })
     }
 }
+
+/// How often the daemon drains the XDP program's capture ring while a
+/// capture client is connected: 2048 records of room last 5 ms at 400k
+/// frames a second.
+const CAPTURE_POLL: Duration = Duration::from_millis(5);
 
 /// How long after the last batch a worker re-reads its socket's kernel
 /// counters once more, so `xdpstack stats` is current once traffic stops.

@@ -31,7 +31,7 @@ use aya::sys::Stats;
 use aya::Ebpf;
 use serde::Serialize;
 use xdpstack_common::bench::{HARNESS_TARGET, REQUEST_HEAD_LEN};
-use xdpstack_common::config::{FastpathConfig, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
+use xdpstack_common::config::{FastpathConfig, FLAG_CAPTURE, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
 use xdpstack_common::counters::{Counter, PeerCounter};
 use xdpstack_common::names;
 
@@ -77,6 +77,8 @@ pub struct FloodArgs {
 pub struct CostArgs {
     pub repeat: u32,
     pub trials: u32,
+    /// With `FLAG_CAPTURE` set and the capture ring drained meanwhile.
+    pub capture: bool,
 }
 
 const XDP_TX: u32 = 3;
@@ -386,6 +388,17 @@ pub struct CostCase {
 pub struct CostReport {
     pub method: &'static str,
     pub cases: Vec<CostCase>,
+    /// Measured with a capture on (`--capture`): copies made and lost (the
+    /// ring was full when the drain thread fell behind).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureCost>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CaptureCost {
+    pub copies: u64,
+    pub lost: u64,
+    pub drained: u64,
 }
 
 /// `xdpstack loadgen cost`: per-packet cost of the fast path against the
@@ -403,11 +416,34 @@ pub fn cost(args: &CostArgs) -> Result<CostReport> {
     // Configured as the daemon configures it (fast path on, ARP senders
     // published to userspace: with no reader the ring fills and the program
     // counts the loss, which costs about what a publish does).
-    let fp = Fastpath::load(FastpathConfig::new(
+    let mut flags = FLAG_FASTPATH | FLAG_NEIGH_EVENTS;
+    if args.capture {
+        flags |= FLAG_CAPTURE;
+    }
+    let mut fp = Fastpath::load(FastpathConfig::new(
         ep.dst_ip.octets(),
         ep.dst_mac.octets(),
-        FLAG_FASTPATH | FLAG_NEIGH_EVENTS,
+        flags,
     ))?;
+    // A capture client's daemon drains the ring as it fills: so does this
+    // thread, or every copy after the first 2048 would be a cheap loss.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drain = if args.capture {
+        let mut ring = fp.take_capture_ring()?;
+        let stop = stop.clone();
+        Some(std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while let Some(_item) = ring.next() {
+                    n += 1;
+                }
+                std::thread::yield_now();
+            }
+            n
+        }))
+    } else {
+        None
+    };
     // The harness, its empty target and the reference come from the lab
     // object; a program array takes programs of any object.
     let mut ebpf = lab::load()?;
@@ -486,11 +522,27 @@ pub fn cost(args: &CostArgs) -> Result<CostReport> {
             plain_repeat_mac_swap_ns: median(&p_swap),
         });
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let capture = match drain {
+        Some(t) => {
+            let drained = t
+                .join()
+                .map_err(|_| anyhow!("the capture drain thread panicked"))?;
+            let c = fp.counters()?;
+            Some(CaptureCost {
+                copies: c.get(Counter::CaptureFrames),
+                lost: c.get(Counter::CaptureLost),
+                drained,
+            })
+        }
+        None => None,
+    };
     Ok(CostReport {
         method: "BPF_PROG_TEST_RUN, the kernel's mean ns per repetition; \
                  cost_harness restores the request's first 42 bytes and tail-calls the \
                  measured program; the harness with an empty target (nop_tx) is subtracted",
         cases,
+        capture,
     })
 }
 

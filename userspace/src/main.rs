@@ -42,9 +42,16 @@ fn main() -> ExitCode {
             loadgen::flood(&flood_args(args)).and_then(|r| print_json(&r))
         }
         #[cfg(feature = "lab")]
-        Command::Loadgen(LoadgenCommand::Cost(CostArgs { repeat, trials })) => {
-            loadgen::cost(&loadgen::CostArgs { repeat, trials }).and_then(|r| print_json(&r))
-        }
+        Command::Loadgen(LoadgenCommand::Cost(CostArgs {
+            repeat,
+            trials,
+            capture,
+        })) => loadgen::cost(&loadgen::CostArgs {
+            repeat,
+            trials,
+            capture,
+        })
+        .and_then(|r| print_json(&r)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -97,6 +97,8 @@ fn services_network_and_addresses() {
     assert!(script.starts_with("ethtool -K eth0 tx off"), "{script}");
     assert!(script.ends_with("exec sleep infinity"), "{script}");
     assert!(stage_packages("client").contains(&"ethtool".to_string()));
+    // `sleep` as PID 1 ignores SIGTERM: an init makes `docker compose down` quick.
+    assert_eq!(client["init"].as_bool(), Some(true));
 }
 
 #[test]
