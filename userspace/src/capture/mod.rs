@@ -107,6 +107,9 @@ pub struct Hub {
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC, ns: turns the program's
     /// `bpf_ktime_get_ns` into wall-clock time.
     mono_to_unix_ns: i128,
+    /// CLOCK_MONOTONIC when the first client arrived: older records in the
+    /// ring are left over from an earlier capture and are skipped.
+    since_mono_ns: AtomicU64,
 }
 
 impl Default for Hub {
@@ -122,6 +125,7 @@ impl Hub {
             clients: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
             switch: Mutex::new(None),
+            since_mono_ns: AtomicU64::new(0),
             mono_to_unix_ns: i128::from(clock_ns(libc::CLOCK_REALTIME))
                 - i128::from(clock_ns(libc::CLOCK_MONOTONIC)),
         }
@@ -134,6 +138,10 @@ impl Hub {
     }
 
     fn flip(&self, on: bool) {
+        if on {
+            let now = u64::try_from(clock_ns(libc::CLOCK_MONOTONIC)).unwrap_or(0);
+            self.since_mono_ns.store(now, Ordering::SeqCst);
+        }
         self.active.store(on, Ordering::SeqCst);
         if let Some(s) = self
             .switch
@@ -228,11 +236,15 @@ impl Hub {
     }
 
     /// A record of the XDP program's `CAPTURE` ring; a malformed one is
-    /// skipped (false).
+    /// skipped (false), and so is one older than the first client now
+    /// connected (true).
     pub fn tap_xdp_record(&self, bytes: &[u8]) -> bool {
         let Some(hdr) = CaptureHeader::from_bytes(bytes) else {
             return false;
         };
+        if hdr.ts_ns < self.since_mono_ns.load(Ordering::Relaxed) {
+            return true;
+        }
         let data = &bytes[CaptureHeader::SIZE..];
         let Some(frame) = data.get(..hdr.caplen as usize) else {
             return false;
@@ -343,7 +355,7 @@ mod tests {
         let hub = Arc::new(Hub::new());
         let mut sub = hub.subscribe(Filter::Both, 1000);
         let hdr = CaptureHeader {
-            ts_ns: 5,
+            ts_ns: u64::try_from(clock_ns(libc::CLOCK_MONOTONIC)).unwrap() + 1_000_000,
             len: 60,
             caplen: 4,
             action: 3,
@@ -366,6 +378,11 @@ mod tests {
             (r.dir, r.orig_len, r.data),
             (Direction::Out, 60, vec![9, 8, 7, 6])
         );
+        // A record from before this client is left over: skipped.
+        let mut old = bytes.clone();
+        old[..8].copy_from_slice(&1u64.to_ne_bytes());
+        assert!(hub.tap_xdp_record(&old));
+        assert!(sub.rx.try_recv().is_err());
         // A record claiming more bytes than it holds is skipped.
         bytes.truncate(CaptureHeader::SIZE + 2);
         assert!(!hub.tap_xdp_record(&bytes));
