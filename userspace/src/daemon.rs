@@ -363,6 +363,8 @@ async fn main_task(
                 guard.clear_ready();
                 shared.fastpath().flush_logs();
             }
+            // A client came or left: loop, so the tick below is (re)armed.
+            _ = shared.capture.changed.notified() => {}
             _ = capture_tick.tick(), if shared.capture.active() => {
                 while let Some(item) = capture_ring.next() {
                     if !shared.capture.tap_xdp_record(&item) {

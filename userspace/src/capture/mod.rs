@@ -110,6 +110,9 @@ pub struct Hub {
     /// CLOCK_MONOTONIC when the first client arrived: older records in the
     /// ring are left over from an earlier capture and are skipped.
     since_mono_ns: AtomicU64,
+    /// Notified when the first client arrives or the last leaves, so a
+    /// loop that drains the ring only while `active` re-checks it.
+    pub changed: tokio::sync::Notify,
 }
 
 impl Default for Hub {
@@ -126,6 +129,7 @@ impl Hub {
             next_id: AtomicU64::new(1),
             switch: Mutex::new(None),
             since_mono_ns: AtomicU64::new(0),
+            changed: tokio::sync::Notify::new(),
             mono_to_unix_ns: i128::from(clock_ns(libc::CLOCK_REALTIME))
                 - i128::from(clock_ns(libc::CLOCK_MONOTONIC)),
         }
@@ -143,6 +147,7 @@ impl Hub {
             self.since_mono_ns.store(now, Ordering::SeqCst);
         }
         self.active.store(on, Ordering::SeqCst);
+        self.changed.notify_one();
         if let Some(s) = self
             .switch
             .lock()
