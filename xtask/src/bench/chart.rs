@@ -1,6 +1,7 @@
 //! `bench.png`: answered pps per mode and load (medians, min-max whiskers),
 //! and the ping-flood RTT per mode; below, TCP bulk Mbit/s and UDP echo
-//! round trips per second, kernel against xdpstack. Drawn with plotters'
+//! round trips per second, kernel against xdpstack; at the bottom TCP_RR
+//! transactions and TCP_CRR connections per second, the same two. Drawn with plotters'
 //! bitmap backend; its text needs a TrueType font, DejaVu Sans from
 //! Debian's `fonts-dejavu-core` (installed by `cargo xtask setup`).
 
@@ -18,9 +19,11 @@ const FONT_PATHS: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
 ];
-const SIZE: (u32, u32) = (1280, 1000);
+const SIZE: (u32, u32) = (1280, 1440);
 /// The height of the top row (packet rate and ping).
 const TOP: u32 = 560;
+/// The height of the middle row (TCP bulk and UDP echo).
+const MIDDLE: u32 = 440;
 const COLORS: [RGBColor; 3] = [
     RGBColor(0x55, 0x55, 0x55), // kernel
     RGBColor(0xd9, 0x5f, 0x02), // fastpath
@@ -142,7 +145,8 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE)
         .map_err(|e| anyhow!("drawing the chart: {e}"))?;
-    let (top, bottom) = root.split_vertically(TOP);
+    let (top, rest) = root.split_vertically(TOP);
+    let (middle, bottom) = rest.split_vertically(MIDDLE);
     let (left, right) = top.split_horizontally(SIZE.0 * 64 / 100);
     let modes: Vec<String> = res.summary.modes.iter().map(|m| m.mode.clone()).collect();
 
@@ -192,7 +196,7 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
 
     // Kernel and fastpath come first in `Mode::COMPARED`, so they keep
     // their colours.
-    let (tcp_area, udp_area) = bottom.split_horizontally(SIZE.0 / 2);
+    let (tcp_area, udp_area) = middle.split_horizontally(SIZE.0 / 2);
     let t = &res.summary.transport;
     let names: Vec<String> = t.iter().map(|m| m.mode.clone()).collect();
     bars(
@@ -215,6 +219,34 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         &[t.iter().map(|m| m.udp_rtt_per_s).collect()],
         &names,
         &|v| pps_label(*v),
+    )?;
+
+    let (rr_area, crr_area) = bottom.split_horizontally(SIZE.0 / 2);
+    let rr = &res.summary.request_response;
+    let names: Vec<String> = rr.iter().map(|m| m.mode.clone()).collect();
+    bars(
+        &rr_area,
+        &format!(
+            "TCP_RR: {} connections to echo, 1 byte each way",
+            res.settings.rr_connections
+        ),
+        "transactions/s",
+        &["TCP_RR".to_string()],
+        &[rr.iter().map(|m| m.rr_trans_per_s).collect()],
+        &names,
+        &|v| pps_label(*v),
+    )?;
+    bars(
+        &crr_area,
+        &format!(
+            "TCP_CRR: {} workers, connect, 1 byte each way, close",
+            res.settings.crr_workers
+        ),
+        "connections/s",
+        &["TCP_CRR".to_string()],
+        &[rr.iter().map(|m| m.crr_conn_per_s).collect()],
+        &names,
+        &|v| format!("{v:.0}"),
     )?;
     root.present()
         .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;

@@ -13,16 +13,23 @@
 //! - in kernel and fast-path modes, TCP bulk throughput (the client kernel
 //!   sending into discard, port 9) and UDP echo round trips per second
 //!   (port 7), see [`transport`]: xdpstack's built-in services against
-//!   kernel-socket servers in the stack namespace.
+//!   kernel-socket servers in the stack namespace;
+//! - in the same modes, TCP request/response against echo (TCP 7): TCP_RR
+//!   (64 connections, 1 byte each way) and TCP_CRR (connect, 1 byte each
+//!   way, close), with the CPU they cost (daemon CPU per frame, softirq per
+//!   packet), see [`rr`] and [`cpu`];
+//! - in the xdpstack modes, the daemon's memory at the end.
 //!
 //! Once per round: the generator's ceiling (nothing answering). Once per
 //! run: the per-packet cost (`xdpstack loadgen cost`). Results go to stdout
 //! (a table), `target/bench/results.json` and `target/bench/bench.png`.
 
 mod chart;
+mod cpu;
 mod modes;
 mod ping;
 mod report;
+mod rr;
 mod transport;
 
 use std::io::{IsTerminal, Write};
@@ -137,6 +144,8 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
     let started = Instant::now();
     let mut progress = Progress::new(opts);
     let date = date_now();
+    // Other work on the machine moves every figure: recorded with them.
+    let loadavg_start = cpu::loadavg();
 
     progress.step("per-packet cost (BPF_PROG_TEST_RUN)");
     let cost = measure_cost(&binary, opts)?;
@@ -146,6 +155,7 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
     for r in 0..opts.rounds {
         let mut round = Round {
             index: r + 1,
+            loadavg: cpu::loadavg(),
             order: Vec::new(),
             ceiling: Vec::new(),
             modes: Vec::new(),
@@ -188,11 +198,16 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
             tcp_bytes: opts.tcp_bytes,
             udp_payload: transport::UDP_PAYLOAD,
             udp_timeout_ms: transport::UDP_TIMEOUT.as_secs_f64() * 1e3,
+            rr_connections: rr::RR_CONNECTIONS,
+            crr_workers: rr::CRR_WORKERS,
+            client_port_range: rr::CLIENT_PORT_RANGE,
+            clock_ticks: cpu::clock_ticks(),
             binary: binary.display().to_string(),
         },
         opts.command.clone(),
         date,
         started.elapsed().as_secs_f64(),
+        [loadavg_start, cpu::loadavg()],
         rounds,
         cost,
     );
@@ -261,6 +276,23 @@ fn measure_mode(
         progress.step(&what(&format!("UDP echo for {} s", opts.duration)));
         udp = Some(lab.with_client_peer(|| lab.udp_echo(mode, opts.duration))?);
     }
+    let (mut tcp_rr, mut tcp_crr) = (None, None);
+    if Mode::TRANSPORT.contains(&mode) {
+        check_interrupted()?;
+        progress.step(&what(&format!(
+            "TCP_RR, {} connections for {} s",
+            rr::RR_CONNECTIONS,
+            opts.duration
+        )));
+        tcp_rr = Some(lab.with_client_peer(|| lab.tcp_rr(mode, opts.duration))?);
+        check_interrupted()?;
+        progress.step(&what(&format!(
+            "TCP_CRR, {} workers for {} s",
+            rr::CRR_WORKERS,
+            opts.duration
+        )));
+        tcp_crr = Some(lab.with_client_peer(|| lab.tcp_crr(mode, opts.duration))?);
+    }
     Ok(ModeRun {
         mode: mode.name().to_string(),
         ping,
@@ -268,6 +300,10 @@ fn measure_mode(
         live_stats,
         tcp,
         udp,
+        tcp_rr,
+        tcp_crr,
+        // After everything this mode ran: the peak (VmHWM) covers it all.
+        daemon_memory: lab.daemon_memory(),
     })
 }
 
@@ -283,11 +319,11 @@ struct Progress {
 impl Progress {
     fn new(opts: &BenchOptions) -> Progress {
         // cost + per round: per mode (start, ping, 4 floods) + 2 stats + 2 ceiling
-        // + TCP and UDP in the transport modes.
+        // + TCP, UDP, TCP_RR and TCP_CRR in the transport modes.
         let per_round = Mode::COMPARED.len() as u32 * (2 + Load::ALL.len() as u32)
             + 2
             + 2
-            + 2 * Mode::TRANSPORT.len() as u32;
+            + 4 * Mode::TRANSPORT.len() as u32;
         Progress {
             started: Instant::now(),
             steps_done: 0,
