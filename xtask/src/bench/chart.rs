@@ -29,6 +29,12 @@ const COLORS: [RGBColor; 3] = [
     RGBColor(0xd9, 0x5f, 0x02), // fastpath
     RGBColor(0x1b, 0x9e, 0x77), // userspace
 ];
+/// The request/response rows: kernel, kernel-1thread (a lighter grey), fastpath.
+const RR_COLORS: [RGBColor; 3] = [
+    RGBColor(0x55, 0x55, 0x55),
+    RGBColor(0xaa, 0xaa, 0xaa),
+    RGBColor(0xd9, 0x5f, 0x02),
+];
 
 fn load_font() -> Result<()> {
     let path = FONT_PATHS
@@ -67,6 +73,15 @@ fn category(x: f64, labels: &[String]) -> String {
     labels.get(i as usize).cloned().unwrap_or_default()
 }
 
+/// Names paired with colours, in order (the colours repeat if short).
+fn series(names: &[String], colors: &[RGBColor]) -> Vec<(String, RGBColor)> {
+    names
+        .iter()
+        .zip(colors.iter().cycle())
+        .map(|(n, c)| (n.clone(), *c))
+        .collect()
+}
+
 /// Draws the grouped bars of `values[category][mode]` with whiskers.
 fn bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
@@ -74,7 +89,7 @@ fn bars<DB: DrawingBackend>(
     y_desc: &str,
     labels: &[String],
     values: &[Vec<Spread>],
-    modes: &[String],
+    series: &[(String, RGBColor)],
     y_format: &dyn Fn(&f64) -> String,
 ) -> Result<()>
 where
@@ -107,9 +122,9 @@ where
         .draw()
         .map_err(|e| anyhow!("drawing the chart: {e}"))?;
     let group = 0.8;
-    let width = group / modes.len() as f64;
-    for (m, mode) in modes.iter().enumerate() {
-        let color = COLORS[m % COLORS.len()];
+    let width = group / series.len().max(1) as f64;
+    for (m, (mode, color)) in series.iter().enumerate() {
+        let color = *color;
         let left = |c: usize| c as f64 - group / 2.0 + m as f64 * width;
         chart
             .draw_series(values.iter().enumerate().map(|(c, v)| {
@@ -169,7 +184,7 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         "packets/s",
         &loads,
         &pps,
-        &modes,
+        &series(&modes, &COLORS),
         &|v| pps_label(*v),
     )?;
 
@@ -190,7 +205,7 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         "µs",
         &["ping -f".to_string()],
         &rtt,
-        &modes,
+        &series(&modes, &COLORS),
         &|v| format!("{v:.1}"),
     )?;
 
@@ -208,7 +223,7 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         "Mbit/s",
         &["client kernel -> discard".to_string()],
         &[t.iter().map(|m| m.tcp_mbit_s).collect()],
-        &names,
+        &series(&names, &COLORS),
         &|v| format!("{v:.0}"),
     )?;
     bars(
@@ -217,7 +232,7 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         "round trips/s",
         &[format!("{} B request", res.settings.udp_payload)],
         &[t.iter().map(|m| m.udp_rtt_per_s).collect()],
-        &names,
+        &series(&names, &COLORS),
         &|v| pps_label(*v),
     )?;
 
@@ -233,7 +248,7 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         "transactions/s",
         &["TCP_RR".to_string()],
         &[rr.iter().map(|m| m.rr_trans_per_s).collect()],
-        &names,
+        &series(&names, &RR_COLORS),
         &|v| pps_label(*v),
     )?;
     bars(
@@ -245,7 +260,7 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         "connections/s",
         &["TCP_CRR".to_string()],
         &[rr.iter().map(|m| m.crr_conn_per_s).collect()],
-        &names,
+        &series(&names, &RR_COLORS),
         &|v| format!("{v:.0}"),
     )?;
     root.present()

@@ -17,7 +17,8 @@
 //! - in the same modes, TCP request/response against echo (TCP 7): TCP_RR
 //!   (64 connections, 1 byte each way) and TCP_CRR (connect, 1 byte each
 //!   way, close), with the CPU they cost (daemon CPU per frame, softirq per
-//!   packet), see [`rr`] and [`cpu`];
+//!   packet), see [`rr`] and [`cpu`]; the kernel twice, with a
+//!   thread-per-connection server and with a one-thread poll(2) server;
 //! - in the xdpstack modes, the daemon's memory at the end.
 //!
 //! Once per round: the generator's ceiling (nothing answering). Once per
@@ -45,6 +46,7 @@ use crate::run::{build, Profile};
 use crate::{cmd, target_dir};
 use modes::{BenchLab, Load, Mode};
 use report::{CostReport, ModeRun, Results, Round, Settings};
+use rr::Server;
 
 /// What `cargo xtask bench` was asked for.
 #[derive(Clone, Debug)]
@@ -277,21 +279,50 @@ fn measure_mode(
         udp = Some(lab.with_client_peer(|| lab.udp_echo(mode, opts.duration))?);
     }
     let (mut tcp_rr, mut tcp_crr) = (None, None);
+    let (mut tcp_rr_poll, mut tcp_crr_poll) = (None, None);
     if Mode::TRANSPORT.contains(&mode) {
-        check_interrupted()?;
-        progress.step(&what(&format!(
-            "TCP_RR, {} connections for {} s",
-            rr::RR_CONNECTIONS,
-            opts.duration
-        )));
-        tcp_rr = Some(lab.with_client_peer(|| lab.tcp_rr(mode, opts.duration))?);
-        check_interrupted()?;
-        progress.step(&what(&format!(
-            "TCP_CRR, {} workers for {} s",
-            rr::CRR_WORKERS,
-            opts.duration
-        )));
-        tcp_crr = Some(lab.with_client_peer(|| lab.tcp_crr(mode, opts.duration))?);
+        // In kernel mode both server shapes, one after the other.
+        let shapes: &[Server] = if mode == Mode::Kernel {
+            &[Server::Threads, Server::Poll]
+        } else {
+            &[Server::Threads]
+        };
+        for &shape in shapes {
+            let which = if shape == Server::Poll {
+                ", 1-thread poll server"
+            } else {
+                ""
+            };
+            check_interrupted()?;
+            progress.step(&what(&format!(
+                "TCP_RR, {} connections for {} s{which}",
+                rr::RR_CONNECTIONS,
+                opts.duration
+            )));
+            let run = lab.with_client_peer(|| lab.tcp_rr(mode, shape, opts.duration))?;
+            match shape {
+                Server::Threads => tcp_rr = Some(run),
+                Server::Poll => tcp_rr_poll = Some(run),
+            }
+        }
+        for &shape in shapes {
+            let which = if shape == Server::Poll {
+                ", 1-thread poll server"
+            } else {
+                ""
+            };
+            check_interrupted()?;
+            progress.step(&what(&format!(
+                "TCP_CRR, {} workers for {} s{which}",
+                rr::CRR_WORKERS,
+                opts.duration
+            )));
+            let run = lab.with_client_peer(|| lab.tcp_crr(mode, shape, opts.duration))?;
+            match shape {
+                Server::Threads => tcp_crr = Some(run),
+                Server::Poll => tcp_crr_poll = Some(run),
+            }
+        }
     }
     Ok(ModeRun {
         mode: mode.name().to_string(),
@@ -302,6 +333,8 @@ fn measure_mode(
         udp,
         tcp_rr,
         tcp_crr,
+        tcp_rr_poll,
+        tcp_crr_poll,
         // After everything this mode ran: the peak (VmHWM) covers it all.
         daemon_memory: lab.daemon_memory(),
     })
@@ -323,7 +356,9 @@ impl Progress {
         let per_round = Mode::COMPARED.len() as u32 * (2 + Load::ALL.len() as u32)
             + 2
             + 2
-            + 4 * Mode::TRANSPORT.len() as u32;
+            + 4 * Mode::TRANSPORT.len() as u32
+            // TCP_RR and TCP_CRR again in kernel mode, the 1-thread server.
+            + 2;
         Progress {
             started: Instant::now(),
             steps_done: 0,

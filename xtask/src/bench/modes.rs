@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::cpu::{self, CpuUse, DaemonMemory, Snapshot};
-use super::rr::{self, KernelEcho, TcpCrr, TcpRr};
+use super::rr::{self, KernelEcho, Server, TcpCrr, TcpRr};
 use super::transport::{self, TcpBulk, UdpEcho};
 use crate::cmd;
 use crate::netns::{in_namespace, Lab, Side, CLIENT_ADDR, PREFIX_LEN, STACK_ADDR};
@@ -337,29 +337,40 @@ impl BenchLab {
         result
     }
 
-    /// TCP_RR from the client against echo (TCP 7): the kernel's (server
-    /// threads in the stack namespace) in kernel mode, xdpstack's otherwise.
-    pub fn tcp_rr(&self, mode: Mode, duration: f64) -> Result<TcpRr> {
-        let (mut run, cpu) =
-            self.against_echo(mode, || rr::tcp_rr(self.client().ns(), duration))?;
-        run.cpu = Some(cpu);
+    /// TCP_RR from the client against echo (TCP 7): in kernel mode a
+    /// kernel-socket server of `shape` in the stack namespace, xdpstack's
+    /// echo otherwise (`shape` unused).
+    pub fn tcp_rr(&self, mode: Mode, shape: Server, duration: f64) -> Result<TcpRr> {
+        let (mut run, cpu, server) =
+            self.against_echo(mode, shape, || rr::tcp_rr(self.client().ns(), duration))?;
+        (run.cpu, run.server) = (Some(cpu), server);
         Ok(run)
     }
 
     /// TCP_CRR, as [`BenchLab::tcp_rr`].
-    pub fn tcp_crr(&self, mode: Mode, duration: f64) -> Result<TcpCrr> {
+    pub fn tcp_crr(&self, mode: Mode, shape: Server, duration: f64) -> Result<TcpCrr> {
         let held = self.client_tcp_sockets()?;
-        let (mut run, cpu) =
-            self.against_echo(mode, || rr::tcp_crr(self.client().ns(), duration, held))?;
-        run.cpu = Some(cpu);
+        let (mut run, cpu, server) = self.against_echo(mode, shape, || {
+            rr::tcp_crr(self.client().ns(), duration, held)
+        })?;
+        (run.cpu, run.server) = (Some(cpu), server);
         Ok(run)
     }
 
-    /// Runs `f` against the right echo server, with the CPU it cost.
-    fn against_echo<T>(&self, mode: Mode, f: impl FnOnce() -> Result<T>) -> Result<(T, CpuUse)> {
-        let server = match mode {
-            Mode::Kernel => Some(KernelEcho::start(self.stack().ns())?),
-            _ => None,
+    /// Runs `f` against the right echo server; with the CPU it cost and who
+    /// answered.
+    fn against_echo<T>(
+        &self,
+        mode: Mode,
+        shape: Server,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<(T, CpuUse, String)> {
+        let (server, name) = match mode {
+            Mode::Kernel => (
+                Some(KernelEcho::start(self.stack().ns(), shape)?),
+                shape.describe(),
+            ),
+            _ => (None, rr::XDPSTACK_SERVER.to_string()),
         };
         let before = self.snapshot(true);
         let result = f();
@@ -368,7 +379,7 @@ impl BenchLab {
             server.stop()?;
         }
         let hz = cpu::clock_ticks();
-        Ok((result?, cpu::cpu_use(&before?, &after?, hz)))
+        Ok((result?, cpu::cpu_use(&before?, &after?, hz), name))
     }
 
     /// What [`cpu::cpu_use`] compares. The daemon's frame counters take a

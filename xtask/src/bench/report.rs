@@ -100,9 +100,13 @@ pub struct ModeRun {
     pub tcp: Option<TcpBulk>,
     /// `Mode::TRANSPORT` only: UDP echo round trips (port 7).
     pub udp: Option<UdpEcho>,
-    /// `Mode::TRANSPORT` only: TCP_RR and TCP_CRR against echo (TCP 7).
+    /// `Mode::TRANSPORT` only: TCP_RR and TCP_CRR against echo (TCP 7); in
+    /// kernel mode the thread-per-connection server answered.
     pub tcp_rr: Option<TcpRr>,
     pub tcp_crr: Option<TcpCrr>,
+    /// Kernel mode only: the same against the one-thread poll(2) server.
+    pub tcp_rr_poll: Option<TcpRr>,
+    pub tcp_crr_poll: Option<TcpCrr>,
     /// xdpstack modes: the daemon's memory after everything in the mode ran.
     pub daemon_memory: Option<DaemonMemory>,
 }
@@ -185,12 +189,15 @@ pub struct Summary {
     /// Per-round fastpath/kernel ratios of TCP Mbit/s and UDP round trips/s.
     pub transport_ratio_tcp: Spread,
     pub transport_ratio_udp: Spread,
-    /// TCP_RR and TCP_CRR, per `Mode::TRANSPORT` mode.
+    /// TCP_RR and TCP_CRR: kernel (thread per connection), kernel-1thread
+    /// (poll server), fastpath.
     pub request_response: Vec<RrSummary>,
     /// Per-round fastpath/kernel ratios of TCP_RR transactions/s and
-    /// TCP_CRR connections/s.
+    /// TCP_CRR connections/s, against each kernel server.
     pub transport_ratio_tcp_rr: Spread,
     pub transport_ratio_tcp_crr: Spread,
+    pub transport_ratio_tcp_rr_1thread: Spread,
+    pub transport_ratio_tcp_crr_1thread: Spread,
     /// The daemon's resident set (`VmRSS`) and its peak (`VmHWM`) in KiB
     /// at the end of each xdpstack mode.
     pub daemon_memory: Vec<MemorySummary>,
@@ -198,7 +205,10 @@ pub struct Summary {
 
 #[derive(Debug, Serialize)]
 pub struct RrSummary {
+    /// `kernel`, `kernel-1thread` or `fastpath`.
     pub mode: String,
+    /// Who answered.
+    pub server: String,
     pub rr_trans_per_s: Spread,
     pub rr_mean_latency_us: Spread,
     pub crr_conn_per_s: Spread,
@@ -308,6 +318,30 @@ fn mode_runs<'a>(rounds: &'a [Round], mode: Mode) -> impl Iterator<Item = &'a Mo
     rounds
         .iter()
         .flat_map(move |r| r.modes.iter().filter(move |m| m.mode == mode.name()))
+}
+
+/// The rows of the request/response table: label, mode, and whether the
+/// kernel's one-thread poll server answered (`tcp_rr_poll`).
+const RR_ROWS: [(&str, Mode, bool); 3] = [
+    ("kernel", Mode::Kernel, false),
+    ("kernel-1thread", Mode::Kernel, true),
+    ("fastpath", Mode::Fastpath, false),
+];
+
+fn rr_of(m: &ModeRun, poll: bool) -> Option<&TcpRr> {
+    if poll {
+        m.tcp_rr_poll.as_ref()
+    } else {
+        m.tcp_rr.as_ref()
+    }
+}
+
+fn crr_of(m: &ModeRun, poll: bool) -> Option<&TcpCrr> {
+    if poll {
+        m.tcp_crr_poll.as_ref()
+    } else {
+        m.tcp_crr.as_ref()
+    }
 }
 
 fn summarize(rounds: &[Round]) -> Summary {
@@ -449,54 +483,56 @@ fn summarize(rounds: &[Round]) -> Summary {
                 .collect::<Vec<_>>(),
         )
     };
-    let request_response = Mode::TRANSPORT
+    let request_response = RR_ROWS
         .iter()
-        .map(|&mode| {
-            let spread = |f: &dyn Fn(&ModeRun) -> Option<f64>| {
-                Spread::of(&mode_runs(rounds, mode).filter_map(f).collect::<Vec<_>>())
+        .map(|&(label, mode, poll)| {
+            let spread = |f: &dyn Fn(&TcpRr, &TcpCrr) -> Option<f64>| {
+                Spread::of(
+                    &mode_runs(rounds, mode)
+                        .filter_map(|m| f(rr_of(m, poll)?, crr_of(m, poll)?))
+                        .collect::<Vec<_>>(),
+                )
             };
             let busy = |c: &CpuUse| c.busy_s / (c.elapsed_s * c.cores.max(1) as f64);
+            let daemon = |c: &Option<CpuUse>| Some(c.as_ref()?.daemon.as_ref()?.ns_per_rx_frame);
             RrSummary {
-                mode: mode.name().to_string(),
-                rr_trans_per_s: spread(&|m| Some(m.tcp_rr.as_ref()?.trans_per_s)),
-                rr_mean_latency_us: spread(&|m| Some(m.tcp_rr.as_ref()?.mean_latency_us)),
-                crr_conn_per_s: spread(&|m| Some(m.tcp_crr.as_ref()?.conn_per_s)),
+                mode: label.to_string(),
+                server: mode_runs(rounds, mode)
+                    .find_map(|m| rr_of(m, poll).map(|r| r.server.clone()))
+                    .unwrap_or_default(),
+                rr_trans_per_s: spread(&|r, _| Some(r.trans_per_s)),
+                rr_mean_latency_us: spread(&|r, _| Some(r.mean_latency_us)),
+                crr_conn_per_s: spread(&|_, c| Some(c.conn_per_s)),
                 crr_stopped_by_port_budget: mode_runs(rounds, mode)
-                    .filter(|m| m.tcp_crr.as_ref().is_some_and(|c| c.stopped_by_port_budget))
+                    .filter(|m| crr_of(m, poll).is_some_and(|c| c.stopped_by_port_budget))
                     .count() as u32,
-                rr_softirq_ns_per_packet: spread(&|m| {
-                    Some(m.tcp_rr.as_ref()?.cpu.as_ref()?.softirq_ns_per_packet)
+                rr_softirq_ns_per_packet: spread(&|r, _| {
+                    Some(r.cpu.as_ref()?.softirq_ns_per_packet)
                 }),
-                crr_softirq_ns_per_packet: spread(&|m| {
-                    Some(m.tcp_crr.as_ref()?.cpu.as_ref()?.softirq_ns_per_packet)
+                crr_softirq_ns_per_packet: spread(&|_, c| {
+                    Some(c.cpu.as_ref()?.softirq_ns_per_packet)
                 }),
-                rr_daemon_ns_per_rx_frame: spread(&|m| {
-                    Some(
-                        m.tcp_rr
-                            .as_ref()?
-                            .cpu
-                            .as_ref()?
-                            .daemon
-                            .as_ref()?
-                            .ns_per_rx_frame,
-                    )
-                }),
-                crr_daemon_ns_per_rx_frame: spread(&|m| {
-                    Some(
-                        m.tcp_crr
-                            .as_ref()?
-                            .cpu
-                            .as_ref()?
-                            .daemon
-                            .as_ref()?
-                            .ns_per_rx_frame,
-                    )
-                }),
-                rr_machine_busy: spread(&|m| Some(busy(m.tcp_rr.as_ref()?.cpu.as_ref()?))),
-                crr_machine_busy: spread(&|m| Some(busy(m.tcp_crr.as_ref()?.cpu.as_ref()?))),
+                rr_daemon_ns_per_rx_frame: spread(&|r, _| daemon(&r.cpu)),
+                crr_daemon_ns_per_rx_frame: spread(&|_, c| daemon(&c.cpu)),
+                rr_machine_busy: spread(&|r, _| Some(busy(r.cpu.as_ref()?))),
+                crr_machine_busy: spread(&|_, c| Some(busy(c.cpu.as_ref()?))),
             }
         })
         .collect();
+    // fastpath over the kernel, per round: `f(fastpath run) / g(kernel run)`.
+    let rr_ratio = |f: &dyn Fn(&ModeRun) -> Option<f64>, g: &dyn Fn(&ModeRun) -> Option<f64>| {
+        Spread::of(
+            &rounds
+                .iter()
+                .filter_map(|r| {
+                    let find = |m: Mode| r.modes.iter().find(|x| x.mode == m.name());
+                    Some(f(find(Mode::Fastpath)?)? / g(find(Mode::Kernel)?)?)
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let rr_tps = |poll| move |m: &ModeRun| Some(rr_of(m, poll)?.trans_per_s);
+    let crr_cps = |poll| move |m: &ModeRun| Some(crr_of(m, poll)?.conn_per_s);
     let daemon_memory = [Mode::Fastpath, Mode::Userspace]
         .iter()
         .map(|&mode| {
@@ -523,8 +559,10 @@ fn summarize(rounds: &[Round]) -> Summary {
         transport_ratio_tcp: transport_ratio(|m| m.tcp.as_ref().map(|t| t.mbit_s)),
         transport_ratio_udp: transport_ratio(|m| m.udp.as_ref().map(|u| u.rtt_per_s)),
         request_response,
-        transport_ratio_tcp_rr: transport_ratio(|m| m.tcp_rr.as_ref().map(|r| r.trans_per_s)),
-        transport_ratio_tcp_crr: transport_ratio(|m| m.tcp_crr.as_ref().map(|c| c.conn_per_s)),
+        transport_ratio_tcp_rr: rr_ratio(&rr_tps(false), &rr_tps(false)),
+        transport_ratio_tcp_crr: rr_ratio(&crr_cps(false), &crr_cps(false)),
+        transport_ratio_tcp_rr_1thread: rr_ratio(&rr_tps(false), &rr_tps(true)),
+        transport_ratio_tcp_crr_1thread: rr_ratio(&crr_cps(false), &crr_cps(true)),
         daemon_memory,
     }
 }
@@ -831,13 +869,13 @@ pub fn table(res: &Results) -> String {
     );
     let _ = writeln!(
         t,
-        "{:<10} {:>20} {:>20} {:>20}",
+        "{:<15} {:>20} {:>20} {:>20}",
         "mode", "TCP_RR trans/s", "RR latency µs", "TCP_CRR conn/s"
     );
     for m in &s.request_response {
         let _ = writeln!(
             t,
-            "{:<10} {:>20} {:>20} {:>20}{}",
+            "{:<15} {:>20} {:>20} {:>20}{}",
             m.mode,
             spread_pps(&m.rr_trans_per_s),
             spread_f(&m.rr_mean_latency_us, 0),
@@ -854,10 +892,19 @@ pub fn table(res: &Results) -> String {
     }
     let _ = writeln!(
         t,
-        "fastpath/kernel      TCP_RR {}, TCP_CRR {}",
+        "fastpath/kernel          TCP_RR {}, TCP_CRR {}",
         spread_ratio(&s.transport_ratio_tcp_rr),
         spread_ratio(&s.transport_ratio_tcp_crr)
     );
+    let _ = writeln!(
+        t,
+        "fastpath/kernel-1thread  TCP_RR {}, TCP_CRR {}",
+        spread_ratio(&s.transport_ratio_tcp_rr_1thread),
+        spread_ratio(&s.transport_ratio_tcp_crr_1thread)
+    );
+    for m in &s.request_response {
+        let _ = writeln!(t, "  {}: {}", m.mode, m.server);
+    }
     let _ = writeln!(
         t,
         "\nCPU per packet (ns): daemon utime+stime per AF_XDP frame received; machine \
@@ -865,12 +912,12 @@ pub fn table(res: &Results) -> String {
     );
     let _ = writeln!(
         t,
-        "{:<10} {:>18} {:>18} {:>18} {:>18} {:>8} {:>8}",
+        "{:<15} {:>18} {:>18} {:>18} {:>18} {:>8} {:>8}",
         "mode", "RR daemon", "RR softirq", "CRR daemon", "CRR softirq", "RR busy", "CRR busy"
     );
     for m in &s.request_response {
         let daemon = |s: &Spread| {
-            if m.mode == "kernel" {
+            if m.mode.starts_with("kernel") {
                 "-".to_string()
             } else {
                 spread_f(s, 0)
@@ -878,7 +925,7 @@ pub fn table(res: &Results) -> String {
         };
         let _ = writeln!(
             t,
-            "{:<10} {:>18} {:>18} {:>18} {:>18} {:>7.0}% {:>7.0}%",
+            "{:<15} {:>18} {:>18} {:>18} {:>18} {:>7.0}% {:>7.0}%",
             m.mode,
             daemon(&m.rr_daemon_ns_per_rx_frame),
             spread_f(&m.rr_softirq_ns_per_packet, 0),

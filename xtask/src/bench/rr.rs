@@ -1,7 +1,9 @@
 //! Request/response over TCP, netperf's TCP_RR and TCP_CRR shapes, from
 //! the client namespace to whoever serves 10.10.0.4:7 (echo, RFC 862):
-//! xdpstack's built-in echo, or a pool of kernel-socket server threads in
-//! the stack namespace in kernel mode.
+//! xdpstack's built-in echo, or in kernel mode a kernel-socket server in the
+//! stack namespace, in two shapes ([`Server`]): a thread per connection
+//! (netperf's netserver shape) and one thread over poll(2) (the daemon's
+//! shape: one thread serving every connection).
 //!
 //! - TCP_RR: [`RR_CONNECTIONS`] connections opened first, each in its own
 //!   thread sending 1 byte and waiting for its echo, again and again for the
@@ -58,9 +60,33 @@ fn echo_addr() -> SocketAddr {
     )
 }
 
+/// The kernel-socket echo server's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// [`SERVER_THREADS`] blocking threads sharing the listener, each
+    /// serving one connection at a time.
+    Threads,
+    /// One thread, non-blocking sockets, poll(2) over all of them.
+    Poll,
+}
+
+impl Server {
+    pub fn describe(self) -> String {
+        match self {
+            Server::Threads => format!("kernel sockets, {SERVER_THREADS} blocking threads"),
+            Server::Poll => "kernel sockets, 1 thread, poll(2)".to_string(),
+        }
+    }
+}
+
+/// Who answered: `Server::describe`, or xdpstack's echo.
+pub const XDPSTACK_SERVER: &str = "xdpstack echo service";
+
 /// One TCP_RR run.
 #[derive(Clone, Debug, Serialize)]
 pub struct TcpRr {
+    /// Who answered.
+    pub server: String,
     pub connections: usize,
     /// Completed transactions (1 byte out, the same byte back), all connections.
     pub transactions: u64,
@@ -79,6 +105,8 @@ pub struct TcpRr {
 /// One TCP_CRR run.
 #[derive(Clone, Debug, Serialize)]
 pub struct TcpCrr {
+    /// Who answered.
+    pub server: String,
     pub workers: usize,
     /// Connections that completed connect, 1 byte each way and close.
     pub connections: u64,
@@ -152,6 +180,7 @@ pub fn tcp_rr(client_ns: &str, duration: f64) -> Result<TcpRr> {
         .fold(0.0, f64::max);
     let trans_per_s = transactions as f64 / elapsed_s;
     Ok(TcpRr {
+        server: String::new(),
         connections: RR_CONNECTIONS,
         transactions,
         elapsed_s,
@@ -250,6 +279,7 @@ pub fn tcp_crr(client_ns: &str, duration: f64, client_sockets: u64) -> Result<Tc
         .map(|(_, _, d)| d.as_secs_f64())
         .fold(0.0, f64::max);
     Ok(TcpCrr {
+        server: String::new(),
         workers: CRR_WORKERS,
         connections,
         elapsed_s,
@@ -304,9 +334,8 @@ pub fn tcp_sockets(proc_net_tcp: &str) -> u64 {
         .count() as u64
 }
 
-/// The kernel's TCP echo: [`SERVER_THREADS`] threads sharing one listener
-/// on 10.10.0.4:7 in `stack_ns`, each accepting a connection and echoing
-/// it until the peer closes. [`KernelEcho::stop`] ends them.
+/// The kernel's TCP echo on 10.10.0.4:7 in `stack_ns`, shaped as [`Server`]
+/// says. [`KernelEcho::stop`] ends it.
 pub struct KernelEcho {
     listener: Arc<TcpListener>,
     stop: Arc<AtomicBool>,
@@ -314,17 +343,24 @@ pub struct KernelEcho {
 }
 
 impl KernelEcho {
-    pub fn start(stack_ns: &str) -> Result<KernelEcho> {
+    pub fn start(stack_ns: &str, shape: Server) -> Result<KernelEcho> {
         let listener = in_namespace(stack_ns, || {
             TcpListener::bind(echo_addr())
                 .with_context(|| format!("binding the kernel TCP echo server to {STACK_ADDR}:7"))
         })?;
         let listener = Arc::new(listener);
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..SERVER_THREADS)
+        let n = match shape {
+            Server::Threads => SERVER_THREADS,
+            Server::Poll => 1,
+        };
+        let threads = (0..n)
             .map(|_| {
                 let (listener, stop) = (listener.clone(), stop.clone());
-                thread::spawn(move || serve(&listener, &stop))
+                match shape {
+                    Server::Threads => thread::spawn(move || serve(&listener, &stop)),
+                    Server::Poll => thread::spawn(move || serve_poll(&listener, &stop)),
+                }
             })
             .collect();
         Ok(KernelEcho {
@@ -400,6 +436,132 @@ fn serve(listener: &TcpListener, stop: &AtomicBool) -> Result<u64> {
         // Dropping the stream closes it (FIN after the client's).
     }
     Ok(served)
+}
+
+/// `struct pollfd` (poll.h).
+#[repr(C)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
+}
+const POLLIN: i16 = 0x1;
+const POLLOUT: i16 = 0x4;
+
+/// One connection of [`serve_poll`]: bytes read but not yet echoed.
+struct PollConn {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+/// The one-thread server: poll(2) over the listener and every connection,
+/// non-blocking sockets, until `stop`.
+fn serve_poll(listener: &TcpListener, stop: &AtomicBool) -> Result<u64> {
+    use std::os::fd::AsRawFd;
+    extern "C" {
+        // poll(2); xtask has no libc dependency for this one call.
+        fn poll(fds: *mut PollFd, nfds: u64, timeout: i32) -> i32;
+    }
+    listener.set_nonblocking(true)?;
+    let mut conns: Vec<PollConn> = Vec::new();
+    let mut fds: Vec<PollFd> = Vec::new();
+    let mut served = 0u64;
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::SeqCst) {
+        fds.clear();
+        fds.push(PollFd {
+            fd: listener.as_raw_fd(),
+            events: POLLIN,
+            revents: 0,
+        });
+        for c in &conns {
+            fds.push(PollFd {
+                fd: c.stream.as_raw_fd(),
+                events: if c.pending.is_empty() {
+                    POLLIN
+                } else {
+                    POLLOUT
+                },
+                revents: 0,
+            });
+        }
+        // SAFETY: `fds` is a live, initialised array of `fds.len()` pollfd
+        // structures, borrowed mutably for the call only.
+        let n = unsafe {
+            poll(
+                fds.as_mut_ptr(),
+                fds.len() as u64,
+                SERVER_POLL.as_millis() as i32,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e).context("kernel TCP echo: poll");
+        }
+        if n == 0 {
+            continue;
+        }
+        let mut keep = vec![true; conns.len()];
+        for (i, c) in conns.iter_mut().enumerate() {
+            if fds[i + 1].revents == 0 {
+                continue;
+            }
+            keep[i] = echo_ready(c, &mut buf);
+        }
+        let mut k = keep.into_iter();
+        conns.retain(|_| k.next().unwrap_or(true));
+        if fds[0].revents != 0 {
+            loop {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_nonblocking(true)?;
+                        stream.set_nodelay(true)?;
+                        conns.push(PollConn {
+                            stream,
+                            pending: Vec::new(),
+                        });
+                        served += 1;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    // ECONNABORTED and the like: that connection, not the server.
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    Ok(served)
+}
+
+/// Reads what a ready connection has and echoes it; false once it is done
+/// (closed by the peer, reset). At most `ECHO_ROUNDS` reads, so one busy
+/// connection cannot starve the others.
+fn echo_ready(c: &mut PollConn, buf: &mut [u8]) -> bool {
+    const ECHO_ROUNDS: usize = 16;
+    for _ in 0..ECHO_ROUNDS {
+        let step = if c.pending.is_empty() {
+            c.stream
+                .read(buf)
+                .inspect(|&n| c.pending.extend_from_slice(&buf[..n]))
+        } else {
+            // Never 0: `pending` is not empty.
+            c.stream.write(&c.pending).map(|n| {
+                c.pending.drain(..n);
+                n.max(1)
+            })
+        };
+        match step {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]
