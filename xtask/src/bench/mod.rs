@@ -202,6 +202,7 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
             udp_timeout_ms: transport::UDP_TIMEOUT.as_secs_f64() * 1e3,
             rr_connections: rr::RR_CONNECTIONS,
             crr_workers: rr::CRR_WORKERS,
+            crr_max_per_run: rr::CRR_MAX_PER_RUN,
             client_port_range: rr::CLIENT_PORT_RANGE,
             clock_ticks: cpu::clock_ticks(),
             binary: binary.display().to_string(),

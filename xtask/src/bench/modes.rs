@@ -349,12 +349,29 @@ impl BenchLab {
 
     /// TCP_CRR, as [`BenchLab::tcp_rr`].
     pub fn tcp_crr(&self, mode: Mode, shape: Server, duration: f64) -> Result<TcpCrr> {
-        let held = self.client_tcp_sockets()?;
+        let (held, waited) = self.wait_for_ports()?;
         let (mut run, cpu, server) = self.against_echo(mode, shape, || {
             rr::tcp_crr(self.client().ns(), duration, held)
         })?;
         (run.cpu, run.server) = (Some(cpu), server);
+        run.waited_for_ports_s = waited;
         Ok(run)
+    }
+
+    /// Waits (at most a TIME-WAIT period and a bit) until the client
+    /// namespace has ports for a TCP_CRR run; returns the sockets it holds
+    /// then and the seconds waited.
+    fn wait_for_ports(&self) -> Result<(u64, f64)> {
+        const TIME_WAIT: Duration = Duration::from_secs(65);
+        let started = Instant::now();
+        loop {
+            let held = self.client_tcp_sockets()?;
+            if rr::port_budget(held) >= rr::CRR_MIN_BUDGET || started.elapsed() >= TIME_WAIT {
+                return Ok((held, started.elapsed().as_secs_f64()));
+            }
+            super::check_interrupted()?;
+            thread::sleep(Duration::from_secs(1));
+        }
     }
 
     /// Runs `f` against the right echo server; with the CPU it cost and who

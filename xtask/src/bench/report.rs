@@ -40,6 +40,8 @@ pub struct Settings {
     pub udp_timeout_ms: f64,
     pub rr_connections: usize,
     pub crr_workers: usize,
+    /// Connections one TCP_CRR run may make (client ports in TIME-WAIT).
+    pub crr_max_per_run: u64,
     /// The client namespace's `net.ipv4.ip_local_port_range` during the run.
     pub client_port_range: (u16, u16),
     /// USER_HZ: the resolution of the CPU times (1/ticks s).
@@ -864,8 +866,14 @@ pub fn table(res: &Results) -> String {
     let _ = writeln!(
         t,
         "\nTCP request/response against echo (port 7), {} s each: TCP_RR {} connections, \
-         1 byte each way; TCP_CRR {} workers: connect, 1 byte each way, close",
-        res.settings.duration_s, res.settings.rr_connections, res.settings.crr_workers
+         1 byte each way; TCP_CRR {} workers: connect, 1 byte each way, close \
+         (at most {} connections a run: client ports {}-{} stay in TIME-WAIT 60 s)",
+        res.settings.duration_s,
+        res.settings.rr_connections,
+        res.settings.crr_workers,
+        res.settings.crr_max_per_run,
+        res.settings.client_port_range.0,
+        res.settings.client_port_range.1
     );
     let _ = writeln!(
         t,

@@ -39,7 +39,14 @@ pub const CLIENT_PORT_RANGE: (u16, u16) = (1024, 65535);
 /// TCP_CRR stops once the client namespace holds this share of the port
 /// range in sockets (TIME-WAIT mostly): beyond it connect() scans longer
 /// for a free port, and at the end it fails (EADDRNOTAVAIL).
-const PORT_BUDGET_SHARE: f64 = 0.5;
+const PORT_BUDGET_SHARE: f64 = 0.9;
+/// Connections one TCP_CRR run may make: every one holds a client port for
+/// 60 s (TIME-WAIT), and three runs a round (two kernel servers, xdpstack)
+/// must fit in the range with the rounds of the last minute.
+pub const CRR_MAX_PER_RUN: u64 = 12_000;
+/// Below this budget a run would be too short to mean much: the bench
+/// waits for TIME-WAIT entries to expire first.
+pub const CRR_MIN_BUDGET: u64 = 4_000;
 /// A socket operation that takes longer fails the run instead of hanging it.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Count bounds beside the deadline (far above what 2 cores reach).
@@ -118,6 +125,9 @@ pub struct TcpCrr {
     pub port_budget: u64,
     /// True if the run ended on `port_budget`, not its duration.
     pub stopped_by_port_budget: bool,
+    /// Seconds the bench waited before the run for TIME-WAIT entries of
+    /// earlier runs to expire (budget below `CRR_MIN_BUDGET`).
+    pub waited_for_ports_s: f64,
     /// connect() refused for want of a local port (EADDRNOTAVAIL).
     pub no_port_errors: u64,
     /// What the run cost the machine and the daemon.
@@ -287,6 +297,7 @@ pub fn tcp_crr(client_ns: &str, duration: f64, client_sockets: u64) -> Result<Tc
         client_sockets_before: client_sockets,
         port_budget: budget,
         stopped_by_port_budget: budget_hit.load(Ordering::SeqCst),
+        waited_for_ports_s: 0.0,
         no_port_errors,
         cpu: None,
     })
@@ -319,10 +330,13 @@ fn crr_once(byte: u8) -> std::result::Result<(), Crr> {
 }
 
 /// Connections TCP_CRR may make when the client namespace already holds
-/// `client_sockets` TCP sockets: up to [`PORT_BUDGET_SHARE`] of the range.
+/// `client_sockets` TCP sockets: up to [`PORT_BUDGET_SHARE`] of the range,
+/// at most [`CRR_MAX_PER_RUN`].
 pub fn port_budget(client_sockets: u64) -> u64 {
     let range = (CLIENT_PORT_RANGE.1 - CLIENT_PORT_RANGE.0) as u64 + 1;
-    ((range as f64 * PORT_BUDGET_SHARE) as u64).saturating_sub(client_sockets)
+    ((range as f64 * PORT_BUDGET_SHARE) as u64)
+        .saturating_sub(client_sockets)
+        .min(CRR_MAX_PER_RUN)
 }
 
 /// The rows of a `/proc/net/tcp` text: one per socket, after the header.
@@ -569,10 +583,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn budget_is_half_the_range_less_what_is_held() {
-        assert_eq!(port_budget(0), 32256);
-        assert_eq!(port_budget(2256), 30000);
-        assert_eq!(port_budget(40000), 0);
+    fn budget_is_most_of_the_range_less_what_is_held() {
+        // 90% of 64512 ports is 58060.
+        assert_eq!(port_budget(0), CRR_MAX_PER_RUN);
+        assert_eq!(port_budget(50_000), 8060);
+        assert_eq!(port_budget(58_060), 0);
+        assert_eq!(port_budget(70_000), 0);
     }
 
     #[test]
