@@ -37,16 +37,19 @@ pub const CRR_WORKERS: usize = 8;
 /// `net.ipv4.ip_local_port_range`; Linux's default is 32768-60999).
 pub const CLIENT_PORT_RANGE: (u16, u16) = (1024, 65535);
 /// TCP_CRR stops once the client namespace holds this share of the port
-/// range in sockets (TIME-WAIT mostly): beyond it connect() scans longer
-/// for a free port, and at the end it fails (EADDRNOTAVAIL).
-const PORT_BUDGET_SHARE: f64 = 0.9;
+/// range in sockets (TIME-WAIT mostly). Linux's connect() takes even ports
+/// first (odd ones are left for bind()): once the even half is held, every
+/// connect() walks all of it before it tries an odd port, and the rate
+/// collapses (measured: 31 connections/s with 32 338 sockets held, against
+/// ~10 000/s with 20 000).
+const PORT_BUDGET_SHARE: f64 = 0.45;
 /// Connections one TCP_CRR run may make: every one holds a client port for
 /// 60 s (TIME-WAIT), and three runs a round (two kernel servers, xdpstack)
-/// must fit in the range with the rounds of the last minute.
-pub const CRR_MAX_PER_RUN: u64 = 12_000;
-/// Below this budget a run would be too short to mean much: the bench
-/// waits for TIME-WAIT entries to expire first.
-pub const CRR_MIN_BUDGET: u64 = 4_000;
+/// must fit in the budget with those of the last minute.
+pub const CRR_MAX_PER_RUN: u64 = 5_000;
+/// Below this budget the bench waits for TIME-WAIT entries of earlier runs
+/// to expire before a run, rather than measure a stunted one.
+pub const CRR_MIN_BUDGET: u64 = 2_500;
 /// A socket operation that takes longer fails the run instead of hanging it.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Count bounds beside the deadline (far above what 2 cores reach).
@@ -584,10 +587,10 @@ mod tests {
 
     #[test]
     fn budget_is_most_of_the_range_less_what_is_held() {
-        // 90% of 64512 ports is 58060.
+        // 45% of 64512 ports is 29030.
         assert_eq!(port_budget(0), CRR_MAX_PER_RUN);
-        assert_eq!(port_budget(50_000), 8060);
-        assert_eq!(port_budget(58_060), 0);
+        assert_eq!(port_budget(26_030), 3000);
+        assert_eq!(port_budget(29_030), 0);
         assert_eq!(port_budget(70_000), 0);
     }
 
