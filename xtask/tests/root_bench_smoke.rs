@@ -92,6 +92,17 @@ fn root_bench_smoke_writes_results_and_chart() {
                 .as_u64()
                 .is_some_and(|k| k > 0));
         }
+        // The daemon's CPU over the userspace-mode echo flood.
+        assert_eq!(
+            m["flood_daemon_cpu"].is_object(),
+            mode == "userspace",
+            "{mode}"
+        );
+        if mode == "userspace" {
+            let d = &m["flood_daemon_cpu"];
+            assert!(d["rx_frames"].as_u64().is_some_and(|n| n > 0), "{d}");
+            assert!(d["ns_per_rx_frame"].as_f64().is_some_and(f64::is_finite));
+        }
         if !transport {
             continue;
         }

@@ -143,6 +143,10 @@ pub struct DaemonCpu {
     pub tx_frames: u64,
     /// `(utime + stime) / rx_frames`, in ns.
     pub ns_per_rx_frame: f64,
+    /// `utime / rx_frames`, in ns: the daemon's own code, without the
+    /// system calls (in copy mode `sendto` also runs the receiving veth
+    /// end's path, which lands in stime).
+    pub user_ns_per_rx_frame: f64,
 }
 
 /// What is read before and after a measurement.
@@ -172,6 +176,7 @@ pub fn cpu_use(before: &Snapshot, after: &Snapshot, hz: f64) -> CpuUse {
                 rx_frames,
                 tx_frames: tx1.saturating_sub(tx0),
                 ns_per_rx_frame: per(utime_s + stime_s, rx_frames),
+                user_ns_per_rx_frame: per(utime_s, rx_frames),
             })
         }
         _ => None,
@@ -279,6 +284,8 @@ mod tests {
         assert_eq!(d.rx_frames, 10_000);
         // 0.5 s over 10000 frames: 50 µs each.
         assert!((d.ns_per_rx_frame - 50_000.0).abs() < 1e-6);
+        // 0.2 s of it in user mode.
+        assert!((d.user_ns_per_rx_frame - 20_000.0).abs() < 1e-6);
         let none = cpu_use(&before, &before, 100.0);
         assert_eq!(none.softirq_ns_per_packet, 0.0);
     }

@@ -252,10 +252,18 @@ fn measure_mode(
     progress.step(&what(&format!("ping -f -c {}", opts.ping_count)));
     let ping = lab.with_client_peer(|| ping::flood(lab.client(), opts.ping_count))?;
     let mut floods = Vec::new();
+    let mut flood_daemon_cpu = None;
     for load in Load::ALL {
         check_interrupted()?;
         progress.step(&what(&format!("flood {}", load.label())));
-        floods.push(lab.flood(&load, opts.duration, None)?);
+        if mode == Mode::Userspace && load == Load::ECHO_56 {
+            // Every request goes through the daemon here: its CPU per frame.
+            let (flood, cpu) = lab.daemon_cpu_during(|| lab.flood(&load, opts.duration, None))?;
+            floods.push(flood);
+            flood_daemon_cpu = cpu;
+        } else {
+            floods.push(lab.flood(&load, opts.duration, None)?);
+        }
     }
     let mut live_stats = Vec::new();
     if mode == Mode::Fastpath {
@@ -336,6 +344,7 @@ fn measure_mode(
         tcp_crr,
         tcp_rr_poll,
         tcp_crr_poll,
+        flood_daemon_cpu,
         // After everything this mode ran: the peak (VmHWM) covers it all.
         daemon_memory: lab.daemon_memory(),
     })

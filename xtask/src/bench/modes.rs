@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::cpu::{self, CpuUse, DaemonMemory, Snapshot};
+use super::cpu::{self, CpuUse, DaemonCpu, DaemonMemory, Snapshot};
 use super::rr::{self, KernelEcho, Server, TcpCrr, TcpRr};
 use super::transport::{self, TcpBulk, UdpEcho};
 use crate::cmd;
@@ -356,6 +356,18 @@ impl BenchLab {
         (run.cpu, run.server) = (Some(cpu), server);
         run.waited_for_ports_s = waited;
         Ok(run)
+    }
+
+    /// Runs `f` with the daemon's CPU over it (None without a daemon).
+    pub fn daemon_cpu_during<T>(
+        &self,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<(T, Option<DaemonCpu>)> {
+        let before = self.snapshot(true)?;
+        let result = f()?;
+        let after = self.snapshot(false)?;
+        let cpu = cpu::cpu_use(&before, &after, cpu::clock_ticks());
+        Ok((result, cpu.daemon))
     }
 
     /// Waits (at most a TIME-WAIT period and a bit) until the client

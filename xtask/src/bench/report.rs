@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::cpu::{CpuUse, DaemonMemory};
+use super::cpu::{CpuUse, DaemonCpu, DaemonMemory};
 use super::modes::{Flood, Load, Mode};
 use super::ping::PingResult;
 use super::rr::{TcpCrr, TcpRr};
@@ -109,6 +109,9 @@ pub struct ModeRun {
     /// Kernel mode only: the same against the one-thread poll(2) server.
     pub tcp_rr_poll: Option<TcpRr>,
     pub tcp_crr_poll: Option<TcpCrr>,
+    /// Userspace mode only: the daemon's CPU over the echo-56 flood (every
+    /// request through AF_XDP to the daemon).
+    pub flood_daemon_cpu: Option<DaemonCpu>,
     /// xdpstack modes: the daemon's memory after everything in the mode ran.
     pub daemon_memory: Option<DaemonMemory>,
 }
@@ -203,6 +206,10 @@ pub struct Summary {
     /// The daemon's resident set (`VmRSS`) and its peak (`VmHWM`) in KiB
     /// at the end of each xdpstack mode.
     pub daemon_memory: Vec<MemorySummary>,
+    /// Userspace mode, echo-56 flood: daemon CPU ns per AF_XDP frame
+    /// received, all of it and its utime part.
+    pub flood_daemon_ns_per_rx_frame: Spread,
+    pub flood_daemon_user_ns_per_rx_frame: Spread,
 }
 
 #[derive(Debug, Serialize)]
@@ -222,6 +229,9 @@ pub struct RrSummary {
     /// Daemon CPU (utime + stime) ns per AF_XDP frame received; xdpstack only.
     pub rr_daemon_ns_per_rx_frame: Spread,
     pub crr_daemon_ns_per_rx_frame: Spread,
+    /// The utime part of those.
+    pub rr_daemon_user_ns_per_rx_frame: Spread,
+    pub crr_daemon_user_ns_per_rx_frame: Spread,
     /// Busy share of the machine's cores during the runs (1.0 = all busy).
     pub rr_machine_busy: Spread,
     pub crr_machine_busy: Spread,
@@ -497,6 +507,7 @@ fn summarize(rounds: &[Round]) -> Summary {
             };
             let busy = |c: &CpuUse| c.busy_s / (c.elapsed_s * c.cores.max(1) as f64);
             let daemon = |c: &Option<CpuUse>| Some(c.as_ref()?.daemon.as_ref()?.ns_per_rx_frame);
+            let user = |c: &Option<CpuUse>| Some(c.as_ref()?.daemon.as_ref()?.user_ns_per_rx_frame);
             RrSummary {
                 mode: label.to_string(),
                 server: mode_runs(rounds, mode)
@@ -516,6 +527,8 @@ fn summarize(rounds: &[Round]) -> Summary {
                 }),
                 rr_daemon_ns_per_rx_frame: spread(&|r, _| daemon(&r.cpu)),
                 crr_daemon_ns_per_rx_frame: spread(&|_, c| daemon(&c.cpu)),
+                rr_daemon_user_ns_per_rx_frame: spread(&|r, _| user(&r.cpu)),
+                crr_daemon_user_ns_per_rx_frame: spread(&|_, c| user(&c.cpu)),
                 rr_machine_busy: spread(&|r, _| Some(busy(r.cpu.as_ref()?))),
                 crr_machine_busy: spread(&|_, c| Some(busy(c.cpu.as_ref()?))),
             }
@@ -530,6 +543,13 @@ fn summarize(rounds: &[Round]) -> Summary {
                     let find = |m: Mode| r.modes.iter().find(|x| x.mode == m.name());
                     Some(f(find(Mode::Fastpath)?)? / g(find(Mode::Kernel)?)?)
                 })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let flood_cpu = |f: fn(&DaemonCpu) -> f64| {
+        Spread::of(
+            &mode_runs(rounds, Mode::Userspace)
+                .filter_map(|m| m.flood_daemon_cpu.as_ref().map(f))
                 .collect::<Vec<_>>(),
         )
     };
@@ -566,6 +586,8 @@ fn summarize(rounds: &[Round]) -> Summary {
         transport_ratio_tcp_rr_1thread: rr_ratio(&rr_tps(false), &rr_tps(true)),
         transport_ratio_tcp_crr_1thread: rr_ratio(&crr_cps(false), &crr_cps(true)),
         daemon_memory,
+        flood_daemon_ns_per_rx_frame: flood_cpu(|d| d.ns_per_rx_frame),
+        flood_daemon_user_ns_per_rx_frame: flood_cpu(|d| d.user_ns_per_rx_frame),
     }
 }
 
@@ -920,29 +942,47 @@ pub fn table(res: &Results) -> String {
     );
     let _ = writeln!(
         t,
-        "{:<15} {:>18} {:>18} {:>18} {:>18} {:>8} {:>8}",
-        "mode", "RR daemon", "RR softirq", "CRR daemon", "CRR softirq", "RR busy", "CRR busy"
+        "{:<15} {:>18} {:>10} {:>18} {:>18} {:>10} {:>18} {:>8} {:>8}",
+        "mode",
+        "RR daemon",
+        "user",
+        "RR softirq",
+        "CRR daemon",
+        "user",
+        "CRR softirq",
+        "RR busy",
+        "CRR busy"
     );
     for m in &s.request_response {
-        let daemon = |s: &Spread| {
+        let daemon = |s: &Spread, decimals: usize| {
             if m.mode.starts_with("kernel") {
                 "-".to_string()
-            } else {
+            } else if decimals == 0 {
                 spread_f(s, 0)
+            } else {
+                format!("{:.0}", s.median)
             }
         };
         let _ = writeln!(
             t,
-            "{:<15} {:>18} {:>18} {:>18} {:>18} {:>7.0}% {:>7.0}%",
+            "{:<15} {:>18} {:>10} {:>18} {:>18} {:>10} {:>18} {:>7.0}% {:>7.0}%",
             m.mode,
-            daemon(&m.rr_daemon_ns_per_rx_frame),
+            daemon(&m.rr_daemon_ns_per_rx_frame, 0),
+            daemon(&m.rr_daemon_user_ns_per_rx_frame, 1),
             spread_f(&m.rr_softirq_ns_per_packet, 0),
-            daemon(&m.crr_daemon_ns_per_rx_frame),
+            daemon(&m.crr_daemon_ns_per_rx_frame, 0),
+            daemon(&m.crr_daemon_user_ns_per_rx_frame, 1),
             spread_f(&m.crr_softirq_ns_per_packet, 0),
             m.rr_machine_busy.median * 100.0,
             m.crr_machine_busy.median * 100.0
         );
     }
+    let _ = writeln!(
+        t,
+        "userspace mode, echo 56 flood: daemon {} ns per AF_XDP frame received (user {:.0})",
+        spread_f(&s.flood_daemon_ns_per_rx_frame, 0),
+        s.flood_daemon_user_ns_per_rx_frame.median
+    );
     let memory: Vec<String> = s
         .daemon_memory
         .iter()
