@@ -365,6 +365,11 @@ impl KernelEcho {
             TcpListener::bind(echo_addr())
                 .with_context(|| format!("binding the kernel TCP echo server to {STACK_ADDR}:7"))
         })?;
+        Ok(KernelEcho::on(listener, shape))
+    }
+
+    /// The server on a listener already bound.
+    fn on(listener: TcpListener, shape: Server) -> KernelEcho {
         let listener = Arc::new(listener);
         let stop = Arc::new(AtomicBool::new(false));
         let n = match shape {
@@ -380,11 +385,11 @@ impl KernelEcho {
                 }
             })
             .collect();
-        Ok(KernelEcho {
+        KernelEcho {
             listener,
             stop,
             threads,
-        })
+        }
     }
 
     /// Stops the threads; returns the connections they served.
@@ -586,12 +591,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn budget_is_most_of_the_range_less_what_is_held() {
+    fn budget_stays_below_the_even_ports_less_what_is_held() {
         // 45% of 64512 ports is 29030.
         assert_eq!(port_budget(0), CRR_MAX_PER_RUN);
         assert_eq!(port_budget(26_030), 3000);
         assert_eq!(port_budget(29_030), 0);
         assert_eq!(port_budget(70_000), 0);
+    }
+
+    /// Both server shapes on loopback: long connections echo every byte,
+    /// short ones (connect, 1 byte, close) each get their echo, and stop()
+    /// ends every thread and counts every connection.
+    #[test]
+    fn kernel_echo_servers_echo_and_stop() {
+        for shape in [Server::Threads, Server::Poll] {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = KernelEcho::on(listener, shape);
+            let mut long: Vec<TcpStream> = (0..3)
+                .map(|_| {
+                    let s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                    s
+                })
+                .collect();
+            for i in 0..100u8 {
+                for s in &mut long {
+                    transaction(s, i).unwrap();
+                }
+            }
+            for i in 0..20u8 {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                transaction(&mut s, i).unwrap();
+            }
+            drop(long);
+            assert_eq!(server.stop().unwrap(), 23, "{shape:?}");
+        }
     }
 
     #[test]
