@@ -9,7 +9,7 @@ use serde::Serialize;
 pub fn clock_ticks() -> f64 {
     extern "C" {
         // sysconf(3); xtask has no libc dependency for this one call.
-        fn sysconf(name: i32) -> i64;
+        fn sysconf(name: i32) -> std::ffi::c_long;
     }
     const SC_CLK_TCK: i32 = 2;
     // SAFETY: sysconf reads a constant of the C library; no memory is passed.

@@ -9,7 +9,7 @@
 //!   thread sending 1 byte and waiting for its echo, again and again for the
 //!   run's duration: transactions per second.
 //! - TCP_CRR: [`CRR_WORKERS`] threads each connect, send 1 byte, read its
-//!   echo and close (a normal close, as netperf does, so the client end
+//!   echo and close (a normal close(), not SO_LINGER 0, so the client end
 //!   keeps every port in TIME-WAIT for 60 s): connections per second.
 //!
 //! Every loop is bounded by the run's deadline and by a count; every socket
@@ -482,7 +482,7 @@ fn serve_poll(listener: &TcpListener, stop: &AtomicBool) -> Result<u64> {
     use std::os::fd::AsRawFd;
     extern "C" {
         // poll(2); xtask has no libc dependency for this one call.
-        fn poll(fds: *mut PollFd, nfds: u64, timeout: i32) -> i32;
+        fn poll(fds: *mut PollFd, nfds: std::ffi::c_ulong, timeout: i32) -> i32;
     }
     listener.set_nonblocking(true)?;
     let mut conns: Vec<PollConn> = Vec::new();
@@ -512,7 +512,7 @@ fn serve_poll(listener: &TcpListener, stop: &AtomicBool) -> Result<u64> {
         let n = unsafe {
             poll(
                 fds.as_mut_ptr(),
-                fds.len() as u64,
+                fds.len() as std::ffi::c_ulong,
                 SERVER_POLL.as_millis() as i32,
             )
         };
