@@ -144,8 +144,9 @@ pub struct DaemonCpu {
     /// `(utime + stime) / rx_frames`, in ns.
     pub ns_per_rx_frame: f64,
     /// `utime / rx_frames`, in ns: the daemon's own code, without the
-    /// system calls (in copy mode `sendto` also runs the receiving veth
-    /// end's path, which lands in stime).
+    /// system calls (in copy mode `sendto` transmits synchronously, and
+    /// softirq work it raises may run inside it: with tick-based
+    /// accounting that is charged to stime and to the softirq total both).
     pub user_ns_per_rx_frame: f64,
 }
 
