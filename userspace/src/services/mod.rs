@@ -12,7 +12,7 @@ mod http;
 pub mod http_parse;
 mod tcp_conns;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use clap::ValueEnum;
 use serde::Serialize;
@@ -96,6 +96,6 @@ impl Services {
 }
 
 /// Where the services listen: our address, for messages.
-fn ours(stack: &Stack) -> Ipv4Addr {
-    stack.config().ip
+fn ours(stack: &Stack) -> IpAddr {
+    stack.config().ip.into()
 }

@@ -1,6 +1,6 @@
 //! IPv4 input and output (RFC 791, RFC 1122 3.2.1).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use xdpstack_common::layout::icmp;
 use xdpstack_common::layout::ipv4::{
@@ -140,6 +140,22 @@ impl Stack {
             let mut quoted = expired.header;
             quoted.extend_from_slice(&expired.data);
             self.send_time_exceeded(now, expired.key.src, &quoted);
+        }
+    }
+
+    /// A transport's datagram to `dst` of either version: IPv4 goes out,
+    /// IPv6 is dropped and counted until the stack speaks it.
+    pub(super) fn send_ip(
+        &mut self,
+        now: Instant,
+        dst: IpAddr,
+        protocol: IpProtocol,
+        payload: &[u8],
+        dont_frag: bool,
+    ) {
+        match dst {
+            IpAddr::V4(v4) => self.send_ipv4(now, v4, protocol, payload, dont_frag),
+            IpAddr::V6(_) => self.counters.ipv6_not_supported += 1,
         }
     }
 

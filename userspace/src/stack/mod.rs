@@ -28,7 +28,7 @@ pub mod time;
 pub mod udp;
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -113,6 +113,9 @@ pub struct StackCounters {
     /// TCP segments in broadcast or multicast datagrams: dropped (TCP is
     /// unicast only, RFC 1122 4.2.3.10).
     pub tcp_not_unicast: u64,
+    /// Datagrams a transport addressed to IPv6: dropped, this IP layer
+    /// sends IPv4 only so far.
+    pub ipv6_not_supported: u64,
     pub outbox_dropped: u64,
 }
 
@@ -146,7 +149,7 @@ pub struct Stack {
     udp: udp::Udp,
     tcp: Tcp,
     /// Scratch for TCP output between the engine and IPv4.
-    tcp_out: Vec<(Ipv4Addr, Vec<u8>)>,
+    tcp_out: Vec<(IpAddr, Vec<u8>)>,
     started: Instant,
 }
 
@@ -237,7 +240,7 @@ impl Stack {
         let mut out = std::mem::take(&mut self.tcp_out);
         self.tcp.drain_output(&mut out);
         for (dst, segment) in out.drain(..) {
-            self.send_ipv4(now, dst, crate::wire::IpProtocol::Tcp, &segment, true);
+            self.send_ip(now, dst, crate::wire::IpProtocol::Tcp, &segment, true);
         }
         self.tcp_out = out;
     }

@@ -538,7 +538,7 @@ fn udp_is_demultiplexed_to_the_bound_socket_and_answered_with_a_checksum() {
     );
     assert!(out(&mut s).is_empty(), "a bound port gets no ICMP error");
     let first = s.udp_recv_from(h).unwrap().unwrap();
-    assert_eq!(first.src, std::net::SocketAddrV4::new(PEER, 40000));
+    assert_eq!(first.src, std::net::SocketAddr::from((PEER, 40000)));
     assert_eq!(first.data, b"abc");
     assert_eq!(s.udp_recv_from(h).unwrap().unwrap().data, b"de");
     assert_eq!(s.udp_recv_from(h).unwrap(), None);
@@ -591,7 +591,7 @@ fn udp_send_refuses_what_cannot_be_sent() {
     let zero = std::net::SocketAddrV4::new(PEER, 0);
     assert_eq!(
         s.udp_send_to(t(0), h, zero, b"x"),
-        Err(UdpError::BadDestination(zero))
+        Err(UdpError::BadDestination(zero.into()))
     );
     s.udp_close(h).unwrap();
     assert_eq!(s.udp_send_to(t(0), h, peer, b"x"), Err(UdpError::NotBound));
@@ -734,4 +734,25 @@ fn tcp_echo_service_answers_through_the_stack() {
     assert!(s.tcp_connections().iter().any(|c| c.state_name == "ESTAB"));
     // The stack's timers come from TCP now (a retransmission is pending).
     assert!(s.next_timer().is_some());
+}
+
+#[test]
+fn an_ipv6_destination_from_a_transport_is_a_counted_drop() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let h = s.udp_bind(0).unwrap();
+    let v6: std::net::SocketAddr = "[2001:db8::2]:9".parse().unwrap();
+    s.udp_send_to(t(1), h, v6, b"x").unwrap();
+    assert!(out(&mut s).is_empty(), "the IPv4 layer sends no IPv6");
+    assert_eq!(s.stack_counters().ipv6_not_supported, 1);
+}
+
+#[test]
+fn conns_json_prints_ipv4_endpoints_as_before() {
+    let mut s = stack();
+    s.tcp().listen(80).unwrap();
+    let rows = serde_json::to_value(s.tcp_connections()).unwrap();
+    assert_eq!(rows[0]["local"], "10.10.0.4:80");
+    assert_eq!(rows[0]["remote"], "0.0.0.0:0");
+    assert_eq!(rows[0]["state_name"], "LISTEN");
 }

@@ -9,7 +9,7 @@
 //! like a full socket receive buffer in Linux (`RcvbufErrors`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 use xdpstack_common::layout::icmp;
@@ -53,7 +53,7 @@ pub enum UdpError {
     /// More than 65507 bytes: does not fit one IPv4 datagram.
     TooBig(usize),
     /// Port 0, or an address we cannot send to.
-    BadDestination(SocketAddrV4),
+    BadDestination(SocketAddr),
 }
 
 impl std::fmt::Display for UdpError {
@@ -74,9 +74,9 @@ impl std::error::Error for UdpError {}
 /// One datagram as an application receives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpDatagram {
-    pub src: SocketAddrV4,
+    pub src: SocketAddr,
     /// Our address or a broadcast address.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     pub data: Vec<u8>,
 }
 
@@ -226,8 +226,8 @@ impl Stack {
             return;
         };
         let datagram = UdpDatagram {
-            src: SocketAddrV4::new(d.src, repr.src_port),
-            dst: d.dst,
+            src: SocketAddr::new(d.src.into(), repr.src_port),
+            dst: d.dst.into(),
             data: repr.payload.to_vec(),
         };
         if self.udp.deliver(repr.dst_port, datagram).is_err() {
@@ -243,19 +243,21 @@ impl Stack {
 
     /// Sends one datagram from the socket's port, checksum always filled in
     /// (RFC 1122 4.1.3.4 lets a host omit it; we never do). Larger than the
-    /// MTU, it goes out in fragments.
+    /// MTU, it goes out in fragments. An IPv6 destination is accepted and
+    /// dropped by the IP layer, counted: it sends IPv4 only for now.
     pub fn udp_send_to(
         &mut self,
         now: Instant,
         h: UdpHandle,
-        dst: SocketAddrV4,
+        dst: impl Into<SocketAddr>,
         data: &[u8],
     ) -> Result<(), UdpError> {
+        let dst = dst.into();
         self.udp.socket_mut(h)?;
         if data.len() > MAX_PAYLOAD {
             return Err(UdpError::TooBig(data.len()));
         }
-        let ip = *dst.ip();
+        let ip = dst.ip();
         if dst.port() == 0 || ip.is_unspecified() || ip.is_loopback() || ip == self.cfg.ip {
             return Err(UdpError::BadDestination(dst));
         }
@@ -267,7 +269,7 @@ impl Stack {
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), self.cfg.ip, ip);
         self.udp.counters.sent += 1;
-        self.send_ipv4(now, ip, IpProtocol::Udp, &buf, false);
+        self.send_ip(now, ip, IpProtocol::Udp, &buf, false);
         Ok(())
     }
 
@@ -289,11 +291,12 @@ impl Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn d(port: u16, n: usize) -> UdpDatagram {
         UdpDatagram {
-            src: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), port),
-            dst: Ipv4Addr::new(10, 0, 0, 4),
+            src: SocketAddr::new(Ipv4Addr::new(10, 0, 0, 2).into(), port),
+            dst: Ipv4Addr::new(10, 0, 0, 4).into(),
             data: vec![0; n],
         }
     }

@@ -6,7 +6,7 @@
 //! TIME-WAIT list, removal).
 
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::seq;
@@ -45,8 +45,8 @@ const FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) struct Conn {
     pub state: TcpState,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     /// The listening port whose backlog this connection counts against,
     /// until it is accepted.
     pub listener: Option<u16>,
@@ -137,7 +137,7 @@ fn shift_for(cap: usize) -> u8 {
 }
 
 impl Conn {
-    fn new(cfg: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> Conn {
+    fn new(cfg: &TcpConfig, local: SocketAddr, remote: SocketAddr, iss: u32) -> Conn {
         Conn {
             state: TcpState::Closed,
             local,
@@ -198,8 +198,8 @@ impl Conn {
     pub fn new_active(
         ctx: &mut Ctx,
         cfg: &TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: u32,
     ) -> Conn {
         let mut c = Conn::new(cfg, local, remote, iss);
@@ -212,8 +212,8 @@ impl Conn {
     pub fn new_passive(
         ctx: &mut Ctx,
         cfg: &TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: u32,
         syn: &TcpRepr,
     ) -> Conn {
@@ -1087,7 +1087,7 @@ impl Conn {
         } else {
             (&[][..], &[][..])
         };
-        super::push_segment(ctx, *self.local.ip(), *self.remote.ip(), &repr, a, b);
+        super::push_segment(ctx, self.local.ip(), self.remote.ip(), &repr, a, b);
         if flags.ack() {
             self.ack_now = false;
             self.delack_at = None;

@@ -22,13 +22,14 @@ mod sim;
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::stack::rate_limit::{RateLimitConfig, TokenBucket};
 use crate::stack::time::Instant;
+use crate::wire::ip;
 use crate::wire::tcp::{Flags, Packet, TcpOptions, TcpRepr};
 use crate::wire::Error as WireError;
 use conn::Conn;
@@ -46,8 +47,9 @@ const MAX_TIME_WAIT: Duration = Duration::from_secs(240);
 /// What the engine is configured with.
 #[derive(Clone, Debug)]
 pub struct TcpConfig {
-    pub local_ip: Ipv4Addr,
-    /// The MSS we announce: MTU - 40 (RFC 9293 3.7.1).
+    pub local_ip: IpAddr,
+    /// The MSS we announce: the MTU less the IP and TCP headers (RFC 9293
+    /// 3.7.1, RFC 8200 8.3): MTU - 40 over IPv4, MTU - 60 over IPv6.
     pub mss: u16,
     /// Per-connection receive buffer (bytes); the window advertises its free space.
     pub rcv_buf: usize,
@@ -66,9 +68,12 @@ pub struct TcpConfig {
 }
 
 impl TcpConfig {
-    /// Sensible defaults; `mtu` is the IPv4 MTU.
-    pub fn new(local_ip: Ipv4Addr, mtu: usize, isn_secret: [u8; 16]) -> TcpConfig {
-        let mss = mtu.saturating_sub(40).clamp(88, usize::from(u16::MAX)) as u16;
+    /// Sensible defaults; `mtu` is the link's MTU, the IP header size comes
+    /// from the version of `local_ip`.
+    pub fn new(local_ip: impl Into<IpAddr>, mtu: usize, isn_secret: [u8; 16]) -> TcpConfig {
+        let local_ip = local_ip.into();
+        let headers = ip::header_len(local_ip) + crate::wire::tcp::HEADER_LEN;
+        let mss = mtu.saturating_sub(headers).clamp(88, usize::from(u16::MAX)) as u16;
         TcpConfig {
             local_ip,
             mss,
@@ -160,8 +165,8 @@ impl std::error::Error for TcpError {}
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnView {
     pub state: TcpState,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     /// Bytes received, not yet read (LISTEN: connections waiting for accept).
     pub recv_q: usize,
     /// Bytes not yet acknowledged (LISTEN: the backlog).
@@ -224,13 +229,13 @@ pub struct TcpCounters {
 pub(crate) struct Ctx<'a> {
     now: Instant,
     time_wait: Duration,
-    out: &'a mut Vec<(Ipv4Addr, Vec<u8>)>,
+    out: &'a mut Vec<(IpAddr, Vec<u8>)>,
     counters: &'a mut TcpCounters,
     challenge: &'a mut TokenBucket,
 }
 
 /// Queues one segment: the header from `repr` and the data `a` then `b`.
-fn push_segment(ctx: &mut Ctx, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, a: &[u8], b: &[u8]) {
+fn push_segment(ctx: &mut Ctx, src: IpAddr, dst: IpAddr, repr: &TcpRepr, a: &[u8], b: &[u8]) {
     if ctx.out.len() >= OUTPUT_MAX {
         ctx.counters.output_dropped += 1;
         return;
@@ -251,7 +256,7 @@ fn push_segment(ctx: &mut Ctx, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, a: 
 
 /// A RST `<SEQ=seq>`, with `<ACK=ack><CTL=RST,ACK>` when `ack` is given
 /// (RFC 9293 3.10.7.1).
-fn send_rst(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seq: u32, ack: Option<u32>) {
+fn send_rst(ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr, seq: u32, ack: Option<u32>) {
     let repr = TcpRepr {
         src_port: local.port(),
         dst_port: remote.port(),
@@ -266,13 +271,13 @@ fn send_rst(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seq: u32, 
         options: TcpOptions::default(),
         payload: &[],
     };
-    push_segment(ctx, *local.ip(), *remote.ip(), &repr, &[], &[]);
+    push_segment(ctx, local.ip(), remote.ip(), &repr, &[], &[]);
 }
 
 /// The reply to a segment no connection wants (RFC 9293 3.10.7.1): none to a
 /// RST; `<SEQ=SEG.ACK><CTL=RST>` to an ACK; otherwise
 /// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
-fn reset_for(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr) {
+fn reset_for(ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr) {
     if seg.flags.rst() {
         return;
     }
@@ -281,6 +286,23 @@ fn reset_for(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seg: &Tcp
     } else {
         let ack = seg.seq.wrapping_add(seg.segment_len());
         send_rst(ctx, local, remote, 0, Some(ack));
+    }
+}
+
+/// An address one host can have: not unspecified, multicast or the IPv4
+/// limited broadcast (RFC 1122 4.2.3.10; RFC 4291 2.7 for IPv6).
+fn is_unicast_host(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => !(v4.is_broadcast() || v4.is_multicast() || v4.is_unspecified()),
+        IpAddr::V6(v6) => !(v6.is_multicast() || v6.is_unspecified()),
+    }
+}
+
+/// The unspecified address of `a`'s version (a listener's remote end).
+fn unspecified_like(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
     }
 }
 
@@ -298,11 +320,11 @@ pub struct Tcp {
     listeners: HashMap<u16, Listener>,
     conns: HashMap<ConnId, Conn>,
     /// (local port, remote) -> connection, for every connection not Closed.
-    tuples: HashMap<(u16, SocketAddrV4), ConnId>,
+    tuples: HashMap<(u16, SocketAddr), ConnId>,
     /// TIME-WAIT connections, oldest first, with the deadline they had
     /// when queued (a restarted timer is found when the entry comes up).
     time_wait: VecDeque<(Instant, ConnId)>,
-    out: Vec<(Ipv4Addr, Vec<u8>)>,
+    out: Vec<(IpAddr, Vec<u8>)>,
     challenge: TokenBucket,
     next_id: u64,
     next_port: u16,
@@ -397,8 +419,15 @@ impl Tcp {
         self.counters.current_connections + self.counters.half_open
     }
 
-    /// One TCP segment (the IPv4 payload) from `src` to `dst`.
-    pub fn receive(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
+    /// One TCP segment (the IP payload) from `src` to `dst`.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        segment: &[u8],
+    ) {
+        let (src, dst) = (src.into(), dst.into());
         self.counters.segments_received += 1;
         let packet = match Packet::new_checked(segment) {
             Ok(p) => p,
@@ -420,17 +449,16 @@ impl Tcp {
         };
         // Not ours, or from an address no connection can have (RFC 1122 4.2.3.10).
         if dst != self.cfg.local_ip
-            || src.is_broadcast()
-            || src.is_multicast()
-            || src.is_unspecified()
+            || src.is_ipv4() != dst.is_ipv4()
+            || !is_unicast_host(src)
             || seg.src_port == 0
             || seg.dst_port == 0
         {
             self.counters.malformed += 1;
             return;
         }
-        let local = SocketAddrV4::new(dst, seg.dst_port);
-        let remote = SocketAddrV4::new(src, seg.src_port);
+        let local = SocketAddr::new(dst, seg.dst_port);
+        let remote = SocketAddr::new(src, seg.src_port);
         if let Some(&id) = self.tuples.get(&(seg.dst_port, remote)) {
             let reuse = self
                 .conns
@@ -460,13 +488,7 @@ impl Tcp {
     }
 
     /// RFC 9293 3.10.7.2.
-    fn on_listen(
-        &mut self,
-        now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        seg: &TcpRepr,
-    ) {
+    fn on_listen(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr) {
         let f = seg.flags;
         if f.rst() {
             return;
@@ -616,7 +638,7 @@ impl Tcp {
     }
 
     /// Moves the segments to send into `out`: (destination, whole segment).
-    pub fn drain_output(&mut self, out: &mut Vec<(Ipv4Addr, Vec<u8>)>) {
+    pub fn drain_output(&mut self, out: &mut Vec<(IpAddr, Vec<u8>)>) {
         out.append(&mut self.out);
     }
 
@@ -638,9 +660,13 @@ impl Tcp {
         &mut self,
         now: Instant,
         local_port: u16,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
     ) -> Result<ConnId, TcpError> {
-        if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
+        let remote = remote.into();
+        if remote.port() == 0
+            || !is_unicast_host(remote.ip())
+            || remote.is_ipv4() != self.cfg.local_ip.is_ipv4()
+        {
             return Err(TcpError::InvalidState);
         }
         if self.live_connections() >= self.cfg.max_connections as u64 {
@@ -654,7 +680,7 @@ impl Tcp {
         } else {
             local_port
         };
-        let local = SocketAddrV4::new(self.cfg.local_ip, port);
+        let local = SocketAddr::new(self.cfg.local_ip, port);
         let iss = isn::isn(&self.cfg.isn_secret, local, remote, now);
         let id = self.new_id();
         let cfg = self.cfg.clone();
@@ -667,7 +693,7 @@ impl Tcp {
         Ok(id)
     }
 
-    fn ephemeral_port(&mut self, remote: SocketAddrV4) -> Result<u16, TcpError> {
+    fn ephemeral_port(&mut self, remote: SocketAddr) -> Result<u16, TcpError> {
         for _ in EPHEMERAL {
             let p = self.next_port;
             self.next_port = if p == *EPHEMERAL.end() {
@@ -762,8 +788,8 @@ impl Tcp {
             .iter()
             .map(|(port, l)| ConnView {
                 state: TcpState::Listen,
-                local: SocketAddrV4::new(self.cfg.local_ip, *port),
-                remote: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                local: SocketAddr::new(self.cfg.local_ip, *port),
+                remote: SocketAddr::new(unspecified_like(self.cfg.local_ip), 0),
                 recv_q: l.accept_queue.len(),
                 send_q: self.cfg.backlog,
                 rto_ms: 0,
@@ -781,7 +807,7 @@ impl Tcp {
             cwnd: c.cwnd(),
             retransmits: c.retransmits,
         }));
-        v.sort_by_key(|r| (r.local.port(), *r.remote.ip(), r.remote.port()));
+        v.sort_by_key(|r| (r.local.port(), r.remote.ip(), r.remote.port()));
         v
     }
 
