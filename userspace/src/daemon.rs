@@ -12,8 +12,9 @@
 //! a worker runs the services (echo, discard, http) on the stack's socket
 //! APIs and sends what came out. Worker 0 also sleeps only until the stack's
 //! next timer (TCP retransmissions and delayed ACKs need milliseconds), runs
-//! it and sends. Frames the main task makes (ARP timers, `xdpstack ping`)
-//! wait in the stack's outbox; an eventfd wakes worker 0 to send them.
+//! it and sends. Frames are written into the socket's TX frames by the
+//! stack itself; what the main task makes (ARP timers, `xdpstack ping`)
+//! waits in the stack until an eventfd wakes worker 0 to flush it.
 
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
@@ -238,8 +239,8 @@ async fn main_task(
                 let now = shared.clock.now();
                 let pending = {
                     let mut st = shared.stack();
-                    st.poll(now);
-                    st.has_outbox()
+                    st.poll_deferred(now);
+                    st.has_pending_output()
                 };
                 if pending {
                     shared.wake.signal();
@@ -257,7 +258,7 @@ async fn main_task(
                             st.on_neigh_event(now, &ev);
                         }
                     }
-                    st.has_outbox()
+                    st.has_pending_output()
                 };
                 guard.clear_ready();
                 if pending {
@@ -330,7 +331,6 @@ impl Signals {
 /// One queue's loop: receive a batch, let the stack and the services
 /// answer, send. Worker 0 also runs the stack's timers.
 fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
-    let mut out: Vec<Vec<u8>> = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
         let timeout_ms = if index == 0 {
             let now = shared.clock.now();
@@ -371,7 +371,8 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
             let n = {
                 let mut st = shared.stack();
                 let now = shared.clock.now();
-                let n = match sock.recv(0, |frame| st.receive(now, frame)) {
+                // Replies are written straight into the socket's TX frames.
+                let n = match sock.recv(0, |frame, tx| st.receive(now, frame, tx)) {
                     Ok(n) => n,
                     Err(e) => {
                         log::error!("queue {}: {e:#}", sock.queue());
@@ -379,22 +380,17 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
                     }
                 };
                 if index == 0 && st.next_timer().is_some_and(|at| at <= now) {
-                    st.poll(now);
+                    st.poll(now, sock.tx());
                 }
                 shared.services().poll(now, &mut st);
-                st.flush(now);
-                st.drain_outbox(&mut out);
+                st.flush(now, sock.tx());
                 replied |= st.take_ping_replied();
                 n
             };
+            // The batch's frames are written; one kick sends the rest.
+            sock.commit();
             if replied {
                 shared.ping_replies.notify_waiters();
-            }
-            if !out.is_empty() {
-                if let Err(e) = sock.send(&out) {
-                    log::error!("queue {}: {e:#}", sock.queue());
-                }
-                out.clear();
             }
             // At most every 100 ms: a getsockopt, kept off the per-batch path.
             sock.maybe_refresh_kernel_stats();

@@ -18,6 +18,7 @@
 pub mod cli;
 pub mod control;
 pub mod daemon;
+pub mod device;
 pub mod fastpath;
 pub mod loadgen;
 pub mod privilege;

@@ -362,6 +362,26 @@ impl ArpCache {
         }
     }
 
+    /// The MAC to send to `next_hop` now, if it is resolved: what
+    /// [`ArpCache::send`] answers `Now` with, asked before a datagram is
+    /// built so a resolved one is written straight into the device.
+    pub fn resolved(&self, next_hop: Ipv4Addr) -> Option<MacAddr> {
+        if let Some(mac) = direct_mac(next_hop) {
+            return Some(mac);
+        }
+        match self.entries.get(&next_hop) {
+            Some(e)
+                if matches!(
+                    e.state,
+                    ArpState::Reachable | ArpState::Stale | ArpState::Permanent
+                ) =>
+            {
+                e.mac
+            }
+            _ => None,
+        }
+    }
+
     /// Send an IPv4 datagram to the on-link `next_hop`: either now to its MAC,
     /// or queued while ARP resolves it.
     pub fn send(&mut self, now: Instant, next_hop: Ipv4Addr, packet: Vec<u8>) -> SendOutcome {

@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::*;
+use crate::device::{FaultConfig, Faulty, FrameQueue};
 use crate::wire::{
     ArpOp, ArpPacket, ArpRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
     UdpPacket, UdpRepr,
@@ -19,8 +20,48 @@ fn t(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
-fn stack() -> Stack {
-    let mut s = Stack::new(
+/// The stack with an in-memory device: `receive`, `poll` and `flush`
+/// write into it, `out` takes what was sent; every other call goes to the
+/// stack itself.
+struct TestStack {
+    stack: Stack,
+    dev: FrameQueue,
+    /// The latest time passed in, for the flush `out` does.
+    now: Instant,
+}
+
+impl std::ops::Deref for TestStack {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
+}
+
+impl std::ops::DerefMut for TestStack {
+    fn deref_mut(&mut self) -> &mut Stack {
+        &mut self.stack
+    }
+}
+
+impl TestStack {
+    fn receive(&mut self, now: Instant, frame: &[u8]) {
+        self.now = now;
+        self.stack.receive(now, frame, &mut self.dev);
+    }
+
+    fn poll(&mut self, now: Instant) {
+        self.now = now;
+        self.stack.poll(now, &mut self.dev);
+    }
+
+    fn flush(&mut self, now: Instant) {
+        self.now = now;
+        self.stack.flush(now, &mut self.dev);
+    }
+}
+
+fn stack() -> TestStack {
+    let s = Stack::new(
         StackConfig {
             ip: US,
             prefix: 24,
@@ -33,16 +74,23 @@ fn stack() -> Stack {
         },
         t(0),
     );
+    let mut s = TestStack {
+        stack: s,
+        dev: FrameQueue::new(100_000, 14 + 1500),
+        now: t(0),
+    };
     // Drop the start-up announcement so tests see only their own frames.
     s.poll(t(0));
-    s.outbox.clear();
+    s.dev.clear();
     s
 }
 
-fn out(s: &mut Stack) -> Vec<Vec<u8>> {
-    let mut v = Vec::new();
-    s.drain_outbox(&mut v);
-    v
+/// Everything sent so far, including what calls without a device left
+/// for the next flush.
+fn out(s: &mut TestStack) -> Vec<Vec<u8>> {
+    let now = s.now;
+    s.flush(now);
+    s.dev.take()
 }
 
 /// Frames that are IPv4 (not the start-up ARP announcements).
@@ -125,7 +173,7 @@ fn ip_of(frame: &[u8]) -> Ipv4Packet<&[u8]> {
     Ipv4Packet::new_checked(&frame[14..]).expect("an IPv4 frame")
 }
 
-fn learn_peer(s: &mut Stack) {
+fn learn_peer(s: &mut TestStack) {
     let ev = NeighEvent {
         sender_ip: PEER.octets(),
         target_ip: US.octets(),
@@ -206,7 +254,11 @@ fn conflicting_claim_is_counted_and_defended_at_most_every_10s() {
 
 #[test]
 fn two_announcements_at_start_two_seconds_apart() {
-    let mut s = Stack::new(stack().cfg.clone(), t(0));
+    let mut s = TestStack {
+        stack: Stack::new(stack().cfg.clone(), t(0)),
+        dev: FrameQueue::new(100, 1514),
+        now: t(0),
+    };
     s.poll(t(0));
     assert_eq!(out(&mut s).len(), 1);
     s.poll(t(1_999));
@@ -755,4 +807,145 @@ fn conns_json_prints_ipv4_endpoints_as_before() {
     assert_eq!(rows[0]["local"], "10.10.0.4:80");
     assert_eq!(rows[0]["remote"], "0.0.0.0:0");
     assert_eq!(rows[0]["state_name"], "LISTEN");
+}
+
+/// An echo request from the peer, as a frame.
+fn ping_frame(seq: u16, data: &[u8]) -> Vec<u8> {
+    let req = icmp_bytes(&Icmpv4Repr::EchoRequest {
+        ident: 1,
+        seq,
+        data,
+    });
+    ip_frame(PEER, US, IpProtocol::Icmp, seq, 0, false, &req)
+}
+
+#[test]
+fn a_device_without_free_buffers_drops_and_counts() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let mut full = FrameQueue::new(0, 1514);
+    s.stack.receive(t(1), &ping_frame(1, b"abc"), &mut full);
+    assert_eq!(s.stack_counters().tx_no_buffer, 1);
+    assert_eq!(s.stack_counters().icmp_echo_replies_sent, 1);
+    // A device whose buffers are smaller than the frame: counted apart.
+    let mut small = FrameQueue::new(10, 40);
+    s.stack.receive(t(2), &ping_frame(2, &[0; 100]), &mut small);
+    assert_eq!(s.stack_counters().tx_too_big, 1);
+    assert!(full.is_empty() && small.is_empty());
+    // With room again, replies flow.
+    s.receive(t(3), &ping_frame(3, b"abc"));
+    assert_eq!(out(&mut s).len(), 1);
+}
+
+/// Opens a connection from the peer to the echo service; returns the
+/// services and the stack's ISS.
+fn echo_connection(s: &mut TestStack) -> (crate::services::Services, u32) {
+    use crate::services::{ServiceName, Services};
+    use crate::wire::TcpFlags;
+    let services = Services::start(s, &[ServiceName::Echo]).unwrap();
+    let syn = tcp_segment(US, 7, TcpFlags::SYN, 5000, 0, &[]);
+    s.receive(
+        t(1),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+    );
+    let segs = tcp_out(&out(s));
+    let iss = segs[0].2;
+    let ack_seg = tcp_segment(US, 7, TcpFlags::ACK, 5001, iss.wrapping_add(1), &[]);
+    s.receive(
+        t(2),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &ack_seg),
+    );
+    (services, iss)
+}
+
+#[test]
+fn tcp_data_is_written_from_the_send_buffer_and_lost_frames_come_back() {
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    learn_peer(&mut s);
+    let (mut services, iss) = echo_connection(&mut s);
+    let data = tcp_segment(
+        US,
+        7,
+        TcpFlags(TcpFlags::ACK.0 | TcpFlags::PSH.0),
+        5001,
+        iss.wrapping_add(1),
+        b"ping",
+    );
+    s.receive(
+        t(3),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 3, 0, false, &data),
+    );
+    services.poll(t(3), &mut s);
+    // The echo is lost on its way out: a device that drops everything.
+    let mut lossy = Faulty::new(
+        FrameQueue::new(100, 1514),
+        FaultConfig {
+            drop: 1000,
+            seed: 3,
+            ..FaultConfig::default()
+        },
+    );
+    s.stack.flush(t(3), &mut lossy);
+    assert!(lossy.counters().dropped >= 1);
+    assert!(lossy.inner.is_empty());
+    assert!(tcp_out(&out(&mut s))
+        .iter()
+        .all(|(_, _, _, _, d)| d.is_empty()));
+    // The retransmission timer resends it, read again from the send buffer.
+    s.poll(t(3 + 1_000));
+    let segs = tcp_out(&out(&mut s));
+    assert!(
+        segs.iter()
+            .any(|(_, _, seq, _, d)| d == b"ping" && *seq == iss.wrapping_add(1)),
+        "{segs:?}"
+    );
+    assert!(s.tcp_counters().retransmits >= 1);
+}
+
+#[test]
+fn data_queued_before_an_abort_goes_out_before_the_rst() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    s.tcp().listen(80).unwrap();
+    let (_, iss) = {
+        use crate::wire::TcpFlags;
+        let syn = tcp_segment(US, 80, TcpFlags::SYN, 100, 0, &[]);
+        s.receive(
+            t(1),
+            &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+        );
+        let iss = tcp_out(&out(&mut s))[0].2;
+        let ack = tcp_segment(US, 80, TcpFlags::ACK, 101, iss.wrapping_add(1), &[]);
+        s.receive(
+            t(2),
+            &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &ack),
+        );
+        ((), iss)
+    };
+    let id = s.tcp().accept(80).unwrap();
+    // No device at hand: the segment waits as a descriptor; the abort
+    // frees the send buffer, so the descriptor must have taken a copy.
+    assert_eq!(s.tcp().send(t(3), id, b"last words").unwrap(), 10);
+    s.tcp().abort(t(3), id).unwrap();
+    let segs = tcp_out(&out(&mut s));
+    assert_eq!(segs.len(), 2, "{segs:?}");
+    assert_eq!(segs[0].4, b"last words");
+    assert_eq!(segs[0].2, iss.wrapping_add(1));
+    assert!(segs[1].1.rst());
+}
+
+#[test]
+fn frames_made_without_a_device_wait_for_the_flush() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let h = s.udp_bind(0).unwrap();
+    s.udp_send_to(t(1), h, (PEER, 9), b"later").unwrap();
+    assert!(s.has_pending_output());
+    assert!(
+        s.dev.is_empty(),
+        "nothing reaches the device before a flush"
+    );
+    assert_eq!(out(&mut s).len(), 1);
+    assert!(!s.has_pending_output());
 }

@@ -17,6 +17,7 @@ use xdpstack_common::layout::icmp;
 use super::ipv4::Datagram;
 use super::time::Instant;
 use super::Stack;
+use crate::device::Device;
 use crate::wire::{IpProtocol, UdpPacket, UdpRepr};
 
 /// The most sockets open at once.
@@ -214,7 +215,7 @@ impl Stack {
     /// RFC 768 input: check the length and checksum, then hand the data to
     /// the socket bound to the destination port, or answer port unreachable
     /// (RFC 1122 4.1.3.1; the ICMP rules decide whether it may be sent).
-    pub(super) fn receive_udp(&mut self, now: Instant, d: &Datagram<'_>) {
+    pub(super) fn receive_udp<D: Device>(&mut self, now: Instant, dev: &mut D, d: &Datagram<'_>) {
         self.udp.counters.received += 1;
         let Ok(packet) = UdpPacket::new_checked(d.payload) else {
             self.udp.counters.malformed += 1;
@@ -232,7 +233,7 @@ impl Stack {
         };
         if self.udp.deliver(repr.dst_port, datagram).is_err() {
             self.udp.counters.no_port += 1;
-            self.send_icmp_error(now, d, icmp::CODE_PORT_UNREACHABLE);
+            self.send_icmp_error(now, dev, d, icmp::CODE_PORT_UNREACHABLE);
         }
     }
 
@@ -245,6 +246,10 @@ impl Stack {
     /// (RFC 1122 4.1.3.4 lets a host omit it; we never do). Larger than the
     /// MTU, it goes out in fragments. An IPv6 destination is accepted and
     /// dropped by the IP layer, counted: it sends IPv4 only for now.
+    ///
+    /// There is no device at hand here: the frame is built in the stack's
+    /// deferred queue (the socket's send buffer, as it were) and copied
+    /// into the device at the next flush.
     pub fn udp_send_to(
         &mut self,
         now: Instant,
@@ -266,10 +271,14 @@ impl Stack {
             dst_port: dst.port(),
             payload: data,
         };
-        let mut buf = vec![0u8; repr.buffer_len()];
-        repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), self.cfg.ip, ip);
+        let src = self.cfg.ip;
         self.udp.counters.sent += 1;
-        self.send_ip(now, ip, IpProtocol::Udp, &buf, false);
+        self.deferred(|s, q| {
+            s.output()
+                .ip(now, q, ip, IpProtocol::Udp, repr.buffer_len(), false, |b| {
+                    repr.emit(&mut UdpPacket::new_unchecked(b), src, ip)
+                })
+        });
         Ok(())
     }
 

@@ -1,5 +1,16 @@
 //! TCP (RFC 9293) as a pure state machine: segments in ([`Tcp::receive`]),
-//! segments out ([`Tcp::drain_output`]), time passed in as a value.
+//! segments out ([`Tcp::dispatch`]), time passed in as a value.
+//!
+//! Output is queued as compact descriptors (the header, and where the data
+//! lies in the connection's send buffer), not as bytes: the stack writes
+//! each one at flush straight into the device's buffer, so a segment's data
+//! is copied once, from the send buffer into the frame. Descriptors are
+//! written at flush rather than when the connection emits because the
+//! services call TCP where no device is at hand (and the connection code
+//! stays free of it). Before anything can trim or drop a send buffer
+//! (input, timers, abort) the descriptors still queued get their own copy
+//! of the data ([`Tcp::materialize`]); the stack flushes before input, so
+//! that copy is the exception.
 //!
 //! - `mod.rs`: the tables (listeners, connections by 4-tuple, TIME-WAIT
 //!   list), LISTEN and CLOSED processing (RFC 9293 3.10.7.1-2), the API;
@@ -229,29 +240,97 @@ pub struct TcpCounters {
 pub(crate) struct Ctx<'a> {
     now: Instant,
     time_wait: Duration,
-    out: &'a mut Vec<(IpAddr, Vec<u8>)>,
+    out: &'a mut Vec<Queued>,
     counters: &'a mut TcpCounters,
     challenge: &'a mut TokenBucket,
+    /// The connection being run, whose send buffer holds the data of the
+    /// segments it queues.
+    conn: Option<ConnId>,
 }
 
-/// Queues one segment: the header from `repr` and the data `a` then `b`.
-fn push_segment(ctx: &mut Ctx, src: IpAddr, dst: IpAddr, repr: &TcpRepr, a: &[u8], b: &[u8]) {
+/// Where a queued segment's data is.
+enum Data {
+    None,
+    /// `len` bytes from sequence number `seq` of the connection's send buffer.
+    Send {
+        conn: ConnId,
+        seq: u32,
+        len: u32,
+    },
+    /// A copy, made when the send buffer could change before the flush.
+    Owned(Vec<u8>),
+}
+
+/// A segment waiting for [`Tcp::dispatch`].
+pub(crate) struct Queued {
+    src: IpAddr,
+    dst: IpAddr,
+    /// Header fields and options; its `payload` is empty (see `data`).
+    header: TcpRepr<'static>,
+    data: Data,
+}
+
+/// One segment to write, handed out by [`Tcp::dispatch`].
+pub struct OutSegment<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    header: &'a TcpRepr<'static>,
+    /// The data, in two parts (the send buffer is a ring).
+    data: (&'a [u8], &'a [u8]),
+}
+
+impl OutSegment<'_> {
+    /// Bytes of the whole segment: header, options and data.
+    pub fn len(&self) -> usize {
+        self.header.header_len() + self.data.0.len() + self.data.1.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the segment into `buf` (exactly [`OutSegment::len`] bytes),
+    /// checksum included.
+    pub fn write(&self, buf: &mut [u8]) {
+        let hlen = self.header.header_len();
+        let (a, b) = self.data;
+        buf[hlen..hlen + a.len()].copy_from_slice(a);
+        buf[hlen + a.len()..].copy_from_slice(b);
+        let mut packet = Packet::new_unchecked(buf);
+        self.header.emit_header(&mut packet);
+        packet.fill_checksum(self.src, self.dst);
+    }
+}
+
+/// Queues one segment: the header from `repr` (its payload ignored) and
+/// `len` bytes of the running connection's send buffer from `seq`.
+fn push_segment(ctx: &mut Ctx, src: IpAddr, dst: IpAddr, repr: &TcpRepr, seq: u32, len: u32) {
     if ctx.out.len() >= OUTPUT_MAX {
         ctx.counters.output_dropped += 1;
         return;
     }
-    let hlen = repr.header_len();
-    let mut buf = vec![0u8; hlen + a.len() + b.len()];
-    buf[hlen..hlen + a.len()].copy_from_slice(a);
-    buf[hlen + a.len()..].copy_from_slice(b);
-    let mut packet = Packet::new_unchecked(&mut buf[..]);
-    repr.emit_header(&mut packet);
-    packet.fill_checksum(src, dst);
+    let data = match (len, ctx.conn) {
+        (0, _) => Data::None,
+        (len, Some(conn)) => Data::Send { conn, seq, len },
+        (_, None) => {
+            // Data with no connection to read it from: a bug, not a packet.
+            ctx.counters.output_dropped += 1;
+            return;
+        }
+    };
     ctx.counters.segments_sent += 1;
     if repr.flags.rst() {
         ctx.counters.resets_sent += 1;
     }
-    ctx.out.push((dst, buf));
+    ctx.out.push(Queued {
+        src,
+        dst,
+        header: TcpRepr {
+            payload: &[],
+            ..*repr
+        },
+        data,
+    });
 }
 
 /// A RST `<SEQ=seq>`, with `<ACK=ack><CTL=RST,ACK>` when `ack` is given
@@ -271,7 +350,7 @@ fn send_rst(ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr, seq: u32, ack:
         options: TcpOptions::default(),
         payload: &[],
     };
-    push_segment(ctx, local.ip(), remote.ip(), &repr, &[], &[]);
+    push_segment(ctx, local.ip(), remote.ip(), &repr, 0, 0);
 }
 
 /// The reply to a segment no connection wants (RFC 9293 3.10.7.1): none to a
@@ -324,7 +403,7 @@ pub struct Tcp {
     /// TIME-WAIT connections, oldest first, with the deadline they had
     /// when queued (a restarted timer is found when the entry comes up).
     time_wait: VecDeque<(Instant, ConnId)>,
-    out: Vec<(IpAddr, Vec<u8>)>,
+    out: Vec<Queued>,
     challenge: TokenBucket,
     next_id: u64,
     next_port: u16,
@@ -410,9 +489,29 @@ impl Tcp {
                 out: &mut self.out,
                 counters: &mut self.counters,
                 challenge: &mut self.challenge,
+                conn: None,
             },
             &mut self.conns,
         )
+    }
+
+    /// Gives every queued segment whose data is in a send buffer its own
+    /// copy (of connection `only`, or all), before that buffer may change.
+    fn materialize(&mut self, only: Option<ConnId>) {
+        for q in self.out.iter_mut() {
+            let Data::Send { conn, seq, len } = q.data else {
+                continue;
+            };
+            if only.is_some_and(|o| o != conn) {
+                continue;
+            }
+            q.data = match self.conns.get(&conn).and_then(|c| c.send_data(seq, len)) {
+                Some((a, b)) => Data::Owned([a, b].concat()),
+                // Gone already: an empty segment would lie about its
+                // sequence space, so dispatch drops it.
+                None => Data::Send { conn, seq, len },
+            };
+        }
     }
 
     fn live_connections(&self) -> u64 {
@@ -428,6 +527,9 @@ impl Tcp {
         segment: &[u8],
     ) {
         let (src, dst) = (src.into(), dst.into());
+        if !self.out.is_empty() {
+            self.materialize(None);
+        }
         self.counters.segments_received += 1;
         let packet = match Packet::new_checked(segment) {
             Ok(p) => p,
@@ -467,6 +569,7 @@ impl Tcp {
                 && self.listeners.contains_key(&seg.dst_port);
             if !reuse {
                 let (mut ctx, conns) = self.ctx(now);
+                ctx.conn = Some(id);
                 if let Some(c) = conns.get_mut(&id) {
                     c.on_segment(&mut ctx, &seg);
                 }
@@ -519,6 +622,7 @@ impl Tcp {
         let id = self.new_id();
         let cfg = self.cfg.clone();
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         let mut c = Conn::new_passive(&mut ctx, &cfg, local, remote, iss, seg);
         c.listener = Some(local.port());
         conns.insert(id, c);
@@ -590,6 +694,7 @@ impl Tcp {
     /// Ends a connection without sending anything (TIME-WAIT expiry).
     fn finish(&mut self, now: Instant, id: ConnId) {
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         if let Some(c) = conns.get_mut(&id) {
             c.set_state(&mut ctx, TcpState::Closed);
         }
@@ -598,10 +703,14 @@ impl Tcp {
 
     /// Timers: retransmission, delayed ACK, zero-window probe, TIME-WAIT.
     pub fn poll(&mut self, now: Instant) {
+        if !self.out.is_empty() {
+            self.materialize(None);
+        }
         let mut changed = Vec::new();
         {
             let (mut ctx, conns) = self.ctx(now);
             for (id, c) in conns.iter_mut() {
+                ctx.conn = Some(*id);
                 if c.next_timer().is_some_and(|t| t <= now) {
                     let before = c.state;
                     c.on_timers(&mut ctx);
@@ -637,9 +746,48 @@ impl Tcp {
         conns.into_iter().chain(tw).min()
     }
 
-    /// Moves the segments to send into `out`: (destination, whole segment).
+    /// True when segments wait for [`Tcp::dispatch`].
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Hands every queued segment to `f`, oldest first, with its data read
+    /// from the send buffer it is in; `f` writes it where it goes.
+    pub fn dispatch(&mut self, mut f: impl FnMut(&OutSegment<'_>)) {
+        let mut queue = std::mem::take(&mut self.out);
+        for q in queue.drain(..) {
+            let data = match &q.data {
+                Data::None => (&[][..], &[][..]),
+                Data::Owned(v) => (&v[..], &[][..]),
+                Data::Send { conn, seq, len } => {
+                    match self.conns.get(conn).and_then(|c| c.send_data(*seq, *len)) {
+                        Some(ab) => ab,
+                        None => {
+                            self.counters.output_dropped += 1;
+                            continue;
+                        }
+                    }
+                }
+            };
+            f(&OutSegment {
+                src: q.src,
+                dst: q.dst,
+                header: &q.header,
+                data,
+            });
+        }
+        // Keep the allocation for the next round.
+        self.out = queue;
+    }
+
+    /// Moves the segments to send into `out` as bytes: (destination, whole
+    /// segment). For tests that look at TCP alone, without a device.
     pub fn drain_output(&mut self, out: &mut Vec<(IpAddr, Vec<u8>)>) {
-        out.append(&mut self.out);
+        self.dispatch(|s| {
+            let mut buf = vec![0u8; s.len()];
+            s.write(&mut buf);
+            out.push((s.dst, buf));
+        });
     }
 
     /// A connection that completed its handshake on `port`, once.
@@ -685,6 +833,7 @@ impl Tcp {
         let id = self.new_id();
         let cfg = self.cfg.clone();
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         let mut c = Conn::new_active(&mut ctx, &cfg, local, remote, iss);
         c.held = true;
         conns.insert(id, c);
@@ -716,6 +865,7 @@ impl Tcp {
         f: impl FnOnce(&mut Conn, &mut Ctx) -> R,
     ) -> Result<R, TcpError> {
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         let c = conns.get_mut(&id).ok_or(TcpError::NoSuchConnection)?;
         let r = f(c, &mut ctx);
         self.settle(now, id);
@@ -750,6 +900,8 @@ impl Tcp {
 
     /// RST now and forget the connection.
     pub fn abort(&mut self, now: Instant, id: ConnId) -> Result<(), TcpError> {
+        // Data queued before the abort still goes out ahead of the RST.
+        self.materialize(Some(id));
         self.with_conn(now, id, |c, ctx| {
             c.held = false;
             c.abort(ctx)
