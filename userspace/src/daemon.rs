@@ -51,7 +51,7 @@ struct Shared {
     xsk_stats: Mutex<Vec<XskStats>>,
     clock: MonotonicClock,
     stop: AtomicBool,
-    /// Wakes worker 0 to send what waits in the stack's outbox.
+    /// Wakes worker 0 to flush what waits in the stack (made without a device).
     wake: EventFd,
     /// Signalled when ping replies arrive.
     ping_replies: tokio::sync::Notify,
