@@ -45,6 +45,11 @@ impl<D: Device> Faulty<D> {
         self.counters
     }
 
+    /// New rates from now on; the pattern continues (the seed is not reused).
+    pub fn set_config(&mut self, cfg: FaultConfig) {
+        self.cfg = cfg;
+    }
+
     /// xorshift64* (Vigna): deterministic per seed.
     fn next(&mut self) -> u64 {
         let mut x = self.rng;
