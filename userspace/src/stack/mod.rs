@@ -303,7 +303,7 @@ impl Stack {
                 dev,
                 seg.dst,
                 crate::wire::IpProtocol::Tcp,
-                seg.len(),
+                seg.buffer_len(),
                 true,
                 |b| seg.write(b),
             )

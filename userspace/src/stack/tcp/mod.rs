@@ -281,15 +281,11 @@ pub struct OutSegment<'a> {
 
 impl OutSegment<'_> {
     /// Bytes of the whole segment: header, options and data.
-    pub fn len(&self) -> usize {
+    pub fn buffer_len(&self) -> usize {
         self.header.header_len() + self.data.0.len() + self.data.1.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    /// Writes the segment into `buf` (exactly [`OutSegment::len`] bytes),
+    /// Writes the segment into `buf` (exactly [`OutSegment::buffer_len`] bytes),
     /// checksum included.
     pub fn write(&self, buf: &mut [u8]) {
         let hlen = self.header.header_len();
@@ -784,7 +780,7 @@ impl Tcp {
     /// segment). For tests that look at TCP alone, without a device.
     pub fn drain_output(&mut self, out: &mut Vec<(IpAddr, Vec<u8>)>) {
         self.dispatch(|s| {
-            let mut buf = vec![0u8; s.len()];
+            let mut buf = vec![0u8; s.buffer_len()];
             s.write(&mut buf);
             out.push((s.dst, buf));
         });
