@@ -10,12 +10,13 @@
 //! The stack is one state machine behind a mutex, shared by the queue
 //! workers (the single owner of the ARP cache). After every received batch
 //! a worker runs the services (echo, discard, http) on the stack's socket
-//! APIs and sends what came out. Worker 0 alone drives the timers: it
+//! APIs and sends what came out: frames are written into the socket's
+//! TX frames by the stack itself. Worker 0 alone drives the timers: it
 //! sleeps exactly until the earliest deadline of the stack and the services
 //! (`poll_at`), a frame, or a wake-up, with no tick. Whoever else changes
 //! the stack (the main task, other workers) wakes it through an eventfd
-//! when frames wait in the outbox or a deadline is earlier than the one it
-//! sleeps until. An idle daemon does not wake at all.
+//! when frames made without a device wait in the stack or a deadline is
+//! earlier than the one it sleeps until. An idle daemon does not wake at all.
 
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
@@ -80,7 +81,8 @@ struct Shared {
     stop: AtomicBool,
     /// Signalled once at shutdown and never read: wakes every worker.
     stop_fd: EventFd,
-    /// Wakes worker 0 to send what waits in the stack's outbox, or to
+    /// Wakes worker 0 to flush what waits in the stack (made
+    /// without a device), or to
     /// sleep until an earlier deadline.
     wake: EventFd,
     /// The deadline worker 0 sleeps until (µs of the stack's clock,
@@ -303,7 +305,7 @@ async fn main_task(
                 // A request may have queued frames (ARP resolution of an
                 // `arp add`) or started a timer: hand them to worker 0.
                 let st = shared.stack();
-                shared.kick(st.has_outbox(), st.poll_at());
+                shared.kick(st.has_pending_output(), st.poll_at());
                 response
             }
         })
@@ -345,7 +347,7 @@ async fn main_task(
                     }
                     // Learning flushes queued packets and (re)arms ARP
                     // timers: worker 0 sends and sleeps accordingly.
-                    shared.kick(st.has_outbox(), st.poll_at());
+                    shared.kick(st.has_pending_output(), st.poll_at());
                 }
                 guard.clear_ready();
             }
@@ -505,7 +507,6 @@ const KERNEL_STATS_AFTER: Duration = Duration::from_millis(100);
 /// services' timers: it sleeps exactly until their earliest deadline.
 fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
     let timers = index == 0;
-    let mut out: Vec<Vec<u8>> = Vec::new();
     // Set after frames moved: the kernel counters to re-read once quiet.
     let mut stats_due: Option<std::time::Instant> = None;
     while !shared.stop.load(Ordering::SeqCst) {
@@ -531,10 +532,12 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
         let mut moved = false;
         loop {
             let mut replied = false;
+            let tx_before = sock.tx_frames();
             let n = {
                 let mut st = shared.stack();
                 let now = shared.clock.now();
-                let n = match sock.recv(0, |frame| st.receive(now, frame)) {
+                // Replies are written straight into the socket's TX frames.
+                let n = match sock.recv(0, |frame, tx| st.receive(now, frame, tx)) {
                     Ok(n) => n,
                     Err(e) => {
                         log::error!("queue {}: {e:#}", sock.queue());
@@ -543,11 +546,10 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
                 };
                 let mut services = shared.services();
                 if timers && st.poll_at().is_some_and(|at| at <= now) {
-                    st.poll(now);
+                    st.poll(now, sock.tx());
                 }
                 services.poll(now, std::time::SystemTime::now(), &mut st);
-                st.flush(now);
-                st.drain_outbox(&mut out);
+                st.flush(now, sock.tx());
                 replied |= st.take_ping_replied();
                 if !timers {
                     // What this batch armed (a retransmission, an ARP
@@ -556,15 +558,11 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
                 }
                 n
             };
+            // The batch's frames are written; one kick sends the rest.
+            sock.commit();
+            moved |= n > 0 || sock.tx_frames() != tx_before;
             if replied {
                 shared.ping_replies.notify_waiters();
-            }
-            moved |= n > 0 || !out.is_empty();
-            if !out.is_empty() {
-                if let Err(e) = sock.send(&out) {
-                    log::error!("queue {}: {e:#}", sock.queue());
-                }
-                out.clear();
             }
             // At most every 100 ms: a getsockopt, kept off the per-batch path.
             sock.maybe_refresh_kernel_stats();

@@ -1,8 +1,8 @@
-//! TCP (RFC 9293) segments over IPv4.
+//! TCP (RFC 9293) segments.
 //!
-//! The checksum covers an IPv4 pseudo-header (source, destination, zero,
-//! protocol 6, TCP length), the header with its options, and the data
-//! (RFC 9293 3.1). TCP has no length field: the segment is the whole IPv4
+//! The checksum covers a pseudo-header ([`super::ip::pseudo_header_sum`]:
+//! addresses, protocol 6, TCP length), the header with its options, and the data
+//! (RFC 9293 3.1). TCP has no length field: the segment is the whole IP
 //! payload, so the view's buffer must be exactly that.
 //!
 //! Options parsed: MSS (RFC 9293 3.7.1), window scale (RFC 7323 2),
@@ -11,13 +11,13 @@
 //! illegal option length"); a length that runs past the header is malformed.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::ops::BitOr;
 
 use xdpstack_common::checksum;
 use xdpstack_common::layout::ipv4::PROTO_TCP;
 
-use super::{read_u16, write_u16, Error, Result};
+use super::{ip, read_u16, write_u16, Error, Result};
 
 /// Byte offsets of the header fields (RFC 9293 3.1).
 pub mod field {
@@ -336,12 +336,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// True if the checksum verifies against the pseudo-header (RFC 9293 3.1).
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    pub fn verify_checksum(&self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> bool {
         let b = self.buffer.as_ref();
         let Ok(len) = u16::try_from(b.len()) else {
             return false;
         };
-        checksum::fold(checksum::sum_be(pseudo_header_sum(src, dst, len), b)) == 0xffff
+        checksum::fold(checksum::sum_be(
+            ip::pseudo_header_sum(src.into(), dst.into(), PROTO_TCP, u32::from(len)),
+            b,
+        )) == 0xffff
     }
 }
 
@@ -397,21 +400,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     ///
     /// # Panics
     /// If the buffer is longer than 65535 bytes.
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn fill_checksum(&mut self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) {
         self.set_checksum(0);
         let b = self.buffer.as_ref();
         let len = u16::try_from(b.len()).expect("a TCP segment fits 65535 bytes");
-        let c = checksum::finish(checksum::sum_be(pseudo_header_sum(src, dst, len), b));
+        let c = checksum::finish(checksum::sum_be(
+            ip::pseudo_header_sum(src.into(), dst.into(), PROTO_TCP, u32::from(len)),
+            b,
+        ));
         self.set_checksum(c);
     }
-}
-
-/// The partial sum of the IPv4 pseudo-header (RFC 9293 3.1).
-fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, tcp_len: u16) -> u32 {
-    let acc = checksum::sum_be(0, &src.octets());
-    let acc = checksum::sum_be(acc, &dst.octets());
-    let acc = checksum::add(acc, u32::from(PROTO_TCP));
-    checksum::add(acc, u32::from(tcp_len))
 }
 
 /// Writes the tcpdump-like text shared by the view and the Repr.
@@ -484,8 +482,8 @@ impl<'a> TcpRepr<'a> {
     /// Reads a segment carried from `src` to `dst`, verifying its checksum.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) -> Result<TcpRepr<'a>> {
         packet.check_len()?;
         if !packet.verify_checksum(src, dst) {
@@ -547,8 +545,8 @@ impl<'a> TcpRepr<'a> {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut Packet<T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) {
         self.emit_header(packet);
         packet.payload_mut().copy_from_slice(self.payload);
@@ -566,6 +564,7 @@ impl fmt::Display for TcpRepr<'_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 2);
     const SERVER: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 4);

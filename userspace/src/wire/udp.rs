@@ -1,17 +1,17 @@
-//! UDP (RFC 768) over IPv4.
+//! UDP (RFC 768).
 //!
-//! The checksum covers an IPv4 pseudo-header (source, destination, zero,
+//! The checksum covers a pseudo-header ([`super::ip::pseudo_header_sum`]: addresses,
 //! protocol, UDP length), the UDP header and the data (RFC 768). Over IPv4
 //! a zero checksum means the sender computed none (RFC 768, RFC 1122
 //! 4.1.3.4), so a computed zero is sent as 0xffff instead.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use xdpstack_common::checksum;
 use xdpstack_common::layout::{ipv4, udp};
 
-use super::{read_u16, write_u16, Error, Result};
+use super::{ip, read_u16, write_u16, Error, Result};
 
 /// A zero-copy view over a UDP datagram (the IPv4 payload).
 ///
@@ -91,11 +91,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// True if the checksum verifies against the pseudo-header, or if it is
     /// zero: the sender computed none (RFC 768, RFC 1122 4.1.3.4).
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    pub fn verify_checksum(&self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> bool {
         if self.checksum() == 0 {
             return true;
         }
-        let acc = pseudo_header_sum(src, dst, self.len());
+        let acc = ip::pseudo_header_sum(
+            src.into(),
+            dst.into(),
+            ipv4::PROTO_UDP,
+            u32::from(self.len()),
+        );
         checksum::fold(checksum::sum_be(acc, self.datagram())) == 0xffff
     }
 }
@@ -125,24 +130,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// Computes the checksum with the pseudo-header and writes it; a computed
     /// 0 is sent as 0xffff, since 0 would mean "no checksum" (RFC 768).
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn fill_checksum(&mut self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) {
         self.set_checksum(0);
-        let acc = pseudo_header_sum(src, dst, self.len());
+        let acc = ip::pseudo_header_sum(
+            src.into(),
+            dst.into(),
+            ipv4::PROTO_UDP,
+            u32::from(self.len()),
+        );
         let c = match checksum::finish(checksum::sum_be(acc, self.datagram())) {
             0 => 0xffff,
             c => c,
         };
         self.set_checksum(c);
     }
-}
-
-/// The partial sum of the IPv4 pseudo-header (RFC 768): source, destination,
-/// a zero byte, the protocol, and the UDP length.
-fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, udp_len: u16) -> u32 {
-    let acc = checksum::sum_be(0, &src.octets());
-    let acc = checksum::sum_be(acc, &dst.octets());
-    let acc = checksum::add(acc, u32::from(ipv4::PROTO_UDP));
-    checksum::add(acc, u32::from(udp_len))
 }
 
 /// `UDP 40000 > 7, length 10` (length of the data, as tcpdump prints it).
@@ -174,8 +175,8 @@ impl<'a> UdpRepr<'a> {
     /// (`Error::Checksum` when wrong; a zero checksum is accepted as none).
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) -> Result<UdpRepr<'a>> {
         packet.check_len()?;
         if !packet.verify_checksum(src, dst) {
@@ -208,8 +209,8 @@ impl<'a> UdpRepr<'a> {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut Packet<T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) {
         debug_assert!(self.buffer_len() <= usize::from(u16::MAX));
         packet.set_src_port(self.src_port);
@@ -237,6 +238,7 @@ mod tests {
     use super::*;
     use crate::wire::testdata::UDP_IP;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     const SRC: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 2);
     const DST: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 4);
@@ -306,7 +308,7 @@ mod tests {
         p.set_dst_port(2);
         p.set_len(10);
         let partial = checksum::fold(checksum::sum_be(
-            pseudo_header_sum(SRC, DST, 10),
+            ip::pseudo_header_sum(SRC.into(), DST.into(), ipv4::PROTO_UDP, 10),
             p.datagram(),
         ));
         p.payload_mut()

@@ -6,7 +6,7 @@
 //! TIME-WAIT list, removal).
 
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::seq;
@@ -45,8 +45,8 @@ const FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) struct Conn {
     pub state: TcpState,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     /// The listening port whose backlog this connection counts against,
     /// until it is accepted.
     pub listener: Option<u16>,
@@ -137,7 +137,7 @@ fn shift_for(cap: usize) -> u8 {
 }
 
 impl Conn {
-    fn new(cfg: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> Conn {
+    fn new(cfg: &TcpConfig, local: SocketAddr, remote: SocketAddr, iss: u32) -> Conn {
         Conn {
             state: TcpState::Closed,
             local,
@@ -198,8 +198,8 @@ impl Conn {
     pub fn new_active(
         ctx: &mut Ctx,
         cfg: &TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: u32,
     ) -> Conn {
         let mut c = Conn::new(cfg, local, remote, iss);
@@ -212,8 +212,8 @@ impl Conn {
     pub fn new_passive(
         ctx: &mut Ctx,
         cfg: &TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: u32,
         syn: &TcpRepr,
     ) -> Conn {
@@ -1074,25 +1074,33 @@ impl Conn {
             options,
             payload: &[],
         };
-        let (a, b) = if len > 0 {
-            let (a, b) = self.snd_buf.as_slices();
-            let end = data_off + len as usize;
-            if end <= a.len() {
-                (&a[data_off..end], &b[..0])
-            } else if data_off >= a.len() {
-                (&b[data_off - a.len()..end - a.len()], &b[..0])
-            } else {
-                (&a[data_off..], &b[..end - a.len()])
-            }
-        } else {
-            (&[][..], &[][..])
-        };
-        super::push_segment(ctx, *self.local.ip(), *self.remote.ip(), &repr, a, b);
+        super::push_segment(ctx, self.local.ip(), self.remote.ip(), &repr, s, len);
         if flags.ack() {
             self.ack_now = false;
             self.delack_at = None;
             self.segs_unacked = 0;
         }
+    }
+
+    /// `len` bytes of the send buffer from sequence number `seq`, as the
+    /// ring's two parts; `None` once they are no longer held.
+    pub fn send_data(&self, seq: u32, len: u32) -> Option<(&[u8], &[u8])> {
+        if seq::lt(seq, self.snd_buf_seq) {
+            return None;
+        }
+        let off = seq.wrapping_sub(self.snd_buf_seq) as usize;
+        let end = off.checked_add(len as usize)?;
+        if end > self.snd_buf.len() {
+            return None;
+        }
+        let (a, b) = self.snd_buf.as_slices();
+        Some(if end <= a.len() {
+            (&a[off..end], &b[..0])
+        } else if off >= a.len() {
+            (&b[off - a.len()..end - a.len()], &b[..0])
+        } else {
+            (&a[off..], &b[..end - a.len()])
+        })
     }
 
     // ----- timers -----

@@ -1,5 +1,16 @@
 //! TCP (RFC 9293) as a pure state machine: segments in ([`Tcp::receive`]),
-//! segments out ([`Tcp::drain_output`]), time passed in as a value.
+//! segments out ([`Tcp::dispatch`]), time passed in as a value.
+//!
+//! Output is queued as compact descriptors (the header, and where the data
+//! lies in the connection's send buffer), not as bytes: the stack writes
+//! each one at flush straight into the device's buffer, so a segment's data
+//! is copied once, from the send buffer into the frame. Descriptors are
+//! written at flush rather than when the connection emits because the
+//! services call TCP where no device is at hand (and the connection code
+//! stays free of it). Before anything can trim or drop a send buffer
+//! (input, timers, abort) the descriptors still queued get their own copy
+//! of the data ([`Tcp::materialize`]); the stack flushes before input, so
+//! that copy is the exception.
 //!
 //! - `mod.rs`: the tables (listeners, connections by 4-tuple, TIME-WAIT
 //!   list), LISTEN and CLOSED processing (RFC 9293 3.10.7.1-2), the API;
@@ -22,7 +33,7 @@ mod sim;
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use crate::stack::rate_limit::{RateLimitConfig, TokenBucket};
 use crate::stack::rng::{self, Rng};
 use crate::stack::time::Instant;
+use crate::wire::ip;
 use crate::wire::tcp::{Flags, Packet, TcpOptions, TcpRepr};
 use crate::wire::Error as WireError;
 use conn::Conn;
@@ -47,8 +59,9 @@ const MAX_TIME_WAIT: Duration = Duration::from_secs(240);
 /// What the engine is configured with.
 #[derive(Clone, Debug)]
 pub struct TcpConfig {
-    pub local_ip: Ipv4Addr,
-    /// The MSS we announce: MTU - 40 (RFC 9293 3.7.1).
+    pub local_ip: IpAddr,
+    /// The MSS we announce: the MTU less the IP and TCP headers (RFC 9293
+    /// 3.7.1, RFC 8200 8.3): MTU - 40 over IPv4, MTU - 60 over IPv6.
     pub mss: u16,
     /// Per-connection receive buffer (bytes); the window advertises its free space.
     pub rcv_buf: usize,
@@ -67,9 +80,12 @@ pub struct TcpConfig {
 }
 
 impl TcpConfig {
-    /// Sensible defaults; `mtu` is the IPv4 MTU.
-    pub fn new(local_ip: Ipv4Addr, mtu: usize, isn_secret: [u8; 16]) -> TcpConfig {
-        let mss = mtu.saturating_sub(40).clamp(88, usize::from(u16::MAX)) as u16;
+    /// Sensible defaults; `mtu` is the link's MTU, the IP header size comes
+    /// from the version of `local_ip`.
+    pub fn new(local_ip: impl Into<IpAddr>, mtu: usize, isn_secret: [u8; 16]) -> TcpConfig {
+        let local_ip = local_ip.into();
+        let headers = ip::header_len(local_ip) + crate::wire::tcp::HEADER_LEN;
+        let mss = mtu.saturating_sub(headers).clamp(88, usize::from(u16::MAX)) as u16;
         TcpConfig {
             local_ip,
             mss,
@@ -143,8 +159,8 @@ impl std::error::Error for TcpError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnView {
     pub state: TcpState,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     /// Bytes received, not yet read (LISTEN: connections waiting for accept).
     pub recv_q: usize,
     /// Bytes not yet acknowledged (LISTEN: the backlog).
@@ -208,34 +224,98 @@ pub struct TcpCounters {
 pub(crate) struct Ctx<'a> {
     now: Instant,
     time_wait: Duration,
-    out: &'a mut Vec<(Ipv4Addr, Vec<u8>)>,
+    out: &'a mut Vec<Queued>,
     counters: &'a mut TcpCounters,
     challenge: &'a mut TokenBucket,
+    /// The connection being run, whose send buffer holds the data of the
+    /// segments it queues.
+    conn: Option<ConnId>,
 }
 
-/// Queues one segment: the header from `repr` and the data `a` then `b`.
-fn push_segment(ctx: &mut Ctx, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, a: &[u8], b: &[u8]) {
+/// Where a queued segment's data is.
+enum Data {
+    None,
+    /// `len` bytes from sequence number `seq` of the connection's send buffer.
+    Send {
+        conn: ConnId,
+        seq: u32,
+        len: u32,
+    },
+    /// A copy, made when the send buffer could change before the flush.
+    Owned(Vec<u8>),
+}
+
+/// A segment waiting for [`Tcp::dispatch`].
+pub(crate) struct Queued {
+    src: IpAddr,
+    dst: IpAddr,
+    /// Header fields and options; its `payload` is empty (see `data`).
+    header: TcpRepr<'static>,
+    data: Data,
+}
+
+/// One segment to write, handed out by [`Tcp::dispatch`].
+pub struct OutSegment<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    header: &'a TcpRepr<'static>,
+    /// The data, in two parts (the send buffer is a ring).
+    data: (&'a [u8], &'a [u8]),
+}
+
+impl OutSegment<'_> {
+    /// Bytes of the whole segment: header, options and data.
+    pub fn buffer_len(&self) -> usize {
+        self.header.header_len() + self.data.0.len() + self.data.1.len()
+    }
+
+    /// Writes the segment into `buf` (exactly [`OutSegment::buffer_len`] bytes),
+    /// checksum included.
+    pub fn write(&self, buf: &mut [u8]) {
+        let hlen = self.header.header_len();
+        let (a, b) = self.data;
+        buf[hlen..hlen + a.len()].copy_from_slice(a);
+        buf[hlen + a.len()..].copy_from_slice(b);
+        let mut packet = Packet::new_unchecked(buf);
+        self.header.emit_header(&mut packet);
+        packet.fill_checksum(self.src, self.dst);
+    }
+}
+
+/// Queues one segment: the header from `repr` (its payload ignored) and
+/// `len` bytes of the running connection's send buffer from `seq`.
+fn push_segment(ctx: &mut Ctx, src: IpAddr, dst: IpAddr, repr: &TcpRepr, seq: u32, len: u32) {
     if ctx.out.len() >= OUTPUT_MAX {
         ctx.counters.output_dropped += 1;
         return;
     }
-    let hlen = repr.header_len();
-    let mut buf = vec![0u8; hlen + a.len() + b.len()];
-    buf[hlen..hlen + a.len()].copy_from_slice(a);
-    buf[hlen + a.len()..].copy_from_slice(b);
-    let mut packet = Packet::new_unchecked(&mut buf[..]);
-    repr.emit_header(&mut packet);
-    packet.fill_checksum(src, dst);
+    let data = match (len, ctx.conn) {
+        (0, _) => Data::None,
+        (len, Some(conn)) => Data::Send { conn, seq, len },
+        (_, None) => {
+            // Data with no connection to read it from: a bug, not a packet.
+            ctx.counters.output_dropped += 1;
+            return;
+        }
+    };
     ctx.counters.segments_sent += 1;
     if repr.flags.rst() {
         ctx.counters.resets_sent += 1;
     }
-    ctx.out.push((dst, buf));
+    ctx.out.push(Queued {
+        src,
+        dst,
+        header: TcpRepr {
+            payload: &[],
+            ..*repr
+        },
+        data,
+    });
 }
 
 /// A RST `<SEQ=seq>`, with `<ACK=ack><CTL=RST,ACK>` when `ack` is given
 /// (RFC 9293 3.10.7.1).
-fn send_rst(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seq: u32, ack: Option<u32>) {
+fn send_rst(ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr, seq: u32, ack: Option<u32>) {
     let repr = TcpRepr {
         src_port: local.port(),
         dst_port: remote.port(),
@@ -250,13 +330,13 @@ fn send_rst(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seq: u32, 
         options: TcpOptions::default(),
         payload: &[],
     };
-    push_segment(ctx, *local.ip(), *remote.ip(), &repr, &[], &[]);
+    push_segment(ctx, local.ip(), remote.ip(), &repr, 0, 0);
 }
 
 /// The reply to a segment no connection wants (RFC 9293 3.10.7.1): none to a
 /// RST; `<SEQ=SEG.ACK><CTL=RST>` to an ACK; otherwise
 /// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
-fn reset_for(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr) {
+fn reset_for(ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr) {
     if seg.flags.rst() {
         return;
     }
@@ -265,6 +345,23 @@ fn reset_for(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seg: &Tcp
     } else {
         let ack = seg.seq.wrapping_add(seg.segment_len());
         send_rst(ctx, local, remote, 0, Some(ack));
+    }
+}
+
+/// An address one host can have: not unspecified, multicast or the IPv4
+/// limited broadcast (RFC 1122 4.2.3.10; RFC 4291 2.7 for IPv6).
+fn is_unicast_host(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => !(v4.is_broadcast() || v4.is_multicast() || v4.is_unspecified()),
+        IpAddr::V6(v6) => !(v6.is_multicast() || v6.is_unspecified()),
+    }
+}
+
+/// The unspecified address of `a`'s version (a listener's remote end).
+fn unspecified_like(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
     }
 }
 
@@ -282,11 +379,11 @@ pub struct Tcp {
     listeners: HashMap<u16, Listener>,
     conns: HashMap<ConnId, Conn>,
     /// (local port, remote) -> connection, for every connection not Closed.
-    tuples: HashMap<(u16, SocketAddrV4), ConnId>,
+    tuples: HashMap<(u16, SocketAddr), ConnId>,
     /// TIME-WAIT connections, oldest first, with the deadline they had
     /// when queued (a restarted timer is found when the entry comes up).
     time_wait: VecDeque<(Instant, ConnId)>,
-    out: Vec<(Ipv4Addr, Vec<u8>)>,
+    out: Vec<Queued>,
     challenge: TokenBucket,
     next_id: u64,
     /// Ephemeral ports (its own stream of the stack's generator).
@@ -379,17 +476,47 @@ impl Tcp {
                 out: &mut self.out,
                 counters: &mut self.counters,
                 challenge: &mut self.challenge,
+                conn: None,
             },
             &mut self.conns,
         )
+    }
+
+    /// Gives every queued segment whose data is in a send buffer its own
+    /// copy (of connection `only`, or all), before that buffer may change.
+    fn materialize(&mut self, only: Option<ConnId>) {
+        for q in self.out.iter_mut() {
+            let Data::Send { conn, seq, len } = q.data else {
+                continue;
+            };
+            if only.is_some_and(|o| o != conn) {
+                continue;
+            }
+            q.data = match self.conns.get(&conn).and_then(|c| c.send_data(seq, len)) {
+                Some((a, b)) => Data::Owned([a, b].concat()),
+                // Gone already: an empty segment would lie about its
+                // sequence space, so dispatch drops it.
+                None => Data::Send { conn, seq, len },
+            };
+        }
     }
 
     fn live_connections(&self) -> u64 {
         self.counters.current_connections + self.counters.half_open
     }
 
-    /// One TCP segment (the IPv4 payload) from `src` to `dst`.
-    pub fn receive(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
+    /// One TCP segment (the IP payload) from `src` to `dst`.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        segment: &[u8],
+    ) {
+        let (src, dst) = (src.into(), dst.into());
+        if !self.out.is_empty() {
+            self.materialize(None);
+        }
         self.counters.segments_received += 1;
         let packet = match Packet::new_checked(segment) {
             Ok(p) => p,
@@ -411,17 +538,16 @@ impl Tcp {
         };
         // Not ours, or from an address no connection can have (RFC 1122 4.2.3.10).
         if dst != self.cfg.local_ip
-            || src.is_broadcast()
-            || src.is_multicast()
-            || src.is_unspecified()
+            || src.is_ipv4() != dst.is_ipv4()
+            || !is_unicast_host(src)
             || seg.src_port == 0
             || seg.dst_port == 0
         {
             self.counters.malformed += 1;
             return;
         }
-        let local = SocketAddrV4::new(dst, seg.dst_port);
-        let remote = SocketAddrV4::new(src, seg.src_port);
+        let local = SocketAddr::new(dst, seg.dst_port);
+        let remote = SocketAddr::new(src, seg.src_port);
         if let Some(&id) = self.tuples.get(&(seg.dst_port, remote)) {
             let reuse = self
                 .conns
@@ -430,6 +556,7 @@ impl Tcp {
                 && self.listeners.contains_key(&seg.dst_port);
             if !reuse {
                 let (mut ctx, conns) = self.ctx(now);
+                ctx.conn = Some(id);
                 if let Some(c) = conns.get_mut(&id) {
                     c.on_segment(&mut ctx, &seg);
                 }
@@ -451,13 +578,7 @@ impl Tcp {
     }
 
     /// RFC 9293 3.10.7.2.
-    fn on_listen(
-        &mut self,
-        now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        seg: &TcpRepr,
-    ) {
+    fn on_listen(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr) {
         let f = seg.flags;
         if f.rst() {
             return;
@@ -488,6 +609,7 @@ impl Tcp {
         let id = self.new_id();
         let cfg = self.cfg.clone();
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         let mut c = Conn::new_passive(&mut ctx, &cfg, local, remote, iss, seg);
         c.listener = Some(local.port());
         conns.insert(id, c);
@@ -559,6 +681,7 @@ impl Tcp {
     /// Ends a connection without sending anything (TIME-WAIT expiry).
     fn finish(&mut self, now: Instant, id: ConnId) {
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         if let Some(c) = conns.get_mut(&id) {
             c.set_state(&mut ctx, TcpState::Closed);
         }
@@ -567,10 +690,14 @@ impl Tcp {
 
     /// Timers: retransmission, delayed ACK, zero-window probe, TIME-WAIT.
     pub fn poll(&mut self, now: Instant) {
+        if !self.out.is_empty() {
+            self.materialize(None);
+        }
         let mut changed = Vec::new();
         {
             let (mut ctx, conns) = self.ctx(now);
             for (id, c) in conns.iter_mut() {
+                ctx.conn = Some(*id);
                 if c.next_timer().is_some_and(|t| t <= now) {
                     let before = c.state;
                     c.on_timers(&mut ctx);
@@ -607,9 +734,48 @@ impl Tcp {
         conns.into_iter().chain(tw).min()
     }
 
-    /// Moves the segments to send into `out`: (destination, whole segment).
-    pub fn drain_output(&mut self, out: &mut Vec<(Ipv4Addr, Vec<u8>)>) {
-        out.append(&mut self.out);
+    /// True when segments wait for [`Tcp::dispatch`].
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Hands every queued segment to `f`, oldest first, with its data read
+    /// from the send buffer it is in; `f` writes it where it goes.
+    pub fn dispatch(&mut self, mut f: impl FnMut(&OutSegment<'_>)) {
+        let mut queue = std::mem::take(&mut self.out);
+        for q in queue.drain(..) {
+            let data = match &q.data {
+                Data::None => (&[][..], &[][..]),
+                Data::Owned(v) => (&v[..], &[][..]),
+                Data::Send { conn, seq, len } => {
+                    match self.conns.get(conn).and_then(|c| c.send_data(*seq, *len)) {
+                        Some(ab) => ab,
+                        None => {
+                            self.counters.output_dropped += 1;
+                            continue;
+                        }
+                    }
+                }
+            };
+            f(&OutSegment {
+                src: q.src,
+                dst: q.dst,
+                header: &q.header,
+                data,
+            });
+        }
+        // Keep the allocation for the next round.
+        self.out = queue;
+    }
+
+    /// Moves the segments to send into `out` as bytes: (destination, whole
+    /// segment). For tests that look at TCP alone, without a device.
+    pub fn drain_output(&mut self, out: &mut Vec<(IpAddr, Vec<u8>)>) {
+        self.dispatch(|s| {
+            let mut buf = vec![0u8; s.buffer_len()];
+            s.write(&mut buf);
+            out.push((s.dst, buf));
+        });
     }
 
     /// A connection that completed its handshake on `port`, once.
@@ -630,9 +796,13 @@ impl Tcp {
         &mut self,
         now: Instant,
         local_port: u16,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
     ) -> Result<ConnId, TcpError> {
-        if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
+        let remote = remote.into();
+        if remote.port() == 0
+            || !is_unicast_host(remote.ip())
+            || remote.is_ipv4() != self.cfg.local_ip.is_ipv4()
+        {
             return Err(TcpError::InvalidState);
         }
         if self.live_connections() >= self.cfg.max_connections as u64 {
@@ -646,11 +816,12 @@ impl Tcp {
         } else {
             local_port
         };
-        let local = SocketAddrV4::new(self.cfg.local_ip, port);
+        let local = SocketAddr::new(self.cfg.local_ip, port);
         let iss = isn::isn(&self.cfg.isn_secret, local, remote, now);
         let id = self.new_id();
         let cfg = self.cfg.clone();
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         let mut c = Conn::new_active(&mut ctx, &cfg, local, remote, iss);
         c.held = true;
         conns.insert(id, c);
@@ -661,7 +832,7 @@ impl Tcp {
 
     /// A port no listener has and no connection to `remote` uses (RFC 6056
     /// 3.3.1: from a random start, so it cannot be guessed).
-    fn ephemeral_port(&mut self, remote: SocketAddrV4) -> Result<u16, TcpError> {
+    fn ephemeral_port(&mut self, remote: SocketAddr) -> Result<u16, TcpError> {
         let (listeners, tuples) = (&self.listeners, &self.tuples);
         rng::ephemeral_port(&mut self.rng, EPHEMERAL, |p| {
             !listeners.contains_key(&p) && !tuples.contains_key(&(p, remote))
@@ -677,6 +848,7 @@ impl Tcp {
         f: impl FnOnce(&mut Conn, &mut Ctx) -> R,
     ) -> Result<R, TcpError> {
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         let c = conns.get_mut(&id).ok_or(TcpError::NoSuchConnection)?;
         let r = f(c, &mut ctx);
         self.settle(now, id);
@@ -711,6 +883,8 @@ impl Tcp {
 
     /// RST now and forget the connection.
     pub fn abort(&mut self, now: Instant, id: ConnId) -> Result<(), TcpError> {
+        // Data queued before the abort still goes out ahead of the RST.
+        self.materialize(Some(id));
         self.with_conn(now, id, |c, ctx| {
             c.held = false;
             c.abort(ctx)
@@ -741,7 +915,7 @@ impl Tcp {
     /// Every row, sorted by local port, then peer.
     pub fn connections(&self) -> Vec<ConnView> {
         let mut v: Vec<ConnView> = self.views(true).collect();
-        v.sort_by_key(|r| (r.local.port(), *r.remote.ip(), r.remote.port()));
+        v.sort_by_key(|r| (r.local.port(), r.remote.ip(), r.remote.port()));
         v
     }
 
@@ -751,8 +925,8 @@ impl Tcp {
     pub fn views(&self, time_wait: bool) -> impl Iterator<Item = ConnView> + '_ {
         let listeners = self.listeners.iter().map(|(port, l)| ConnView {
             state: TcpState::Listen,
-            local: SocketAddrV4::new(self.cfg.local_ip, *port),
-            remote: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            local: SocketAddr::new(self.cfg.local_ip, *port),
+            remote: SocketAddr::new(unspecified_like(self.cfg.local_ip), 0),
             recv_q: l.accept_queue.len(),
             send_q: self.cfg.backlog,
             rto_ms: 0,
