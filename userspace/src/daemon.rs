@@ -115,6 +115,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         args.iface,
         attached.reason
     );
+    let local_peer = is_veth(&args.iface);
     let mut sockets = Vec::new();
     for q in 0..queues {
         let s = XskSocket::open(&args.iface, q)?;
@@ -146,6 +147,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         isn_secret: os_random()?,
     };
     let mut stack = Stack::new(config, clock.now());
+    if local_peer {
+        // The peer is on this host and may leave checksums partial (TX offload).
+        stack.accept_partial_checksums(true);
+        log::info!(
+            "{} is a veth: accepting partial checksums from its peer",
+            args.iface
+        );
+    }
     let services = Services::start(&mut stack, &args.services).map_err(|e| anyhow!(e))?;
     let shared = Arc::new(Shared {
         stack: Mutex::new(stack),
@@ -496,6 +505,16 @@ async fn ping(shared: &Shared, dst: Ipv4Addr, size: usize, seq: u16, timeout_ms:
 
 /// 16 bytes from the kernel's random source, for the RFC 6528 ISN key: it
 /// must be unguessable and new at every start.
+/// True if `iface` is a veth: every frame it receives was sent by a kernel
+/// on this host, so a checksum left partial by TX offload is trustworthy
+/// (see [`Stack::accept_partial_checksums`]).
+fn is_veth(iface: &str) -> bool {
+    iface::index(iface)
+        .ok()
+        .and_then(|i| crate::fastpath::link::query(i, None).ok())
+        .is_some_and(|l| l.kind.as_deref() == Some("veth"))
+}
+
 fn os_random() -> Result<[u8; 16]> {
     let mut key = [0u8; 16];
     let mut filled = 0;

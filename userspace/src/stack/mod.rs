@@ -191,6 +191,21 @@ impl Stack {
         &self.cfg
     }
 
+    /// Accept UDP and TCP checksums that hold only the pseudo-header sum
+    /// (counted as `partial_checksum_accepted`). A sender with TX checksum
+    /// offload on (Linux's CHECKSUM_PARTIAL, the default on a veth, in a
+    /// container, on the host) leaves the sum for hardware to finish, and a
+    /// veth hands the frame to XDP before anyone does. The daemon turns this
+    /// on only when its interface is a veth: such a frame then comes from
+    /// memory on this host, where no bits flip in transit, which is why
+    /// Linux itself trusts it. A frame forwarded from a real wire carries a
+    /// complete checksum, and one whose field merely equals the partial sum
+    /// by corruption would also have to pass the Ethernet CRC.
+    pub fn accept_partial_checksums(&mut self, on: bool) {
+        self.udp.accept_partial = on;
+        self.tcp.set_accept_partial_checksums(on);
+    }
+
     /// How long the stack has run.
     pub fn uptime(&self, now: Instant) -> Duration {
         now.since(self.started)

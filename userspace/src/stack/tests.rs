@@ -735,3 +735,63 @@ fn tcp_echo_service_answers_through_the_stack() {
     // The stack's timers come from TCP now (a retransmission is pending).
     assert!(s.next_timer().is_some());
 }
+
+/// Replaces a UDP or TCP checksum (at `at` in `segment`) with what a Linux
+/// sender with TX offload leaves: the pseudo-header sum, folded, not
+/// complemented (CHECKSUM_PARTIAL).
+fn partial_checksum(segment: &mut [u8], at: usize, proto: u8) {
+    use xdpstack_common::checksum;
+    let acc = checksum::sum_be(0, &PEER.octets());
+    let acc = checksum::sum_be(acc, &US.octets());
+    let acc = checksum::add(acc, u32::from(proto));
+    let acc = checksum::add(acc, segment.len() as u32);
+    segment[at..at + 2].copy_from_slice(&checksum::fold(acc).to_be_bytes());
+}
+
+#[test]
+fn partial_checksums_are_accepted_only_when_allowed_and_counted() {
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    learn_peer(&mut s);
+    let h = s.udp_bind(7).unwrap();
+    s.tcp().listen(80).unwrap();
+    let mut udp = udp_to(7, b"abc", false);
+    partial_checksum(&mut udp, 6, 17);
+    let mut syn = tcp_segment(US, 80, TcpFlags::SYN, 1000, 0, &[]);
+    partial_checksum(&mut syn, 16, 6);
+    let send = |s: &mut Stack, ms: u64| {
+        s.receive(
+            t(ms),
+            &ip_frame(PEER, US, IpProtocol::Udp, 1, 0, false, &udp),
+        );
+        s.receive(
+            t(ms),
+            &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &syn),
+        );
+        s.flush(t(ms));
+    };
+    // Off (a real NIC): a wrong checksum like any other.
+    send(&mut s, 1);
+    assert_eq!(s.udp_counters().bad_checksum, 1);
+    assert_eq!(s.tcp_counters().bad_checksum, 1);
+    assert_eq!(s.udp_recv_from(h).unwrap(), None);
+    assert!(tcp_out(&out(&mut s)).is_empty());
+    // On (a veth): delivered, answered and counted.
+    s.accept_partial_checksums(true);
+    send(&mut s, 2);
+    assert_eq!(s.udp_recv_from(h).unwrap().unwrap().data, b"abc");
+    let segs = tcp_out(&out(&mut s));
+    assert_eq!(segs.len(), 1);
+    assert!(segs[0].1.syn() && segs[0].1.ack() && segs[0].3 == 1001);
+    assert_eq!(s.udp_counters().partial_checksum_accepted, 1);
+    assert_eq!(s.tcp_counters().partial_checksum_accepted, 1);
+    // Still on: a checksum that is neither complete nor partial is bad.
+    let mut bad = udp_to(7, b"abc", false);
+    bad[6] ^= 0x40;
+    s.receive(
+        t(3),
+        &ip_frame(PEER, US, IpProtocol::Udp, 3, 0, false, &bad),
+    );
+    assert_eq!(s.udp_counters().bad_checksum, 2);
+    assert_eq!(s.udp_recv_from(h).unwrap(), None);
+}

@@ -92,6 +92,9 @@ pub struct UdpCounters {
     pub malformed: u64,
     /// `InCsumErrors`.
     pub bad_checksum: u64,
+    /// Checksums left partial by a local peer's TX offload, accepted (see
+    /// [`Stack::accept_partial_checksums`]).
+    pub partial_checksum_accepted: u64,
     /// To a port no socket is bound to (`NoPorts`): port unreachable.
     pub no_port: u64,
     /// Dropped because the socket's queue was full (`RcvbufErrors`).
@@ -113,6 +116,8 @@ pub(super) struct Udp {
     counters: UdpCounters,
     next_generation: u32,
     next_ephemeral: u16,
+    /// Accept checksums a local peer left partial.
+    pub(super) accept_partial: bool,
 }
 
 impl Udp {
@@ -122,6 +127,7 @@ impl Udp {
             counters: UdpCounters::default(),
             next_generation: 1,
             next_ephemeral: *EPHEMERAL.start(),
+            accept_partial: false,
         }
     }
 
@@ -221,9 +227,24 @@ impl Stack {
             return;
         };
         // A zero checksum means the sender computed none (RFC 768).
-        let Ok(repr) = UdpRepr::parse(&packet, d.src, d.dst) else {
-            self.udp.counters.bad_checksum += 1;
-            return;
+        let repr = match UdpRepr::parse(&packet, d.src, d.dst) {
+            Ok(r) => r,
+            Err(crate::wire::Error::Checksum)
+                if self.udp.accept_partial && packet.has_partial_checksum(d.src, d.dst) =>
+            {
+                self.udp.counters.partial_checksum_accepted += 1;
+                match UdpRepr::parse_unverified(&packet) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        self.udp.counters.malformed += 1;
+                        return;
+                    }
+                }
+            }
+            Err(_) => {
+                self.udp.counters.bad_checksum += 1;
+                return;
+            }
         };
         let datagram = UdpDatagram {
             src: SocketAddrV4::new(d.src, repr.src_port),

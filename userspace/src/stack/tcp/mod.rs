@@ -177,6 +177,9 @@ pub struct TcpCounters {
     pub segments_received: u64,
     pub segments_sent: u64,
     pub bad_checksum: u64,
+    /// Checksums left partial by a local peer's TX offload, accepted
+    /// ([`Tcp::set_accept_partial_checksums`]).
+    pub partial_checksum_accepted: u64,
     pub malformed: u64,
     pub active_opens: u64,
     pub passive_opens: u64,
@@ -308,6 +311,8 @@ pub struct Tcp {
     next_port: u16,
     /// The latest time passed in, for the calls that take none.
     now: Instant,
+    /// Accept checksums a local peer left partial.
+    accept_partial: bool,
 }
 
 impl Tcp {
@@ -336,7 +341,15 @@ impl Tcp {
             }),
             next_id: 1,
             now: Instant::ZERO,
+            accept_partial: false,
         }
+    }
+
+    /// Accept segments whose checksum field holds only the pseudo-header
+    /// sum, as a local peer with TX checksum offload leaves it (see
+    /// `Stack::accept_partial_checksums` for when that is safe).
+    pub fn set_accept_partial_checksums(&mut self, on: bool) {
+        self.accept_partial = on;
     }
 
     pub fn config(&self) -> &TcpConfig {
@@ -409,6 +422,18 @@ impl Tcp {
         };
         let seg = match TcpRepr::parse(&packet, src, dst) {
             Ok(r) => r,
+            Err(WireError::Checksum)
+                if self.accept_partial && packet.has_partial_checksum(src, dst) =>
+            {
+                self.counters.partial_checksum_accepted += 1;
+                match TcpRepr::parse_unverified(&packet) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        self.counters.malformed += 1;
+                        return;
+                    }
+                }
+            }
             Err(WireError::Checksum) => {
                 self.counters.bad_checksum += 1;
                 return;
