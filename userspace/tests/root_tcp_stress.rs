@@ -48,3 +48,64 @@ fn root_client_with_default_offload_reaches_every_service() {
     assert!(r.stat("stack.udp.partial_checksum_accepted") >= 2);
     assert!(r.stat("stack.tcp.partial_checksum_accepted") >= 10);
 }
+
+/// A counter of the client namespace's kernel from /proc/net/netstat or
+/// /proc/net/snmp, like ("TcpExt", "TCPZeroWindowDrop").
+fn client_mib(r: &Running, file: &str, group: &str, name: &str) -> u64 {
+    let text = r.client_ok(&["cat", file]);
+    let prefix = format!("{group}:");
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(&prefix)).collect();
+    assert_eq!(lines.len(), 2, "{group} lines in {file}");
+    let names: Vec<&str> = lines[0].split_whitespace().collect();
+    let values: Vec<&str> = lines[1].split_whitespace().collect();
+    let i = names
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or_else(|| panic!("no {group} {name} in {file}"));
+    values[i].parse().expect("a number")
+}
+
+/// Issue 12 failure 4: a reader that stops reading for 3 s then resumes
+/// gets every byte, and never a byte past its window: Linux counts data
+/// that arrives into its zero window as TCPZeroWindowDrop (and a one-byte
+/// probe is such data), so that counter must not move.
+#[test]
+fn root_reader_that_pauses_gets_every_byte_and_nothing_past_its_window() {
+    if !root_or_skip("root_reader_that_pauses_gets_every_byte_and_nothing_past_its_window") {
+        return;
+    }
+    let r = Running::start(&[]);
+    resolved(&r);
+    // Small client buffers, so the 3 s pause closes the client's window.
+    r.client_ok(&["sysctl", "-qw", "net.ipv4.tcp_rmem=4096 65536 131072"]);
+    r.client_ok(&["sysctl", "-qw", "net.ipv4.tcp_wmem=4096 65536 131072"]);
+    let drops = client_mib(&r, "/proc/net/netstat", "TcpExt", "TCPZeroWindowDrop");
+    let file = format!("/tmp/xdpstack-zw-{}", std::process::id());
+    let out = r.client_within(
+        120,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "head -c 4194304 /dev/urandom > {file} && sha256sum < {file} && nc -N -w 30 10.10.0.4 7 < {file} | (sleep 3; sha256sum); rm -f {file}"
+            ),
+        ],
+    );
+    let sums = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = sums.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "{sums}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines[0], lines[1], "the echo came back different");
+    let probes = r.stat("stack.tcp.window_probes");
+    assert!(probes >= 1, "the client's window never closed");
+    assert_eq!(
+        client_mib(&r, "/proc/net/netstat", "TcpExt", "TCPZeroWindowDrop"),
+        drops,
+        "xdpstack sent data into the client's zero window ({probes} probes)"
+    );
+    assert_eq!(r.stat("stack.tcp.fast_retransmits"), 0);
+}

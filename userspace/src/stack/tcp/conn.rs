@@ -695,8 +695,11 @@ impl Conn {
             && !seg.flags.syn()
             && !seg.flags.fin()
             && new_wnd == self.snd_wnd
+            && new_wnd != 0
             && self.snd_max != self.snd_una
         {
+            // RFC 5681 2 (e) is met by repeated zero windows too, but those
+            // ACKs answer window probes; they say nothing about a loss.
             // RFC 5681 2: a duplicate ACK.
             ctx.counters.dup_acks_received += 1;
             self.dup_acks += 1;
@@ -748,9 +751,14 @@ impl Conn {
         self.rto = (srtt + CLOCK_G.max(self.rttvar * 4)).clamp(MIN_RTO, MAX_RTO);
     }
 
-    /// Resends one segment from SND.UNA (fast retransmit, partial ACK).
+    /// Resends one segment from SND.UNA (fast retransmit, partial ACK),
+    /// never past the send window (RFC 9293 3.8.6: the window may have shrunk
+    /// or closed since the data first went out; the persist timer handles 0).
     fn retransmit_first(&mut self, ctx: &mut Ctx) {
-        let (len, fin) = self.segment_at(self.snd_una, u32::MAX);
+        if self.snd_wnd == 0 {
+            return;
+        }
+        let (len, fin) = self.segment_at(self.snd_una, self.snd_wnd);
         if len > 0 || fin {
             self.emit(ctx, self.snd_una, len, fin, false);
         }
@@ -1165,7 +1173,11 @@ impl Conn {
         self.output(ctx);
     }
 
-    /// Sends a one-byte zero-window probe (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17).
+    /// Sends a zero-window probe (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17).
+    /// Like Linux's, it carries no data and SEQ = SND.UNA - 1: the receiver
+    /// cannot accept it, so it must answer with an ACK that carries its
+    /// window, and not a byte ever goes past a closed window (a one-byte
+    /// probe would, and its ACK would look like a duplicate ACK).
     fn on_persist(&mut self, ctx: &mut Ctx) {
         self.persist_at = None;
         let (len, _) = self.segment_at(self.snd_nxt, 1);
@@ -1173,7 +1185,7 @@ impl Conn {
             return;
         }
         ctx.counters.window_probes += 1;
-        self.emit(ctx, self.snd_nxt, 1, false, true);
+        self.emit(ctx, self.snd_una.wrapping_sub(1), 0, false, true);
         self.persist_backoff = self.persist_backoff.saturating_add(1);
         self.persist_at = Some(ctx.now + self.persist_interval());
     }

@@ -1060,3 +1060,145 @@ fn random_segments_never_panic() {
         }
     }
 }
+
+/// A pure ACK from A:40000 acknowledging `ack` with window `window`.
+fn ack_with_window(ack: u32, window: u16) -> Vec<u8> {
+    let r = TcpRepr {
+        src_port: PEER_PORT,
+        dst_port: 80,
+        seq: PEER_ISS + 1,
+        ack,
+        flags: Flags::ACK,
+        window,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload: &[],
+    };
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..]), A, B);
+    buf
+}
+
+/// Issue 12 failure 4: a peer whose window stays 0 and who answers every
+/// probe gets zero-length probes only (RFC 9293 3.8.6.1, as Linux sends
+/// them); its answers are no duplicate ACKs, so no fast retransmit sends
+/// data into the closed window.
+#[test]
+fn zero_window_probes_never_send_data_past_the_window() {
+    let (mut b, snd, id) = established(TcpOptions::default());
+    // The peer's window takes two segments (536 bytes, the default MSS).
+    b.receive(ms(2), A, B, &ack_with_window(snd, 1072));
+    assert_eq!(b.send(ms(2), id, &[7u8; 5000]).unwrap(), 5000);
+    let first: usize = out(&mut b).iter().map(|o| o.len).sum();
+    assert_eq!(first, 1072);
+    let una = snd.wrapping_add(1072);
+    b.receive(ms(3), A, B, &ack_with_window(una, 0));
+    assert!(out(&mut b).is_empty());
+    let mut probes = 0;
+    let mut now = ms(3);
+    while probes < 6 {
+        now = b.next_timer().expect("the persist timer runs");
+        b.poll(now);
+        for o in out(&mut b) {
+            assert_eq!(o.len, 0, "data sent into a zero window: {o:?}");
+            assert!(!o.flags.fin() && !o.flags.syn());
+            // Below SND.UNA: the receiver cannot accept it and answers.
+            assert_eq!(o.seq, una.wrapping_sub(1));
+            probes += 1;
+            b.receive(now, A, B, &ack_with_window(una, 0));
+            assert!(out(&mut b).is_empty(), "an answer to a probe was answered");
+        }
+    }
+    let c = b.counters();
+    assert!(c.window_probes >= 6);
+    assert_eq!((c.dup_acks_received, c.fast_retransmits), (0, 0));
+    assert_eq!(c.timeouts, 0);
+    // The probes back off (RFC 1122 4.2.2.17).
+    assert!(now > ms(3) + Duration::from_secs(10), "{now:?}");
+    // The window opens: data flows again from SND.UNA, within it (one
+    // full segment; the 64 bytes left wait, RFC 1122 4.2.3.4).
+    b.receive(now, A, B, &ack_with_window(una, 600));
+    let o = out(&mut b);
+    assert_eq!(o.iter().map(|o| o.len).sum::<usize>(), 536);
+    assert_eq!(o[0].seq, una);
+}
+
+/// Fast retransmit stays inside the send window: three duplicate ACKs
+/// that also shrink the window to less than a segment resend only what
+/// fits.
+#[test]
+fn fast_retransmit_respects_the_send_window() {
+    let (mut b, snd, id) = established(TcpOptions::default());
+    b.receive(ms(2), A, B, &ack_with_window(snd, 3000));
+    b.send(ms(2), id, &[1u8; 3000]).unwrap();
+    let sent: usize = out(&mut b).iter().map(|o| o.len).sum();
+    assert!(sent >= 1072, "{sent}");
+    // The first segment is lost; the peer's window shrinks to 100 bytes
+    // (RFC 9293 3.8.6 discourages it but a sender must cope).
+    b.receive(ms(3), A, B, &ack_with_window(snd, 100));
+    for t in 4..=6 {
+        b.receive(ms(t), A, B, &ack_with_window(snd, 100));
+    }
+    let o = out(&mut b);
+    assert_eq!(b.counters().fast_retransmits, 1, "{o:?}");
+    assert!(o.iter().all(|o| o.len <= 100), "{o:?}");
+}
+
+/// Over the simulated link: a receiver that does not read for 10 s then
+/// reads everything; no segment from A ever ends past the right edge B has
+/// advertised so far, and B never dropped a byte for lack of room.
+#[test]
+fn zero_window_persist_never_exceeds_the_advertised_window() {
+    let mut b = super::sim::config(B);
+    b.rcv_buf = 8 * 1024;
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(5), 23);
+    sim.record = true;
+    let (ca, cb) = connected(&mut sim);
+    let data = pattern(200 * 1024, 29);
+    let mut sent = 0;
+    let stall_until = sim.now + Duration::from_secs(10);
+    let mut got = Vec::new();
+    let mut closed = false;
+    assert!(sim.run(STEPS, |s| {
+        if sent < data.len() {
+            sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+        } else if !closed {
+            s.a.close(s.now, ca).unwrap();
+            closed = true;
+        }
+        s.now >= stall_until && drain(&mut s.b, s.now, cb, &mut got).unwrap()
+    }));
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+    let trace = sim.parsed_trace();
+    let shift = trace
+        .iter()
+        .find(|(to_b, r)| !to_b && r.flags.syn())
+        .and_then(|(_, r)| r.options.window_scale)
+        .unwrap_or(0);
+    let mut edge: Option<u32> = None;
+    let mut zero_windows = 0;
+    for (to_b, r) in &trace {
+        if !to_b {
+            // The window in a SYN is never scaled (RFC 7323 2.2).
+            let sh = if r.flags.syn() { 0 } else { shift };
+            let e = r.ack.wrapping_add(u32::from(r.window) << sh);
+            if r.window == 0 {
+                zero_windows += 1;
+            }
+            edge = Some(edge.map_or(e, |x| if seq::gt(e, x) { e } else { x }));
+        } else if !r.payload.is_empty() {
+            let end = r.seq.wrapping_add(r.payload.len() as u32);
+            let edge = edge.expect("data only after B's SYN-ACK");
+            assert!(
+                seq::le(end, edge),
+                "{} bytes at {} past edge {edge}",
+                r.payload.len(),
+                r.seq
+            );
+        }
+    }
+    assert!(zero_windows > 0);
+    assert!(sim.a.counters().window_probes >= 3);
+    assert_eq!(sim.a.counters().fast_retransmits, 0);
+    assert_eq!(sim.b.counters().out_of_order_dropped, 0);
+}
