@@ -1,10 +1,17 @@
 //! TCP and UDP against the lab client's Linux kernel in the situations where
 //! a stack shows whether it behaves like Linux's (issue 12): default TX
-//! checksum offload on the client. Root only.
+//! checksum offload on the client, a zero window, a smaller path MTU.
+//! Root only.
 
+mod hostile;
 mod support;
 
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use hostile::RawSocket;
 use support::{root_or_skip, Running};
+use xdpstack::wire::{EtherType, Icmpv4Repr, IpProtocol, MacAddr};
 
 /// Resolves ARP both ways first, so nothing waits behind ARP.
 fn resolved(r: &Running) {
@@ -108,4 +115,127 @@ fn root_reader_that_pauses_gets_every_byte_and_nothing_past_its_window() {
         "xdpstack sent data into the client's zero window ({probes} probes)"
     );
     assert_eq!(r.stat("stack.tcp.fast_retransmits"), 0);
+}
+
+/// Waits (at most `secs`) on the client namespace's interface for a TCP
+/// segment from 10.10.0.4's echo port in an IPv4 datagram longer than
+/// `longer_than`, then answers it with an ICMP "fragmentation needed"
+/// (RFC 1191) announcing `mtu`, quoting its IP header and first 8 TCP
+/// bytes, as a router would. Returns the quoted sequence number.
+fn frag_needed_for_a_big_segment(
+    r: &Running,
+    longer_than: usize,
+    mtu: u16,
+    secs: u64,
+) -> Option<u32> {
+    let ns = r.lab.client().ns().to_string();
+    let iface = r.lab.client().iface().to_string();
+    std::thread::spawn(move || -> Option<u32> {
+        xdpstack::fastpath::peer::enter_netns(&ns).expect("entering the client namespace");
+        let sock = RawSocket::open(&iface).expect("AF_PACKET socket");
+        let end = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < end {
+            let Some(f) = sock.recv_incoming() else {
+                continue;
+            };
+            // Ethernet IPv4, 20-byte header, TCP from 10.10.0.4:7.
+            let is_it = f.len() > 14 + 20 + 8
+                && f[12..14] == [0x08, 0x00]
+                && f[14] == 0x45
+                && f[23] == 6
+                && f[26..30] == [10, 10, 0, 4]
+                && f[34..36] == 7u16.to_be_bytes()
+                && usize::from(u16::from_be_bytes([f[16], f[17]])) > longer_than;
+            if !is_it {
+                continue;
+            }
+            let seq = u32::from_be_bytes([f[38], f[39], f[40], f[41]]);
+            let quoted = &f[14..14 + 28];
+            let [hi, lo] = mtu.to_be_bytes();
+            let msg = support::icmp(&Icmpv4Repr::Other {
+                msg_type: 3,
+                code: 4,
+                rest_of_header: [0, 0, hi, lo],
+                data: quoted,
+            });
+            let ip = support::ipv4(
+                Ipv4Addr::new(10, 10, 0, 2),
+                Ipv4Addr::new(10, 10, 0, 4),
+                IpProtocol::Icmp,
+                64,
+                &msg,
+            );
+            let src = MacAddr([f[0], f[1], f[2], f[3], f[4], f[5]]);
+            let dst = MacAddr([f[6], f[7], f[8], f[9], f[10], f[11]]);
+            let frame = support::ethernet(src, dst, EtherType::Ipv4, &ip);
+            sock.send(&frame).expect("sending the ICMP error");
+            return Some(seq);
+        }
+        None
+    })
+    .join()
+    .expect("raw socket thread")
+}
+
+/// Issue 12 failure 3: the client's side of the path drops every datagram
+/// longer than 1000 bytes (a tc filter on its ingress, like a hop with MTU
+/// 1000 and DF set) and an ICMP "fragmentation needed" with next-hop MTU
+/// 1000 quotes one of xdpstack's segments: xdpstack must resend within
+/// 1000 bytes and keep later segments under it, or the echo never comes
+/// back whole.
+#[test]
+fn root_fragmentation_needed_lowers_the_segment_size_of_a_live_connection() {
+    if !root_or_skip("root_fragmentation_needed_lowers_the_segment_size_of_a_live_connection") {
+        return;
+    }
+    let r = Running::start(&[]);
+    resolved(&r);
+    let iface = r.lab.client().iface().to_string();
+    // GRO off, or the client would merge small segments before the filter.
+    r.client_ok(&["ethtool", "-K", &iface, "gro", "off"]);
+    r.client_ok(&["tc", "qdisc", "add", "dev", &iface, "clsact"]);
+    // Classic BPF: `ld #len; jgt #1014; ret STOLEN; ret OK` (the length
+    // includes the 14-byte Ethernet header at tc ingress).
+    r.client_ok(&[
+        "tc",
+        "filter",
+        "add",
+        "dev",
+        &iface,
+        "ingress",
+        "bpf",
+        "da",
+        "bytecode",
+        "4,128 0 0 0,37 0 1 1014,6 0 0 4,6 0 0 0",
+    ]);
+    let file = format!("/tmp/xdpstack-pmtu-{}", std::process::id());
+    let transfer = r
+        .lab
+        .client()
+        .command([
+            "timeout",
+            "40",
+            "sh",
+            "-c",
+            &format!(
+                "head -c 300000 /dev/urandom > {file} && sha256sum < {file} && nc -N -w 20 10.10.0.4 7 < {file} | sha256sum; rm -f {file}"
+            ),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the transfer");
+    let seq = frag_needed_for_a_big_segment(&r, 1000, 1000, 10);
+    let out = transfer.wait_with_output().expect("the transfer");
+    assert!(seq.is_some(), "xdpstack sent no segment over 1000 bytes");
+    let sums = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = sums.lines().collect();
+    let tcp = r.cli_json(&["stats", "--json"])["stack"].clone();
+    assert_eq!(lines.len(), 2, "{sums} {tcp}");
+    assert_eq!(
+        lines[0], lines[1],
+        "the echo did not come back whole: {tcp}"
+    );
+    assert_eq!(r.stat("stack.stack.icmp_frag_needed_received"), 1);
+    assert_eq!(r.stat("stack.tcp.pmtu_reductions"), 1, "{tcp}");
+    assert_eq!(r.stat("stack.tcp.pmtu_ignored"), 0);
 }

@@ -106,6 +106,9 @@ pub struct StackCounters {
     pub icmp_echo_replies_received: u64,
     /// Errors and other ICMP messages received (counted, no action).
     pub icmp_other_received: u64,
+    /// Destination unreachable, fragmentation needed (RFC 1191), handed to
+    /// TCP (see tcp's pmtu_reductions and pmtu_ignored).
+    pub icmp_frag_needed_received: u64,
     pub icmp_errors_sent: u64,
     pub icmp_errors_rate_limited: u64,
     /// Errors not sent because RFC 1122 3.2.2 forbids them.

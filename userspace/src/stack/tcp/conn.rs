@@ -74,6 +74,9 @@ pub(super) struct Conn {
     snd_wl1: u32,
     snd_wl2: u32,
     snd_mss: u32,
+    /// The largest segment the path takes, from ICMP "fragmentation
+    /// needed" (RFC 1191): MTU - 40. u32::MAX until one arrives.
+    path_mss: u32,
     snd_shift: u8,
     /// Bytes from `snd_buf_seq` on: sent but unacknowledged, then unsent.
     snd_buf: VecDeque<u8>,
@@ -159,6 +162,7 @@ impl Conn {
             snd_wl1: 0,
             snd_wl2: 0,
             snd_mss: DEFAULT_MSS.min(u32::from(cfg.mss)),
+            path_mss: u32::MAX,
             snd_shift: 0,
             snd_buf: VecDeque::new(),
             snd_buf_seq: iss.wrapping_add(1),
@@ -235,7 +239,7 @@ impl Conn {
     fn take_syn_options(&mut self, o: &TcpOptions) {
         let peer_mss = o.mss.map(u32::from).unwrap_or(DEFAULT_MSS);
         // Never below 64 bytes of data, whatever the peer claims.
-        self.snd_mss = peer_mss.min(self.rcv_mss).max(64);
+        self.snd_mss = peer_mss.min(self.rcv_mss).min(self.path_mss).max(64);
         match o.window_scale {
             // RFC 7323 2.3: a shift above 14 is used as 14.
             Some(ws) => {
@@ -437,6 +441,36 @@ impl Conn {
     pub fn accepts_new_syn(&self, seg: &TcpRepr) -> bool {
         let f = seg.flags;
         f.syn() && !f.ack() && !f.rst() && seq::gt(seg.seq, self.rcv_nxt)
+    }
+
+    /// ICMP "fragmentation needed" quoting our segment with sequence number
+    /// `quoted_seq`: the path takes at most `mss` bytes of data (RFC 1191).
+    /// Accepted only if the quoted number is one we sent and is not yet
+    /// acknowledged (RFC 5927 5.1, against blind spoofing); then the segment
+    /// size drops and everything unacknowledged goes again in the new size,
+    /// without touching the congestion window (RFC 1191 6.5: not a
+    /// congestion signal; Linux's tcp_simple_retransmit). True if applied.
+    pub fn on_path_mtu(&mut self, ctx: &mut Ctx, quoted_seq: u32, mss: u32) -> bool {
+        if matches!(
+            self.state,
+            TcpState::Closed | TcpState::Listen | TcpState::TimeWait
+        ) {
+            return false;
+        }
+        if !(seq::le(self.snd_una, quoted_seq) && seq::lt(quoted_seq, self.snd_max)) {
+            return false;
+        }
+        if mss >= self.snd_mss {
+            return false;
+        }
+        self.path_mss = mss;
+        self.snd_mss = mss;
+        // The oversized segments in flight were dropped on the way: resend
+        // from SND.UNA (go-back-N within the windows, as after a timeout).
+        self.snd_nxt = self.snd_una;
+        self.rtt_probe = None;
+        self.output(ctx);
+        true
     }
 
     // ----- segment arrival (RFC 9293 3.10.7.3 and 3.10.7.4) -----

@@ -37,6 +37,12 @@ use conn::Conn;
 const OUTPUT_MAX: usize = 16384;
 /// The largest per-connection buffer accepted from the configuration.
 const MAX_BUFFER: usize = 64 * 1024 * 1024;
+/// The smallest MTU an ICMP "fragmentation needed" may lower a path to;
+/// smaller claims are raised to it (Linux's min_pmtu, 552), so a forged
+/// message cannot shrink segments to a few bytes each.
+const MIN_PMTU: u16 = 552;
+/// RFC 1191 7: the plateaus to try when a router reports no next-hop MTU.
+const MTU_PLATEAUS: [u16; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
 /// Ephemeral ports (RFC 6335 6).
 const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// The longest TIME-WAIT accepted from the configuration (2 * MSL with a
@@ -221,6 +227,13 @@ pub struct TcpCounters {
     pub closed_with_unread_data: u64,
     /// Segments not sent because the output queue was full.
     pub output_dropped: u64,
+    /// ICMP "fragmentation needed" that lowered a connection's segment
+    /// size (RFC 1191).
+    pub pmtu_reductions: u64,
+    /// ICMP "fragmentation needed" ignored: no such connection, a quoted
+    /// sequence number outside SND.UNA..SND.MAX (RFC 5927 5.1), an MTU
+    /// below 68 or not below the current one.
+    pub pmtu_ignored: u64,
 }
 
 /// What a connection's code needs from the engine while it runs.
@@ -597,6 +610,65 @@ impl Tcp {
             c.set_state(&mut ctx, TcpState::Closed);
         }
         self.settle(now, id);
+    }
+
+    /// ICMP destination unreachable, code 4 (RFC 1191): a datagram we sent
+    /// to `remote_ip`, `quoted_len` bytes long (its Total Length), needed
+    /// fragmenting but had DF; `quoted_tcp` is the start of its TCP header
+    /// as the error quotes it (at least 8 bytes: ports and sequence number);
+    /// the next hop takes `next_hop_mtu` (0: an old router that does not
+    /// say; RFC 1191 7's plateaus then). True if a connection's segment size
+    /// went down. Validation against spoofing: RFC 5927 5.1.
+    pub fn on_frag_needed(
+        &mut self,
+        now: Instant,
+        remote_ip: Ipv4Addr,
+        quoted_tcp: &[u8],
+        quoted_len: u16,
+        next_hop_mtu: u16,
+    ) -> bool {
+        let Some(h) = quoted_tcp.get(..8) else {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        };
+        let local_port = u16::from_be_bytes([h[0], h[1]]);
+        let remote_port = u16::from_be_bytes([h[2], h[3]]);
+        let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let mtu = if next_hop_mtu == 0 {
+            MTU_PLATEAUS
+                .into_iter()
+                .find(|&p| p < quoted_len)
+                .unwrap_or(0)
+        } else {
+            next_hop_mtu
+        };
+        // RFC 791: every host takes 68 bytes; less is nonsense.
+        if mtu < 68 {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        }
+        let mss = u32::from(mtu.max(MIN_PMTU)) - 40;
+        let remote = SocketAddrV4::new(remote_ip, remote_port);
+        let Some(&id) = self.tuples.get(&(local_port, remote)) else {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        };
+        let (mut ctx, conns) = self.ctx(now);
+        let applied = conns
+            .get_mut(&id)
+            .is_some_and(|c| c.on_path_mtu(&mut ctx, seq, mss));
+        if applied {
+            self.counters.pmtu_reductions += 1;
+        } else {
+            self.counters.pmtu_ignored += 1;
+        }
+        applied
+    }
+
+    /// Counts a "fragmentation needed" the stack found not to be about one
+    /// of our TCP segments.
+    pub fn note_pmtu_ignored(&mut self) {
+        self.counters.pmtu_ignored += 1;
     }
 
     /// Timers: retransmission, delayed ACK, zero-window probe, TIME-WAIT.

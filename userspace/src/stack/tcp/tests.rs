@@ -1202,3 +1202,90 @@ fn zero_window_persist_never_exceeds_the_advertised_window() {
     assert_eq!(sim.a.counters().fast_retransmits, 0);
     assert_eq!(sim.b.counters().out_of_order_dropped, 0);
 }
+
+/// The first 8 bytes of a TCP header from B:80 to A:40000 with `seq`, as
+/// an ICMP error quotes them.
+fn quoted_tcp(seq: u32) -> Vec<u8> {
+    let mut q = Vec::new();
+    q.extend_from_slice(&80u16.to_be_bytes());
+    q.extend_from_slice(&PEER_PORT.to_be_bytes());
+    q.extend_from_slice(&seq.to_be_bytes());
+    q
+}
+
+/// Issue 12 failure 3: "fragmentation needed" with next-hop MTU 1000
+/// quoting one of our segments lowers the segment size to 960: what is in
+/// flight goes again in the new size, and later segments stay under it.
+#[test]
+fn fragmentation_needed_lowers_the_segment_size() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(ms(2), A, B, &ack_with_window(snd, 60000));
+    b.send(ms(2), id, &[3u8; 20000]).unwrap();
+    let first = out(&mut b);
+    assert!(first.len() >= 3 && first.iter().all(|o| o.len == 1460));
+    let cwnd = b.connections().iter().map(|c| c.cwnd).max().unwrap();
+    // A router on the way takes 1000 bytes; it quotes the second segment.
+    assert!(b.on_frag_needed(ms(3), A, &quoted_tcp(snd + 1460), 1500, 1000));
+    let again = out(&mut b);
+    assert_eq!(again[0].seq, snd, "resent from SND.UNA");
+    assert!(again.iter().all(|o| o.len <= 960 && o.len > 0), "{again:?}");
+    let c = b.counters();
+    assert_eq!((c.pmtu_reductions, c.pmtu_ignored), (1, 0));
+    assert!(c.retransmits >= 1);
+    // Not a congestion signal (RFC 1191 6.5).
+    assert_eq!(b.connections().iter().map(|c| c.cwnd).max().unwrap(), cwnd);
+    // Everything acked so far: new data keeps to the new size.
+    let una = snd + 1460 * first.len() as u32;
+    b.receive(ms(4), A, B, &ack_with_window(una, 60000));
+    let later = out(&mut b);
+    assert!(
+        !later.is_empty() && later.iter().all(|o| o.len <= 960),
+        "{later:?}"
+    );
+}
+
+/// RFC 5927 5.1 and the bounds: what cannot be about a segment in flight,
+/// or would not lower the size sensibly, is ignored and counted.
+#[test]
+fn fragmentation_needed_is_validated_and_bounded() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(ms(2), A, B, &ack_with_window(snd, 60000));
+    b.send(ms(2), id, &[3u8; 3000]).unwrap();
+    assert_eq!(out(&mut b).len(), 3);
+    let ignored = |b: &Tcp| b.counters().pmtu_ignored;
+    // A sequence number we never sent, or one already acknowledged.
+    assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd + 5000), 1500, 1000));
+    assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd - 1), 1500, 1000));
+    // Another connection's ports, another host, or a quote too short.
+    let mut other = quoted_tcp(snd);
+    other[2] ^= 1;
+    assert!(!b.on_frag_needed(ms(3), A, &other, 1500, 1000));
+    assert!(!b.on_frag_needed(ms(3), B, &quoted_tcp(snd), 1500, 1000));
+    assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd)[..7], 1500, 1000));
+    // Below 68 (RFC 791), or no smaller than what we send now.
+    assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 67));
+    assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 1500));
+    assert_eq!(ignored(&b), 7);
+    assert!(out(&mut b).is_empty());
+    // A tiny MTU is raised to 552 (Linux's min_pmtu): 512 bytes of data.
+    assert!(b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 100));
+    let o = out(&mut b);
+    assert_eq!(o[0].len, 512, "{o:?}");
+    assert!(o.iter().all(|o| o.len <= 512), "{o:?}");
+    // No MTU given (an old router): the next plateau below the quoted
+    // length (RFC 1191 7) would be 508, raised to 552 again: no change.
+    assert!(!b.on_frag_needed(ms(4), A, &quoted_tcp(snd), 552, 0));
+    assert_eq!(b.counters().pmtu_reductions, 1);
+}
+
+#[test]
+fn fragmentation_needed_without_an_mtu_uses_rfc1191_plateaus() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(ms(2), A, B, &ack_with_window(snd, 60000));
+    b.send(ms(2), id, &[3u8; 3000]).unwrap();
+    out(&mut b);
+    assert!(b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 0));
+    let o = out(&mut b);
+    // 1492 (the plateau below 1500) - 40.
+    assert_eq!(o[0].len, 1452, "{o:?}");
+}
