@@ -239,3 +239,61 @@ fn root_fragmentation_needed_lowers_the_segment_size_of_a_live_connection() {
     assert_eq!(r.stat("stack.tcp.pmtu_reductions"), 1, "{tcp}");
     assert_eq!(r.stat("stack.tcp.pmtu_ignored"), 0);
 }
+
+/// Issue 12 failure 2: thousands of SYNs from random spoofed sources
+/// (hping3 in the client namespace) fill the listener's half-open table;
+/// `curl` to the HTTP service still connects at once, through a SYN cookie
+/// (RFC 4987), while the flood goes on.
+#[test]
+fn root_curl_connects_during_a_syn_flood() {
+    if !root_or_skip("root_curl_connects_during_a_syn_flood") {
+        return;
+    }
+    if !support::command_exists("hping3") {
+        eprintln!("skipping: no hping3");
+        return;
+    }
+    let r = Running::start(&[]);
+    resolved(&r);
+    // 20000 SYNs, one per 200 µs: about 4 s of flood.
+    let mut flood = r
+        .lab
+        .client()
+        .command([
+            "timeout",
+            "30",
+            "hping3",
+            "-q",
+            "-S",
+            "-p",
+            "80",
+            "--rand-source",
+            "-i",
+            "u200",
+            "-c",
+            "20000",
+            "10.10.0.4",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting hping3");
+    let full = support::eventually(10, || r.stat("stack.tcp.listen_overflows") >= 1000);
+    let started = Instant::now();
+    let page = r.client(&["curl", "-sS", "-m", "5", "http://10.10.0.4/"]);
+    let took = started.elapsed();
+    let flooding = flood.try_wait().ok().flatten().is_none();
+    let _ = flood.kill();
+    let _ = flood.wait();
+    let tcp = r.cli_json(&["stats", "--json"])["stack"]["tcp"].clone();
+    assert!(full, "the half-open table never filled: {tcp}");
+    assert!(flooding, "the flood ended before curl ran: {tcp}");
+    assert!(
+        page.status.success(),
+        "curl failed during the flood ({took:?}): {} {tcp}",
+        String::from_utf8_lossy(&page.stderr)
+    );
+    assert!(String::from_utf8_lossy(&page.stdout).contains("xdpstack at 10.10.0.4/24"));
+    assert_eq!(tcp["half_open"].as_u64(), Some(128), "{tcp}");
+    assert!(tcp["syn_cookies_validated"].as_u64() >= Some(1), "{tcp}");
+}

@@ -139,6 +139,17 @@ fn shift_for(cap: usize) -> u8 {
     s
 }
 
+/// The window a cookie's SYN-ACK offers: unscaled, since a cookie keeps no
+/// window scale (RFC 7323 2.2: scaling needs the option in both SYNs).
+pub(super) fn cookie_window(cfg: &TcpConfig) -> u16 {
+    cfg.rcv_buf.min(usize::from(u16::MAX)) as u16
+}
+
+/// RFC 5681 3.1: the initial window for a sender's MSS.
+fn initial_cwnd(mss: u32) -> u32 {
+    (4 * mss).min((2 * mss).max(4380))
+}
+
 impl Conn {
     fn new(cfg: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> Conn {
         Conn {
@@ -253,9 +264,38 @@ impl Conn {
                 self.rcv_shift = 0;
             }
         }
-        // RFC 5681 3.1: the initial window.
-        let mss = self.snd_mss;
-        self.cwnd = (4 * mss).min((2 * mss).max(4380));
+        self.cwnd = initial_cwnd(self.snd_mss);
+    }
+
+    /// ESTABLISHED from the ACK that returned a valid SYN cookie (RFC 4987
+    /// 3.6): our SYN-ACK had ISN `iss`, the MSS the cookie carried and no
+    /// window scale; the peer's ISN is the ACK's sequence number minus one.
+    /// The caller then processes the segment itself (its data, its FIN).
+    pub fn new_from_cookie(
+        ctx: &mut Ctx,
+        cfg: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: u32,
+        mss: u16,
+        ack: &TcpRepr,
+    ) -> Conn {
+        let mut c = Conn::new(cfg, local, remote, iss);
+        c.irs = ack.seq.wrapping_sub(1);
+        c.rcv_nxt = ack.seq;
+        c.rcv_shift = 0;
+        c.rcv_adv = c.rcv_nxt.wrapping_add(u32::from(cookie_window(cfg)));
+        c.snd_mss = u32::from(mss).min(c.rcv_mss).max(64);
+        c.cwnd = initial_cwnd(c.snd_mss);
+        c.snd_una = iss.wrapping_add(1);
+        c.snd_nxt = c.snd_una;
+        c.snd_max = c.snd_una;
+        c.snd_wnd = u32::from(ack.window);
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = ack.seq;
+        c.snd_wl2 = ack.ack;
+        c.set_state(ctx, TcpState::Established);
+        c
     }
 
     /// Changes state, keeping the gauges in `ctx.counters` right.

@@ -6,6 +6,7 @@
 //! - `conn.rs`: one connection: states, data, timers, RTO (RFC 6298),
 //!   congestion control (RFC 5681, NewReno RFC 6582);
 //! - `isn.rs`: initial sequence numbers (RFC 6528, SipHash-2-4);
+//! - `cookie.rs`: SYN cookies for a full half-open table (RFC 4987);
 //! - `seq.rs`: sequence number arithmetic.
 //!
 //! Everything is bounded: connections (`max_connections`), each listener's
@@ -14,6 +15,7 @@
 //! out-of-order segments, and the output queue.
 
 mod conn;
+mod cookie;
 mod isn;
 mod seq;
 #[cfg(test)]
@@ -67,8 +69,11 @@ pub struct TcpConfig {
     pub max_time_wait: usize,
     /// 2 * MSL.
     pub time_wait: Duration,
-    /// RFC 6528 key.
+    /// RFC 6528 key (also the SYN cookies' MAC key).
     pub isn_secret: [u8; 16],
+    /// Answer SYNs with SYN cookies when a listener's backlog is full
+    /// (RFC 4987), as Linux does by default; off: such SYNs are dropped.
+    pub syn_cookies: bool,
 }
 
 impl TcpConfig {
@@ -85,6 +90,7 @@ impl TcpConfig {
             max_time_wait: 4096,
             time_wait: Duration::from_secs(60),
             isn_secret,
+            syn_cookies: true,
         }
     }
 }
@@ -201,8 +207,17 @@ pub struct TcpCounters {
     pub challenge_acks: u64,
     /// Challenge ACKs not sent because of the rate limit (RFC 5961 7).
     pub challenge_acks_suppressed: u64,
-    /// SYNs dropped because the listener's backlog was full.
+    /// SYNs that found the listener's backlog full (answered with a SYN
+    /// cookie when those are on, else dropped), and cookie ACKs dropped
+    /// because the accept queue was full.
     pub listen_overflows: u64,
+    /// SYN-ACKs sent with a cookie instead of state (RFC 4987).
+    pub syn_cookies_sent: u64,
+    /// ACKs whose cookie was valid: connections made from them.
+    pub syn_cookies_validated: u64,
+    /// ACKs to a listener that had sent cookies, with no valid cookie
+    /// (answered with a RST).
+    pub syn_cookies_failed: u64,
     /// SYNs or connects refused because `max_connections` was reached.
     pub connection_limit_drops: u64,
     /// Gauge: ESTABLISHED to LAST-ACK.
@@ -305,6 +320,10 @@ struct Listener {
     accept_queue: VecDeque<ConnId>,
     /// Half-open plus queued: what the backlog bounds.
     pending: usize,
+    /// When this listener last sent a SYN cookie: ACKs are checked for
+    /// one only while cookies it sent may still be valid (as Linux does),
+    /// so a guessed cookie is no way in while the backlog has room.
+    last_cookie: Option<Instant>,
 }
 
 /// The TCP engine: every connection of one local address.
@@ -381,6 +400,7 @@ impl Tcp {
             Listener {
                 accept_queue: VecDeque::new(),
                 pending: 0,
+                last_cookie: None,
             },
         );
         Ok(())
@@ -510,6 +530,9 @@ impl Tcp {
             return;
         }
         if f.ack() {
+            if !f.syn() && self.cookie_ack(now, local, remote, seg) {
+                return;
+            }
             let (mut ctx, _) = self.ctx(now);
             send_rst(&mut ctx, local, remote, seg.ack, None);
             return;
@@ -522,9 +545,13 @@ impl Tcp {
             return;
         };
         if l.pending >= backlog {
-            // SYN-flood resilience: a bounded half-open table; the SYN is
-            // dropped (the client retries), like Linux with a full queue.
+            // SYN-flood resilience: a bounded half-open table. Past it, a
+            // SYN cookie (RFC 4987) keeps answering real clients without
+            // state; with cookies off the SYN is dropped (the client retries).
             self.counters.listen_overflows += 1;
+            if self.cfg.syn_cookies {
+                self.send_cookie(now, local, remote, seg);
+            }
             return;
         }
         if self.live_connections() >= self.cfg.max_connections as u64 {
@@ -542,6 +569,97 @@ impl Tcp {
         if let Some(l) = self.listeners.get_mut(&local.port()) {
             l.pending += 1;
         }
+    }
+
+    /// A SYN-ACK whose ISN is a cookie (RFC 4987 3.6); nothing is kept.
+    /// It offers the MSS only: window scaling (and SACK, timestamps) would
+    /// need state the cookie cannot hold.
+    fn send_cookie(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+    ) {
+        let peer_mss = seg.options.mss.unwrap_or(536).min(self.cfg.mss);
+        let (iss, _) = cookie::encode(&self.cfg.isn_secret, local, remote, seg.seq, peer_mss, now);
+        if let Some(l) = self.listeners.get_mut(&local.port()) {
+            l.last_cookie = Some(now);
+        }
+        self.counters.syn_cookies_sent += 1;
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: iss,
+            ack: seg.seq.wrapping_add(1),
+            flags: Flags::SYN | Flags::ACK,
+            window: conn::cookie_window(&self.cfg),
+            urgent: 0,
+            options: TcpOptions {
+                mss: Some(self.cfg.mss),
+                ..TcpOptions::default()
+            },
+            payload: &[],
+        };
+        let (mut ctx, _) = self.ctx(now);
+        push_segment(&mut ctx, *local.ip(), *remote.ip(), &repr, &[], &[]);
+    }
+
+    /// An ACK to a listener that recently sent cookies: if it returns a
+    /// valid one, the connection is made ESTABLISHED from it and the
+    /// segment (which may carry data) processed. True if it was taken.
+    fn cookie_ack(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+    ) -> bool {
+        if !self.cfg.syn_cookies || seg.flags.rst() {
+            return false;
+        }
+        let backlog = self.cfg.backlog;
+        let Some(l) = self.listeners.get(&local.port()) else {
+            return false;
+        };
+        let recent = l
+            .last_cookie
+            .is_some_and(|t| now.since(t) <= cookie::LIFETIME);
+        if !recent {
+            return false;
+        }
+        let peer_isn = seg.seq.wrapping_sub(1);
+        let iss = seg.ack.wrapping_sub(1);
+        let Some(mss) = cookie::decode(&self.cfg.isn_secret, local, remote, peer_isn, iss, now)
+        else {
+            self.counters.syn_cookies_failed += 1;
+            return false;
+        };
+        if l.accept_queue.len() >= backlog {
+            // Like Linux: the ACK is dropped; the peer retransmits its data
+            // or times out, and nothing is kept meanwhile.
+            self.counters.listen_overflows += 1;
+            return true;
+        }
+        if self.live_connections() >= self.cfg.max_connections as u64 {
+            self.counters.connection_limit_drops += 1;
+            return true;
+        }
+        self.counters.syn_cookies_validated += 1;
+        let id = self.new_id();
+        let cfg = self.cfg.clone();
+        let (mut ctx, conns) = self.ctx(now);
+        let mut c = Conn::new_from_cookie(&mut ctx, &cfg, local, remote, iss, mss, seg);
+        c.listener = Some(local.port());
+        // The rest of the segment: its data, a FIN.
+        c.on_segment(&mut ctx, seg);
+        conns.insert(id, c);
+        self.tuples.insert((local.port(), remote), id);
+        if let Some(l) = self.listeners.get_mut(&local.port()) {
+            l.pending += 1;
+        }
+        self.settle(now, id);
+        true
     }
 
     fn new_id(&mut self) -> ConnId {

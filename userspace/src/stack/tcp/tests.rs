@@ -423,6 +423,8 @@ fn time_wait_is_bounded_in_count() {
 fn full_backlog_drops_syns_and_counts_them() {
     let mut b = super::sim::config(B);
     b.backlog = 2;
+    // What a full backlog does without SYN cookies (see the cookie tests).
+    b.syn_cookies = false;
     let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(1), 20);
     sim.b.listen(80).unwrap();
     let ids: Vec<ConnId> = (0..3)
@@ -1288,4 +1290,159 @@ fn fragmentation_needed_without_an_mtu_uses_rfc1191_plateaus() {
     let o = out(&mut b);
     // 1492 (the plateau below 1500) - 40.
     assert_eq!(o[0].len, 1452, "{o:?}");
+}
+
+/// A SYN to B:80 from `src`:`port` with a Linux-like MSS.
+fn syn_from(src: Ipv4Addr, port: u16, seq: u32) -> Vec<u8> {
+    let r = TcpRepr {
+        src_port: port,
+        dst_port: 80,
+        seq,
+        ack: 0,
+        flags: Flags::SYN,
+        window: 64240,
+        urgent: 0,
+        options: linux_syn_options(),
+        payload: &[],
+    };
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..]), src, B);
+    buf
+}
+
+/// Issue 12 failure 2: with the half-open table full of SYNs that never
+/// complete, a real client still gets in through a SYN cookie (RFC 4987);
+/// forged, altered and stale cookies are refused.
+#[test]
+fn syn_cookies_let_a_real_client_in_past_a_full_backlog() {
+    let mut cfg = super::sim::config(B);
+    cfg.backlog = 8;
+    let mut b = Tcp::new(cfg);
+    b.listen(80).unwrap();
+    let spoofed = Ipv4Addr::new(10, 0, 9, 9);
+    for port in 1..=100u16 {
+        b.receive(
+            ms(0),
+            spoofed,
+            B,
+            &syn_from(spoofed, port, u32::from(port) * 7),
+        );
+    }
+    let c = b.counters();
+    assert_eq!(
+        (c.half_open, c.listen_overflows, c.syn_cookies_sent),
+        (8, 92, 92)
+    );
+    let mut v = Vec::new();
+    b.drain_output(&mut v);
+    // The real client: its SYN gets a cookie SYN-ACK, MSS only.
+    b.receive(ms(10), A, B, &syn_from(A, PEER_PORT, PEER_ISS));
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert_eq!(
+        (o[0].flags, o[0].ack),
+        (Flags::SYN | Flags::ACK, PEER_ISS + 1)
+    );
+    assert_eq!(o[0].options.mss, Some(1460));
+    assert_eq!(o[0].options.window_scale, None);
+    assert!(!o[0].options.sack_permitted && o[0].options.timestamps.is_none());
+    let cookie = o[0].seq;
+    assert_eq!(b.counters().half_open, 8, "no state for the cookie");
+    // A forged ACK, then the real one carrying the request.
+    let ack = |seq_off: u32, ack: u32, data: &[u8]| {
+        raw(
+            80,
+            Flags::ACK | Flags::PSH,
+            PEER_ISS + 1 + seq_off,
+            ack,
+            TcpOptions::default(),
+            data,
+        )
+    };
+    b.receive(ms(11), A, B, &ack(0, cookie.wrapping_add(2), b"GET"));
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert!(o[0].flags.rst());
+    assert_eq!(b.counters().syn_cookies_failed, 1);
+    b.receive(ms(12), A, B, &ack(0, cookie.wrapping_add(1), b"GET"));
+    let id = b.accept(80).expect("the cookie made a connection");
+    assert_eq!(b.state(id), Some(TcpState::Established));
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv(ms(13), id, &mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"GET");
+    assert_eq!(b.counters().syn_cookies_validated, 1);
+    // Our data goes in segments of the cookie's MSS, from ISS + 1.
+    b.send(ms(14), id, &[5u8; 3000]).unwrap();
+    let o: Vec<Out> = out(&mut b).into_iter().filter(|o| o.len > 0).collect();
+    assert_eq!(o[0].seq, cookie.wrapping_add(1));
+    assert!(o.iter().all(|o| o.len <= 1000), "{o:?}");
+    // A cookie returned too late (over 128 s) is refused.
+    b.receive(ms(20_000), A, B, &syn_from(A, PEER_PORT + 1, 5));
+    let late = out(&mut b)[0].seq;
+    let r = TcpRepr {
+        src_port: PEER_PORT + 1,
+        dst_port: 80,
+        seq: 6,
+        ack: late.wrapping_add(1),
+        flags: Flags::ACK,
+        window: 1000,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload: &[],
+    };
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..]), A, B);
+    // (Another client's SYN keeps cookies in use, so the ACK is checked.)
+    b.receive(ms(149_000), A, B, &syn_from(A, PEER_PORT + 2, 9));
+    out(&mut b);
+    b.receive(ms(150_000), A, B, &buf);
+    assert!(out(&mut b)[0].flags.rst());
+    assert_eq!(b.counters().syn_cookies_failed, 2);
+    assert_eq!(b.counters().syn_cookies_validated, 1);
+}
+
+/// Without cookies sent recently, an ACK to a listener is a plain RST
+/// (RFC 9293 3.10.7.2), never checked as a cookie.
+#[test]
+fn acks_are_checked_for_cookies_only_after_cookies_were_sent() {
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(80, Flags::ACK, 5, 6, TcpOptions::default(), b""),
+    );
+    assert!(out(&mut b)[0].flags.rst());
+    assert_eq!(b.counters().syn_cookies_failed, 0);
+}
+
+/// Over the simulated link: B's backlog is full of spoofed half-open
+/// connections; A connects anyway and data flows both ways.
+#[test]
+fn a_connection_made_from_a_cookie_carries_data_both_ways() {
+    let mut b = super::sim::config(B);
+    b.backlog = 4;
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(2), 31);
+    sim.b.listen(80).unwrap();
+    let spoofed = Ipv4Addr::new(10, 0, 9, 9);
+    for port in 1..=4u16 {
+        let now = sim.now;
+        sim.b.receive(now, spoofed, B, &syn_from(spoofed, port, 77));
+    }
+    assert_eq!(sim.b.counters().half_open, 4);
+    let now = sim.now;
+    let ca = sim.a.connect(now, 0, Sim::addr_b(80)).unwrap();
+    let mut cb = None;
+    assert!(sim.run(STEPS, |s| {
+        if cb.is_none() {
+            cb = s.b.accept(80);
+        }
+        cb.is_some() && s.a.state(ca) == Some(TcpState::Established)
+    }));
+    let cb = cb.unwrap();
+    assert_eq!(sim.b.counters().syn_cookies_validated, 1);
+    let data = pattern(300_000, 3);
+    let got = transfer(&mut sim, ca, cb, &data, STEPS);
+    assert_eq!(fnv1a(&got), fnv1a(&data));
 }
