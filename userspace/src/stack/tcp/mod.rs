@@ -242,6 +242,8 @@ pub struct TcpCounters {
     pub closed_with_unread_data: u64,
     /// Segments not sent because the output queue was full.
     pub output_dropped: u64,
+    /// Segments dropped by PAWS: a TSval older than TS.Recent (RFC 7323 5).
+    pub paws_rejected: u64,
     /// ICMP "fragmentation needed" that lowered a connection's segment
     /// size (RFC 1191).
     pub pmtu_reductions: u64,

@@ -548,6 +548,7 @@ fn linux_syn_options() -> TcpOptions {
         window_scale: Some(7),
         sack_permitted: true,
         timestamps: Some((1, 0)),
+        ..TcpOptions::default()
     }
 }
 
@@ -565,7 +566,14 @@ fn syn_ack_carries_mss_and_window_scale_only_if_offered() {
     assert_eq!(o[0].options.mss, Some(1460));
     // 256 KiB needs a shift of 3 to fit 16 bits (RFC 7323 2.3).
     assert_eq!(o[0].options.window_scale, Some(3));
-    assert!(!o[0].options.sack_permitted && o[0].options.timestamps.is_none());
+    // Issue 12 failure 1: SACK-permitted and timestamps offered back, as
+    // Linux does (this asserted their absence before they were handled).
+    assert!(o[0].options.sack_permitted);
+    assert_eq!(
+        o[0].options.timestamps.map(|t| t.1),
+        Some(1),
+        "TSecr echoes the SYN"
+    );
     assert_eq!(o[0].window, 65535);
 
     let mut b = Tcp::new(super::sim::config(B));
@@ -576,7 +584,9 @@ fn syn_ack_carries_mss_and_window_scale_only_if_offered() {
         B,
         &raw(80, Flags::SYN, PEER_ISS, 0, TcpOptions::default(), b""),
     );
-    assert_eq!(out(&mut b)[0].options.window_scale, None);
+    let o = out(&mut b);
+    assert_eq!(o[0].options.window_scale, None);
+    assert!(!o[0].options.sack_permitted && o[0].options.timestamps.is_none());
 }
 
 #[test]
@@ -1224,10 +1234,11 @@ fn fragmentation_needed_lowers_the_segment_size() {
     b.receive(ms(2), A, B, &ack_with_window(snd, 60000));
     b.send(ms(2), id, &[3u8; 20000]).unwrap();
     let first = out(&mut b);
-    assert!(first.len() >= 3 && first.iter().all(|o| o.len == 1460));
+    // 1460 less the 12 bytes of the timestamps option (RFC 6691).
+    assert!(first.len() >= 3 && first.iter().all(|o| o.len == 1448));
     let cwnd = b.connections().iter().map(|c| c.cwnd).max().unwrap();
     // A router on the way takes 1000 bytes; it quotes the second segment.
-    assert!(b.on_frag_needed(ms(3), A, &quoted_tcp(snd + 1460), 1500, 1000));
+    assert!(b.on_frag_needed(ms(3), A, &quoted_tcp(snd + 1448), 1500, 1000));
     let again = out(&mut b);
     assert_eq!(again[0].seq, snd, "resent from SND.UNA");
     assert!(again.iter().all(|o| o.len <= 960 && o.len > 0), "{again:?}");
@@ -1237,7 +1248,7 @@ fn fragmentation_needed_lowers_the_segment_size() {
     // Not a congestion signal (RFC 1191 6.5).
     assert_eq!(b.connections().iter().map(|c| c.cwnd).max().unwrap(), cwnd);
     // Everything acked so far: new data keeps to the new size.
-    let una = snd + 1460 * first.len() as u32;
+    let una = snd + 1448 * first.len() as u32;
     b.receive(ms(4), A, B, &ack_with_window(una, 60000));
     let later = out(&mut b);
     assert!(
@@ -1269,11 +1280,12 @@ fn fragmentation_needed_is_validated_and_bounded() {
     assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 1500));
     assert_eq!(ignored(&b), 7);
     assert!(out(&mut b).is_empty());
-    // A tiny MTU is raised to 552 (Linux's min_pmtu): 512 bytes of data.
+    // A tiny MTU is raised to 552 (Linux's min_pmtu): 512 bytes of TCP
+    // payload, 500 of data beside the timestamps.
     assert!(b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 100));
     let o = out(&mut b);
-    assert_eq!(o[0].len, 512, "{o:?}");
-    assert!(o.iter().all(|o| o.len <= 512), "{o:?}");
+    assert_eq!(o[0].len, 500, "{o:?}");
+    assert!(o.iter().all(|o| o.len <= 500), "{o:?}");
     // No MTU given (an old router): the next plateau below the quoted
     // length (RFC 1191 7) would be 508, raised to 552 again: no change.
     assert!(!b.on_frag_needed(ms(4), A, &quoted_tcp(snd), 552, 0));
@@ -1288,8 +1300,8 @@ fn fragmentation_needed_without_an_mtu_uses_rfc1191_plateaus() {
     out(&mut b);
     assert!(b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 0));
     let o = out(&mut b);
-    // 1492 (the plateau below 1500) - 40.
-    assert_eq!(o[0].len, 1452, "{o:?}");
+    // 1492 (the plateau below 1500) - 40, less 12 for the timestamps.
+    assert_eq!(o[0].len, 1440, "{o:?}");
 }
 
 /// A SYN to B:80 from `src`:`port` with a Linux-like MSS.
@@ -1445,4 +1457,205 @@ fn a_connection_made_from_a_cookie_carries_data_both_ways() {
     let data = pattern(300_000, 3);
     let got = transfer(&mut sim, ca, cb, &data, STEPS);
     assert_eq!(fnv1a(&got), fnv1a(&data));
+}
+
+/// A segment from A:40000 with timestamps `ts` (TSval, TSecr).
+fn raw_ts(
+    flags: Flags,
+    seq: u32,
+    ack: u32,
+    ts: (u32, u32),
+    sack: &[(u32, u32)],
+    data: &[u8],
+) -> Vec<u8> {
+    let mut options = TcpOptions {
+        timestamps: Some(ts),
+        ..TcpOptions::default()
+    };
+    for &(l, r) in sack {
+        options.sack.push(l, r);
+    }
+    raw(80, flags, seq, ack, options, data)
+}
+
+/// RFC 7323: once negotiated every segment carries TSval and TSecr (the
+/// newest TSval at the window's left edge), and the RTT is measured from
+/// TSecr even for a retransmission, where Karn's rule leaves the backed-off
+/// RTO without a sample.
+#[test]
+fn timestamps_on_every_segment_and_rtt_from_retransmissions() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd, (5, 0), &[], b"hi"),
+    );
+    b.send(ms(3), id, b"hello").unwrap();
+    let o = out(&mut b);
+    assert!(!o.is_empty());
+    assert!(
+        o.iter()
+            .all(|o| o.options.timestamps.map(|t| t.1) == Some(5)),
+        "{o:?}"
+    );
+    // No answer: the RTO fires and backs off.
+    let t = b.next_timer().unwrap();
+    b.poll(t);
+    let rx = out(&mut b);
+    let rx = rx.iter().find(|o| o.len == 5).expect("a retransmission");
+    assert_eq!(b.connections()[1].rto_ms, 400);
+    let tsval = rx.options.timestamps.unwrap().0;
+    // The ACK echoes the retransmission's TSval 50 ms later.
+    let later = t + Duration::from_millis(50);
+    b.receive(
+        later,
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 3, snd + 5, (6, tsval), &[], b""),
+    );
+    assert_eq!(b.connections()[1].rto_ms, 200, "sampled from TSecr");
+}
+
+/// RFC 7323 5.3: a segment with an older TSval than TS.Recent is dropped
+/// and answered with an ACK; an RST is exempt.
+#[test]
+fn paws_drops_old_duplicates_but_not_resets() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd, (100, 0), &[], b"new"),
+    );
+    b.receive(
+        ms(3),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 4, snd, (50, 0), &[], b"old"),
+    );
+    let o = out(&mut b);
+    assert_eq!(b.counters().paws_rejected, 1);
+    assert!(
+        o.iter().any(|o| o.ack == PEER_ISS + 4),
+        "answered with an ACK: {o:?}"
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv(ms(4), id, &mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"new");
+    // TSecr now echoes 100.
+    b.send(ms(5), id, b"x").unwrap();
+    assert_eq!(out(&mut b)[0].options.timestamps.map(|t| t.1), Some(100));
+    b.receive(
+        ms(6),
+        A,
+        B,
+        &raw_ts(Flags::RST, PEER_ISS + 4, 0, (1, 0), &[], b""),
+    );
+    assert_eq!(b.state(id), Some(TcpState::Closed));
+}
+
+/// RFC 2018 4 and RFC 2883: out-of-order data is reported in SACK blocks,
+/// the most recent first; data received twice is reported once as a D-SACK.
+#[test]
+fn sack_blocks_report_out_of_order_data_and_duplicates() {
+    let (mut b, snd, _) = established(linux_syn_options());
+    let s = PEER_ISS + 1;
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s + 1000, snd, (2, 0), &[], &[1; 100]),
+    );
+    b.receive(
+        ms(3),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s + 2000, snd, (3, 0), &[], &[1; 100]),
+    );
+    let o = out(&mut b);
+    let last = o.last().unwrap();
+    assert_eq!(last.ack, s);
+    assert_eq!(
+        last.options.sack.as_slice(),
+        &[(s + 2000, s + 2100), (s + 1000, s + 1100)]
+    );
+    // In-order data, then the same bytes again: a D-SACK, then nothing.
+    b.receive(
+        ms(4),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s, snd, (4, 0), &[], &[1; 10]),
+    );
+    out(&mut b);
+    b.receive(
+        ms(5),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s, snd, (5, 0), &[], &[1; 10]),
+    );
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].options.sack.as_slice()[0], (s, s + 10));
+    assert_eq!(o[0].options.sack.as_slice()[1], (s + 2000, s + 2100));
+    b.receive(
+        ms(6),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s + 10, snd, (6, 0), &[], &[1; 990]),
+    );
+    let o = out(&mut b);
+    assert_eq!(o.last().unwrap().ack, s + 1100);
+    assert_eq!(
+        o.last().unwrap().options.sack.as_slice(),
+        &[(s + 2000, s + 2100)]
+    );
+}
+
+/// RFC 6675 on the sending side: three segments of one flight are lost;
+/// the SACK scoreboard resends all three within one round trip (NewReno
+/// would need one round trip per hole), without a timeout, and nothing
+/// the receiver already had.
+#[test]
+fn sack_recovery_resends_every_hole_in_one_round_trip() {
+    let mut sim = Sim::new(LinkConfig::clean(10), 41);
+    sim.record = true;
+    let (ca, cb) = connected(&mut sim);
+    let data = pattern(120_000, 5);
+    let mut dropped = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    sim.drop_a_to_b = Some(Box::new(move |r: &TcpRepr| {
+        // The 20th, 22nd and 24th data segments, once each.
+        if r.payload.is_empty() || !seen.insert(r.seq) {
+            return false;
+        }
+        let n = seen.len();
+        if [20, 22, 24].contains(&n) {
+            dropped.push(r.seq);
+            return true;
+        }
+        false
+    }));
+    let got = transfer(&mut sim, ca, cb, &data, STEPS);
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+    let c = sim.a.counters();
+    assert_eq!((c.timeouts, c.fast_retransmits), (0, 1), "{c:?}");
+    assert_eq!(c.retransmits, 3, "only the lost segments: {c:?}");
+    // The three retransmissions left within one RTT (20 ms): their TSvals.
+    let mut max_seq = 0u32;
+    let mut rx_ts = Vec::new();
+    for (to_b, r) in sim.parsed_trace() {
+        if !to_b || r.payload.is_empty() {
+            continue;
+        }
+        let end = r.seq.wrapping_add(r.payload.len() as u32);
+        if max_seq != 0 && seq::lt(r.seq, max_seq) {
+            rx_ts.push(r.options.timestamps.expect("timestamps on").0);
+        }
+        if max_seq == 0 || seq::gt(end, max_seq) {
+            max_seq = end;
+        }
+    }
+    assert_eq!(rx_ts.len(), 3);
+    assert!(rx_ts[2].wrapping_sub(rx_ts[0]) < 20, "{rx_ts:?}");
 }
