@@ -42,6 +42,10 @@ const MAX_PERSIST: Duration = Duration::from_secs(60);
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 /// RFC 6675 2: DupThresh.
 const DUP_THRESH: u32 = 3;
+/// SACKed ranges kept; a peer SACKing many tiny ranges cannot make every
+/// ACK cost more than this. Forgetting the highest ones is safe: that data
+/// just counts as not SACKed.
+const MAX_SACK_RANGES: usize = 64;
 /// A FIN-WAIT-2 connection the application released waits this long for
 /// the peer's FIN, then goes (Linux's tcp_fin_timeout), so a silent peer
 /// cannot hold a slot forever.
@@ -1419,6 +1423,9 @@ impl Conn {
     /// Adds the peer's SACK blocks to the scoreboard (RFC 6675 4),
     /// skipping D-SACKs (at or below the ACK) and clamping to what we sent.
     fn take_sack(&mut self, seg: &TcpRepr) {
+        if seg.options.sack.is_empty() {
+            return;
+        }
         for &(l, r) in seg.options.sack.as_slice() {
             if seq::le(r, seg.ack) || seq::le(r, self.snd_una) {
                 continue;
@@ -1451,6 +1458,7 @@ impl Conn {
                 _ => merged.push((l, r)),
             }
         }
+        merged.truncate(MAX_SACK_RANGES);
         self.scoreboard = merged;
     }
 

@@ -1659,3 +1659,44 @@ fn sack_recovery_resends_every_hole_in_one_round_trip() {
     assert_eq!(rx_ts.len(), 3);
     assert!(rx_ts[2].wrapping_sub(rx_ts[0]) < 20, "{rx_ts:?}");
 }
+
+/// A peer SACKing hundreds of one-byte ranges (the scoreboard keeps at
+/// most MAX_SACK_RANGES of them): the connection keeps working.
+#[test]
+fn many_tiny_sack_ranges_keep_the_connection_working() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd, (2, 0), &[], b""),
+    );
+    b.receive(ms(2), A, B, &ack_with_window(snd, 60000));
+    b.send(ms(2), id, &[1u8; 40000]).unwrap();
+    let sent: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
+    for i in 0..200u32 {
+        let l = snd + 100 + 4 * i;
+        let blocks = [(l, l + 1), (l + 2, l + 3)];
+        b.receive(
+            ms(3),
+            A,
+            B,
+            &raw_ts(Flags::ACK, PEER_ISS + 1, snd, (3, 0), &blocks, b""),
+        );
+    }
+    out(&mut b);
+    // What was sent is acknowledged: the connection carries on.
+    b.receive(
+        ms(4),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd + sent, (4, 0), &[], b""),
+    );
+    let c = b
+        .connections()
+        .into_iter()
+        .find(|c| c.state == TcpState::Established)
+        .unwrap();
+    assert_eq!(c.send_q, 40000 - sent as usize);
+    assert!(!out(&mut b).is_empty(), "more data goes out");
+}
