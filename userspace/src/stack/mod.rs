@@ -8,7 +8,8 @@
 //! - `arp.rs`: ARP input, replies, requests, announcements (RFC 826, 5227);
 //! - `ipv4.rs`: IPv4 input checks, reassembly, output with ARP resolution
 //!   and fragmentation (RFC 791, 1122);
-//! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792);
+//! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792),
+//!   "fragmentation needed" handed to TCP (RFC 1191);
 //! - `udp.rs`: UDP input and output and the socket API the services use
 //!   (RFC 768);
 //! - `tcp/`: the TCP engine (RFC 9293); IPv4 hands it segments, and

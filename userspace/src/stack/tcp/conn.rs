@@ -1,5 +1,7 @@
 //! One connection's state machine: segment arrival (RFC 9293 3.10.7),
-//! output, timers, RTO (RFC 6298), congestion control (RFC 5681, 6582).
+//! output, timers, RTO (RFC 6298), congestion control (RFC 5681, 6582),
+//! SACK both ways with RFC 6675 recovery (RFC 2018, 2883), timestamps and
+//! PAWS (RFC 7323), path MTU (RFC 1191).
 //!
 //! A `Conn` never touches the connection tables; it changes its own state
 //! and [`super::Tcp`] settles the tables afterwards (accept queue,

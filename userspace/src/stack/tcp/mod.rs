@@ -4,7 +4,8 @@
 //! - `mod.rs`: the tables (listeners, connections by 4-tuple, TIME-WAIT
 //!   list), LISTEN and CLOSED processing (RFC 9293 3.10.7.1-2), the API;
 //! - `conn.rs`: one connection: states, data, timers, RTO (RFC 6298),
-//!   congestion control (RFC 5681, NewReno RFC 6582);
+//!   congestion control (RFC 5681, NewReno RFC 6582), SACK (RFC 2018,
+//!   2883, 6675), timestamps and PAWS (RFC 7323), path MTU (RFC 1191);
 //! - `isn.rs`: initial sequence numbers (RFC 6528, SipHash-2-4);
 //! - `cookie.rs`: SYN cookies for a full half-open table (RFC 4987);
 //! - `seq.rs`: sequence number arithmetic.
