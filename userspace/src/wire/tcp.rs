@@ -221,6 +221,12 @@ impl TcpOptions {
             }
             b = &b[len..];
         }
+        // Our emit pads every option to 4 bytes: keep only the SACK blocks
+        // that still fit the 40 bytes of option space, so what we parse we
+        // can always write back (the first blocks matter most, RFC 2018 4).
+        while o.buffer_len() > MAX_HEADER_LEN - HEADER_LEN && o.sack.len > 0 {
+            o.sack.len -= 1;
+        }
         Ok(o)
     }
 
@@ -816,6 +822,16 @@ mod tests {
         // A length that is not 2 + 8n is ignored, like any bad known option.
         let bad = [5, 7, 0, 0, 0, 1, 0, 0];
         assert!(TcpOptions::parse(&bad).unwrap().sack.is_empty());
+        // 40 bytes as sent unpadded: mss, TS and 3 blocks; padded they take
+        // 44, so the last block is dropped and the rest writes back whole.
+        let mut tight = vec![2, 4, 5, 0xb4, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 5, 26];
+        for i in 0..6u32 {
+            tight.extend_from_slice(&(i * 100).to_be_bytes());
+        }
+        assert_eq!(tight.len(), 40);
+        let o = TcpOptions::parse(&tight).unwrap();
+        assert_eq!(o.sack.as_slice(), &[(0, 100), (200, 300)]);
+        assert!(o.buffer_len() <= 40);
         let mut full = SackBlocks::default();
         for i in 0..4 {
             assert!(full.push(i, i + 1));
