@@ -172,6 +172,7 @@ pub fn run(args: Config) -> Result<()> {
         args.iface,
         attached.reason
     );
+    let local_peer = is_veth(&args.iface);
     let mut sockets = Vec::new();
     for q in 0..queues {
         let s = XskSocket::open(&args.iface, q)?;
@@ -204,6 +205,14 @@ pub fn run(args: Config) -> Result<()> {
         seed: os_random()?,
     };
     let mut stack = Stack::new(config, clock.now());
+    if local_peer {
+        // The peer is on this host and may leave checksums partial (TX offload).
+        stack.accept_partial_checksums(true);
+        log::info!(
+            "{} is a veth: accepting partial checksums from its peer",
+            args.iface
+        );
+    }
     let services = Services::start(&mut stack, &args.services).map_err(|e| anyhow!(e))?;
     let shared = Arc::new(Shared {
         stack: Mutex::new(stack),
@@ -700,6 +709,16 @@ async fn ping(shared: &Shared, dst: Ipv4Addr, size: usize, seq: u16, timeout_ms:
             ));
         }
     }
+}
+
+/// True if `iface` is a veth: every frame it receives was sent by a kernel
+/// on this host, so a checksum left partial by TX offload is trustworthy
+/// (see [`Stack::accept_partial_checksums`]).
+fn is_veth(iface: &str) -> bool {
+    iface::index(iface)
+        .ok()
+        .and_then(|i| crate::fastpath::link::query(i, None).ok())
+        .is_some_and(|l| l.kind.as_deref() == Some("veth"))
 }
 
 /// The stack's seed from the kernel's random source: the RFC 6528 ISN key

@@ -10,7 +10,11 @@ use super::ipv4::Datagram;
 use super::time::Instant;
 use super::Stack;
 use crate::device::Device;
+use crate::wire::icmpv4::parse_quoted;
 use crate::wire::{Error, Icmpv4Packet, Icmpv4Repr, IpProtocol};
+
+/// Destination unreachable code 4: fragmentation needed and DF set (RFC 792).
+const CODE_FRAG_NEEDED: u8 = 4;
 
 /// The most pings waiting for a reply; older ones are forgotten.
 const MAX_PINGS: usize = 1024;
@@ -91,7 +95,44 @@ impl Stack {
                     }
                 }
             }
+            Icmpv4Repr::DstUnreachable {
+                code: CODE_FRAG_NEEDED,
+                quoted,
+            } => {
+                self.counters.icmp_frag_needed_received += 1;
+                // RFC 1191 4: the next-hop MTU is the low 16 bits of the
+                // header's second word.
+                let rest = packet.rest_of_header();
+                let mtu = u16::from_be_bytes([rest[2], rest[3]]);
+                self.receive_frag_needed(now, dev, quoted, mtu);
+            }
             _ => self.counters.icmp_other_received += 1,
+        }
+    }
+
+    /// "Fragmentation needed and DF set" about a datagram we sent: only TCP
+    /// sets DF (UDP and ICMP are fragmented instead), so TCP acts on it.
+    fn receive_frag_needed<D: Device>(
+        &mut self,
+        now: Instant,
+        dev: &mut D,
+        quoted: &[u8],
+        mtu: u16,
+    ) {
+        let Ok(q) = parse_quoted(quoted) else {
+            self.counters.icmp_malformed += 1;
+            return;
+        };
+        if q.src != self.cfg.ip || q.protocol != IpProtocol::Tcp {
+            self.tcp.note_pmtu_ignored();
+            return;
+        }
+        let total_len = u16::from_be_bytes([quoted[ipv4::TOTAL_LEN], quoted[ipv4::TOTAL_LEN + 1]]);
+        if self
+            .tcp
+            .on_frag_needed(now, q.dst, q.transport, total_len, mtu)
+        {
+            self.flush(now, dev);
         }
     }
 

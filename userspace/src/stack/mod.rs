@@ -13,7 +13,8 @@
 //! - `arp.rs`: ARP input, replies, requests, announcements (RFC 826, 5227);
 //! - `ipv4.rs`: IPv4 input checks, reassembly, output with ARP resolution
 //!   and fragmentation (RFC 791, 1122);
-//! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792);
+//! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792),
+//!   "fragmentation needed" handed to TCP (RFC 1191);
 //! - `udp.rs`: UDP input and output and the socket API the services use
 //!   (RFC 768);
 //! - `tcp/`: the TCP engine (RFC 9293); IPv4 hands it segments, and
@@ -121,6 +122,9 @@ pub struct StackCounters {
     pub icmp_echo_replies_received: u64,
     /// Errors and other ICMP messages received (counted, no action).
     pub icmp_other_received: u64,
+    /// Destination unreachable, fragmentation needed (RFC 1191), handed to
+    /// TCP (see tcp's pmtu_reductions and pmtu_ignored).
+    pub icmp_frag_needed_received: u64,
     pub icmp_errors_sent: u64,
     pub icmp_errors_rate_limited: u64,
     /// Errors not sent because RFC 1122 3.2.2 forbids them.
@@ -218,6 +222,21 @@ impl Stack {
 
     pub fn config(&self) -> &StackConfig {
         &self.cfg
+    }
+
+    /// Accept UDP and TCP checksums that hold only the pseudo-header sum
+    /// (counted as `partial_checksum_accepted`). A sender with TX checksum
+    /// offload on (Linux's CHECKSUM_PARTIAL, the default on a veth, in a
+    /// container, on the host) leaves the sum for hardware to finish, and a
+    /// veth hands the frame to XDP before anyone does. The daemon turns this
+    /// on only when its interface is a veth: such a frame then comes from
+    /// memory on this host, where no bits flip in transit, which is why
+    /// Linux itself trusts it. A frame forwarded from a real wire carries a
+    /// complete checksum, and one whose field merely equals the partial sum
+    /// by corruption would also have to pass the Ethernet CRC.
+    pub fn accept_partial_checksums(&mut self, on: bool) {
+        self.udp.accept_partial = on;
+        self.tcp.set_accept_partial_checksums(on);
     }
 
     /// How long the stack has run.

@@ -1135,3 +1135,138 @@ fn frames_made_without_a_device_wait_for_the_flush() {
     assert_eq!(out(&mut s).len(), 1);
     assert!(!s.has_pending_output());
 }
+
+/// Replaces a UDP or TCP checksum (at `at` in `segment`) with what a Linux
+/// sender with TX offload leaves: the pseudo-header sum, folded, not
+/// complemented (CHECKSUM_PARTIAL).
+fn partial_checksum(segment: &mut [u8], at: usize, proto: u8) {
+    use xdpstack_common::checksum;
+    let acc = checksum::sum_be(0, &PEER.octets());
+    let acc = checksum::sum_be(acc, &US.octets());
+    let acc = checksum::add(acc, u32::from(proto));
+    let acc = checksum::add(acc, segment.len() as u32);
+    segment[at..at + 2].copy_from_slice(&checksum::fold(acc).to_be_bytes());
+}
+
+#[test]
+fn partial_checksums_are_accepted_only_when_allowed_and_counted() {
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    learn_peer(&mut s);
+    let h = s.udp_bind(7).unwrap();
+    s.tcp().listen(80).unwrap();
+    let mut udp = udp_to(7, b"abc", false);
+    partial_checksum(&mut udp, 6, 17);
+    let mut syn = tcp_segment(US, 80, TcpFlags::SYN, 1000, 0, &[]);
+    partial_checksum(&mut syn, 16, 6);
+    let send = |s: &mut TestStack, ms: u64| {
+        s.receive(
+            t(ms),
+            &ip_frame(PEER, US, IpProtocol::Udp, 1, 0, false, &udp),
+        );
+        s.receive(
+            t(ms),
+            &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &syn),
+        );
+        s.flush(t(ms));
+    };
+    // Off (a real NIC): a wrong checksum like any other.
+    send(&mut s, 1);
+    assert_eq!(s.udp_counters().bad_checksum, 1);
+    assert_eq!(s.tcp_counters().bad_checksum, 1);
+    assert_eq!(s.udp_recv_from(h).unwrap(), None);
+    assert!(tcp_out(&out(&mut s)).is_empty());
+    // On (a veth): delivered, answered and counted.
+    s.accept_partial_checksums(true);
+    send(&mut s, 2);
+    assert_eq!(s.udp_recv_from(h).unwrap().unwrap().data, b"abc");
+    let segs = tcp_out(&out(&mut s));
+    assert_eq!(segs.len(), 1);
+    assert!(segs[0].1.syn() && segs[0].1.ack() && segs[0].3 == 1001);
+    assert_eq!(s.udp_counters().partial_checksum_accepted, 1);
+    assert_eq!(s.tcp_counters().partial_checksum_accepted, 1);
+    // Still on: a checksum that is neither complete nor partial is bad.
+    let mut bad = udp_to(7, b"abc", false);
+    bad[6] ^= 0x40;
+    s.receive(
+        t(3),
+        &ip_frame(PEER, US, IpProtocol::Udp, 3, 0, false, &bad),
+    );
+    assert_eq!(s.udp_counters().bad_checksum, 2);
+    assert_eq!(s.udp_recv_from(h).unwrap(), None);
+}
+
+/// ICMP "fragmentation needed" through the whole stack (RFC 1191): quoting
+/// a segment the echo service sent, it lowers the connection's segment size
+/// and the segment goes again; one quoting a datagram that was not ours is
+/// counted and ignored.
+#[test]
+fn fragmentation_needed_reaches_tcp_through_icmp() {
+    use crate::services::{ServiceName, Services};
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    learn_peer(&mut s);
+    let mut services = Services::start(&mut s, &[ServiceName::Echo]).unwrap();
+    let syn = tcp_segment(US, 7, TcpFlags::SYN, 5000, 0, &[]);
+    s.receive(
+        t(1),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+    );
+    let iss = tcp_out(&out(&mut s))[0].2;
+    let ack = tcp_segment(US, 7, TcpFlags::ACK, 5001, iss.wrapping_add(1), &[]);
+    s.receive(
+        t(2),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &ack),
+    );
+    let data = tcp_segment(
+        US,
+        7,
+        TcpFlags::ACK,
+        5001,
+        iss.wrapping_add(1),
+        &[9u8; 1000],
+    );
+    s.receive(
+        t(3),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 3, 0, false, &data),
+    );
+    services.poll(t(3), std::time::UNIX_EPOCH, &mut s);
+    s.flush(t(3));
+    let frames = out(&mut s);
+    let echoed = frames
+        .iter()
+        .find(|f| f.len() > 14 + 20 + 20 + 500)
+        .expect("the echo went out");
+    // The quote: its IP header and the first 8 bytes of TCP.
+    let quoted = &echoed[14..14 + 28];
+    let icmp_for = |quoted: &[u8]| {
+        icmp_bytes(&Icmpv4Repr::Other {
+            msg_type: 3,
+            code: 4,
+            rest_of_header: [0, 0, 0x02, 0x40], // next-hop MTU 576
+            data: quoted,
+        })
+    };
+    s.receive(
+        t(4),
+        &ip_frame(PEER, US, IpProtocol::Icmp, 4, 0, false, &icmp_for(quoted)),
+    );
+    assert_eq!(s.stack_counters().icmp_frag_needed_received, 1);
+    assert_eq!(s.tcp_counters().pmtu_reductions, 1);
+    let resent = tcp_out(&out(&mut s));
+    assert!(!resent.is_empty());
+    assert!(
+        resent.iter().all(|(df, _, _, _, d)| *df && d.len() <= 536),
+        "{resent:?}"
+    );
+    assert_eq!(resent[0].2, iss.wrapping_add(1));
+    // A quote of a datagram from another source is not about us.
+    let mut other = quoted.to_vec();
+    other[12..16].copy_from_slice(&[10, 10, 0, 9]);
+    s.receive(
+        t(5),
+        &ip_frame(PEER, US, IpProtocol::Icmp, 5, 0, false, &icmp_for(&other)),
+    );
+    assert_eq!(s.tcp_counters().pmtu_ignored, 1);
+    assert_eq!(s.tcp_counters().pmtu_reductions, 1);
+}

@@ -95,6 +95,9 @@ pub struct UdpCounters {
     pub malformed: u64,
     /// `InCsumErrors`.
     pub bad_checksum: u64,
+    /// Checksums left partial by a local peer's TX offload, accepted (see
+    /// [`Stack::accept_partial_checksums`]).
+    pub partial_checksum_accepted: u64,
     /// To a port no socket is bound to (`NoPorts`): port unreachable.
     pub no_port: u64,
     /// Dropped because the socket's queue was full (`RcvbufErrors`).
@@ -115,6 +118,8 @@ pub(super) struct Udp {
     sockets: BTreeMap<u16, Socket>,
     counters: UdpCounters,
     next_generation: u32,
+    /// Accept checksums a local peer left partial.
+    pub(super) accept_partial: bool,
 }
 
 impl Udp {
@@ -123,6 +128,7 @@ impl Udp {
             sockets: BTreeMap::new(),
             counters: UdpCounters::default(),
             next_generation: 1,
+            accept_partial: false,
         }
     }
 
@@ -213,9 +219,24 @@ impl Stack {
             return;
         };
         // A zero checksum means the sender computed none (RFC 768).
-        let Ok(repr) = UdpRepr::parse(&packet, d.src, d.dst) else {
-            self.udp.counters.bad_checksum += 1;
-            return;
+        let repr = match UdpRepr::parse(&packet, d.src, d.dst) {
+            Ok(r) => r,
+            Err(crate::wire::Error::Checksum)
+                if self.udp.accept_partial && packet.has_partial_checksum(d.src, d.dst) =>
+            {
+                self.udp.counters.partial_checksum_accepted += 1;
+                match UdpRepr::parse_unverified(&packet) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        self.udp.counters.malformed += 1;
+                        return;
+                    }
+                }
+            }
+            Err(_) => {
+                self.udp.counters.bad_checksum += 1;
+                return;
+            }
         };
         let datagram = UdpDatagram {
             src: SocketAddr::new(d.src.into(), repr.src_port),

@@ -103,6 +103,20 @@ impl<T: AsRef<[u8]>> Packet<T> {
         );
         checksum::fold(checksum::sum_be(acc, self.datagram())) == 0xffff
     }
+
+    /// True if the checksum field holds only the folded pseudo-header sum,
+    /// not complemented: what a sender with TX checksum offload leaves for
+    /// the hardware to finish (Linux's CHECKSUM_PARTIAL, `udp4_hwcsum`).
+    /// Only a peer on this host (a veth) can hand such a frame over unfinished.
+    pub fn has_partial_checksum(&self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> bool {
+        let acc = ip::pseudo_header_sum(
+            src.into(),
+            dst.into(),
+            ipv4::PROTO_UDP,
+            u32::from(self.len()),
+        );
+        self.checksum() == checksum::fold(acc)
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -182,6 +196,15 @@ impl<'a> UdpRepr<'a> {
         if !packet.verify_checksum(src, dst) {
             return Err(Error::Checksum);
         }
+        UdpRepr::parse_unverified(packet)
+    }
+
+    /// Reads a datagram without looking at its checksum: for a caller that
+    /// accepted a partial one from a local peer ([`Packet::has_partial_checksum`]).
+    pub fn parse_unverified<T: AsRef<[u8]> + ?Sized>(
+        packet: &Packet<&'a T>,
+    ) -> Result<UdpRepr<'a>> {
+        packet.check_len()?;
         // Copy the `&'a T` out so the payload borrows the buffer, not the view.
         let buffer: &'a T = packet.buffer;
         let payload = buffer
@@ -287,6 +310,22 @@ mod tests {
             assert_ne!(p.checksum(), 0);
             assert_eq!(UdpRepr::parse(&p, SRC, DST).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn a_partial_checksum_is_recognised_and_only_it() {
+        // What Linux leaves with TX offload on: the pseudo-header sum, folded,
+        // not complemented. By hand: 0x0a0a + 0x0002 + 0x0a0a + 0x0004 + 17 + 18.
+        let mut b = datagram().to_vec();
+        b[udp::CHECKSUM..udp::CHECKSUM + 2].copy_from_slice(&0x143du16.to_be_bytes());
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert!(!p.verify_checksum(SRC, DST));
+        assert!(p.has_partial_checksum(SRC, DST));
+        assert!(!p.has_partial_checksum(SRC, Ipv4Addr::new(10, 10, 0, 5)));
+        assert_eq!(UdpRepr::parse(&p, SRC, DST), Err(Error::Checksum));
+        assert_eq!(UdpRepr::parse_unverified(&p).unwrap(), repr());
+        let full = Packet::new_checked(datagram()).unwrap();
+        assert!(!full.has_partial_checksum(SRC, DST));
     }
 
     #[test]

@@ -11,7 +11,19 @@ use crate::stack::time::Instant;
 /// hashed message is address, port, address, port: 12 bytes for IPv4,
 /// 36 for IPv6.
 pub fn isn(key: &[u8; 16], local: SocketAddr, remote: SocketAddr, now: Instant) -> u32 {
-    let mut m = [0u8; 36];
+    let mut m = [0u8; TUPLE_MAX];
+    let n = tuple_bytes(local, remote, &mut m);
+    let clock = (now.micros() / 4) as u32;
+    clock.wrapping_add(siphash24(key, &m[..n]) as u32)
+}
+
+/// The most bytes [`tuple_bytes`] writes (two IPv6 endpoints).
+pub const TUPLE_MAX: usize = 36;
+
+/// Writes address, port, address, port into `m` (12 bytes for IPv4, 36 for
+/// IPv6): the connection's identity for the keyed hashes (ISN, SYN
+/// cookies, timestamp offsets). Returns how many bytes it wrote.
+pub fn tuple_bytes(local: SocketAddr, remote: SocketAddr, m: &mut [u8; TUPLE_MAX]) -> usize {
     let mut n = 0;
     for end in [local, remote] {
         match end.ip() {
@@ -27,8 +39,7 @@ pub fn isn(key: &[u8; 16], local: SocketAddr, remote: SocketAddr, now: Instant) 
         m[n..n + 2].copy_from_slice(&end.port().to_be_bytes());
         n += 2;
     }
-    let clock = (now.micros() / 4) as u32;
-    clock.wrapping_add(siphash24(key, &m[..n]) as u32)
+    n
 }
 
 /// SipHash-2-4 of `data` under a 128-bit `key`.

@@ -15,8 +15,10 @@
 //! - `mod.rs`: the tables (listeners, connections by 4-tuple, TIME-WAIT
 //!   list), LISTEN and CLOSED processing (RFC 9293 3.10.7.1-2), the API;
 //! - `conn.rs`: one connection: states, data, timers, RTO (RFC 6298),
-//!   congestion control (RFC 5681, NewReno RFC 6582);
+//!   congestion control (RFC 5681, NewReno RFC 6582), SACK (RFC 2018,
+//!   2883, 6675), timestamps and PAWS (RFC 7323), path MTU (RFC 1191);
 //! - `isn.rs`: initial sequence numbers (RFC 6528, SipHash-2-4);
+//! - `cookie.rs`: SYN cookies for a full half-open table (RFC 4987);
 //! - `seq.rs`: sequence number arithmetic.
 //!
 //! Everything is bounded: connections (`max_connections`), each listener's
@@ -25,6 +27,7 @@
 //! out-of-order segments, and the output queue.
 
 mod conn;
+mod cookie;
 mod isn;
 mod seq;
 #[cfg(test)]
@@ -50,6 +53,12 @@ use conn::Conn;
 const OUTPUT_MAX: usize = 16384;
 /// The largest per-connection buffer accepted from the configuration.
 const MAX_BUFFER: usize = 64 * 1024 * 1024;
+/// The smallest MTU an ICMP "fragmentation needed" may lower a path to;
+/// smaller claims are raised to it (Linux's min_pmtu, 552), so a forged
+/// message cannot shrink segments to a few bytes each.
+const MIN_PMTU: u16 = 552;
+/// RFC 1191 7: the plateaus to try when a router reports no next-hop MTU.
+const MTU_PLATEAUS: [u16; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
 /// Ephemeral ports (RFC 6335 6).
 const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// The longest TIME-WAIT accepted from the configuration (2 * MSL with a
@@ -75,8 +84,11 @@ pub struct TcpConfig {
     pub max_time_wait: usize,
     /// 2 * MSL.
     pub time_wait: Duration,
-    /// RFC 6528 key.
+    /// RFC 6528 key (also the SYN cookies' MAC key).
     pub isn_secret: [u8; 16],
+    /// Answer SYNs with SYN cookies when a listener's backlog is full
+    /// (RFC 4987), as Linux does by default; off: such SYNs are dropped.
+    pub syn_cookies: bool,
 }
 
 impl TcpConfig {
@@ -96,6 +108,7 @@ impl TcpConfig {
             max_time_wait: 4096,
             time_wait: Duration::from_secs(60),
             isn_secret,
+            syn_cookies: true,
         }
     }
 }
@@ -177,6 +190,9 @@ pub struct TcpCounters {
     pub segments_received: u64,
     pub segments_sent: u64,
     pub bad_checksum: u64,
+    /// Checksums left partial by a local peer's TX offload, accepted
+    /// ([`Tcp::set_accept_partial_checksums`]).
+    pub partial_checksum_accepted: u64,
     pub malformed: u64,
     pub active_opens: u64,
     pub passive_opens: u64,
@@ -192,8 +208,17 @@ pub struct TcpCounters {
     pub challenge_acks: u64,
     /// Challenge ACKs not sent because of the rate limit (RFC 5961 7).
     pub challenge_acks_suppressed: u64,
-    /// SYNs dropped because the listener's backlog was full.
+    /// SYNs that found the listener's backlog full (answered with a SYN
+    /// cookie when those are on, else dropped), and cookie ACKs dropped
+    /// because the accept queue was full.
     pub listen_overflows: u64,
+    /// SYN-ACKs sent with a cookie instead of state (RFC 4987).
+    pub syn_cookies_sent: u64,
+    /// ACKs whose cookie was valid: connections made from them.
+    pub syn_cookies_validated: u64,
+    /// ACKs to a listener that had sent cookies, with no valid cookie
+    /// (answered with a RST).
+    pub syn_cookies_failed: u64,
     /// SYNs or connects refused because `max_connections` was reached.
     pub connection_limit_drops: u64,
     /// Gauge: ESTABLISHED to LAST-ACK.
@@ -218,6 +243,15 @@ pub struct TcpCounters {
     pub closed_with_unread_data: u64,
     /// Segments not sent because the output queue was full.
     pub output_dropped: u64,
+    /// Segments dropped by PAWS: a TSval older than TS.Recent (RFC 7323 5).
+    pub paws_rejected: u64,
+    /// ICMP "fragmentation needed" that lowered a connection's segment
+    /// size (RFC 1191).
+    pub pmtu_reductions: u64,
+    /// ICMP "fragmentation needed" ignored: no such connection, a quoted
+    /// sequence number outside SND.UNA..SND.MAX (RFC 5927 5.1), an MTU
+    /// below 68 or not below the current one.
+    pub pmtu_ignored: u64,
 }
 
 /// What a connection's code needs from the engine while it runs.
@@ -370,6 +404,10 @@ struct Listener {
     accept_queue: VecDeque<ConnId>,
     /// Half-open plus queued: what the backlog bounds.
     pending: usize,
+    /// When this listener last sent a SYN cookie: ACKs are checked for
+    /// one only while cookies it sent may still be valid (as Linux does),
+    /// so a guessed cookie is no way in while the backlog has room.
+    last_cookie: Option<Instant>,
 }
 
 /// The TCP engine: every connection of one local address.
@@ -388,6 +426,8 @@ pub struct Tcp {
     next_id: u64,
     /// Ephemeral ports (its own stream of the stack's generator).
     rng: Rng,
+    /// Accept checksums a local peer left partial.
+    accept_partial: bool,
 }
 
 impl Tcp {
@@ -424,7 +464,15 @@ impl Tcp {
             }),
             next_id: 1,
             rng,
+            accept_partial: false,
         }
+    }
+
+    /// Accept segments whose checksum field holds only the pseudo-header
+    /// sum, as a local peer with TX checksum offload leaves it (see
+    /// `Stack::accept_partial_checksums` for when that is safe).
+    pub fn set_accept_partial_checksums(&mut self, on: bool) {
+        self.accept_partial = on;
     }
 
     pub fn config(&self) -> &TcpConfig {
@@ -443,6 +491,7 @@ impl Tcp {
             Listener {
                 accept_queue: VecDeque::new(),
                 pending: 0,
+                last_cookie: None,
             },
         );
         Ok(())
@@ -527,6 +576,18 @@ impl Tcp {
         };
         let seg = match TcpRepr::parse(&packet, src, dst) {
             Ok(r) => r,
+            Err(WireError::Checksum)
+                if self.accept_partial && packet.has_partial_checksum(src, dst) =>
+            {
+                self.counters.partial_checksum_accepted += 1;
+                match TcpRepr::parse_unverified(&packet) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        self.counters.malformed += 1;
+                        return;
+                    }
+                }
+            }
             Err(WireError::Checksum) => {
                 self.counters.bad_checksum += 1;
                 return;
@@ -584,6 +645,9 @@ impl Tcp {
             return;
         }
         if f.ack() {
+            if !f.syn() && self.cookie_ack(now, local, remote, seg) {
+                return;
+            }
             let (mut ctx, _) = self.ctx(now);
             send_rst(&mut ctx, local, remote, seg.ack, None);
             return;
@@ -596,9 +660,13 @@ impl Tcp {
             return;
         };
         if l.pending >= backlog {
-            // SYN-flood resilience: a bounded half-open table; the SYN is
-            // dropped (the client retries), like Linux with a full queue.
+            // SYN-flood resilience: a bounded half-open table. Past it, a
+            // SYN cookie (RFC 4987) keeps answering real clients without
+            // state; with cookies off the SYN is dropped (the client retries).
             self.counters.listen_overflows += 1;
+            if self.cfg.syn_cookies {
+                self.send_cookie(now, local, remote, seg);
+            }
             return;
         }
         if self.live_connections() >= self.cfg.max_connections as u64 {
@@ -617,6 +685,92 @@ impl Tcp {
         if let Some(l) = self.listeners.get_mut(&local.port()) {
             l.pending += 1;
         }
+    }
+
+    /// A SYN-ACK whose ISN is a cookie (RFC 4987 3.6); nothing is kept.
+    /// It offers the MSS only: window scaling (and SACK, timestamps) would
+    /// need state the cookie cannot hold.
+    fn send_cookie(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr) {
+        let peer_mss = seg.options.mss.unwrap_or(536).min(self.cfg.mss);
+        let (iss, _) = cookie::encode(&self.cfg.isn_secret, local, remote, seg.seq, peer_mss, now);
+        if let Some(l) = self.listeners.get_mut(&local.port()) {
+            l.last_cookie = Some(now);
+        }
+        self.counters.syn_cookies_sent += 1;
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: iss,
+            ack: seg.seq.wrapping_add(1),
+            flags: Flags::SYN | Flags::ACK,
+            window: conn::cookie_window(&self.cfg),
+            urgent: 0,
+            options: TcpOptions {
+                mss: Some(self.cfg.mss),
+                ..TcpOptions::default()
+            },
+            payload: &[],
+        };
+        let (mut ctx, _) = self.ctx(now);
+        push_segment(&mut ctx, local.ip(), remote.ip(), &repr, 0, 0);
+    }
+
+    /// An ACK to a listener that recently sent cookies: if it returns a
+    /// valid one, the connection is made ESTABLISHED from it and the
+    /// segment (which may carry data) processed. True if it was taken.
+    fn cookie_ack(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr,
+    ) -> bool {
+        if !self.cfg.syn_cookies || seg.flags.rst() {
+            return false;
+        }
+        let backlog = self.cfg.backlog;
+        let Some(l) = self.listeners.get(&local.port()) else {
+            return false;
+        };
+        let recent = l
+            .last_cookie
+            .is_some_and(|t| now.since(t) <= cookie::LIFETIME);
+        if !recent {
+            return false;
+        }
+        let peer_isn = seg.seq.wrapping_sub(1);
+        let iss = seg.ack.wrapping_sub(1);
+        let Some(mss) = cookie::decode(&self.cfg.isn_secret, local, remote, peer_isn, iss, now)
+        else {
+            self.counters.syn_cookies_failed += 1;
+            return false;
+        };
+        if l.accept_queue.len() >= backlog {
+            // Like Linux: the ACK is dropped; the peer retransmits its data
+            // or times out, and nothing is kept meanwhile.
+            self.counters.listen_overflows += 1;
+            return true;
+        }
+        if self.live_connections() >= self.cfg.max_connections as u64 {
+            self.counters.connection_limit_drops += 1;
+            return true;
+        }
+        self.counters.syn_cookies_validated += 1;
+        let id = self.new_id();
+        let cfg = self.cfg.clone();
+        let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
+        let mut c = Conn::new_from_cookie(&mut ctx, &cfg, local, remote, iss, mss, seg);
+        c.listener = Some(local.port());
+        // The rest of the segment: its data, a FIN.
+        c.on_segment(&mut ctx, seg);
+        conns.insert(id, c);
+        self.tuples.insert((local.port(), remote), id);
+        if let Some(l) = self.listeners.get_mut(&local.port()) {
+            l.pending += 1;
+        }
+        self.settle(now, id);
+        true
     }
 
     fn new_id(&mut self) -> ConnId {
@@ -686,6 +840,66 @@ impl Tcp {
             c.set_state(&mut ctx, TcpState::Closed);
         }
         self.settle(now, id);
+    }
+
+    /// ICMP destination unreachable, code 4 (RFC 1191): a datagram we sent
+    /// to `remote_ip`, `quoted_len` bytes long (its Total Length), needed
+    /// fragmenting but had DF; `quoted_tcp` is the start of its TCP header
+    /// as the error quotes it (at least 8 bytes: ports and sequence number);
+    /// the next hop takes `next_hop_mtu` (0: an old router that does not
+    /// say; RFC 1191 7's plateaus then). True if a connection's segment size
+    /// went down. Validation against spoofing: RFC 5927 5.1.
+    pub fn on_frag_needed(
+        &mut self,
+        now: Instant,
+        remote_ip: Ipv4Addr,
+        quoted_tcp: &[u8],
+        quoted_len: u16,
+        next_hop_mtu: u16,
+    ) -> bool {
+        let Some(h) = quoted_tcp.get(..8) else {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        };
+        let local_port = u16::from_be_bytes([h[0], h[1]]);
+        let remote_port = u16::from_be_bytes([h[2], h[3]]);
+        let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let mtu = if next_hop_mtu == 0 {
+            MTU_PLATEAUS
+                .into_iter()
+                .find(|&p| p < quoted_len)
+                .unwrap_or(0)
+        } else {
+            next_hop_mtu
+        };
+        // RFC 791: every host takes 68 bytes; less is nonsense.
+        if mtu < 68 {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        }
+        let mss = u32::from(mtu.max(MIN_PMTU)) - 40;
+        let remote = SocketAddr::new(remote_ip.into(), remote_port);
+        let Some(&id) = self.tuples.get(&(local_port, remote)) else {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        };
+        let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
+        let applied = conns
+            .get_mut(&id)
+            .is_some_and(|c| c.on_path_mtu(&mut ctx, seq, mss));
+        if applied {
+            self.counters.pmtu_reductions += 1;
+        } else {
+            self.counters.pmtu_ignored += 1;
+        }
+        applied
+    }
+
+    /// Counts a "fragmentation needed" the stack found not to be about one
+    /// of our TCP segments.
+    pub fn note_pmtu_ignored(&mut self) {
+        self.counters.pmtu_ignored += 1;
     }
 
     /// Timers: retransmission, delayed ACK, zero-window probe, TIME-WAIT.
