@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use xdpstack::device::FrameQueue;
 use xdpstack::services::{ServiceName, Services};
 use xdpstack::stack::time::Instant;
 use xdpstack::stack::{Stack, StackConfig};
@@ -101,14 +102,15 @@ fuzz_target!(|data: &[u8]| {
     let mut stack = Stack::new(config(), now);
     let all = [ServiceName::Echo, ServiceName::Discard, ServiceName::Http];
     let mut services = Services::start(&mut stack, &all).expect("the ports are free");
-    let mut out = Vec::new();
+    // The in-memory device: what the stack sends lands here.
+    let mut dev = FrameQueue::new(usize::MAX, 14 + MTU);
     let mut rest = data;
     while let [op, hi, lo, tail @ ..] = rest {
         let len = usize::from(u16::from_be_bytes([*hi, *lo]));
         match op % 5 {
             2 => {
                 now = now + Duration::from_millis(len as u64);
-                stack.poll(now);
+                stack.poll(now, &mut dev);
                 // Nothing is still due after a poll: a daemon sleeping until
                 // `poll_at` would otherwise spin.
                 assert!(
@@ -133,15 +135,14 @@ fuzz_target!(|data: &[u8]| {
                             let _ = stack.ping_start(now, dst, u16::from(*s), usize::from(*s) * 8);
                         }
                     }
-                    _ => stack.receive(now, chunk),
+                    _ => stack.receive(now, chunk, &mut dev),
                 }
             }
         }
         // What the daemon does after every batch.
         services.poll(now, std::time::SystemTime::UNIX_EPOCH, &mut stack);
-        stack.flush(now);
-        stack.drain_outbox(&mut out);
-        for f in out.drain(..) {
+        stack.flush(now, &mut dev);
+        for f in dev.drain() {
             check_sent(&f);
         }
     }

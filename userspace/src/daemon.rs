@@ -10,12 +10,13 @@
 //! The stack is one state machine behind a mutex, shared by the queue
 //! workers (the single owner of the ARP cache). After every received batch
 //! a worker runs the services (echo, discard, http) on the stack's socket
-//! APIs and sends what came out. Worker 0 alone drives the timers: it
+//! APIs and sends what came out: frames are written into the socket's
+//! TX frames by the stack itself. Worker 0 alone drives the timers: it
 //! sleeps exactly until the earliest deadline of the stack and the services
 //! (`poll_at`), a frame, or a wake-up, with no tick. Whoever else changes
 //! the stack (the main task, other workers) wakes it through an eventfd
-//! when frames wait in the outbox or a deadline is earlier than the one it
-//! sleeps until. An idle daemon does not wake at all.
+//! when frames made without a device wait in the stack or a deadline is
+//! earlier than the one it sleeps until. An idle daemon does not wake at all.
 
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
@@ -33,6 +34,7 @@ use xdpstack_common::config::{
 };
 use xdpstack_common::neigh::NeighEvent;
 
+use crate::capture::tap::Tap;
 use crate::capture::{self, Hub};
 use crate::control::protocol::{parse_mac, ConnJson, NeighEntryJson, PingJson, StatsReply};
 use crate::control::server::ControlSocket;
@@ -82,7 +84,8 @@ struct Shared {
     stop: AtomicBool,
     /// Signalled once at shutdown and never read: wakes every worker.
     stop_fd: EventFd,
-    /// Wakes worker 0 to send what waits in the stack's outbox, or to
+    /// Wakes worker 0 to flush what waits in the stack (made
+    /// without a device), or to
     /// sleep until an earlier deadline.
     wake: EventFd,
     /// The deadline worker 0 sleeps until (µs of the stack's clock,
@@ -176,6 +179,7 @@ pub fn run(args: Config) -> Result<()> {
         args.iface,
         attached.reason
     );
+    let local_peer = is_veth(&args.iface);
     let mut sockets = Vec::new();
     for q in 0..queues {
         let s = XskSocket::open(&args.iface, q)?;
@@ -208,6 +212,14 @@ pub fn run(args: Config) -> Result<()> {
         seed: os_random()?,
     };
     let mut stack = Stack::new(config, clock.now());
+    if local_peer {
+        // The peer is on this host and may leave checksums partial (TX offload).
+        stack.accept_partial_checksums(true);
+        log::info!(
+            "{} is a veth: accepting partial checksums from its peer",
+            args.iface
+        );
+    }
     let services = Services::start(&mut stack, &args.services).map_err(|e| anyhow!(e))?;
     let shared = Arc::new(Shared {
         stack: Mutex::new(stack),
@@ -334,7 +346,7 @@ async fn main_task(
                 // A request may have queued frames (ARP resolution of an
                 // `arp add`) or started a timer: hand them to worker 0.
                 let st = shared.stack();
-                shared.kick(st.has_outbox(), st.poll_at());
+                shared.kick(st.has_pending_output(), st.poll_at());
                 response
             }
         })
@@ -385,7 +397,7 @@ async fn main_task(
                     }
                     // Learning flushes queued packets and (re)arms ARP
                     // timers: worker 0 sends and sleeps accordingly.
-                    shared.kick(st.has_outbox(), st.poll_at());
+                    shared.kick(st.has_pending_output(), st.poll_at());
                 }
                 guard.clear_ready();
             }
@@ -550,7 +562,6 @@ const KERNEL_STATS_AFTER: Duration = Duration::from_millis(100);
 /// services' timers: it sleeps exactly until their earliest deadline.
 fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
     let timers = index == 0;
-    let mut out: Vec<Vec<u8>> = Vec::new();
     // Set after frames moved: the kernel counters to re-read once quiet.
     let mut stats_due: Option<std::time::Instant> = None;
     while !shared.stop.load(Ordering::SeqCst) {
@@ -576,12 +587,16 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
         let mut moved = false;
         loop {
             let mut replied = false;
+            let tx_before = sock.tx_frames();
             let n = {
                 let mut st = shared.stack();
                 let now = shared.clock.now();
-                let n = match sock.recv(0, |frame| {
-                    shared.capture.tap_xsk(capture::Direction::In, frame);
-                    st.receive(now, frame)
+                // Replies are written straight into the socket's TX frames,
+                // through the capture tap (one atomic test without a client).
+                let hub = &*shared.capture;
+                let n = match sock.recv(0, |frame, tx| {
+                    hub.tap_xsk(capture::Direction::In, frame);
+                    st.receive(now, frame, &mut Tap::new(tx, hub))
                 }) {
                     Ok(n) => n,
                     Err(e) => {
@@ -591,11 +606,10 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
                 };
                 let mut services = shared.services();
                 if timers && st.poll_at().is_some_and(|at| at <= now) {
-                    st.poll(now);
+                    st.poll(now, &mut Tap::new(sock.tx(), hub));
                 }
                 services.poll(now, std::time::SystemTime::now(), &mut st);
-                st.flush(now);
-                st.drain_outbox(&mut out);
+                st.flush(now, &mut Tap::new(sock.tx(), hub));
                 replied |= st.take_ping_replied();
                 if !timers {
                     // What this batch armed (a retransmission, an ARP
@@ -604,20 +618,11 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
                 }
                 n
             };
+            // The batch's frames are written; one kick sends the rest.
+            sock.commit();
+            moved |= n > 0 || sock.tx_frames() != tx_before;
             if replied {
                 shared.ping_replies.notify_waiters();
-            }
-            moved |= n > 0 || !out.is_empty();
-            if !out.is_empty() {
-                if shared.capture.active() {
-                    for f in &out {
-                        shared.capture.tap_xsk(capture::Direction::Out, f);
-                    }
-                }
-                if let Err(e) = sock.send(&out) {
-                    log::error!("queue {}: {e:#}", sock.queue());
-                }
-                out.clear();
             }
             // At most every 100 ms: a getsockopt, kept off the per-batch path.
             sock.maybe_refresh_kernel_stats();
@@ -757,6 +762,16 @@ async fn ping(shared: &Shared, dst: Ipv4Addr, size: usize, seq: u16, timeout_ms:
             ));
         }
     }
+}
+
+/// True if `iface` is a veth: every frame it receives was sent by a kernel
+/// on this host, so a checksum left partial by TX offload is trustworthy
+/// (see [`Stack::accept_partial_checksums`]).
+fn is_veth(iface: &str) -> bool {
+    iface::index(iface)
+        .ok()
+        .and_then(|i| crate::fastpath::link::query(i, None).ok())
+        .is_some_and(|l| l.kind.as_deref() == Some("veth"))
 }
 
 /// The stack's seed from the kernel's random source: the RFC 6528 ISN key

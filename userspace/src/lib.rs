@@ -28,6 +28,7 @@ pub mod capture;
 pub mod cli;
 pub mod control;
 pub mod daemon;
+pub mod device;
 pub mod fastpath;
 #[cfg(feature = "lab")]
 pub mod loadgen;

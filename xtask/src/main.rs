@@ -75,7 +75,7 @@ enum Task {
         /// Rounds (each runs every mode once, interleaved)
         #[arg(long)]
         rounds: Option<u32>,
-        /// Seconds per generator flood (and per UDP echo run)
+        /// Seconds per generator flood (and per UDP echo, TCP_RR and TCP_CRR run)
         #[arg(long)]
         duration: Option<f64>,
         /// Echo requests per `ping -f`

@@ -72,7 +72,92 @@ fn root_bench_smoke_writes_results_and_chart() {
             assert!(m["udp"]["rtt_per_s"].as_f64().is_some_and(f64::is_finite));
         }
     }
+    // TCP_RR and TCP_CRR in the same modes: every connection did at least
+    // one transaction, at least one connection completed, and the CPU
+    // figures are there (the daemon's only where a daemon ran).
+    for m in modes {
+        let mode = m["mode"].as_str().unwrap_or("");
+        let transport = matches!(mode, "kernel" | "fastpath");
+        assert_eq!(m["tcp_rr"].is_object(), transport, "{mode}");
+        assert_eq!(m["tcp_crr"].is_object(), transport, "{mode}");
+        // The kernel's second server shape (one thread, poll).
+        assert_eq!(m["tcp_rr_poll"].is_object(), mode == "kernel", "{mode}");
+        assert_eq!(m["tcp_crr_poll"].is_object(), mode == "kernel", "{mode}");
+        assert_eq!(m["daemon_memory"].is_object(), mode != "kernel", "{mode}");
+        if mode != "kernel" {
+            assert!(m["daemon_memory"]["rss_kib"]
+                .as_u64()
+                .is_some_and(|k| k > 0));
+            assert!(m["daemon_memory"]["hwm_kib"]
+                .as_u64()
+                .is_some_and(|k| k > 0));
+        }
+        // The daemon's CPU over the userspace-mode echo flood.
+        assert_eq!(
+            m["flood_daemon_cpu"].is_object(),
+            mode == "userspace",
+            "{mode}"
+        );
+        if mode == "userspace" {
+            let d = &m["flood_daemon_cpu"];
+            assert!(d["rx_frames"].as_u64().is_some_and(|n| n > 0), "{d}");
+            assert!(d["ns_per_rx_frame"].as_f64().is_some_and(f64::is_finite));
+        }
+        if !transport {
+            continue;
+        }
+        let mut runs = vec![(&m["tcp_rr"], &m["tcp_crr"])];
+        if mode == "kernel" {
+            runs.push((&m["tcp_rr_poll"], &m["tcp_crr_poll"]));
+        }
+        for (rr, crr) in runs {
+            assert_eq!(rr["connections"].as_u64(), Some(64), "{rr}");
+            assert!(rr["per_conn_min"].as_u64().is_some_and(|n| n > 0), "{rr}");
+            assert!(
+                rr["trans_per_s"].as_f64().is_some_and(f64::is_finite),
+                "{rr}"
+            );
+            assert!(crr["connections"].as_u64().is_some_and(|n| n > 0), "{crr}");
+            assert_eq!(crr["no_port_errors"].as_u64(), Some(0), "{crr}");
+            assert!(
+                crr["conn_per_s"].as_f64().is_some_and(f64::is_finite),
+                "{crr}"
+            );
+            for run in [rr, crr] {
+                assert!(
+                    run["server"].as_str().is_some_and(|s| !s.is_empty()),
+                    "{run}"
+                );
+                let cpu = &run["cpu"];
+                assert!(
+                    cpu["client_segs_out"].as_u64().is_some_and(|n| n > 0),
+                    "{cpu}"
+                );
+                assert!(cpu["softirq_ns_per_packet"]
+                    .as_f64()
+                    .is_some_and(f64::is_finite));
+                assert_eq!(cpu["daemon"].is_object(), mode == "fastpath", "{cpu}");
+                if mode == "fastpath" {
+                    let d = &cpu["daemon"];
+                    assert!(d["rx_frames"].as_u64().is_some_and(|n| n > 0), "{d}");
+                    assert!(d["ns_per_rx_frame"].as_f64().is_some_and(f64::is_finite));
+                }
+            }
+        }
+    }
     assert_eq!(v["summary"]["transport"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        v["summary"]["request_response"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(
+        v["summary"]["daemon_memory"].as_array().map(Vec::len),
+        Some(2)
+    );
+    for key in ["loadavg_start", "loadavg_end"] {
+        assert_eq!(v[key].as_array().map(Vec::len), Some(3), "{key}");
+    }
+    assert_eq!(rounds[0]["loadavg"].as_array().map(Vec::len), Some(3));
     assert_eq!(v["cost"]["cases"].as_array().map(Vec::len), Some(3));
     assert!(v["summary"]["ratios"]
         .as_array()

@@ -2,12 +2,13 @@
 //! stream. The XDP program copies what it decides in-kernel (the frames it
 //! answers, passes or drops, and its XDP_TX replies) into the `CAPTURE`
 //! ring; the daemon taps what crosses its AF_XDP sockets (`xsk rx`,
-//! `xsk tx`). The [`Hub`] hands both to every connected capture client;
+//! `xsk tx`, the latter as a device wrapper, [`tap::Tap`]). The [`Hub`] hands both to every connected capture client;
 //! `stream` is how they travel over the control socket and `pcap` how the
 //! CLI writes them (PcapNG, classic pcap).
 
 pub mod pcap;
 pub mod stream;
+pub mod tap;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -99,7 +99,7 @@ fn write_status_page(out: &mut String, now: Instant, stack: &Stack) -> fmt::Resu
 /// TIME-WAIT entries are skipped by the engine before anything is copied;
 /// the rest are bounded (`max_connections`), whatever TIME-WAIT holds.
 fn first_connections(stack: &Stack, limit: usize) -> (Vec<ConnView>, usize, u64) {
-    let key = |r: &ConnView| (r.local.port(), *r.remote.ip(), r.remote.port());
+    let key = |r: &ConnView| (r.local.port(), r.remote.ip(), r.remote.port());
     let mut rows: Vec<ConnView> = stack.tcp_views(false).collect();
     let hidden = rows.len().saturating_sub(limit);
     if hidden > 0 {

@@ -2,7 +2,7 @@
 //! `conns --json` and `ping` read back: the daemon serializes these types
 //! and the CLI deserializes the same ones.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -49,8 +49,8 @@ pub struct ConnJson {
     pub state: String,
     /// The state as `ss` names it (`ESTAB`).
     pub state_name: String,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     /// Bytes received, not yet read (LISTEN: connections waiting for accept).
     pub recv_q: usize,
     /// Bytes not yet acknowledged (LISTEN: the backlog).
@@ -120,6 +120,20 @@ mod tests {
     use crate::stack::arp_cache::ArpState;
     use crate::stack::tcp::TcpState;
     use std::time::Duration;
+
+    /// The transports are keyed by `SocketAddr` now; an IPv4 endpoint
+    /// still prints as `a.b.c.d:port`, as `conns --json` always did.
+    #[test]
+    fn conns_json_prints_ipv4_endpoints_as_before() {
+        use crate::stack::tcp::{Tcp, TcpConfig};
+        let mut tcp = Tcp::new(TcpConfig::new(Ipv4Addr::new(10, 10, 0, 4), 1500, [0; 16]));
+        tcp.listen(80).unwrap();
+        let rows: Vec<ConnJson> = tcp.connections().iter().map(ConnJson::from).collect();
+        let rows = serde_json::to_value(rows).unwrap();
+        assert_eq!(rows[0]["local"], "10.10.0.4:80");
+        assert_eq!(rows[0]["remote"], "0.0.0.0:0");
+        assert_eq!(rows[0]["state_name"], "LISTEN");
+    }
 
     #[test]
     fn neighbour_document_keeps_its_fields_and_round_trips() {

@@ -14,7 +14,7 @@ mod http;
 pub mod http_parse;
 mod tcp_conns;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -111,6 +111,6 @@ pub struct ServicesStats {
 }
 
 /// Where the services listen: our address, for messages.
-fn ours(stack: &Stack) -> Ipv4Addr {
-    stack.config().ip
+fn ours(stack: &Stack) -> IpAddr {
+    stack.config().ip.into()
 }

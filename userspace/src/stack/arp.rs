@@ -7,13 +7,14 @@ use xdpstack_common::neigh::{NeighEvent, EVENT_ANSWERED};
 use super::arp_cache::ArpAction;
 use super::arp_defence::ConflictOutcome;
 use super::time::Instant;
-use super::{ethernet_frame, Stack};
-use crate::wire::{ArpOp, ArpPacket, ArpRepr, Error, EtherType, MacAddr};
+use super::Stack;
+use crate::device::Device;
+use crate::wire::{ArpOp, ArpPacket, ArpRepr, Error, MacAddr};
 
 impl Stack {
     /// An ARP packet that reached userspace: replies and gratuitous ARP for
     /// our address, odd requests, or everything when the fast path is off.
-    pub(super) fn receive_arp(&mut self, now: Instant, payload: &[u8]) {
+    pub(super) fn receive_arp<D: Device>(&mut self, now: Instant, dev: &mut D, payload: &[u8]) {
         self.counters.rx_arp += 1;
         let repr = match ArpPacket::new_checked(payload).and_then(|p| ArpRepr::parse(&p)) {
             Ok(r) => r,
@@ -26,7 +27,7 @@ impl Stack {
                 return;
             }
         };
-        let conflict = self.learn_arp(now, repr.sender_ip, repr.sender_mac, repr.target_ip);
+        let conflict = self.learn_arp(now, dev, repr.sender_ip, repr.sender_mac, repr.target_ip);
         // Answer like the fast path would have: a request for our address
         // from a unicast station that is not claiming our address. Probes
         // (sender 0.0.0.0, RFC 5227 2.1.1) are answered too, as Linux does.
@@ -44,12 +45,13 @@ impl Stack {
                 target_mac: repr.sender_mac,
                 target_ip: repr.sender_ip,
             };
-            self.send_arp(repr.sender_mac, reply);
+            self.output().arp(dev, repr.sender_mac, reply);
             self.counters.arp_replies_sent += 1;
         }
     }
 
-    /// An ARP the XDP program answered or passed; it only teaches the cache.
+    /// An ARP the XDP program answered or passed; it only teaches the cache
+    /// (what that releases waits for the next flush).
     pub fn on_neigh_event(&mut self, now: Instant, ev: &NeighEvent) {
         self.counters.neigh_events += 1;
         let sender_ip = Ipv4Addr::from(ev.sender_ip);
@@ -61,13 +63,14 @@ impl Stack {
         } else {
             target_ip
         };
-        self.learn_arp(now, sender_ip, sender_mac, target);
+        self.deferred(|s, q| s.learn_arp(now, q, sender_ip, sender_mac, target));
     }
 
     /// RFC 826 merge plus RFC 5227 conflict detection; true on a conflict.
-    fn learn_arp(
+    fn learn_arp<D: Device>(
         &mut self,
         now: Instant,
+        dev: &mut D,
         sender_ip: Ipv4Addr,
         sender_mac: MacAddr,
         target_ip: Ipv4Addr,
@@ -79,7 +82,7 @@ impl Stack {
             log::warn!("address conflict: {sender_mac} claims our address {sender_ip}");
             if let Some(a) = defend {
                 log::warn!("defending {} with a gratuitous ARP", a.ip);
-                self.send_announcement();
+                self.send_announcement(dev);
             }
             return true;
         }
@@ -87,26 +90,27 @@ impl Stack {
             .arp
             .on_arp(now, self.cfg.ip, sender_ip, sender_mac, target_ip)
         {
-            self.apply_arp_action(action);
+            self.apply_arp_action(dev, action);
         }
         false
     }
 
-    pub(super) fn poll_arp(&mut self, now: Instant) {
+    pub(super) fn poll_arp<D: Device>(&mut self, now: Instant, dev: &mut D) {
         for action in self.arp.poll(now) {
-            self.apply_arp_action(action);
+            self.apply_arp_action(dev, action);
         }
         if self.defence.poll(now).is_some() {
-            self.send_announcement();
+            self.send_announcement(dev);
         }
     }
 
-    pub(super) fn apply_arp_action(&mut self, action: ArpAction) {
+    pub(super) fn apply_arp_action<D: Device>(&mut self, dev: &mut D, action: ArpAction) {
         match action {
-            ArpAction::Request(ip) => self.send_arp_request(ip),
+            ArpAction::Request(ip) => self.output().arp_request(dev, ip),
             ArpAction::Flush { mac, packets, .. } => {
+                let mut out = self.output();
                 for p in packets {
-                    self.send_ipv4_frame(mac, p);
+                    out.datagram(dev, mac, &p);
                 }
             }
             // The cache counted the drop; nothing else to send.
@@ -116,22 +120,9 @@ impl Stack {
         }
     }
 
-    /// A broadcast request for `ip` (RFC 826).
-    pub(super) fn send_arp_request(&mut self, ip: Ipv4Addr) {
-        let req = ArpRepr {
-            operation: ArpOp::Request,
-            sender_mac: self.cfg.mac,
-            sender_ip: self.cfg.ip,
-            target_mac: MacAddr::ZERO,
-            target_ip: ip,
-        };
-        self.send_arp(MacAddr::BROADCAST, req);
-        self.counters.arp_requests_sent += 1;
-    }
-
     /// An ARP announcement: a broadcast request with sender and target both
     /// our address (RFC 5227 2.3), used at start-up and to defend.
-    fn send_announcement(&mut self) {
+    fn send_announcement<D: Device>(&mut self, dev: &mut D) {
         let ann = ArpRepr {
             operation: ArpOp::Request,
             sender_mac: self.cfg.mac,
@@ -139,19 +130,6 @@ impl Stack {
             target_mac: MacAddr::ZERO,
             target_ip: self.cfg.ip,
         };
-        self.send_arp(MacAddr::BROADCAST, ann);
-    }
-
-    fn send_arp(&mut self, dst: MacAddr, repr: ArpRepr) {
-        let frame = ethernet_frame(
-            self.cfg.mac,
-            dst,
-            EtherType::Arp,
-            xdpstack_common::layout::arp::PACKET_LEN,
-            |b| {
-                repr.emit(&mut ArpPacket::new_unchecked(b));
-            },
-        );
-        self.push_frame(frame);
+        self.output().arp(dev, MacAddr::BROADCAST, ann);
     }
 }

@@ -363,6 +363,13 @@ impl ArpCache {
         }
     }
 
+    /// The MAC to send to `next_hop` now, if it is resolved: what
+    /// [`ArpCache::send`] answers `Now` with, asked before a datagram is
+    /// built so a resolved one is written straight into the device.
+    pub fn resolved(&self, next_hop: Ipv4Addr) -> Option<MacAddr> {
+        direct_mac(next_hop).or_else(|| self.lookup(next_hop))
+    }
+
     /// Send an IPv4 datagram to the on-link `next_hop`: either now to its MAC,
     /// or queued while ARP resolves it.
     pub fn send(&mut self, now: Instant, next_hop: Ipv4Addr, packet: Vec<u8>) -> SendOutcome {
@@ -801,6 +808,25 @@ mod tests {
         assert_eq!(c.counters().resolved, 1);
         assert_eq!(c.counters().requests, 1);
         check_index(&c);
+    }
+
+    #[test]
+    fn resolved_answers_what_send_would_send_now() {
+        let mut c = ArpCache::default();
+        assert_eq!(c.resolved(A), None);
+        let _ = c.send(ms(0), A, vec![1]);
+        assert_eq!(c.resolved(A), None, "incomplete");
+        let _ = c.on_arp(ms(20), US, A, MAC_A, US);
+        assert_eq!(c.resolved(A), Some(MAC_A));
+        assert_eq!(
+            c.resolved(Ipv4Addr::BROADCAST),
+            Some(MacAddr::BROADCAST),
+            "no ARP for the broadcast address"
+        );
+        // Asking does not queue, count or request anything.
+        assert_eq!(c.resolved(B), None);
+        assert_eq!(state(&c, B), None);
+        assert_eq!(c.counters().requests, 1);
     }
 
     #[test]

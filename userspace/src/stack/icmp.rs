@@ -9,7 +9,12 @@ use xdpstack_common::layout::{icmp, ipv4};
 use super::ipv4::Datagram;
 use super::time::Instant;
 use super::Stack;
+use crate::device::Device;
+use crate::wire::icmpv4::parse_quoted;
 use crate::wire::{Error, Icmpv4Packet, Icmpv4Repr, IpProtocol};
+
+/// Destination unreachable code 4: fragmentation needed and DF set (RFC 792).
+const CODE_FRAG_NEEDED: u8 = 4;
 
 /// The most pings waiting for a reply; older ones are forgotten.
 const MAX_PINGS: usize = 1024;
@@ -39,7 +44,7 @@ pub struct PingReply {
 }
 
 impl Stack {
-    pub(super) fn receive_icmp(&mut self, now: Instant, d: &Datagram<'_>) {
+    pub(super) fn receive_icmp<D: Device>(&mut self, now: Instant, dev: &mut D, d: &Datagram<'_>) {
         self.counters.icmp_received += 1;
         let Ok(packet) = Icmpv4Packet::new_checked(d.payload) else {
             self.counters.icmp_malformed += 1;
@@ -67,7 +72,7 @@ impl Stack {
                 // RFC 792 / RFC 1122 3.2.2.6: same identifier, sequence and
                 // data, from the address the request was sent to.
                 let reply = Icmpv4Repr::EchoReply { ident, seq, data };
-                self.send_icmp(now, d.src, &reply);
+                self.send_icmp(now, dev, d.src, &reply);
                 self.counters.icmp_echo_replies_sent += 1;
             }
             Icmpv4Repr::EchoReply { ident, seq, data } => {
@@ -90,19 +95,76 @@ impl Stack {
                     }
                 }
             }
+            Icmpv4Repr::DstUnreachable {
+                code: CODE_FRAG_NEEDED,
+                quoted,
+            } => {
+                self.counters.icmp_frag_needed_received += 1;
+                // RFC 1191 4: the next-hop MTU is the low 16 bits of the
+                // header's second word.
+                let rest = packet.rest_of_header();
+                let mtu = u16::from_be_bytes([rest[2], rest[3]]);
+                self.receive_frag_needed(now, dev, quoted, mtu);
+            }
             _ => self.counters.icmp_other_received += 1,
         }
     }
 
-    fn send_icmp(&mut self, now: Instant, dst: Ipv4Addr, repr: &Icmpv4Repr<'_>) {
-        let mut buf = vec![0u8; repr.buffer_len()];
-        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
-        self.send_ipv4(now, dst, IpProtocol::Icmp, &buf, false);
+    /// "Fragmentation needed and DF set" about a datagram we sent: only TCP
+    /// sets DF (UDP and ICMP are fragmented instead), so TCP acts on it.
+    fn receive_frag_needed<D: Device>(
+        &mut self,
+        now: Instant,
+        dev: &mut D,
+        quoted: &[u8],
+        mtu: u16,
+    ) {
+        let Ok(q) = parse_quoted(quoted) else {
+            self.counters.icmp_malformed += 1;
+            return;
+        };
+        if q.src != self.cfg.ip || q.protocol != IpProtocol::Tcp {
+            self.tcp.note_pmtu_ignored();
+            return;
+        }
+        let total_len = u16::from_be_bytes([quoted[ipv4::TOTAL_LEN], quoted[ipv4::TOTAL_LEN + 1]]);
+        if self
+            .tcp
+            .on_frag_needed(now, q.dst, q.transport, total_len, mtu)
+        {
+            self.flush(now, dev);
+        }
+    }
+
+    /// An ICMP message written straight into the datagram (an echo reply
+    /// copies the request's data once, from the received frame).
+    fn send_icmp<D: Device>(
+        &mut self,
+        now: Instant,
+        dev: &mut D,
+        dst: Ipv4Addr,
+        repr: &Icmpv4Repr<'_>,
+    ) {
+        self.output().ipv4(
+            now,
+            dev,
+            dst,
+            IpProtocol::Icmp,
+            repr.buffer_len(),
+            false,
+            |b| repr.emit(&mut Icmpv4Packet::new_unchecked(b)),
+        );
     }
 
     /// Destination unreachable about datagram `d`, unless RFC 1122 3.2.2
     /// forbids it or the rate limit is spent.
-    pub(super) fn send_icmp_error(&mut self, now: Instant, d: &Datagram<'_>, code: u8) {
+    pub(super) fn send_icmp_error<D: Device>(
+        &mut self,
+        now: Instant,
+        dev: &mut D,
+        d: &Datagram<'_>,
+        code: u8,
+    ) {
         // Never about an ICMP error, a broadcast or multicast datagram, or
         // from a source that is not one host (RFC 1122 3.2.2). Non-first
         // fragments never get here: errors are sent about whole datagrams.
@@ -128,13 +190,19 @@ impl Stack {
             code,
             quoted: &quoted,
         };
-        self.send_icmp(now, d.src, &repr);
+        self.send_icmp(now, dev, d.src, &repr);
         self.counters.icmp_errors_sent += 1;
     }
 
     /// Time exceeded (reassembly) for a datagram whose first fragment came
     /// in; `quoted` is its header plus up to 8 bytes of data.
-    pub(super) fn send_time_exceeded(&mut self, now: Instant, src: Ipv4Addr, quoted: &[u8]) {
+    pub(super) fn send_time_exceeded<D: Device>(
+        &mut self,
+        now: Instant,
+        dev: &mut D,
+        src: Ipv4Addr,
+        quoted: &[u8],
+    ) {
         if !self.icmp_errors.allow(now) {
             self.counters.icmp_errors_rate_limited += 1;
             return;
@@ -143,7 +211,7 @@ impl Stack {
             code: icmp::CODE_REASSEMBLY_TIME_EXCEEDED,
             quoted,
         };
-        self.send_icmp(now, src, &repr);
+        self.send_icmp(now, dev, src, &repr);
         self.counters.icmp_errors_sent += 1;
     }
 
@@ -203,7 +271,8 @@ impl Stack {
             seq,
             data: &data,
         };
-        self.send_icmp(now, dst, &req);
+        // No device at hand: it goes out at the next flush.
+        self.deferred(|s, q| s.send_icmp(now, q, dst, &req));
         Ok(key)
     }
 

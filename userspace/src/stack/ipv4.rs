@@ -1,18 +1,23 @@
 //! IPv4 input and output (RFC 791, RFC 1122 3.2.1).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use xdpstack_common::layout::icmp;
 use xdpstack_common::layout::ipv4::{
     DEFAULT_TTL, MIN_HEADER_LEN, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
 };
 
-use super::arp_cache::SendOutcome;
+use super::arp_cache::{ArpCache, SendOutcome};
 use super::reassembly::{FragKey, FragOutcome, Fragment};
 use super::time::Instant;
-use super::{ethernet_frame, Stack};
+use super::{Stack, StackConfig, StackCounters};
+use crate::device::{Device, TxToken};
+use crate::wire::ethernet::EthernetRepr;
 use crate::wire::ipv4::is_martian_source;
-use crate::wire::{EtherType, IpProtocol, Ipv4Error, Ipv4Packet, Ipv4Repr, MacAddr};
+use crate::wire::{
+    ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, IpProtocol, Ipv4Error, Ipv4Packet,
+    Ipv4Repr, MacAddr,
+};
 
 /// A datagram that passed the checks, whole (reassembled if it came in
 /// fragments).
@@ -29,7 +34,13 @@ pub(super) struct Datagram<'a> {
 }
 
 impl Stack {
-    pub(super) fn receive_ipv4(&mut self, now: Instant, l2_group: bool, payload: &[u8]) {
+    pub(super) fn receive_ipv4<D: Device>(
+        &mut self,
+        now: Instant,
+        dev: &mut D,
+        l2_group: bool,
+        payload: &[u8],
+    ) {
         self.counters.rx_ipv4 += 1;
         let packet = match Ipv4Packet::new_checked(payload) {
             Ok(p) => p,
@@ -98,7 +109,7 @@ impl Stack {
                         payload: &whole.payload,
                         group,
                     };
-                    self.deliver(now, &d);
+                    self.deliver(now, dev, &d);
                 }
             }
             return;
@@ -112,99 +123,243 @@ impl Stack {
             payload: packet.payload(),
             group,
         };
-        self.deliver(now, &d);
+        self.deliver(now, dev, &d);
     }
 
     /// Hands a whole datagram to its protocol.
-    fn deliver(&mut self, now: Instant, d: &Datagram<'_>) {
+    fn deliver<D: Device>(&mut self, now: Instant, dev: &mut D, d: &Datagram<'_>) {
         match d.protocol {
-            PROTO_ICMP => self.receive_icmp(now, d),
-            PROTO_UDP => self.receive_udp(now, d),
+            PROTO_ICMP => self.receive_icmp(now, dev, d),
+            PROTO_UDP => self.receive_udp(now, dev, d),
             // TCP answers closed ports itself, with a RST (RFC 9293
             // 3.10.7.1), never an ICMP error; it is unicast only.
             PROTO_TCP if d.group => self.counters.tcp_not_unicast += 1,
             PROTO_TCP => {
+                // What TCP queued earlier goes first, and its send buffers
+                // may change now (see `tcp::Tcp::materialize`).
+                self.flush_tcp(now, dev);
                 self.tcp.receive(now, d.src, d.dst, d.payload);
-                self.flush(now);
+                self.flush_tcp(now, dev);
             }
             // RFC 1122 3.2.2.1: protocol unreachable for what we do not speak.
-            _ => self.send_icmp_error(now, d, icmp::CODE_PROTOCOL_UNREACHABLE),
+            _ => self.send_icmp_error(now, dev, d, icmp::CODE_PROTOCOL_UNREACHABLE),
         }
     }
 
-    pub(super) fn poll_reassembly(&mut self, now: Instant) {
+    pub(super) fn poll_reassembly<D: Device>(&mut self, now: Instant, dev: &mut D) {
         for expired in self.reasm.poll(now) {
             // RFC 792: time exceeded, code 1, only when the first fragment
             // arrived (the reassembler reports only those): its header plus
             // the first 8 bytes of data.
             let mut quoted = expired.header;
             quoted.extend_from_slice(&expired.data);
-            self.send_time_exceeded(now, expired.key.src, &quoted);
+            self.send_time_exceeded(now, dev, expired.key.src, &quoted);
+        }
+    }
+}
+
+/// Link and IPv4 output: the parts of the stack it needs, borrowed apart
+/// from the transports, so TCP can write its queued segments through it
+/// straight from its send buffers. Every frame is written once, into a
+/// buffer of the device; only datagrams waiting for ARP resolution are
+/// built in memory of their own (the ARP cache queues them).
+pub(super) struct Output<'a> {
+    pub cfg: &'a StackConfig,
+    pub arp: &'a mut ArpCache,
+    pub counters: &'a mut StackCounters,
+    /// Identification for datagrams we originate (RFC 791 3.2).
+    pub next_ident: &'a mut u16,
+    /// A whole transport payload being cut into fragments.
+    pub scratch: &'a mut Vec<u8>,
+}
+
+impl Output<'_> {
+    /// One Ethernet frame to `dst`: the header, then `payload_len` bytes
+    /// that `fill` writes. Counted and dropped when the device has no free
+    /// buffer or the frame does not fit one.
+    pub fn frame<D: Device>(
+        &mut self,
+        dev: &mut D,
+        dst: MacAddr,
+        ethertype: EtherType,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) {
+        let len = EthernetRepr::HEADER_LEN + payload_len;
+        if len > dev.max_frame_len() {
+            self.counters.tx_too_big += 1;
+            return;
+        }
+        let Some(token) = dev.transmit() else {
+            self.counters.tx_no_buffer += 1;
+            return;
+        };
+        let src = self.cfg.mac;
+        token.consume(len, |buf| {
+            let mut frame = EthernetFrame::new_unchecked(buf);
+            EthernetRepr {
+                src,
+                dst,
+                ethertype,
+            }
+            .emit(&mut frame);
+            fill(frame.payload_mut());
+        });
+    }
+
+    /// An ARP message to `dst` (RFC 826).
+    pub fn arp<D: Device>(&mut self, dev: &mut D, dst: MacAddr, repr: ArpRepr) {
+        let len = xdpstack_common::layout::arp::PACKET_LEN;
+        self.frame(dev, dst, EtherType::Arp, len, |b| {
+            repr.emit(&mut ArpPacket::new_unchecked(b))
+        });
+    }
+
+    /// A broadcast request for `ip` (RFC 826).
+    pub fn arp_request<D: Device>(&mut self, dev: &mut D, ip: Ipv4Addr) {
+        let req = ArpRepr {
+            operation: ArpOp::Request,
+            sender_mac: self.cfg.mac,
+            sender_ip: self.cfg.ip,
+            target_mac: MacAddr::ZERO,
+            target_ip: ip,
+        };
+        self.arp(dev, MacAddr::BROADCAST, req);
+        self.counters.arp_requests_sent += 1;
+    }
+
+    /// A whole datagram (built earlier, e.g. queued for ARP) to `mac`.
+    pub fn datagram<D: Device>(&mut self, dev: &mut D, mac: MacAddr, datagram: &[u8]) {
+        self.frame(dev, mac, EtherType::Ipv4, datagram.len(), |b| {
+            b.copy_from_slice(datagram)
+        });
+    }
+
+    /// A transport's datagram to `dst` of either version: IPv4 goes out,
+    /// IPv6 is dropped and counted until the stack speaks it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ip<D: Device>(
+        &mut self,
+        now: Instant,
+        dev: &mut D,
+        dst: IpAddr,
+        protocol: IpProtocol,
+        len: usize,
+        dont_frag: bool,
+        fill: impl FnOnce(&mut [u8]),
+    ) {
+        match dst {
+            IpAddr::V4(v4) => self.ipv4(now, dev, v4, protocol, len, dont_frag, fill),
+            IpAddr::V6(_) => self.counters.ipv6_not_supported += 1,
         }
     }
 
-    /// Sends `payload` as one or more datagrams to `dst`, resolving the next
-    /// hop with ARP and fragmenting to the MTU (RFC 791 3.2). With
-    /// `dont_frag` (TCP, which sizes its segments to the MTU, RFC 1191) a
-    /// payload that does not fit is dropped and counted instead.
-    pub(super) fn send_ipv4(
+    /// Sends a payload of `len` bytes that `fill` writes as one or more
+    /// datagrams to `dst`, resolving the next hop with ARP and fragmenting
+    /// to the MTU (RFC 791 3.2). With `dont_frag` (TCP, which sizes its
+    /// segments to the MTU, RFC 1191) a payload that does not fit is
+    /// dropped and counted instead.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ipv4<D: Device>(
         &mut self,
         now: Instant,
+        dev: &mut D,
         dst: Ipv4Addr,
         protocol: IpProtocol,
-        payload: &[u8],
+        len: usize,
         dont_frag: bool,
+        fill: impl FnOnce(&mut [u8]),
     ) {
         let Some(next_hop) = self.next_hop(dst) else {
             self.counters.ipv4_no_route += 1;
             return;
         };
-        if dont_frag && payload.len() + MIN_HEADER_LEN > self.cfg.mtu {
+        let fits = len + MIN_HEADER_LEN <= self.cfg.mtu;
+        if dont_frag && !fits {
             self.counters.ipv4_too_big_df += 1;
             return;
         }
-        let ident = self.next_ident;
-        self.next_ident = self.next_ident.wrapping_add(1);
-        // Fragment payloads are multiples of 8 bytes except the last.
-        let max_payload = (self.cfg.mtu.max(68) - MIN_HEADER_LEN) & !7;
-        let chunks: Vec<&[u8]> = if payload.len() + MIN_HEADER_LEN <= self.cfg.mtu {
-            vec![payload]
-        } else {
-            payload.chunks(max_payload).collect()
+        let ident = *self.next_ident;
+        *self.next_ident = ident.wrapping_add(1);
+        let mut repr = Ipv4Repr {
+            src: self.cfg.ip,
+            dst,
+            protocol,
+            payload_len: len,
+            ttl: DEFAULT_TTL,
+            ident,
+            dont_frag,
+            more_frags: false,
+            frag_offset: 0,
+            tos: 0,
         };
-        let fragmented = chunks.len() > 1;
-        let mut offset = 0usize;
-        for (i, chunk) in chunks.iter().enumerate() {
-            let repr = Ipv4Repr {
-                src: self.cfg.ip,
-                dst,
-                protocol,
-                payload_len: chunk.len(),
-                ttl: DEFAULT_TTL,
-                ident,
-                dont_frag,
-                more_frags: i + 1 < chunks.len(),
-                frag_offset: offset as u16,
-                tos: 0,
-            };
+        if fits {
+            self.counters.ipv4_sent += 1;
+            // Resolved: straight into the device's buffer.
+            if let Some(mac) = self.arp.resolved(next_hop) {
+                self.frame(dev, mac, EtherType::Ipv4, repr.buffer_len(), |b| {
+                    let mut p = Ipv4Packet::new_unchecked(b);
+                    repr.emit(&mut p);
+                    fill(p.payload_mut());
+                });
+                return;
+            }
             let mut datagram = vec![0u8; repr.buffer_len()];
             let mut p = Ipv4Packet::new_unchecked(&mut datagram[..]);
             repr.emit(&mut p);
-            p.payload_mut().copy_from_slice(chunk);
-            offset += chunk.len();
-            if fragmented {
-                self.counters.ipv4_fragments_sent += 1;
-            }
+            fill(p.payload_mut());
+            self.resolve_and_send(now, dev, next_hop, datagram);
+            return;
+        }
+        // Fragments: the whole payload first, then each piece; payloads
+        // are multiples of 8 bytes except the last.
+        let mut whole = std::mem::take(self.scratch);
+        whole.clear();
+        whole.resize(len, 0);
+        fill(&mut whole);
+        let max_payload = (self.cfg.mtu.max(68) - MIN_HEADER_LEN) & !7;
+        let pieces = len.div_ceil(max_payload);
+        for (i, chunk) in whole.chunks(max_payload).enumerate() {
+            repr.payload_len = chunk.len();
+            repr.more_frags = i + 1 < pieces;
+            repr.frag_offset = (i * max_payload) as u16;
+            self.counters.ipv4_fragments_sent += 1;
             self.counters.ipv4_sent += 1;
-            match self.arp.send(now, next_hop, datagram) {
-                SendOutcome::Now { mac, packet } => self.send_ipv4_frame(mac, packet),
-                SendOutcome::Queued { request } => {
-                    if let Some(ip) = request {
-                        self.send_arp_request(ip);
-                    }
+            match self.arp.resolved(next_hop) {
+                Some(mac) => self.frame(dev, mac, EtherType::Ipv4, repr.buffer_len(), |b| {
+                    let mut p = Ipv4Packet::new_unchecked(b);
+                    repr.emit(&mut p);
+                    p.payload_mut().copy_from_slice(chunk);
+                }),
+                None => {
+                    let mut datagram = vec![0u8; repr.buffer_len()];
+                    let mut p = Ipv4Packet::new_unchecked(&mut datagram[..]);
+                    repr.emit(&mut p);
+                    p.payload_mut().copy_from_slice(chunk);
+                    self.resolve_and_send(now, dev, next_hop, datagram);
                 }
-                SendOutcome::Refused(_) => self.counters.ipv4_arp_refused += 1,
             }
+        }
+        *self.scratch = whole;
+    }
+
+    /// A datagram for a next hop ARP has not resolved: queued in the ARP
+    /// cache (the one owned copy), with a request when one is due.
+    fn resolve_and_send<D: Device>(
+        &mut self,
+        now: Instant,
+        dev: &mut D,
+        next_hop: Ipv4Addr,
+        datagram: Vec<u8>,
+    ) {
+        match self.arp.send(now, next_hop, datagram) {
+            SendOutcome::Now { mac, packet } => self.datagram(dev, mac, &packet),
+            SendOutcome::Queued { request } => {
+                if let Some(ip) = request {
+                    self.arp_request(dev, ip);
+                }
+            }
+            SendOutcome::Refused(_) => self.counters.ipv4_arp_refused += 1,
         }
     }
 
@@ -215,12 +370,5 @@ impl Stack {
         } else {
             self.cfg.gateway
         }
-    }
-
-    pub(super) fn send_ipv4_frame(&mut self, mac: MacAddr, datagram: Vec<u8>) {
-        let frame = ethernet_frame(self.cfg.mac, mac, EtherType::Ipv4, datagram.len(), |b| {
-            b.copy_from_slice(&datagram)
-        });
-        self.push_frame(frame);
     }
 }

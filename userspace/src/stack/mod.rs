@@ -1,14 +1,20 @@
 //! The host: ARP cache, IPv4 and ICMP, as a pure state machine.
 //!
 //! Frames come in through [`Stack::receive`] (from AF_XDP) and
-//! [`Stack::on_neigh_event`] (ARP the XDP program saw); frames to send
-//! collect in an outbox the caller drains. Time is passed in as a value, so
-//! everything here runs in unit tests without root, sockets or a real clock.
+//! [`Stack::on_neigh_event`] (ARP the XDP program saw); frames go out
+//! through a [`Device`] passed to [`Stack::receive`], [`Stack::poll`] and
+//! [`Stack::flush`], written straight into its buffers. Calls that have no
+//! device at hand (the socket APIs, `ping`, ARP admin, neighbour events)
+//! leave their output for the next flush: TCP as descriptors into its send
+//! buffers, other frames in a bounded queue. Time is passed in as a value,
+//! so everything here runs in unit tests without root, sockets or a real
+//! clock.
 //!
 //! - `arp.rs`: ARP input, replies, requests, announcements (RFC 826, 5227);
 //! - `ipv4.rs`: IPv4 input checks, reassembly, output with ARP resolution
 //!   and fragmentation (RFC 791, 1122);
-//! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792);
+//! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792),
+//!   "fragmentation needed" handed to TCP (RFC 1191);
 //! - `udp.rs`: UDP input and output and the socket API the services use
 //!   (RFC 768);
 //! - `tcp/`: the TCP engine (RFC 9293); IPv4 hands it segments, and
@@ -39,6 +45,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::device::{Device, FrameQueue, TxToken};
 use crate::wire::{EtherType, EthernetFrame, MacAddr};
 use arp_cache::{ArpCache, ArpCacheConfig, ArpCounters, ArpEntry, ArpError};
 use arp_defence::{ArpDefence, DefenceCounters};
@@ -51,9 +58,9 @@ use time::Instant;
 pub use icmp::{PingKey, PingReply};
 pub use udp::{UdpCounters, UdpDatagram, UdpError, UdpHandle};
 
-/// The most frames the outbox holds; past that new ones are dropped and
-/// counted (the queue workers drain it after every batch).
-const OUTBOX_MAX: usize = 4096;
+/// The most frames made without a device that wait for the next flush;
+/// past that new ones are dropped and counted (`tx_no_buffer`).
+const DEFERRED_MAX: usize = 4096;
 
 /// What the daemon was started with.
 #[derive(Clone, Debug)]
@@ -115,6 +122,9 @@ pub struct StackCounters {
     pub icmp_echo_replies_received: u64,
     /// Errors and other ICMP messages received (counted, no action).
     pub icmp_other_received: u64,
+    /// Destination unreachable, fragmentation needed (RFC 1191), handed to
+    /// TCP (see tcp's pmtu_reductions and pmtu_ignored).
+    pub icmp_frag_needed_received: u64,
     pub icmp_errors_sent: u64,
     pub icmp_errors_rate_limited: u64,
     /// Errors not sent because RFC 1122 3.2.2 forbids them.
@@ -122,7 +132,14 @@ pub struct StackCounters {
     /// TCP segments in broadcast or multicast datagrams: dropped (TCP is
     /// unicast only, RFC 1122 4.2.3.10).
     pub tcp_not_unicast: u64,
-    pub outbox_dropped: u64,
+    /// Datagrams a transport addressed to IPv6: dropped, this IP layer
+    /// sends IPv4 only so far.
+    pub ipv6_not_supported: u64,
+    /// Frames dropped because the device had no free buffer (or, for
+    /// frames made without a device, the deferred queue was full).
+    pub tx_no_buffer: u64,
+    /// Frames longer than the device's buffers: dropped.
+    pub tx_too_big: u64,
 }
 
 /// Every counter of the stack at one moment, grouped by the part that
@@ -149,7 +166,10 @@ pub struct Stack {
     reasm: Reassembler,
     icmp_errors: TokenBucket,
     counters: StackCounters,
-    outbox: Vec<Vec<u8>>,
+    /// Frames made where no device was at hand, sent at the next flush.
+    deferred: FrameQueue,
+    /// Scratch for a payload being fragmented.
+    scratch: Vec<u8>,
     /// Identification for datagrams we originate (RFC 791 3.2).
     next_ident: u16,
     pings: HashMap<PingKey, icmp::PingState>,
@@ -158,8 +178,6 @@ pub struct Stack {
     rng: Rng,
     udp: udp::Udp,
     tcp: Tcp,
-    /// Scratch for TCP output between the engine and IPv4.
-    tcp_out: Vec<(Ipv4Addr, Vec<u8>)>,
     started: Instant,
 }
 
@@ -183,7 +201,11 @@ impl Stack {
             reasm: Reassembler::new(ReassemblyConfig::default()),
             icmp_errors: TokenBucket::new(RateLimitConfig::default()),
             counters: StackCounters::default(),
-            outbox: Vec::new(),
+            deferred: FrameQueue::new(
+                DEFERRED_MAX,
+                crate::wire::ethernet::EthernetRepr::HEADER_LEN + cfg.mtu,
+            ),
+            scratch: Vec::new(),
             // A random start, then one per datagram (RFC 6864 4.1 asks
             // only for uniqueness within the datagrams' lifetime).
             next_ident: rng.u16(),
@@ -193,7 +215,6 @@ impl Stack {
             rng,
             udp: udp::Udp::new(),
             tcp,
-            tcp_out: Vec::new(),
             started: now,
             cfg,
         }
@@ -203,13 +224,29 @@ impl Stack {
         &self.cfg
     }
 
+    /// Accept UDP and TCP checksums that hold only the pseudo-header sum
+    /// (counted as `partial_checksum_accepted`). A sender with TX checksum
+    /// offload on (Linux's CHECKSUM_PARTIAL, the default on a veth, in a
+    /// container, on the host) leaves the sum for hardware to finish, and a
+    /// veth hands the frame to XDP before anyone does. The daemon turns this
+    /// on only when its interface is a veth: such a frame then comes from
+    /// memory on this host, where no bits flip in transit, which is why
+    /// Linux itself trusts it. A frame forwarded from a real wire carries a
+    /// complete checksum, and one whose field merely equals the partial sum
+    /// by corruption would also have to pass the Ethernet CRC.
+    pub fn accept_partial_checksums(&mut self, on: bool) {
+        self.udp.accept_partial = on;
+        self.tcp.set_accept_partial_checksums(on);
+    }
+
     /// How long the stack has run.
     pub fn uptime(&self, now: Instant) -> Duration {
         now.since(self.started)
     }
 
-    /// Handles one frame the XDP program handed over.
-    pub fn receive(&mut self, now: Instant, frame: &[u8]) {
+    /// Handles one frame the XDP program handed over; replies are written
+    /// into `dev`.
+    pub fn receive<D: Device>(&mut self, now: Instant, frame: &[u8], dev: &mut D) {
         self.counters.rx_frames += 1;
         let Ok(eth) = EthernetFrame::new_checked(frame) else {
             self.counters.rx_truncated += 1;
@@ -221,19 +258,31 @@ impl Stack {
             return;
         }
         match eth.ethertype() {
-            EtherType::Arp => self.receive_arp(now, eth.payload()),
-            EtherType::Ipv4 => self.receive_ipv4(now, dst.is_multicast(), eth.payload()),
+            EtherType::Arp => self.receive_arp(now, dev, eth.payload()),
+            EtherType::Ipv4 => self.receive_ipv4(now, dev, dst.is_multicast(), eth.payload()),
             _ => self.counters.rx_unhandled_ethertype += 1,
         }
     }
 
     /// Runs the timers: ARP retries and expiry, announcements, reassembly
-    /// timeouts, TCP retransmissions, delayed ACKs, probes, TIME-WAIT.
-    pub fn poll(&mut self, now: Instant) {
-        self.poll_arp(now);
-        self.poll_reassembly(now);
+    /// timeouts, TCP retransmissions, delayed ACKs, probes, TIME-WAIT;
+    /// sends what they make, and what waited, into `dev`.
+    pub fn poll<D: Device>(&mut self, now: Instant, dev: &mut D) {
+        self.flush(now, dev);
+        self.poll_arp(now, dev);
+        self.poll_reassembly(now, dev);
         self.tcp.poll(now);
-        self.flush(now);
+        self.flush_tcp(now, dev);
+    }
+
+    /// [`Stack::poll`] where no device is at hand: what the timers make
+    /// waits for the next [`Stack::flush`].
+    pub fn poll_deferred(&mut self, now: Instant) {
+        let mut q = std::mem::replace(&mut self.deferred, FrameQueue::new(0, 0));
+        self.poll_arp(now, &mut q);
+        self.poll_reassembly(now, &mut q);
+        self.deferred = q;
+        self.tcp.poll(now);
     }
 
     /// When [`Stack::poll`] next has something to do: the earliest deadline
@@ -252,16 +301,86 @@ impl Stack {
         .min()
     }
 
-    /// Turns the segments TCP queued (answering input, or after the
-    /// services used their connections) into frames in the outbox: IPv4
-    /// with DF set, since TCP sizes segments to the MTU (RFC 1191).
-    pub fn flush(&mut self, now: Instant) {
-        let mut out = std::mem::take(&mut self.tcp_out);
-        self.tcp.drain_output(&mut out);
-        for (dst, segment) in out.drain(..) {
-            self.send_ipv4(now, dst, crate::wire::IpProtocol::Tcp, &segment, true);
+    /// Sends what waits: frames made without a device (copied into `dev`'s
+    /// buffers, oldest first), then the segments TCP queued (answering
+    /// input, or after the services used their connections).
+    pub fn flush<D: Device>(&mut self, now: Instant, dev: &mut D) {
+        if !self.deferred.is_empty() {
+            let mut q = std::mem::replace(&mut self.deferred, FrameQueue::new(0, 0));
+            for frame in q.drain() {
+                self.copy_frame(dev, &frame);
+            }
+            self.deferred = q;
         }
-        self.tcp_out = out;
+        self.flush_tcp(now, dev);
+    }
+
+    /// TCP's queued segments, each written once into a buffer of `dev`
+    /// (Ethernet, IPv4 with DF set since TCP sizes segments to the MTU,
+    /// RFC 1191, then the segment read from the send buffer).
+    fn flush_tcp<D: Device>(&mut self, now: Instant, dev: &mut D) {
+        if !self.tcp.has_output() {
+            return;
+        }
+        let Stack {
+            cfg,
+            arp,
+            counters,
+            next_ident,
+            scratch,
+            tcp,
+            ..
+        } = self;
+        let mut out = ipv4::Output {
+            cfg,
+            arp,
+            counters,
+            next_ident,
+            scratch,
+        };
+        tcp.dispatch(|seg| {
+            out.ip(
+                now,
+                dev,
+                seg.dst,
+                crate::wire::IpProtocol::Tcp,
+                seg.buffer_len(),
+                true,
+                |b| seg.write(b),
+            )
+        });
+    }
+
+    /// The output half of the stack, borrowed apart from the transports.
+    fn output(&mut self) -> ipv4::Output<'_> {
+        ipv4::Output {
+            cfg: &self.cfg,
+            arp: &mut self.arp,
+            counters: &mut self.counters,
+            next_ident: &mut self.next_ident,
+            scratch: &mut self.scratch,
+        }
+    }
+
+    /// Runs `f` with the deferred queue as its device (for calls that have
+    /// no device at hand).
+    fn deferred<R>(&mut self, f: impl FnOnce(&mut Stack, &mut FrameQueue) -> R) -> R {
+        let mut q = std::mem::replace(&mut self.deferred, FrameQueue::new(0, 0));
+        let r = f(self, &mut q);
+        self.deferred = q;
+        r
+    }
+
+    /// A frame made earlier, copied into a buffer of `dev`.
+    fn copy_frame<D: Device>(&mut self, dev: &mut D, frame: &[u8]) {
+        if frame.len() > dev.max_frame_len() {
+            self.counters.tx_too_big += 1;
+            return;
+        }
+        match dev.transmit() {
+            Some(t) => t.consume(frame.len(), |b| b.copy_from_slice(frame)),
+            None => self.counters.tx_no_buffer += 1,
+        }
     }
 
     /// The TCP engine, for applications: listen, accept, connect, recv,
@@ -287,21 +406,9 @@ impl Stack {
         self.tcp.views(time_wait)
     }
 
-    pub fn has_outbox(&self) -> bool {
-        !self.outbox.is_empty()
-    }
-
-    /// Moves every waiting frame into `out`.
-    pub fn drain_outbox(&mut self, out: &mut Vec<Vec<u8>>) {
-        out.append(&mut self.outbox);
-    }
-
-    fn push_frame(&mut self, frame: Vec<u8>) {
-        if self.outbox.len() >= OUTBOX_MAX {
-            self.counters.outbox_dropped += 1;
-            return;
-        }
-        self.outbox.push(frame);
+    /// True when output waits for [`Stack::flush`].
+    pub fn has_pending_output(&self) -> bool {
+        !self.deferred.is_empty() || self.tcp.has_output()
     }
 
     /// A snapshot of every counter, grouped by the part that keeps it.
@@ -350,7 +457,7 @@ impl Stack {
         match self.arp.add_permanent(now, ip, mac) {
             Ok(action) => {
                 if let Some(a) = action {
-                    self.apply_arp_action(a);
+                    self.deferred(|s, q| s.apply_arp_action(q, a));
                 }
                 Ok(())
             }
@@ -369,7 +476,8 @@ impl Stack {
 }
 
 /// A whole Ethernet frame: header then `payload_len` bytes that `fill`
-/// writes.
+/// writes (the tests build their input with it).
+#[cfg(test)]
 fn ethernet_frame(
     src: MacAddr,
     dst: MacAddr,

@@ -3,12 +3,14 @@
 //! the stack's tables: it writes whole Ethernet frames into the stack and
 //! reads the segments the stack sends back.
 
+use std::cell::RefCell;
 use std::net::Ipv4Addr;
 
 use xdpstack_common::neigh::{NeighEvent, EVENT_ANSWERED};
 
 use super::time::Instant;
 use super::{ethernet_frame, Stack};
+use crate::device::FrameQueue;
 use crate::wire::{
     EtherType, IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr, TcpFlags, TcpOptions, TcpPacket, TcpRepr,
 };
@@ -29,6 +31,8 @@ pub struct Sent {
 pub struct Peer {
     pub ip: Ipv4Addr,
     pub mac: MacAddr,
+    /// The link as the stack sees it: what it sends lands here.
+    link: RefCell<FrameQueue>,
 }
 
 /// Both sides' next sequence numbers on an established connection.
@@ -51,7 +55,11 @@ impl Peer {
             _pad: [0; 3],
         };
         stack.on_neigh_event(now, &ev);
-        Peer { ip, mac }
+        Peer {
+            ip,
+            mac,
+            link: RefCell::new(FrameQueue::new(100_000, 14 + 1500)),
+        }
     }
 
     /// Sends one segment from `port` to the stack's `dst_port`.
@@ -107,14 +115,14 @@ impl Peer {
                 p.payload_mut().copy_from_slice(&segment);
             },
         );
-        stack.receive(now, &frame);
+        stack.receive(now, &frame, &mut *self.link.borrow_mut());
     }
 
     /// The TCP segments the stack sent to us since the last call.
     pub fn take(&self, stack: &mut Stack, now: Instant) -> Vec<Sent> {
-        stack.flush(now);
-        let mut frames = Vec::new();
-        stack.drain_outbox(&mut frames);
+        let mut link = self.link.borrow_mut();
+        stack.flush(now, &mut *link);
+        let frames = link.take();
         frames
             .iter()
             .filter_map(|f| {

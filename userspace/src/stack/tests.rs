@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::*;
+use crate::device::{FaultConfig, Faulty, FrameQueue};
 use crate::stack::arp_cache::ArpState;
 use crate::wire::{
     ArpOp, ArpPacket, ArpRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
@@ -20,30 +21,77 @@ fn t(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
-fn stack() -> Stack {
-    let mut s = Stack::new(
-        StackConfig {
-            ip: US,
-            prefix: 24,
-            mac: US_MAC,
-            gateway: None,
-            mtu: 1500,
-            arp_timeout: Duration::from_secs(60),
-            arp_max: 1024,
-            seed: [7; 32],
-        },
-        t(0),
-    );
+/// The stack with an in-memory device: `receive`, `poll` and `flush`
+/// write into it, `out` takes what was sent; every other call goes to the
+/// stack itself.
+struct TestStack {
+    stack: Stack,
+    dev: FrameQueue,
+    /// The latest time passed in, for the flush `out` does.
+    now: Instant,
+}
+
+impl std::ops::Deref for TestStack {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
+}
+
+impl std::ops::DerefMut for TestStack {
+    fn deref_mut(&mut self) -> &mut Stack {
+        &mut self.stack
+    }
+}
+
+impl TestStack {
+    fn receive(&mut self, now: Instant, frame: &[u8]) {
+        self.now = now;
+        self.stack.receive(now, frame, &mut self.dev);
+    }
+
+    fn poll(&mut self, now: Instant) {
+        self.now = now;
+        self.stack.poll(now, &mut self.dev);
+    }
+
+    fn flush(&mut self, now: Instant) {
+        self.now = now;
+        self.stack.flush(now, &mut self.dev);
+    }
+}
+
+fn test_stack(cfg: StackConfig) -> TestStack {
+    TestStack {
+        stack: Stack::new(cfg, t(0)),
+        dev: FrameQueue::new(100_000, 14 + 1500),
+        now: t(0),
+    }
+}
+
+fn stack() -> TestStack {
+    let mut s = test_stack(StackConfig {
+        ip: US,
+        prefix: 24,
+        mac: US_MAC,
+        gateway: None,
+        mtu: 1500,
+        arp_timeout: Duration::from_secs(60),
+        arp_max: 1024,
+        seed: [7; 32],
+    });
     // Drop the start-up announcement so tests see only their own frames.
     s.poll(t(0));
-    s.outbox.clear();
+    s.dev.clear();
     s
 }
 
-fn out(s: &mut Stack) -> Vec<Vec<u8>> {
-    let mut v = Vec::new();
-    s.drain_outbox(&mut v);
-    v
+/// Everything sent so far, including what calls without a device left
+/// for the next flush.
+fn out(s: &mut TestStack) -> Vec<Vec<u8>> {
+    let now = s.now;
+    s.flush(now);
+    s.dev.take()
 }
 
 /// Frames that are IPv4 (not the start-up ARP announcements).
@@ -126,7 +174,7 @@ fn ip_of(frame: &[u8]) -> Ipv4Packet<&[u8]> {
     Ipv4Packet::new_checked(&frame[14..]).expect("an IPv4 frame")
 }
 
-fn learn_peer(s: &mut Stack) {
+fn learn_peer(s: &mut TestStack) {
     let ev = NeighEvent {
         sender_ip: PEER.octets(),
         target_ip: US.octets(),
@@ -210,7 +258,11 @@ fn conflicting_claim_is_counted_and_defended_at_most_every_10s() {
 
 #[test]
 fn two_announcements_at_start_two_seconds_apart() {
-    let mut s = Stack::new(stack().cfg.clone(), t(0));
+    let mut s = TestStack {
+        stack: Stack::new(stack().cfg.clone(), t(0)),
+        dev: FrameQueue::new(100, 1514),
+        now: t(0),
+    };
     s.poll(t(0));
     assert_eq!(out(&mut s).len(), 1);
     s.poll(t(1_999));
@@ -542,7 +594,7 @@ fn udp_is_demultiplexed_to_the_bound_socket_and_answered_with_a_checksum() {
     );
     assert!(out(&mut s).is_empty(), "a bound port gets no ICMP error");
     let first = s.udp_recv_from(h).unwrap().unwrap();
-    assert_eq!(first.src, std::net::SocketAddrV4::new(PEER, 40000));
+    assert_eq!(first.src, std::net::SocketAddr::from((PEER, 40000)));
     assert_eq!(first.data, b"abc");
     assert_eq!(s.udp_recv_from(h).unwrap().unwrap().data, b"de");
     assert_eq!(s.udp_recv_from(h).unwrap(), None);
@@ -595,7 +647,7 @@ fn udp_send_refuses_what_cannot_be_sent() {
     let zero = std::net::SocketAddrV4::new(PEER, 0);
     assert_eq!(
         s.udp_send_to(t(0), h, zero, b"x"),
-        Err(UdpError::BadDestination(zero))
+        Err(UdpError::BadDestination(zero.into()))
     );
     s.udp_close(h).unwrap();
     assert_eq!(s.udp_send_to(t(0), h, peer, b"x"), Err(UdpError::NotBound));
@@ -748,7 +800,7 @@ fn tcp_echo_service_answers_through_the_stack() {
 /// Polls a microsecond before `s.poll_at()` (nothing may be sent) and then
 /// exactly at it; returns the deadline and what was sent at it. Afterwards
 /// nothing is due any more, so a daemon sleeping until `poll_at` cannot spin.
-fn poll_exactly_at_deadline(s: &mut Stack) -> (Instant, Vec<Vec<u8>>) {
+fn poll_exactly_at_deadline(s: &mut TestStack) -> (Instant, Vec<Vec<u8>>) {
     let at = s.poll_at().expect("a deadline");
     s.poll(at - Duration::from_micros(1));
     assert!(out(s).is_empty(), "sent before its deadline {at:?}");
@@ -772,7 +824,7 @@ fn state_of(s: &Stack, now: Instant, ip: Ipv4Addr) -> Option<ArpState> {
 
 #[test]
 fn startup_announcements_are_due_exactly_at_poll_at_then_nothing() {
-    let mut s = Stack::new(stack().cfg.clone(), t(0));
+    let mut s = test_stack(stack().cfg.clone());
     assert_eq!(s.poll_at(), Some(t(0)));
     s.poll(t(0));
     assert_eq!(out(&mut s).len(), 1);
@@ -869,7 +921,7 @@ fn the_seed_draws_ident_ping_identifier_and_ports() {
     let with_seed = |n: u64| {
         let mut cfg = stack().cfg.clone();
         cfg.seed = rng::Rng::seed_from_u64(n);
-        let mut s = Stack::new(cfg, t(0));
+        let mut s = test_stack(cfg);
         learn_peer(&mut s);
         let port = s.udp_bind(0).unwrap().port();
         let key = s.ping_start(t(1), PEER, 1, 8).unwrap();
@@ -921,7 +973,7 @@ fn http_idle_close_is_due_exactly_at_the_services_poll_at() {
     // RFC 9112 9.8: an idle persistent connection is closed after 30 s.
     let at = services.poll_at().expect("the idle deadline");
     assert_eq!(at, t(33_001));
-    let fin_sent = |s: &mut Stack| {
+    let fin_sent = |s: &mut TestStack| {
         s.flush(at);
         tcp_out(&out(s)).iter().any(|(_, f, _, _, _)| f.fin())
     };
@@ -930,4 +982,291 @@ fn http_idle_close_is_due_exactly_at_the_services_poll_at() {
     services.poll(at, std::time::UNIX_EPOCH, &mut s);
     assert!(fin_sent(&mut s), "not closed at its deadline");
     assert_eq!(services.poll_at(), None);
+}
+
+#[test]
+fn an_ipv6_destination_from_a_transport_is_a_counted_drop() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let h = s.udp_bind(0).unwrap();
+    let v6: std::net::SocketAddr = "[2001:db8::2]:9".parse().unwrap();
+    s.udp_send_to(t(1), h, v6, b"x").unwrap();
+    assert!(out(&mut s).is_empty(), "the IPv4 layer sends no IPv6");
+    assert_eq!(s.stack_counters().ipv6_not_supported, 1);
+}
+
+/// An echo request from the peer, as a frame.
+fn ping_frame(seq: u16, data: &[u8]) -> Vec<u8> {
+    let req = icmp_bytes(&Icmpv4Repr::EchoRequest {
+        ident: 1,
+        seq,
+        data,
+    });
+    ip_frame(PEER, US, IpProtocol::Icmp, seq, 0, false, &req)
+}
+
+#[test]
+fn a_device_without_free_buffers_drops_and_counts() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let mut full = FrameQueue::new(0, 1514);
+    s.stack.receive(t(1), &ping_frame(1, b"abc"), &mut full);
+    assert_eq!(s.stack_counters().tx_no_buffer, 1);
+    assert_eq!(s.stack_counters().icmp_echo_replies_sent, 1);
+    // A device whose buffers are smaller than the frame: counted apart.
+    let mut small = FrameQueue::new(10, 40);
+    s.stack.receive(t(2), &ping_frame(2, &[0; 100]), &mut small);
+    assert_eq!(s.stack_counters().tx_too_big, 1);
+    assert!(full.is_empty() && small.is_empty());
+    // With room again, replies flow.
+    s.receive(t(3), &ping_frame(3, b"abc"));
+    assert_eq!(out(&mut s).len(), 1);
+}
+
+/// Opens a connection from the peer to the echo service; returns the
+/// services and the stack's ISS.
+fn echo_connection(s: &mut TestStack) -> (crate::services::Services, u32) {
+    use crate::services::{ServiceName, Services};
+    use crate::wire::TcpFlags;
+    let services = Services::start(s, &[ServiceName::Echo]).unwrap();
+    let syn = tcp_segment(US, 7, TcpFlags::SYN, 5000, 0, &[]);
+    s.receive(
+        t(1),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+    );
+    let segs = tcp_out(&out(s));
+    let iss = segs[0].2;
+    let ack_seg = tcp_segment(US, 7, TcpFlags::ACK, 5001, iss.wrapping_add(1), &[]);
+    s.receive(
+        t(2),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &ack_seg),
+    );
+    (services, iss)
+}
+
+#[test]
+fn tcp_data_is_written_from_the_send_buffer_and_lost_frames_come_back() {
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    learn_peer(&mut s);
+    let (mut services, iss) = echo_connection(&mut s);
+    let data = tcp_segment(
+        US,
+        7,
+        TcpFlags(TcpFlags::ACK.0 | TcpFlags::PSH.0),
+        5001,
+        iss.wrapping_add(1),
+        b"ping",
+    );
+    s.receive(
+        t(3),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 3, 0, false, &data),
+    );
+    services.poll(t(3), std::time::UNIX_EPOCH, &mut s);
+    // The echo is lost on its way out: a device that drops everything.
+    let mut lossy = Faulty::new(
+        FrameQueue::new(100, 1514),
+        FaultConfig {
+            drop: 1000,
+            seed: 3,
+            ..FaultConfig::default()
+        },
+    );
+    s.stack.flush(t(3), &mut lossy);
+    assert!(lossy.counters().dropped >= 1);
+    assert!(lossy.inner.is_empty());
+    assert!(tcp_out(&out(&mut s))
+        .iter()
+        .all(|(_, _, _, _, d)| d.is_empty()));
+    // The retransmission timer resends it, read again from the send buffer.
+    s.poll(t(3 + 1_000));
+    let segs = tcp_out(&out(&mut s));
+    assert!(
+        segs.iter()
+            .any(|(_, _, seq, _, d)| d == b"ping" && *seq == iss.wrapping_add(1)),
+        "{segs:?}"
+    );
+    assert!(s.tcp_counters().retransmits >= 1);
+}
+
+#[test]
+fn data_queued_before_an_abort_goes_out_before_the_rst() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    s.tcp().listen(80).unwrap();
+    let (_, iss) = {
+        use crate::wire::TcpFlags;
+        let syn = tcp_segment(US, 80, TcpFlags::SYN, 100, 0, &[]);
+        s.receive(
+            t(1),
+            &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+        );
+        let iss = tcp_out(&out(&mut s))[0].2;
+        let ack = tcp_segment(US, 80, TcpFlags::ACK, 101, iss.wrapping_add(1), &[]);
+        s.receive(
+            t(2),
+            &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &ack),
+        );
+        ((), iss)
+    };
+    let id = s.tcp().accept(80).unwrap();
+    // No device at hand: the segment waits as a descriptor; the abort
+    // frees the send buffer, so the descriptor must have taken a copy.
+    assert_eq!(s.tcp().send(t(3), id, b"last words").unwrap(), 10);
+    s.tcp().abort(t(3), id).unwrap();
+    let segs = tcp_out(&out(&mut s));
+    assert_eq!(segs.len(), 2, "{segs:?}");
+    assert_eq!(segs[0].4, b"last words");
+    assert_eq!(segs[0].2, iss.wrapping_add(1));
+    assert!(segs[1].1.rst());
+}
+
+#[test]
+fn frames_made_without_a_device_wait_for_the_flush() {
+    let mut s = stack();
+    learn_peer(&mut s);
+    let h = s.udp_bind(0).unwrap();
+    s.udp_send_to(t(1), h, (PEER, 9), b"later").unwrap();
+    assert!(s.has_pending_output());
+    assert!(
+        s.dev.is_empty(),
+        "nothing reaches the device before a flush"
+    );
+    assert_eq!(out(&mut s).len(), 1);
+    assert!(!s.has_pending_output());
+}
+
+/// Replaces a UDP or TCP checksum (at `at` in `segment`) with what a Linux
+/// sender with TX offload leaves: the pseudo-header sum, folded, not
+/// complemented (CHECKSUM_PARTIAL).
+fn partial_checksum(segment: &mut [u8], at: usize, proto: u8) {
+    use xdpstack_common::checksum;
+    let acc = checksum::sum_be(0, &PEER.octets());
+    let acc = checksum::sum_be(acc, &US.octets());
+    let acc = checksum::add(acc, u32::from(proto));
+    let acc = checksum::add(acc, segment.len() as u32);
+    segment[at..at + 2].copy_from_slice(&checksum::fold(acc).to_be_bytes());
+}
+
+#[test]
+fn partial_checksums_are_accepted_only_when_allowed_and_counted() {
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    learn_peer(&mut s);
+    let h = s.udp_bind(7).unwrap();
+    s.tcp().listen(80).unwrap();
+    let mut udp = udp_to(7, b"abc", false);
+    partial_checksum(&mut udp, 6, 17);
+    let mut syn = tcp_segment(US, 80, TcpFlags::SYN, 1000, 0, &[]);
+    partial_checksum(&mut syn, 16, 6);
+    let send = |s: &mut TestStack, ms: u64| {
+        s.receive(
+            t(ms),
+            &ip_frame(PEER, US, IpProtocol::Udp, 1, 0, false, &udp),
+        );
+        s.receive(
+            t(ms),
+            &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &syn),
+        );
+        s.flush(t(ms));
+    };
+    // Off (a real NIC): a wrong checksum like any other.
+    send(&mut s, 1);
+    assert_eq!(s.udp_counters().bad_checksum, 1);
+    assert_eq!(s.tcp_counters().bad_checksum, 1);
+    assert_eq!(s.udp_recv_from(h).unwrap(), None);
+    assert!(tcp_out(&out(&mut s)).is_empty());
+    // On (a veth): delivered, answered and counted.
+    s.accept_partial_checksums(true);
+    send(&mut s, 2);
+    assert_eq!(s.udp_recv_from(h).unwrap().unwrap().data, b"abc");
+    let segs = tcp_out(&out(&mut s));
+    assert_eq!(segs.len(), 1);
+    assert!(segs[0].1.syn() && segs[0].1.ack() && segs[0].3 == 1001);
+    assert_eq!(s.udp_counters().partial_checksum_accepted, 1);
+    assert_eq!(s.tcp_counters().partial_checksum_accepted, 1);
+    // Still on: a checksum that is neither complete nor partial is bad.
+    let mut bad = udp_to(7, b"abc", false);
+    bad[6] ^= 0x40;
+    s.receive(
+        t(3),
+        &ip_frame(PEER, US, IpProtocol::Udp, 3, 0, false, &bad),
+    );
+    assert_eq!(s.udp_counters().bad_checksum, 2);
+    assert_eq!(s.udp_recv_from(h).unwrap(), None);
+}
+
+/// ICMP "fragmentation needed" through the whole stack (RFC 1191): quoting
+/// a segment the echo service sent, it lowers the connection's segment size
+/// and the segment goes again; one quoting a datagram that was not ours is
+/// counted and ignored.
+#[test]
+fn fragmentation_needed_reaches_tcp_through_icmp() {
+    use crate::services::{ServiceName, Services};
+    use crate::wire::TcpFlags;
+    let mut s = stack();
+    learn_peer(&mut s);
+    let mut services = Services::start(&mut s, &[ServiceName::Echo]).unwrap();
+    let syn = tcp_segment(US, 7, TcpFlags::SYN, 5000, 0, &[]);
+    s.receive(
+        t(1),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 1, 0, false, &syn),
+    );
+    let iss = tcp_out(&out(&mut s))[0].2;
+    let ack = tcp_segment(US, 7, TcpFlags::ACK, 5001, iss.wrapping_add(1), &[]);
+    s.receive(
+        t(2),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 2, 0, false, &ack),
+    );
+    let data = tcp_segment(
+        US,
+        7,
+        TcpFlags::ACK,
+        5001,
+        iss.wrapping_add(1),
+        &[9u8; 1000],
+    );
+    s.receive(
+        t(3),
+        &ip_frame(PEER, US, IpProtocol::Tcp, 3, 0, false, &data),
+    );
+    services.poll(t(3), std::time::UNIX_EPOCH, &mut s);
+    s.flush(t(3));
+    let frames = out(&mut s);
+    let echoed = frames
+        .iter()
+        .find(|f| f.len() > 14 + 20 + 20 + 500)
+        .expect("the echo went out");
+    // The quote: its IP header and the first 8 bytes of TCP.
+    let quoted = &echoed[14..14 + 28];
+    let icmp_for = |quoted: &[u8]| {
+        icmp_bytes(&Icmpv4Repr::Other {
+            msg_type: 3,
+            code: 4,
+            rest_of_header: [0, 0, 0x02, 0x40], // next-hop MTU 576
+            data: quoted,
+        })
+    };
+    s.receive(
+        t(4),
+        &ip_frame(PEER, US, IpProtocol::Icmp, 4, 0, false, &icmp_for(quoted)),
+    );
+    assert_eq!(s.stack_counters().icmp_frag_needed_received, 1);
+    assert_eq!(s.tcp_counters().pmtu_reductions, 1);
+    let resent = tcp_out(&out(&mut s));
+    assert!(!resent.is_empty());
+    assert!(
+        resent.iter().all(|(df, _, _, _, d)| *df && d.len() <= 536),
+        "{resent:?}"
+    );
+    assert_eq!(resent[0].2, iss.wrapping_add(1));
+    // A quote of a datagram from another source is not about us.
+    let mut other = quoted.to_vec();
+    other[12..16].copy_from_slice(&[10, 10, 0, 9]);
+    s.receive(
+        t(5),
+        &ip_frame(PEER, US, IpProtocol::Icmp, 5, 0, false, &icmp_for(&other)),
+    );
+    assert_eq!(s.tcp_counters().pmtu_ignored, 1);
+    assert_eq!(s.tcp_counters().pmtu_reductions, 1);
 }

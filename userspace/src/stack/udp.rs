@@ -9,7 +9,7 @@
 //! like a full socket receive buffer in Linux (`RcvbufErrors`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 use xdpstack_common::layout::icmp;
@@ -18,6 +18,7 @@ use super::ipv4::Datagram;
 use super::rng::{self, Rng};
 use super::time::Instant;
 use super::Stack;
+use crate::device::Device;
 use crate::wire::{IpProtocol, UdpPacket, UdpRepr};
 
 /// The most sockets open at once.
@@ -54,7 +55,7 @@ pub enum UdpError {
     /// More than 65507 bytes: does not fit one IPv4 datagram.
     TooBig(usize),
     /// Port 0, or an address we cannot send to.
-    BadDestination(SocketAddrV4),
+    BadDestination(SocketAddr),
 }
 
 impl std::fmt::Display for UdpError {
@@ -75,9 +76,9 @@ impl std::error::Error for UdpError {}
 /// One datagram as an application receives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpDatagram {
-    pub src: SocketAddrV4,
+    pub src: SocketAddr,
     /// Our address or a broadcast address.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     pub data: Vec<u8>,
 }
 
@@ -94,6 +95,9 @@ pub struct UdpCounters {
     pub malformed: u64,
     /// `InCsumErrors`.
     pub bad_checksum: u64,
+    /// Checksums left partial by a local peer's TX offload, accepted (see
+    /// [`Stack::accept_partial_checksums`]).
+    pub partial_checksum_accepted: u64,
     /// To a port no socket is bound to (`NoPorts`): port unreachable.
     pub no_port: u64,
     /// Dropped because the socket's queue was full (`RcvbufErrors`).
@@ -114,6 +118,8 @@ pub(super) struct Udp {
     sockets: BTreeMap<u16, Socket>,
     counters: UdpCounters,
     next_generation: u32,
+    /// Accept checksums a local peer left partial.
+    pub(super) accept_partial: bool,
 }
 
 impl Udp {
@@ -122,6 +128,7 @@ impl Udp {
             sockets: BTreeMap::new(),
             counters: UdpCounters::default(),
             next_generation: 1,
+            accept_partial: false,
         }
     }
 
@@ -205,25 +212,40 @@ impl Stack {
     /// RFC 768 input: check the length and checksum, then hand the data to
     /// the socket bound to the destination port, or answer port unreachable
     /// (RFC 1122 4.1.3.1; the ICMP rules decide whether it may be sent).
-    pub(super) fn receive_udp(&mut self, now: Instant, d: &Datagram<'_>) {
+    pub(super) fn receive_udp<D: Device>(&mut self, now: Instant, dev: &mut D, d: &Datagram<'_>) {
         self.udp.counters.received += 1;
         let Ok(packet) = UdpPacket::new_checked(d.payload) else {
             self.udp.counters.malformed += 1;
             return;
         };
         // A zero checksum means the sender computed none (RFC 768).
-        let Ok(repr) = UdpRepr::parse(&packet, d.src, d.dst) else {
-            self.udp.counters.bad_checksum += 1;
-            return;
+        let repr = match UdpRepr::parse(&packet, d.src, d.dst) {
+            Ok(r) => r,
+            Err(crate::wire::Error::Checksum)
+                if self.udp.accept_partial && packet.has_partial_checksum(d.src, d.dst) =>
+            {
+                self.udp.counters.partial_checksum_accepted += 1;
+                match UdpRepr::parse_unverified(&packet) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        self.udp.counters.malformed += 1;
+                        return;
+                    }
+                }
+            }
+            Err(_) => {
+                self.udp.counters.bad_checksum += 1;
+                return;
+            }
         };
         let datagram = UdpDatagram {
-            src: SocketAddrV4::new(d.src, repr.src_port),
-            dst: d.dst,
+            src: SocketAddr::new(d.src.into(), repr.src_port),
+            dst: d.dst.into(),
             data: repr.payload.to_vec(),
         };
         if self.udp.deliver(repr.dst_port, datagram).is_err() {
             self.udp.counters.no_port += 1;
-            self.send_icmp_error(now, d, icmp::CODE_PORT_UNREACHABLE);
+            self.send_icmp_error(now, dev, d, icmp::CODE_PORT_UNREACHABLE);
         }
     }
 
@@ -234,19 +256,25 @@ impl Stack {
 
     /// Sends one datagram from the socket's port, checksum always filled in
     /// (RFC 1122 4.1.3.4 lets a host omit it; we never do). Larger than the
-    /// MTU, it goes out in fragments.
+    /// MTU, it goes out in fragments. An IPv6 destination is accepted and
+    /// dropped by the IP layer, counted: it sends IPv4 only for now.
+    ///
+    /// There is no device at hand here: the frame is built in the stack's
+    /// deferred queue (the socket's send buffer, as it were) and copied
+    /// into the device at the next flush.
     pub fn udp_send_to(
         &mut self,
         now: Instant,
         h: UdpHandle,
-        dst: SocketAddrV4,
+        dst: impl Into<SocketAddr>,
         data: &[u8],
     ) -> Result<(), UdpError> {
+        let dst = dst.into();
         self.udp.socket_mut(h)?;
         if data.len() > MAX_PAYLOAD {
             return Err(UdpError::TooBig(data.len()));
         }
-        let ip = *dst.ip();
+        let ip = dst.ip();
         if dst.port() == 0 || ip.is_unspecified() || ip.is_loopback() || ip == self.cfg.ip {
             return Err(UdpError::BadDestination(dst));
         }
@@ -255,10 +283,14 @@ impl Stack {
             dst_port: dst.port(),
             payload: data,
         };
-        let mut buf = vec![0u8; repr.buffer_len()];
-        repr.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), self.cfg.ip, ip);
+        let src = self.cfg.ip;
         self.udp.counters.sent += 1;
-        self.send_ipv4(now, ip, IpProtocol::Udp, &buf, false);
+        self.deferred(|s, q| {
+            s.output()
+                .ip(now, q, ip, IpProtocol::Udp, repr.buffer_len(), false, |b| {
+                    repr.emit(&mut UdpPacket::new_unchecked(b), src, ip)
+                })
+        });
         Ok(())
     }
 
@@ -280,6 +312,7 @@ impl Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn rng() -> Rng {
         Rng::from_seed(Rng::seed_from_u64(3))
@@ -287,8 +320,8 @@ mod tests {
 
     fn d(port: u16, n: usize) -> UdpDatagram {
         UdpDatagram {
-            src: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), port),
-            dst: Ipv4Addr::new(10, 0, 0, 4),
+            src: SocketAddr::new(Ipv4Addr::new(10, 0, 0, 2).into(), port),
+            dst: Ipv4Addr::new(10, 0, 0, 4).into(),
             data: vec![0; n],
         }
     }

@@ -18,6 +18,7 @@ use std::fmt;
 pub mod arp;
 pub mod ethernet;
 pub mod icmpv4;
+pub mod ip;
 pub mod ipv4;
 pub mod pretty;
 pub mod tcp;

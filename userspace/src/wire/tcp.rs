@@ -1,8 +1,8 @@
-//! TCP (RFC 9293) segments over IPv4.
+//! TCP (RFC 9293) segments.
 //!
-//! The checksum covers an IPv4 pseudo-header (source, destination, zero,
-//! protocol 6, TCP length), the header with its options, and the data
-//! (RFC 9293 3.1). TCP has no length field: the segment is the whole IPv4
+//! The checksum covers a pseudo-header ([`super::ip::pseudo_header_sum`]:
+//! addresses, protocol 6, TCP length), the header with its options, and the data
+//! (RFC 9293 3.1). TCP has no length field: the segment is the whole IP
 //! payload, so the view's buffer must be exactly that.
 //!
 //! Options parsed: MSS (RFC 9293 3.7.1), window scale (RFC 7323 2),
@@ -11,13 +11,13 @@
 //! illegal option length"); a length that runs past the header is malformed.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::ops::BitOr;
 
 use xdpstack_common::checksum;
 use xdpstack_common::layout::ipv4::PROTO_TCP;
 
-use super::{read_u16, write_u16, Error, Result};
+use super::{ip, read_u16, write_u16, Error, Result};
 
 /// Byte offsets of the header fields (RFC 9293 3.1).
 pub mod field {
@@ -41,7 +41,44 @@ pub mod option {
     pub const MSS: u8 = 2;
     pub const WINDOW_SCALE: u8 = 3;
     pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
     pub const TIMESTAMPS: u8 = 8;
+}
+
+/// Up to four SACK blocks (RFC 2018 3): [left edge, right edge) each, the
+/// first the most recent (or a D-SACK, RFC 2883).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SackBlocks {
+    len: u8,
+    blocks: [(u32, u32); 4],
+}
+
+impl SackBlocks {
+    /// The most blocks an option carries (40 bytes of options).
+    pub const MAX: usize = 4;
+
+    /// Adds a block; false (and nothing added) when full.
+    pub fn push(&mut self, left: u32, right: u32) -> bool {
+        let n = usize::from(self.len);
+        if n >= Self::MAX {
+            return false;
+        }
+        self.blocks[n] = (left, right);
+        self.len += 1;
+        true
+    }
+
+    pub fn as_slice(&self) -> &[(u32, u32)] {
+        &self.blocks[..usize::from(self.len)]
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub const fn len(&self) -> usize {
+        self.len as usize
+    }
 }
 
 /// The header without options.
@@ -143,6 +180,8 @@ pub struct TcpOptions {
     pub sack_permitted: bool,
     /// TSval, TSecr (RFC 7323 3.2).
     pub timestamps: Option<(u32, u32)>,
+    /// SACK blocks (RFC 2018 3).
+    pub sack: SackBlocks,
 }
 
 impl TcpOptions {
@@ -171,9 +210,22 @@ impl TcpOptions {
                 (option::TIMESTAMPS, 8) => {
                     o.timestamps = Some((read_u32(data, 0), read_u32(data, 4)))
                 }
+                (option::SACK, n) if n > 0 && n % 8 == 0 && n <= 8 * SackBlocks::MAX => {
+                    o.sack = SackBlocks::default();
+                    for i in 0..n / 8 {
+                        o.sack
+                            .push(read_u32(data, 8 * i), read_u32(data, 8 * i + 4));
+                    }
+                }
                 _ => {}
             }
             b = &b[len..];
+        }
+        // Our emit pads every option to 4 bytes: keep only the SACK blocks
+        // that still fit the 40 bytes of option space, so what we parse we
+        // can always write back (the first blocks matter most, RFC 2018 4).
+        while o.buffer_len() > MAX_HEADER_LEN - HEADER_LEN && o.sack.len > 0 {
+            o.sack.len -= 1;
         }
         Ok(o)
     }
@@ -192,6 +244,9 @@ impl TcpOptions {
         }
         if self.timestamps.is_some() {
             n += 12;
+        }
+        if !self.sack.is_empty() {
+            n += 4 + 8 * self.sack.len();
         }
         n
     }
@@ -219,6 +274,17 @@ impl TcpOptions {
             b[at..at + 4].copy_from_slice(&[option::NOP, option::NOP, option::TIMESTAMPS, 10]);
             write_u32(b, at + 4, val);
             write_u32(b, at + 8, ecr);
+            at += 12;
+        }
+        if !self.sack.is_empty() {
+            let len = 2 + 8 * self.sack.len() as u8;
+            b[at..at + 4].copy_from_slice(&[option::NOP, option::NOP, option::SACK, len]);
+            at += 4;
+            for &(l, r) in self.sack.as_slice() {
+                write_u32(b, at, l);
+                write_u32(b, at + 4, r);
+                at += 8;
+            }
         }
     }
 }
@@ -241,6 +307,13 @@ impl fmt::Display for TcpOptions {
         }
         if let Some((val, ecr)) = self.timestamps {
             write!(f, "{sep}TS val {val} ecr {ecr}")?;
+            sep = ",";
+        }
+        if !self.sack.is_empty() {
+            write!(f, "{sep}sack {}", self.sack.len())?;
+            for (l, r) in self.sack.as_slice() {
+                write!(f, " {{{l}:{r}}}")?;
+            }
         }
         Ok(())
     }
@@ -336,12 +409,32 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// True if the checksum verifies against the pseudo-header (RFC 9293 3.1).
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    pub fn verify_checksum(&self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> bool {
         let b = self.buffer.as_ref();
         let Ok(len) = u16::try_from(b.len()) else {
             return false;
         };
-        checksum::fold(checksum::sum_be(pseudo_header_sum(src, dst, len), b)) == 0xffff
+        checksum::fold(checksum::sum_be(
+            ip::pseudo_header_sum(src.into(), dst.into(), PROTO_TCP, u32::from(len)),
+            b,
+        )) == 0xffff
+    }
+
+    /// True if the checksum field holds only the folded pseudo-header sum,
+    /// not complemented: what a sender with TX checksum offload leaves for
+    /// the hardware to finish (Linux's CHECKSUM_PARTIAL, `__tcp_v4_send_check`).
+    /// Only a peer on this host (a veth) can hand such a frame over unfinished.
+    pub fn has_partial_checksum(&self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> bool {
+        let Ok(len) = u16::try_from(self.buffer.as_ref().len()) else {
+            return false;
+        };
+        self.checksum()
+            == checksum::fold(ip::pseudo_header_sum(
+                src.into(),
+                dst.into(),
+                PROTO_TCP,
+                u32::from(len),
+            ))
     }
 }
 
@@ -397,21 +490,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     ///
     /// # Panics
     /// If the buffer is longer than 65535 bytes.
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn fill_checksum(&mut self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) {
         self.set_checksum(0);
         let b = self.buffer.as_ref();
         let len = u16::try_from(b.len()).expect("a TCP segment fits 65535 bytes");
-        let c = checksum::finish(checksum::sum_be(pseudo_header_sum(src, dst, len), b));
+        let c = checksum::finish(checksum::sum_be(
+            ip::pseudo_header_sum(src.into(), dst.into(), PROTO_TCP, u32::from(len)),
+            b,
+        ));
         self.set_checksum(c);
     }
-}
-
-/// The partial sum of the IPv4 pseudo-header (RFC 9293 3.1).
-fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, tcp_len: u16) -> u32 {
-    let acc = checksum::sum_be(0, &src.octets());
-    let acc = checksum::sum_be(acc, &dst.octets());
-    let acc = checksum::add(acc, u32::from(PROTO_TCP));
-    checksum::add(acc, u32::from(tcp_len))
 }
 
 /// Writes the tcpdump-like text shared by the view and the Repr.
@@ -484,13 +572,23 @@ impl<'a> TcpRepr<'a> {
     /// Reads a segment carried from `src` to `dst`, verifying its checksum.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) -> Result<TcpRepr<'a>> {
         packet.check_len()?;
         if !packet.verify_checksum(src, dst) {
             return Err(Error::Checksum);
         }
+        TcpRepr::parse_unverified(packet)
+    }
+
+    /// Reads a segment without looking at its checksum: for a caller that
+    /// verified it already, or accepted a partial one from a local peer
+    /// ([`Packet::has_partial_checksum`]).
+    pub fn parse_unverified<T: AsRef<[u8]> + ?Sized>(
+        packet: &Packet<&'a T>,
+    ) -> Result<TcpRepr<'a>> {
+        packet.check_len()?;
         let buffer: &'a T = packet.buffer;
         let bytes = buffer.as_ref();
         let hlen = packet.header_len();
@@ -547,8 +645,8 @@ impl<'a> TcpRepr<'a> {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut Packet<T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) {
         self.emit_header(packet);
         packet.payload_mut().copy_from_slice(self.payload);
@@ -566,6 +664,7 @@ impl fmt::Display for TcpRepr<'_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 2);
     const SERVER: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 4);
@@ -624,6 +723,7 @@ mod tests {
                 window_scale: Some(7),
                 sack_permitted: true,
                 timestamps: Some((1, 0)),
+                ..TcpOptions::default()
             }
         );
         assert_eq!(r.segment_len(), 1);
@@ -666,6 +766,18 @@ mod tests {
                 window_scale: Some(14),
                 sack_permitted: true,
                 timestamps: Some((u32::MAX, 7)),
+                ..TcpOptions::default()
+            },
+            TcpOptions {
+                timestamps: Some((5, 6)),
+                sack: {
+                    let mut b = SackBlocks::default();
+                    b.push(1, 2);
+                    b.push(u32::MAX - 3, 9);
+                    b.push(100, 200);
+                    b
+                },
+                ..TcpOptions::default()
             },
         ];
         for options in options {
@@ -698,6 +810,63 @@ mod tests {
             TcpOptions::parse(&[1, 1, 1]).unwrap(),
             TcpOptions::default()
         );
+    }
+
+    #[test]
+    fn sack_blocks_parse_and_emit() {
+        // nop nop sack(5) len 18: two blocks, as Linux sends them.
+        let b = [
+            1, 1, 5, 18, 0, 0, 0, 10, 0, 0, 0, 20, 0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 5,
+        ];
+        let o = TcpOptions::parse(&b).unwrap();
+        assert_eq!(o.sack.as_slice(), &[(10, 20), (0xffff_fff0, 5)]);
+        let mut out = vec![0u8; o.buffer_len()];
+        o.emit(&mut out);
+        assert_eq!(out, b);
+        assert_eq!(o.to_string(), "sack 2 {10:20} {4294967280:5}");
+        // A length that is not 2 + 8n is ignored, like any bad known option.
+        let bad = [5, 7, 0, 0, 0, 1, 0, 0];
+        assert!(TcpOptions::parse(&bad).unwrap().sack.is_empty());
+        // 40 bytes as sent unpadded: mss, TS and 3 blocks; padded they take
+        // 44, so the last block is dropped and the rest writes back whole.
+        let mut tight = vec![2, 4, 5, 0xb4, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 5, 26];
+        for i in 0..6u32 {
+            tight.extend_from_slice(&(i * 100).to_be_bytes());
+        }
+        assert_eq!(tight.len(), 40);
+        let o = TcpOptions::parse(&tight).unwrap();
+        assert_eq!(o.sack.as_slice(), &[(0, 100), (200, 300)]);
+        assert!(o.buffer_len() <= 40);
+        let mut full = SackBlocks::default();
+        for i in 0..4 {
+            assert!(full.push(i, i + 1));
+        }
+        assert!(!full.push(9, 10));
+    }
+
+    #[test]
+    fn a_partial_checksum_is_recognised_and_only_it() {
+        // What Linux leaves with TX offload on: the pseudo-header sum, folded,
+        // not complemented. By hand: 0x0a0a + 0x0002 + 0x0a0a + 0x0004 + 6 + 26.
+        let mut b = DATA;
+        b[16..18].copy_from_slice(&0x143au16.to_be_bytes());
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert!(!p.verify_checksum(CLIENT, SERVER));
+        assert!(p.has_partial_checksum(CLIENT, SERVER));
+        assert!(!p.has_partial_checksum(CLIENT, Ipv4Addr::new(10, 10, 0, 5)));
+        assert_eq!(
+            TcpRepr::parse(&p, CLIENT, SERVER).unwrap_err(),
+            Error::Checksum
+        );
+        let r = TcpRepr::parse_unverified(&p).unwrap();
+        assert_eq!(r.payload, b"hello\n");
+        // A complete checksum is not a partial one, nor is its complement.
+        let full = Packet::new_checked(&DATA[..]).unwrap();
+        assert!(!full.has_partial_checksum(CLIENT, SERVER));
+        b[16..18].copy_from_slice(&(!0x143au16).to_be_bytes());
+        assert!(!Packet::new_checked(&b[..])
+            .unwrap()
+            .has_partial_checksum(CLIENT, SERVER));
     }
 
     #[test]

@@ -1,17 +1,17 @@
-//! UDP (RFC 768) over IPv4.
+//! UDP (RFC 768).
 //!
-//! The checksum covers an IPv4 pseudo-header (source, destination, zero,
+//! The checksum covers a pseudo-header ([`super::ip::pseudo_header_sum`]: addresses,
 //! protocol, UDP length), the UDP header and the data (RFC 768). Over IPv4
 //! a zero checksum means the sender computed none (RFC 768, RFC 1122
 //! 4.1.3.4), so a computed zero is sent as 0xffff instead.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use xdpstack_common::checksum;
 use xdpstack_common::layout::{ipv4, udp};
 
-use super::{read_u16, write_u16, Error, Result};
+use super::{ip, read_u16, write_u16, Error, Result};
 
 /// A zero-copy view over a UDP datagram (the IPv4 payload).
 ///
@@ -91,12 +91,31 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// True if the checksum verifies against the pseudo-header, or if it is
     /// zero: the sender computed none (RFC 768, RFC 1122 4.1.3.4).
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    pub fn verify_checksum(&self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> bool {
         if self.checksum() == 0 {
             return true;
         }
-        let acc = pseudo_header_sum(src, dst, self.len());
+        let acc = ip::pseudo_header_sum(
+            src.into(),
+            dst.into(),
+            ipv4::PROTO_UDP,
+            u32::from(self.len()),
+        );
         checksum::fold(checksum::sum_be(acc, self.datagram())) == 0xffff
+    }
+
+    /// True if the checksum field holds only the folded pseudo-header sum,
+    /// not complemented: what a sender with TX checksum offload leaves for
+    /// the hardware to finish (Linux's CHECKSUM_PARTIAL, `udp4_hwcsum`).
+    /// Only a peer on this host (a veth) can hand such a frame over unfinished.
+    pub fn has_partial_checksum(&self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> bool {
+        let acc = ip::pseudo_header_sum(
+            src.into(),
+            dst.into(),
+            ipv4::PROTO_UDP,
+            u32::from(self.len()),
+        );
+        self.checksum() == checksum::fold(acc)
     }
 }
 
@@ -125,24 +144,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// Computes the checksum with the pseudo-header and writes it; a computed
     /// 0 is sent as 0xffff, since 0 would mean "no checksum" (RFC 768).
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn fill_checksum(&mut self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) {
         self.set_checksum(0);
-        let acc = pseudo_header_sum(src, dst, self.len());
+        let acc = ip::pseudo_header_sum(
+            src.into(),
+            dst.into(),
+            ipv4::PROTO_UDP,
+            u32::from(self.len()),
+        );
         let c = match checksum::finish(checksum::sum_be(acc, self.datagram())) {
             0 => 0xffff,
             c => c,
         };
         self.set_checksum(c);
     }
-}
-
-/// The partial sum of the IPv4 pseudo-header (RFC 768): source, destination,
-/// a zero byte, the protocol, and the UDP length.
-fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, udp_len: u16) -> u32 {
-    let acc = checksum::sum_be(0, &src.octets());
-    let acc = checksum::sum_be(acc, &dst.octets());
-    let acc = checksum::add(acc, u32::from(ipv4::PROTO_UDP));
-    checksum::add(acc, u32::from(udp_len))
 }
 
 /// `UDP 40000 > 7, length 10` (length of the data, as tcpdump prints it).
@@ -174,13 +189,22 @@ impl<'a> UdpRepr<'a> {
     /// (`Error::Checksum` when wrong; a zero checksum is accepted as none).
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) -> Result<UdpRepr<'a>> {
         packet.check_len()?;
         if !packet.verify_checksum(src, dst) {
             return Err(Error::Checksum);
         }
+        UdpRepr::parse_unverified(packet)
+    }
+
+    /// Reads a datagram without looking at its checksum: for a caller that
+    /// accepted a partial one from a local peer ([`Packet::has_partial_checksum`]).
+    pub fn parse_unverified<T: AsRef<[u8]> + ?Sized>(
+        packet: &Packet<&'a T>,
+    ) -> Result<UdpRepr<'a>> {
+        packet.check_len()?;
         // Copy the `&'a T` out so the payload borrows the buffer, not the view.
         let buffer: &'a T = packet.buffer;
         let payload = buffer
@@ -208,8 +232,8 @@ impl<'a> UdpRepr<'a> {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut Packet<T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) {
         debug_assert!(self.buffer_len() <= usize::from(u16::MAX));
         packet.set_src_port(self.src_port);
@@ -237,6 +261,7 @@ mod tests {
     use super::*;
     use crate::wire::testdata::UDP_IP;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     const SRC: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 2);
     const DST: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 4);
@@ -288,6 +313,22 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_checksum_is_recognised_and_only_it() {
+        // What Linux leaves with TX offload on: the pseudo-header sum, folded,
+        // not complemented. By hand: 0x0a0a + 0x0002 + 0x0a0a + 0x0004 + 17 + 18.
+        let mut b = datagram().to_vec();
+        b[udp::CHECKSUM..udp::CHECKSUM + 2].copy_from_slice(&0x143du16.to_be_bytes());
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert!(!p.verify_checksum(SRC, DST));
+        assert!(p.has_partial_checksum(SRC, DST));
+        assert!(!p.has_partial_checksum(SRC, Ipv4Addr::new(10, 10, 0, 5)));
+        assert_eq!(UdpRepr::parse(&p, SRC, DST), Err(Error::Checksum));
+        assert_eq!(UdpRepr::parse_unverified(&p).unwrap(), repr());
+        let full = Packet::new_checked(datagram()).unwrap();
+        assert!(!full.has_partial_checksum(SRC, DST));
+    }
+
+    #[test]
     fn zero_checksum_means_none() {
         let mut b = datagram().to_vec();
         b[udp::CHECKSUM..udp::CHECKSUM + 2].fill(0);
@@ -306,7 +347,7 @@ mod tests {
         p.set_dst_port(2);
         p.set_len(10);
         let partial = checksum::fold(checksum::sum_be(
-            pseudo_header_sum(SRC, DST, 10),
+            ip::pseudo_header_sum(SRC.into(), DST.into(), ipv4::PROTO_UDP, 10),
             p.datagram(),
         ));
         p.payload_mut()

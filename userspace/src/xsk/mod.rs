@@ -5,8 +5,9 @@
 //! through the fill ring for receiving, and frames kept for transmitting
 //! (returned through the completion ring). On veth the kernel only offers
 //! copy mode, whose TX runs when we kick it with `sendto` (TOOLCHAIN.md).
+//! The TX half is the stack's [`Device`]: replies are written in place into
+//! free TX frames, never built elsewhere and copied in.
 
-use std::io::Write;
 use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ use xsk_rs::config::{
     BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
 };
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+use crate::device::{Device, TxToken};
 
 /// Frames lent to the kernel for receiving (the fill ring's size).
 const RX_FRAMES: u32 = 2048;
@@ -27,6 +30,9 @@ const FRAME_SIZE: u32 = 2048;
 /// per `sendto` kick, so sends are kicked in groups of that size.
 const BATCH: usize = 64;
 const TX_KICK_EVERY: usize = 32;
+/// The longest frame a TX frame holds: the frame less the kernel's
+/// XDP_PACKET_HEADROOM.
+const MAX_TX_FRAME: usize = FRAME_SIZE as usize - 256;
 
 /// Counters of one socket, for `xdpstack stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -69,20 +75,45 @@ pub struct XskKernelStats {
 /// per batch; `xdpstack stats` is at most this stale.
 pub const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
 
-/// One AF_XDP socket bound to one queue of one interface.
+/// One AF_XDP socket bound to one queue of one interface, in two halves:
+/// receiving, and the TX half that is the stack's [`Device`] (so a frame
+/// received can be answered while the RX half still lends it).
 pub struct XskSocket {
     queue: u32,
-    umem: Umem,
-    fq: FillQueue,
-    cq: CompQueue,
-    rx: RxQueue,
-    tx: TxQueue,
-    rx_batch: Vec<FrameDesc>,
-    tx_free: Vec<FrameDesc>,
-    cq_batch: Vec<FrameDesc>,
-    stats: XskStats,
+    rx: XskRx,
+    tx: XskTx,
+    kernel: Option<XskKernelStats>,
     kernel_read_at: Instant,
     kernel_error_logged: bool,
+}
+
+/// The receiving half: the fill and RX rings and their frames.
+struct XskRx {
+    umem: Umem,
+    fq: FillQueue,
+    rx: RxQueue,
+    batch: Vec<FrameDesc>,
+    frames: u64,
+}
+
+/// The transmitting half: frames of its own pool are lent as
+/// [`XskTxToken`]s, written by the stack in place, and put on the TX ring
+/// in batches, with one kick per batch (copy mode sends at most
+/// `TX_KICK_EVERY` frames per kick).
+pub struct XskTx {
+    queue: u32,
+    umem: Umem,
+    tx: TxQueue,
+    cq: CompQueue,
+    /// Frames not in any ring.
+    free: Vec<FrameDesc>,
+    /// Frames written and not yet on the TX ring.
+    batch: Vec<FrameDesc>,
+    cq_batch: Vec<FrameDesc>,
+    frames: u64,
+    ring_full: u64,
+    too_big: u64,
+    kick_error_logged: bool,
 }
 
 impl XskSocket {
@@ -124,15 +155,27 @@ impl XskSocket {
         let template = descs[0];
         let mut sock = XskSocket {
             queue,
-            umem,
-            fq,
-            cq,
-            rx,
-            tx,
-            rx_batch: vec![template; BATCH],
-            tx_free,
-            cq_batch: vec![template; TX_FRAMES as usize],
-            stats: XskStats::default(),
+            rx: XskRx {
+                umem: umem.clone(),
+                fq,
+                rx,
+                batch: vec![template; BATCH],
+                frames: 0,
+            },
+            tx: XskTx {
+                queue,
+                umem,
+                tx,
+                cq,
+                free: tx_free,
+                batch: Vec::with_capacity(TX_KICK_EVERY),
+                cq_batch: vec![template; TX_FRAMES as usize],
+                frames: 0,
+                ring_full: 0,
+                too_big: 0,
+                kick_error_logged: false,
+            },
+            kernel: None,
             kernel_read_at: Instant::now(),
             kernel_error_logged: false,
         };
@@ -145,7 +188,18 @@ impl XskSocket {
     }
 
     pub fn stats(&self) -> XskStats {
-        self.stats
+        XskStats {
+            rx_frames: self.rx.frames,
+            tx_frames: self.tx.frames,
+            tx_ring_full: self.tx.ring_full,
+            tx_too_big: self.tx.too_big,
+            kernel: self.kernel,
+        }
+    }
+
+    /// The TX half: the device the stack writes its frames into.
+    pub fn tx(&mut self) -> &mut XskTx {
+        &mut self.tx
     }
 
     /// Re-reads the kernel's counters if the last read is older than
@@ -161,9 +215,9 @@ impl XskSocket {
     /// are kept, or none were ever read, and it is logged once.
     pub fn refresh_kernel_stats(&mut self) {
         self.kernel_read_at = Instant::now();
-        match self.rx.fd().xdp_statistics() {
+        match self.rx.rx.fd().xdp_statistics() {
             Ok(k) => {
-                self.stats.kernel = Some(XskKernelStats {
+                self.kernel = Some(XskKernelStats {
                     rx_dropped: k.rx_dropped(),
                     rx_invalid_descs: k.rx_invalid_descs(),
                     tx_invalid_descs: k.tx_invalid_descs(),
@@ -184,83 +238,142 @@ impl XskSocket {
     }
 
     /// Waits up to `timeout_ms` for frames and calls `handle` on each one
-    /// received (at most one batch). Returns how many were handled.
-    pub fn recv(&mut self, timeout_ms: i32, mut handle: impl FnMut(&[u8])) -> Result<usize> {
-        // SAFETY: rx_batch only receives descriptors; each is handed back
+    /// received (at most one batch), with the TX half to answer into.
+    /// Returns how many were handled.
+    pub fn recv(
+        &mut self,
+        timeout_ms: i32,
+        mut handle: impl FnMut(&[u8], &mut XskTx),
+    ) -> Result<usize> {
+        let rx = &mut self.rx;
+        // SAFETY: the batch only receives descriptors; each is handed back
         // to the fill ring below, after its data was used.
-        let n = unsafe { self.rx.poll_and_consume(&mut self.rx_batch, timeout_ms) }
+        let n = unsafe { rx.rx.poll_and_consume(&mut rx.batch, timeout_ms) }
             .context("polling the AF_XDP socket")?;
-        for desc in &self.rx_batch[..n] {
-            // SAFETY: the kernel gave us this frame; nothing else uses it now.
-            let data = unsafe { self.umem.data(desc) };
-            handle(data.contents());
+        for desc in &rx.batch[..n] {
+            // SAFETY: the kernel gave us this frame; nothing else uses it now
+            // (the TX half writes only frames of its own pool).
+            let data = unsafe { rx.umem.data(desc) };
+            handle(data.contents(), &mut self.tx);
         }
         if n > 0 {
-            self.stats.rx_frames += n as u64;
+            rx.frames += n as u64;
             // SAFETY: the frames were consumed above and are ours to lend.
-            unsafe { self.fq.produce(&self.rx_batch[..n]) };
-            if self.fq.needs_wakeup() {
-                self.fq
-                    .wakeup(self.rx.fd_mut(), 0)
+            unsafe { rx.fq.produce(&rx.batch[..n]) };
+            if rx.fq.needs_wakeup() {
+                rx.fq
+                    .wakeup(rx.rx.fd_mut(), 0)
                     .context("waking the fill ring")?;
             }
         }
         Ok(n)
     }
 
-    /// Queues `frames` for transmission and kicks the kernel. Frames that do
-    /// not fit (too big, or no TX frame free) are counted and skipped.
-    pub fn send<B: AsRef<[u8]>>(&mut self, frames: &[B]) -> Result<usize> {
-        self.reclaim();
-        let mut sent = 0;
-        for (i, frame) in frames.iter().enumerate() {
-            let bytes = frame.as_ref();
-            if bytes.len() > (FRAME_SIZE as usize) - 256 {
-                self.stats.tx_too_big += 1;
-                continue;
-            }
-            let Some(mut desc) = self.tx_free.pop() else {
-                self.stats.tx_ring_full += 1;
-                continue;
-            };
-            // SAFETY: the frame came from the free pool: not in any ring.
-            let written = unsafe { self.umem.data_mut(&mut desc) }
-                .cursor()
-                .write_all(bytes);
-            if written.is_err() {
-                self.tx_free.push(desc);
-                self.stats.tx_too_big += 1;
-                continue;
-            }
-            // SAFETY: as above; it returns through the completion ring.
-            if unsafe { self.tx.produce_one(&desc) } == 0 {
-                self.tx_free.push(desc);
-                self.stats.tx_ring_full += 1;
-                continue;
-            }
-            sent += 1;
-            if (i + 1) % TX_KICK_EVERY == 0 {
-                self.tx.wakeup().context("kicking AF_XDP TX")?;
+    /// Puts the frames written since the last kick on the TX ring and kicks
+    /// the kernel: once per batch of work. Copy mode has sent them when the
+    /// kick returns, so their frames come back at once and the next batch
+    /// reuses the same few, still in cache, instead of cycling through all.
+    pub fn commit(&mut self) {
+        self.tx.submit();
+        self.tx.reclaim();
+    }
+
+    /// Frames put on the TX ring so far.
+    pub fn tx_frames(&self) -> u64 {
+        self.tx.frames
+    }
+}
+
+impl XskTx {
+    /// Puts the written frames on the TX ring and kicks the kernel.
+    fn submit(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        // SAFETY: the frames were written by their tokens and are in no
+        // ring; they come back through the completion ring.
+        let n = unsafe { self.tx.produce(&self.batch) };
+        self.frames += n as u64;
+        // What the ring had no room for is lost, like a full ring's drop.
+        let lost = &self.batch[n.min(self.batch.len())..];
+        self.ring_full += lost.len() as u64;
+        self.free.extend_from_slice(lost);
+        self.batch.clear();
+        if let Err(e) = self.tx.wakeup() {
+            if !self.kick_error_logged {
+                self.kick_error_logged = true;
+                log::error!("queue {}: kicking AF_XDP TX: {e}", self.queue);
             }
         }
-        if sent > 0 {
-            self.tx.wakeup().context("kicking AF_XDP TX")?;
-            self.stats.tx_frames += sent as u64;
-        }
-        Ok(sent)
     }
 
     /// Takes back the TX frames the kernel has finished with.
     fn reclaim(&mut self) {
         // SAFETY: completed descriptors are ours again.
         let n = unsafe { self.cq.consume(&mut self.cq_batch) };
-        self.tx_free.extend_from_slice(&self.cq_batch[..n]);
+        self.free.extend_from_slice(&self.cq_batch[..n]);
+    }
+}
+
+/// A free UMEM frame of [`XskTx`], written in place by `consume`.
+pub struct XskTxToken<'a>(&'a mut XskTx);
+
+impl TxToken for XskTxToken<'_> {
+    fn consume<R>(self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let tx = self.0;
+        // `transmit` made sure a frame is free.
+        let Some(mut desc) = tx.free.pop() else {
+            tx.ring_full += 1;
+            return f(&mut vec![0; len]);
+        };
+        // SAFETY: the frame came from the free pool: not in any ring, and
+        // only this token writes it.
+        let mut data = unsafe { tx.umem.data_mut(&mut desc) };
+        let mut cursor = data.cursor();
+        cursor.set_pos(len);
+        if cursor.pos() != len {
+            // Larger than the frame: the stack checks `max_frame_len` first.
+            tx.too_big += 1;
+            tx.free.push(desc);
+            return f(&mut vec![0; len]);
+        }
+        let r = f(data.contents_mut());
+        tx.batch.push(desc);
+        if tx.batch.len() >= TX_KICK_EVERY {
+            tx.submit();
+        }
+        r
+    }
+}
+
+impl Device for XskTx {
+    type TxToken<'a> = XskTxToken<'a>;
+
+    fn transmit(&mut self) -> Option<XskTxToken<'_>> {
+        if self.free.is_empty() {
+            self.reclaim();
+        }
+        if self.free.is_empty() {
+            // Everything is on the ring or waiting for it: send what is
+            // written, then look again.
+            self.submit();
+            self.reclaim();
+        }
+        if self.free.is_empty() {
+            self.ring_full += 1;
+            return None;
+        }
+        Some(XskTxToken(self))
+    }
+
+    fn max_frame_len(&self) -> usize {
+        MAX_TX_FRAME
     }
 }
 
 impl AsRawFd for XskSocket {
     fn as_raw_fd(&self) -> RawFd {
-        self.rx.fd().as_raw_fd()
+        self.rx.rx.fd().as_raw_fd()
     }
 }
 

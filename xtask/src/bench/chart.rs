@@ -1,6 +1,7 @@
 //! `bench.png`: answered pps per mode and load (medians, min-max whiskers),
 //! and the ping-flood RTT per mode; below, TCP bulk Mbit/s and UDP echo
-//! round trips per second, kernel against xdpstack. Drawn with plotters'
+//! round trips per second, kernel against xdpstack; at the bottom TCP_RR
+//! transactions and TCP_CRR connections per second, the same two. Drawn with plotters'
 //! bitmap backend; its text needs a TrueType font, DejaVu Sans from
 //! Debian's `fonts-dejavu-core` (installed by `cargo xtask setup`).
 
@@ -18,13 +19,21 @@ const FONT_PATHS: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
 ];
-const SIZE: (u32, u32) = (1280, 1000);
+const SIZE: (u32, u32) = (1280, 1440);
 /// The height of the top row (packet rate and ping).
 const TOP: u32 = 560;
+/// The height of the middle row (TCP bulk and UDP echo).
+const MIDDLE: u32 = 440;
 const COLORS: [RGBColor; 3] = [
     RGBColor(0x55, 0x55, 0x55), // kernel
     RGBColor(0xd9, 0x5f, 0x02), // fastpath
     RGBColor(0x1b, 0x9e, 0x77), // userspace
+];
+/// The request/response rows: kernel, kernel-1thread (a lighter grey), fastpath.
+const RR_COLORS: [RGBColor; 3] = [
+    RGBColor(0x55, 0x55, 0x55),
+    RGBColor(0xaa, 0xaa, 0xaa),
+    RGBColor(0xd9, 0x5f, 0x02),
 ];
 
 fn load_font() -> Result<()> {
@@ -64,6 +73,15 @@ fn category(x: f64, labels: &[String]) -> String {
     labels.get(i as usize).cloned().unwrap_or_default()
 }
 
+/// Names paired with colours, in order (the colours repeat if short).
+fn series(names: &[String], colors: &[RGBColor]) -> Vec<(String, RGBColor)> {
+    names
+        .iter()
+        .zip(colors.iter().cycle())
+        .map(|(n, c)| (n.clone(), *c))
+        .collect()
+}
+
 /// Draws the grouped bars of `values[category][mode]` with whiskers.
 fn bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
@@ -71,7 +89,7 @@ fn bars<DB: DrawingBackend>(
     y_desc: &str,
     labels: &[String],
     values: &[Vec<Spread>],
-    modes: &[String],
+    series: &[(String, RGBColor)],
     y_format: &dyn Fn(&f64) -> String,
 ) -> Result<()>
 where
@@ -104,9 +122,9 @@ where
         .draw()
         .map_err(|e| anyhow!("drawing the chart: {e}"))?;
     let group = 0.8;
-    let width = group / modes.len() as f64;
-    for (m, mode) in modes.iter().enumerate() {
-        let color = COLORS[m % COLORS.len()];
+    let width = group / series.len().max(1) as f64;
+    for (m, (mode, color)) in series.iter().enumerate() {
+        let color = *color;
         let left = |c: usize| c as f64 - group / 2.0 + m as f64 * width;
         chart
             .draw_series(values.iter().enumerate().map(|(c, v)| {
@@ -142,7 +160,8 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE)
         .map_err(|e| anyhow!("drawing the chart: {e}"))?;
-    let (top, bottom) = root.split_vertically(TOP);
+    let (top, rest) = root.split_vertically(TOP);
+    let (middle, bottom) = rest.split_vertically(MIDDLE);
     let (left, right) = top.split_horizontally(SIZE.0 * 64 / 100);
     let modes: Vec<String> = res.summary.modes.iter().map(|m| m.mode.clone()).collect();
 
@@ -165,7 +184,7 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         "packets/s",
         &loads,
         &pps,
-        &modes,
+        &series(&modes, &COLORS),
         &|v| pps_label(*v),
     )?;
 
@@ -186,13 +205,13 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         "µs",
         &["ping -f".to_string()],
         &rtt,
-        &modes,
+        &series(&modes, &COLORS),
         &|v| format!("{v:.1}"),
     )?;
 
     // Kernel and fastpath come first in `Mode::COMPARED`, so they keep
     // their colours.
-    let (tcp_area, udp_area) = bottom.split_horizontally(SIZE.0 / 2);
+    let (tcp_area, udp_area) = middle.split_horizontally(SIZE.0 / 2);
     let t = &res.summary.transport;
     let names: Vec<String> = t.iter().map(|m| m.mode.clone()).collect();
     bars(
@@ -204,7 +223,7 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         "Mbit/s",
         &["client kernel -> discard".to_string()],
         &[t.iter().map(|m| m.tcp_mbit_s).collect()],
-        &names,
+        &series(&names, &COLORS),
         &|v| format!("{v:.0}"),
     )?;
     bars(
@@ -213,8 +232,36 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
         "round trips/s",
         &[format!("{} B request", res.settings.udp_payload)],
         &[t.iter().map(|m| m.udp_rtt_per_s).collect()],
-        &names,
+        &series(&names, &COLORS),
         &|v| pps_label(*v),
+    )?;
+
+    let (rr_area, crr_area) = bottom.split_horizontally(SIZE.0 / 2);
+    let rr = &res.summary.request_response;
+    let names: Vec<String> = rr.iter().map(|m| m.mode.clone()).collect();
+    bars(
+        &rr_area,
+        &format!(
+            "TCP_RR: {} connections to echo, 1 byte each way",
+            res.settings.rr_connections
+        ),
+        "transactions/s",
+        &["TCP_RR".to_string()],
+        &[rr.iter().map(|m| m.rr_trans_per_s).collect()],
+        &series(&names, &RR_COLORS),
+        &|v| pps_label(*v),
+    )?;
+    bars(
+        &crr_area,
+        &format!(
+            "TCP_CRR: {} workers, connect, 1 byte each way, close",
+            res.settings.crr_workers
+        ),
+        "connections/s",
+        &["TCP_CRR".to_string()],
+        &[rr.iter().map(|m| m.crr_conn_per_s).collect()],
+        &series(&names, &RR_COLORS),
+        &|v| format!("{v:.0}"),
     )?;
     root.present()
         .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;

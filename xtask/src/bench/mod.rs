@@ -13,16 +13,24 @@
 //! - in kernel and fast-path modes, TCP bulk throughput (the client kernel
 //!   sending into discard, port 9) and UDP echo round trips per second
 //!   (port 7), see [`transport`]: xdpstack's built-in services against
-//!   kernel-socket servers in the stack namespace.
+//!   kernel-socket servers in the stack namespace;
+//! - in the same modes, TCP request/response against echo (TCP 7): TCP_RR
+//!   (64 connections, 1 byte each way) and TCP_CRR (connect, 1 byte each
+//!   way, close), with the CPU they cost (daemon CPU per frame, softirq per
+//!   packet), see [`rr`] and [`cpu`]; the kernel twice, with a
+//!   thread-per-connection server and with a one-thread poll(2) server;
+//! - in the xdpstack modes, the daemon's memory at the end.
 //!
 //! Once per round: the generator's ceiling (nothing answering). Once per
 //! run: the per-packet cost (`xdpstack loadgen cost`). Results go to stdout
 //! (a table), `target/bench/results.json` and `target/bench/bench.png`.
 
 mod chart;
+mod cpu;
 mod modes;
 mod ping;
 mod report;
+mod rr;
 mod transport;
 
 use std::io::{IsTerminal, Write};
@@ -38,6 +46,7 @@ use crate::run::{build, Profile};
 use crate::{cmd, target_dir};
 use modes::{BenchLab, Load, Mode};
 use report::{CostReport, ModeRun, Results, Round, Settings};
+use rr::Server;
 
 /// What `cargo xtask bench` was asked for.
 #[derive(Clone, Debug)]
@@ -146,6 +155,8 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
     let started = Instant::now();
     let mut progress = Progress::new(opts);
     let date = date_now();
+    // Other work on the machine moves every figure: recorded with them.
+    let loadavg_start = cpu::loadavg();
 
     progress.step("per-packet cost (BPF_PROG_TEST_RUN)");
     let cost = measure_cost(&binary, opts)?;
@@ -155,6 +166,7 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
     for r in 0..opts.rounds {
         let mut round = Round {
             index: r + 1,
+            loadavg: cpu::loadavg(),
             order: Vec::new(),
             ceiling: Vec::new(),
             modes: Vec::new(),
@@ -197,11 +209,17 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
             tcp_bytes: opts.tcp_bytes,
             udp_payload: transport::UDP_PAYLOAD,
             udp_timeout_ms: transport::UDP_TIMEOUT.as_secs_f64() * 1e3,
+            rr_connections: rr::RR_CONNECTIONS,
+            crr_workers: rr::CRR_WORKERS,
+            crr_max_per_run: rr::CRR_MAX_PER_RUN,
+            client_port_range: rr::CLIENT_PORT_RANGE,
+            clock_ticks: cpu::clock_ticks(),
             binary: binary.display().to_string(),
         },
         opts.command.clone(),
         date,
         started.elapsed().as_secs_f64(),
+        [loadavg_start, cpu::loadavg()],
         rounds,
         cost,
     );
@@ -243,10 +261,18 @@ fn measure_mode(
     progress.step(&what(&format!("ping -f -c {}", opts.ping_count)));
     let ping = lab.with_client_peer(|| ping::flood(lab.client(), opts.ping_count))?;
     let mut floods = Vec::new();
+    let mut flood_daemon_cpu = None;
     for load in Load::ALL {
         check_interrupted()?;
         progress.step(&what(&format!("flood {}", load.label())));
-        floods.push(lab.flood(&load, opts.duration, None)?);
+        if mode == Mode::Userspace && load == Load::ECHO_56 {
+            // Every request goes through the daemon here: its CPU per frame.
+            let (flood, cpu) = lab.daemon_cpu_during(|| lab.flood(&load, opts.duration, None))?;
+            floods.push(flood);
+            flood_daemon_cpu = cpu;
+        } else {
+            floods.push(lab.flood(&load, opts.duration, None)?);
+        }
     }
     let mut live_stats = Vec::new();
     if mode == Mode::Fastpath {
@@ -270,6 +296,52 @@ fn measure_mode(
         progress.step(&what(&format!("UDP echo for {} s", opts.duration)));
         udp = Some(lab.with_client_peer(|| lab.udp_echo(mode, opts.duration))?);
     }
+    let (mut tcp_rr, mut tcp_crr) = (None, None);
+    let (mut tcp_rr_poll, mut tcp_crr_poll) = (None, None);
+    if Mode::TRANSPORT.contains(&mode) {
+        // In kernel mode both server shapes, one after the other.
+        let shapes: &[Server] = if mode == Mode::Kernel {
+            &[Server::Threads, Server::Poll]
+        } else {
+            &[Server::Threads]
+        };
+        for &shape in shapes {
+            let which = if shape == Server::Poll {
+                ", 1-thread poll server"
+            } else {
+                ""
+            };
+            check_interrupted()?;
+            progress.step(&what(&format!(
+                "TCP_RR, {} connections for {} s{which}",
+                rr::RR_CONNECTIONS,
+                opts.duration
+            )));
+            let run = lab.with_client_peer(|| lab.tcp_rr(mode, shape, opts.duration))?;
+            match shape {
+                Server::Threads => tcp_rr = Some(run),
+                Server::Poll => tcp_rr_poll = Some(run),
+            }
+        }
+        for &shape in shapes {
+            let which = if shape == Server::Poll {
+                ", 1-thread poll server"
+            } else {
+                ""
+            };
+            check_interrupted()?;
+            progress.step(&what(&format!(
+                "TCP_CRR, {} workers for {} s{which}",
+                rr::CRR_WORKERS,
+                opts.duration
+            )));
+            let run = lab.with_client_peer(|| lab.tcp_crr(mode, shape, opts.duration))?;
+            match shape {
+                Server::Threads => tcp_crr = Some(run),
+                Server::Poll => tcp_crr_poll = Some(run),
+            }
+        }
+    }
     Ok(ModeRun {
         mode: mode.name().to_string(),
         ping,
@@ -277,6 +349,13 @@ fn measure_mode(
         live_stats,
         tcp,
         udp,
+        tcp_rr,
+        tcp_crr,
+        tcp_rr_poll,
+        tcp_crr_poll,
+        flood_daemon_cpu,
+        // After everything this mode ran: the peak (VmHWM) covers it all.
+        daemon_memory: lab.daemon_memory(),
     })
 }
 
@@ -292,11 +371,13 @@ struct Progress {
 impl Progress {
     fn new(opts: &BenchOptions) -> Progress {
         // cost + per round: per mode (start, ping, 4 floods) + 2 stats + 2 ceiling
-        // + TCP and UDP in the transport modes.
+        // + TCP, UDP, TCP_RR and TCP_CRR in the transport modes.
         let per_round = Mode::COMPARED.len() as u32 * (2 + Load::ALL.len() as u32)
             + 2
             + 2
-            + 2 * Mode::TRANSPORT.len() as u32;
+            + 4 * Mode::TRANSPORT.len() as u32
+            // TCP_RR and TCP_CRR again in kernel mode, the 1-thread server.
+            + 2;
         Progress {
             started: Instant::now(),
             steps_done: 0,

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::cpu::{self, CpuUse, DaemonCpu, DaemonMemory, Snapshot};
+use super::rr::{self, KernelEcho, Server, TcpCrr, TcpRr};
 use super::transport::{self, TcpBulk, UdpEcho};
 use crate::cmd;
-use crate::netns::{Lab, Side, CLIENT_ADDR, PREFIX_LEN, STACK_ADDR};
+use crate::netns::{in_namespace, Lab, Side, CLIENT_ADDR, PREFIX_LEN, STACK_ADDR};
 
 /// The three responders compared, plus "nothing answers" for the
 /// generator's ceiling.
@@ -77,6 +79,16 @@ impl BenchLab {
         ));
         let run_dir = out_dir.join("run");
         fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+        // TCP_CRR leaves a port in TIME-WAIT per connection: the widest
+        // range gives it the most room (see `rr::port_budget`).
+        let (lo, hi) = rr::CLIENT_PORT_RANGE;
+        in_namespace(lab.client().ns(), || {
+            fs::write(
+                "/proc/sys/net/ipv4/ip_local_port_range",
+                format!("{lo} {hi}"),
+            )
+            .context("setting the client's net.ipv4.ip_local_port_range")
+        })?;
         Ok(BenchLab {
             binary: binary.to_path_buf(),
             pins,
@@ -325,6 +337,160 @@ impl BenchLab {
         result
     }
 
+    /// TCP_RR from the client against echo (TCP 7): in kernel mode a
+    /// kernel-socket server of `shape` in the stack namespace, xdpstack's
+    /// echo otherwise (`shape` unused).
+    pub fn tcp_rr(&self, mode: Mode, shape: Server, duration: f64) -> Result<TcpRr> {
+        let (mut run, cpu, server) =
+            self.against_echo(mode, shape, || rr::tcp_rr(self.client().ns(), duration))?;
+        (run.cpu, run.server) = (Some(cpu), server);
+        Ok(run)
+    }
+
+    /// TCP_CRR, as [`BenchLab::tcp_rr`].
+    pub fn tcp_crr(&self, mode: Mode, shape: Server, duration: f64) -> Result<TcpCrr> {
+        let (held, waited) = self.wait_for_ports()?;
+        let (mut run, cpu, server) = self.against_echo(mode, shape, || {
+            rr::tcp_crr(self.client().ns(), duration, held)
+        })?;
+        (run.cpu, run.server) = (Some(cpu), server);
+        run.waited_for_ports_s = waited;
+        Ok(run)
+    }
+
+    /// Runs `f` with the daemon's CPU over it (None without a daemon).
+    pub fn daemon_cpu_during<T>(
+        &self,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<(T, Option<DaemonCpu>)> {
+        let before = self.snapshot(true)?;
+        let result = f()?;
+        let after = self.snapshot(false)?;
+        let cpu = cpu::cpu_use(&before, &after, cpu::clock_ticks());
+        Ok((result, cpu.daemon))
+    }
+
+    /// Waits (at most a TIME-WAIT period and a bit) until the client
+    /// namespace has ports for a TCP_CRR run; returns the sockets it holds
+    /// then and the seconds waited.
+    fn wait_for_ports(&self) -> Result<(u64, f64)> {
+        const TIME_WAIT: Duration = Duration::from_secs(65);
+        let started = Instant::now();
+        loop {
+            let held = self.client_tcp_sockets()?;
+            if rr::port_budget(held) >= rr::CRR_MIN_BUDGET || started.elapsed() >= TIME_WAIT {
+                return Ok((held, started.elapsed().as_secs_f64()));
+            }
+            super::check_interrupted()?;
+            thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    /// Runs `f` against the right echo server; with the CPU it cost and who
+    /// answered.
+    fn against_echo<T>(
+        &self,
+        mode: Mode,
+        shape: Server,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<(T, CpuUse, String)> {
+        let (server, name) = match mode {
+            Mode::Kernel => (
+                Some(KernelEcho::start(self.stack().ns(), shape)?),
+                shape.describe(),
+            ),
+            _ => (None, rr::XDPSTACK_SERVER.to_string()),
+        };
+        let before = self.snapshot(true);
+        let result = f();
+        let after = self.snapshot(false);
+        if let Some(server) = server {
+            server.stop()?;
+        }
+        let hz = cpu::clock_ticks();
+        Ok((result?, cpu::cpu_use(&before?, &after?, hz), name))
+    }
+
+    /// What [`cpu::cpu_use`] compares. The daemon's frame counters take a
+    /// control request: read before the CPU figures at the start and after
+    /// them at the end, so the request's own CPU is outside.
+    fn snapshot(&self, start: bool) -> Result<Snapshot> {
+        let pid = self.daemon_pid();
+        let frames = |yes: bool| -> Result<Option<(u64, u64)>> {
+            match pid {
+                Some(_) if yes => self.daemon_frames().map(Some),
+                _ => Ok(None),
+            }
+        };
+        let early = frames(start)?;
+        let stat = fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+        let stat = cpu::parse_proc_stat(&stat).context("no cpu line in /proc/stat")?;
+        let daemon_ticks = match pid {
+            Some(pid) => {
+                let text = fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .with_context(|| format!("reading /proc/{pid}/stat"))?;
+                Some(cpu::parse_pid_stat(&text).context("malformed /proc/PID/stat")?)
+            }
+            None => None,
+        };
+        let at = Instant::now();
+        let snmp = self.client_read("/proc/thread-self/net/snmp")?;
+        let seg = |name| cpu::snmp_tcp(&snmp, name).with_context(|| format!("no Tcp {name}"));
+        let segs = (seg("OutSegs")?, seg("InSegs")?);
+        let late = frames(!start)?;
+        let daemon = match (daemon_ticks, early.or(late)) {
+            (Some((utime, stime)), Some((rx, tx))) => Some((utime, stime, rx, tx)),
+            _ => None,
+        };
+        Ok(Snapshot {
+            at,
+            stat,
+            segs,
+            daemon,
+        })
+    }
+
+    /// The running daemon's pid (`ip netns exec` execs it in place).
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
+    /// The running daemon's memory, if there is one.
+    pub fn daemon_memory(&self) -> Option<DaemonMemory> {
+        cpu::daemon_memory(self.daemon_pid()?)
+    }
+
+    /// AF_XDP frames received and sent, summed over the daemon's sockets.
+    fn daemon_frames(&self) -> Result<(u64, u64)> {
+        let json = self.daemon_stats()?;
+        let xsk = json["xsk"]
+            .as_array()
+            .context("no xsk array in `xdpstack stats --json`")?;
+        let sum = |key: &str| {
+            xsk.iter()
+                .map(|s| s[key].as_u64().with_context(|| format!("no xsk {key}")))
+                .sum::<Result<u64>>()
+        };
+        Ok((sum("rx_frames")?, sum("tx_frames")?))
+    }
+
+    /// TCP sockets in the client namespace (TIME-WAIT of earlier TCP_CRR
+    /// runs, mostly).
+    fn client_tcp_sockets(&self) -> Result<u64> {
+        Ok(rr::tcp_sockets(
+            &self.client_read("/proc/thread-self/net/tcp")?,
+        ))
+    }
+
+    /// A file of /proc read from a thread inside the client namespace
+    /// (`thread-self`: `/proc/net` follows the process's first thread).
+    fn client_read(&self, path: &str) -> Result<String> {
+        let path = path.to_string();
+        in_namespace(self.client().ns(), move || {
+            fs::read_to_string(&path).with_context(|| format!("reading {path}"))
+        })
+    }
+
     /// The client kernel's TCP RetransSegs.
     fn client_retrans(&self) -> Result<u64> {
         let snmp = self.client().exec_ok(["cat", "/proc/net/snmp"])?;
@@ -334,6 +500,15 @@ impl BenchLab {
     /// One counter of the running daemon's `xdpstack stats --json`, by its
     /// dotted path (`services.discard.tcp_bytes`).
     fn daemon_stat(&self, path: &str) -> Result<u64> {
+        let json = self.daemon_stats()?;
+        path.split('.')
+            .fold(&json, |v, key| &v[key])
+            .as_u64()
+            .with_context(|| format!("no counter {path} in `xdpstack stats --json`"))
+    }
+
+    /// The running daemon's `xdpstack stats --json`.
+    fn daemon_stats(&self) -> Result<serde_json::Value> {
         let out = self.stack().exec_ok([
             &self.binary.display().to_string(),
             "stats",
@@ -343,12 +518,7 @@ impl BenchLab {
             "--control-dir",
             &self.run_dir.display().to_string(),
         ])?;
-        let json: serde_json::Value =
-            serde_json::from_str(&out).context("reading `xdpstack stats --json`")?;
-        path.split('.')
-            .fold(&json, |v, key| &v[key])
-            .as_u64()
-            .with_context(|| format!("no counter {path} in `xdpstack stats --json`"))
+        serde_json::from_str(&out).context("reading `xdpstack stats --json`")
     }
 }
 

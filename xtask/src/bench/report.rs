@@ -5,8 +5,10 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use super::cpu::{CpuUse, DaemonCpu, DaemonMemory};
 use super::modes::{Flood, Load, Mode};
 use super::ping::PingResult;
+use super::rr::{TcpCrr, TcpRr};
 use super::transport::{byte_size, TcpBulk, UdpEcho};
 
 /// Everything `results.json` holds.
@@ -17,6 +19,9 @@ pub struct Results {
     pub machine: Machine,
     pub settings: Settings,
     pub elapsed_s: f64,
+    /// `/proc/loadavg` (1, 5, 15 min) when the run started and ended.
+    pub loadavg_start: [f64; 3],
+    pub loadavg_end: [f64; 3],
     pub summary: Summary,
     pub targets: Vec<TargetCheck>,
     pub cost: CostReport,
@@ -33,6 +38,14 @@ pub struct Settings {
     pub tcp_bytes: u64,
     pub udp_payload: usize,
     pub udp_timeout_ms: f64,
+    pub rr_connections: usize,
+    pub crr_workers: usize,
+    /// Connections one TCP_CRR run may make (client ports in TIME-WAIT).
+    pub crr_max_per_run: u64,
+    /// The client namespace's `net.ipv4.ip_local_port_range` during the run.
+    pub client_port_range: (u16, u16),
+    /// USER_HZ: the resolution of the CPU times (1/ticks s).
+    pub clock_ticks: f64,
     pub binary: String,
 }
 
@@ -68,6 +81,8 @@ impl Machine {
 #[derive(Debug, Serialize)]
 pub struct Round {
     pub index: u32,
+    /// `/proc/loadavg` (1, 5, 15 min) when the round started.
+    pub loadavg: [f64; 3],
     /// The order the modes ran in.
     pub order: Vec<String>,
     /// Generator floods with nothing answering.
@@ -87,6 +102,18 @@ pub struct ModeRun {
     pub tcp: Option<TcpBulk>,
     /// `Mode::TRANSPORT` only: UDP echo round trips (port 7).
     pub udp: Option<UdpEcho>,
+    /// `Mode::TRANSPORT` only: TCP_RR and TCP_CRR against echo (TCP 7); in
+    /// kernel mode the thread-per-connection server answered.
+    pub tcp_rr: Option<TcpRr>,
+    pub tcp_crr: Option<TcpCrr>,
+    /// Kernel mode only: the same against the one-thread poll(2) server.
+    pub tcp_rr_poll: Option<TcpRr>,
+    pub tcp_crr_poll: Option<TcpCrr>,
+    /// Userspace mode only: the daemon's CPU over the echo-56 flood (every
+    /// request through AF_XDP to the daemon).
+    pub flood_daemon_cpu: Option<DaemonCpu>,
+    /// xdpstack modes: the daemon's memory after everything in the mode ran.
+    pub daemon_memory: Option<DaemonMemory>,
 }
 
 /// `xdpstack loadgen cost`'s JSON.
@@ -167,6 +194,54 @@ pub struct Summary {
     /// Per-round fastpath/kernel ratios of TCP Mbit/s and UDP round trips/s.
     pub transport_ratio_tcp: Spread,
     pub transport_ratio_udp: Spread,
+    /// TCP_RR and TCP_CRR: kernel (thread per connection), kernel-1thread
+    /// (poll server), fastpath.
+    pub request_response: Vec<RrSummary>,
+    /// Per-round fastpath/kernel ratios of TCP_RR transactions/s and
+    /// TCP_CRR connections/s, against each kernel server.
+    pub transport_ratio_tcp_rr: Spread,
+    pub transport_ratio_tcp_crr: Spread,
+    pub transport_ratio_tcp_rr_1thread: Spread,
+    pub transport_ratio_tcp_crr_1thread: Spread,
+    /// The daemon's resident set (`VmRSS`) and its peak (`VmHWM`) in KiB
+    /// at the end of each xdpstack mode.
+    pub daemon_memory: Vec<MemorySummary>,
+    /// Userspace mode, echo-56 flood: daemon CPU ns per AF_XDP frame
+    /// received, all of it and its utime part.
+    pub flood_daemon_ns_per_rx_frame: Spread,
+    pub flood_daemon_user_ns_per_rx_frame: Spread,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RrSummary {
+    /// `kernel`, `kernel-1thread` or `fastpath`.
+    pub mode: String,
+    /// Who answered.
+    pub server: String,
+    pub rr_trans_per_s: Spread,
+    pub rr_mean_latency_us: Spread,
+    pub crr_conn_per_s: Spread,
+    /// Rounds whose TCP_CRR stopped on the port budget, not on time.
+    pub crr_stopped_by_port_budget: u32,
+    /// Machine softirq ns per packet crossing the veth (`CpuUse`).
+    pub rr_softirq_ns_per_packet: Spread,
+    pub crr_softirq_ns_per_packet: Spread,
+    /// Daemon CPU (utime + stime) ns per AF_XDP frame received; xdpstack only.
+    pub rr_daemon_ns_per_rx_frame: Spread,
+    pub crr_daemon_ns_per_rx_frame: Spread,
+    /// The utime part of those.
+    pub rr_daemon_user_ns_per_rx_frame: Spread,
+    pub crr_daemon_user_ns_per_rx_frame: Spread,
+    /// Busy share of the machine's cores during the runs (1.0 = all busy).
+    pub rr_machine_busy: Spread,
+    pub crr_machine_busy: Spread,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemorySummary {
+    pub mode: String,
+    pub rss_kib: Spread,
+    pub hwm_kib: Spread,
 }
 
 #[derive(Debug, Serialize)]
@@ -229,6 +304,7 @@ impl Results {
         command: String,
         date: String,
         elapsed_s: f64,
+        loadavg: [[f64; 3]; 2],
         rounds: Vec<Round>,
         cost: CostReport,
     ) -> Results {
@@ -240,6 +316,8 @@ impl Results {
             machine: Machine::here(),
             settings,
             elapsed_s,
+            loadavg_start: loadavg[0],
+            loadavg_end: loadavg[1],
             summary,
             targets,
             cost,
@@ -252,6 +330,30 @@ fn mode_runs<'a>(rounds: &'a [Round], mode: Mode) -> impl Iterator<Item = &'a Mo
     rounds
         .iter()
         .flat_map(move |r| r.modes.iter().filter(move |m| m.mode == mode.name()))
+}
+
+/// The rows of the request/response table: label, mode, and whether the
+/// kernel's one-thread poll server answered (`tcp_rr_poll`).
+const RR_ROWS: [(&str, Mode, bool); 3] = [
+    ("kernel", Mode::Kernel, false),
+    ("kernel-1thread", Mode::Kernel, true),
+    ("fastpath", Mode::Fastpath, false),
+];
+
+fn rr_of(m: &ModeRun, poll: bool) -> Option<&TcpRr> {
+    if poll {
+        m.tcp_rr_poll.as_ref()
+    } else {
+        m.tcp_rr.as_ref()
+    }
+}
+
+fn crr_of(m: &ModeRun, poll: bool) -> Option<&TcpCrr> {
+    if poll {
+        m.tcp_crr_poll.as_ref()
+    } else {
+        m.tcp_crr.as_ref()
+    }
 }
 
 fn summarize(rounds: &[Round]) -> Summary {
@@ -393,6 +495,83 @@ fn summarize(rounds: &[Round]) -> Summary {
                 .collect::<Vec<_>>(),
         )
     };
+    let request_response = RR_ROWS
+        .iter()
+        .map(|&(label, mode, poll)| {
+            let spread = |f: &dyn Fn(&TcpRr, &TcpCrr) -> Option<f64>| {
+                Spread::of(
+                    &mode_runs(rounds, mode)
+                        .filter_map(|m| f(rr_of(m, poll)?, crr_of(m, poll)?))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let busy = |c: &CpuUse| c.busy_s / (c.elapsed_s * c.cores.max(1) as f64);
+            let daemon = |c: &Option<CpuUse>| Some(c.as_ref()?.daemon.as_ref()?.ns_per_rx_frame);
+            let user = |c: &Option<CpuUse>| Some(c.as_ref()?.daemon.as_ref()?.user_ns_per_rx_frame);
+            RrSummary {
+                mode: label.to_string(),
+                server: mode_runs(rounds, mode)
+                    .find_map(|m| rr_of(m, poll).map(|r| r.server.clone()))
+                    .unwrap_or_default(),
+                rr_trans_per_s: spread(&|r, _| Some(r.trans_per_s)),
+                rr_mean_latency_us: spread(&|r, _| Some(r.mean_latency_us)),
+                crr_conn_per_s: spread(&|_, c| Some(c.conn_per_s)),
+                crr_stopped_by_port_budget: mode_runs(rounds, mode)
+                    .filter(|m| crr_of(m, poll).is_some_and(|c| c.stopped_by_port_budget))
+                    .count() as u32,
+                rr_softirq_ns_per_packet: spread(&|r, _| {
+                    Some(r.cpu.as_ref()?.softirq_ns_per_packet)
+                }),
+                crr_softirq_ns_per_packet: spread(&|_, c| {
+                    Some(c.cpu.as_ref()?.softirq_ns_per_packet)
+                }),
+                rr_daemon_ns_per_rx_frame: spread(&|r, _| daemon(&r.cpu)),
+                crr_daemon_ns_per_rx_frame: spread(&|_, c| daemon(&c.cpu)),
+                rr_daemon_user_ns_per_rx_frame: spread(&|r, _| user(&r.cpu)),
+                crr_daemon_user_ns_per_rx_frame: spread(&|_, c| user(&c.cpu)),
+                rr_machine_busy: spread(&|r, _| Some(busy(r.cpu.as_ref()?))),
+                crr_machine_busy: spread(&|_, c| Some(busy(c.cpu.as_ref()?))),
+            }
+        })
+        .collect();
+    // fastpath over the kernel, per round: `f(fastpath run) / g(kernel run)`.
+    let rr_ratio = |f: &dyn Fn(&ModeRun) -> Option<f64>, g: &dyn Fn(&ModeRun) -> Option<f64>| {
+        Spread::of(
+            &rounds
+                .iter()
+                .filter_map(|r| {
+                    let find = |m: Mode| r.modes.iter().find(|x| x.mode == m.name());
+                    Some(f(find(Mode::Fastpath)?)? / g(find(Mode::Kernel)?)?)
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let flood_cpu = |f: fn(&DaemonCpu) -> f64| {
+        Spread::of(
+            &mode_runs(rounds, Mode::Userspace)
+                .filter_map(|m| m.flood_daemon_cpu.as_ref().map(f))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let rr_tps = |poll| move |m: &ModeRun| Some(rr_of(m, poll)?.trans_per_s);
+    let crr_cps = |poll| move |m: &ModeRun| Some(crr_of(m, poll)?.conn_per_s);
+    let daemon_memory = [Mode::Fastpath, Mode::Userspace]
+        .iter()
+        .map(|&mode| {
+            let mem = |f: fn(&DaemonMemory) -> u64| {
+                Spread::of(
+                    &mode_runs(rounds, mode)
+                        .filter_map(|m| m.daemon_memory.as_ref().map(|d| f(d) as f64))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            MemorySummary {
+                mode: mode.name().to_string(),
+                rss_kib: mem(|d| d.rss_kib),
+                hwm_kib: mem(|d| d.hwm_kib),
+            }
+        })
+        .collect();
     Summary {
         ceiling,
         modes,
@@ -401,6 +580,14 @@ fn summarize(rounds: &[Round]) -> Summary {
         transport,
         transport_ratio_tcp: transport_ratio(|m| m.tcp.as_ref().map(|t| t.mbit_s)),
         transport_ratio_udp: transport_ratio(|m| m.udp.as_ref().map(|u| u.rtt_per_s)),
+        request_response,
+        transport_ratio_tcp_rr: rr_ratio(&rr_tps(false), &rr_tps(false)),
+        transport_ratio_tcp_crr: rr_ratio(&crr_cps(false), &crr_cps(false)),
+        transport_ratio_tcp_rr_1thread: rr_ratio(&rr_tps(false), &rr_tps(true)),
+        transport_ratio_tcp_crr_1thread: rr_ratio(&crr_cps(false), &crr_cps(true)),
+        daemon_memory,
+        flood_daemon_ns_per_rx_frame: flood_cpu(|d| d.ns_per_rx_frame),
+        flood_daemon_user_ns_per_rx_frame: flood_cpu(|d| d.user_ns_per_rx_frame),
     }
 }
 
@@ -533,6 +720,18 @@ pub fn table(res: &Results) -> String {
         t,
         "{} rounds, {} s per flood, ping -f -c {}; median [min-max] over rounds",
         res.settings.rounds, res.settings.duration_s, res.settings.ping_count
+    );
+    let rounds_load: Vec<String> = res
+        .rounds
+        .iter()
+        .map(|r| format!("{:.2}", r.loadavg[0]))
+        .collect();
+    let _ = writeln!(
+        t,
+        "load average (1 min) at the start {:.2}, per round {}, at the end {:.2}",
+        res.loadavg_start[0],
+        rounds_load.join(" "),
+        res.loadavg_end[0]
     );
     let ceiling: Vec<String> = s
         .ceiling
@@ -684,6 +883,122 @@ pub fn table(res: &Results) -> String {
         "fastpath/kernel      TCP Mbit/s {}, UDP rtt/s {}",
         spread_ratio(&s.transport_ratio_tcp),
         spread_ratio(&s.transport_ratio_udp)
+    );
+
+    let _ = writeln!(
+        t,
+        "\nTCP request/response against echo (port 7), {} s each: TCP_RR {} connections, \
+         1 byte each way; TCP_CRR {} workers: connect, 1 byte each way, close \
+         (at most {} connections a run: client ports {}-{} stay in TIME-WAIT 60 s)",
+        res.settings.duration_s,
+        res.settings.rr_connections,
+        res.settings.crr_workers,
+        res.settings.crr_max_per_run,
+        res.settings.client_port_range.0,
+        res.settings.client_port_range.1
+    );
+    let _ = writeln!(
+        t,
+        "{:<15} {:>20} {:>20} {:>20}",
+        "mode", "TCP_RR trans/s", "RR latency µs", "TCP_CRR conn/s"
+    );
+    for m in &s.request_response {
+        let _ = writeln!(
+            t,
+            "{:<15} {:>20} {:>20} {:>20}{}",
+            m.mode,
+            spread_pps(&m.rr_trans_per_s),
+            spread_f(&m.rr_mean_latency_us, 0),
+            spread_f(&m.crr_conn_per_s, 0),
+            if m.crr_stopped_by_port_budget > 0 {
+                format!(
+                    "  (CRR: {} round(s) ended on the port budget)",
+                    m.crr_stopped_by_port_budget
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    let _ = writeln!(
+        t,
+        "fastpath/kernel          TCP_RR {}, TCP_CRR {}",
+        spread_ratio(&s.transport_ratio_tcp_rr),
+        spread_ratio(&s.transport_ratio_tcp_crr)
+    );
+    let _ = writeln!(
+        t,
+        "fastpath/kernel-1thread  TCP_RR {}, TCP_CRR {}",
+        spread_ratio(&s.transport_ratio_tcp_rr_1thread),
+        spread_ratio(&s.transport_ratio_tcp_crr_1thread)
+    );
+    for m in &s.request_response {
+        let _ = writeln!(t, "  {}: {}", m.mode, m.server);
+    }
+    let _ = writeln!(
+        t,
+        "\nCPU per packet (ns): daemon utime+stime per AF_XDP frame received; machine \
+         softirq (/proc/stat, all CPUs) per TCP segment either way; machine busy share"
+    );
+    let _ = writeln!(
+        t,
+        "{:<15} {:>18} {:>10} {:>18} {:>18} {:>10} {:>18} {:>8} {:>8}",
+        "mode",
+        "RR daemon",
+        "user",
+        "RR softirq",
+        "CRR daemon",
+        "user",
+        "CRR softirq",
+        "RR busy",
+        "CRR busy"
+    );
+    for m in &s.request_response {
+        let daemon = |s: &Spread, decimals: usize| {
+            if m.mode.starts_with("kernel") {
+                "-".to_string()
+            } else if decimals == 0 {
+                spread_f(s, 0)
+            } else {
+                format!("{:.0}", s.median)
+            }
+        };
+        let _ = writeln!(
+            t,
+            "{:<15} {:>18} {:>10} {:>18} {:>18} {:>10} {:>18} {:>7.0}% {:>7.0}%",
+            m.mode,
+            daemon(&m.rr_daemon_ns_per_rx_frame, 0),
+            daemon(&m.rr_daemon_user_ns_per_rx_frame, 1),
+            spread_f(&m.rr_softirq_ns_per_packet, 0),
+            daemon(&m.crr_daemon_ns_per_rx_frame, 0),
+            daemon(&m.crr_daemon_user_ns_per_rx_frame, 1),
+            spread_f(&m.crr_softirq_ns_per_packet, 0),
+            m.rr_machine_busy.median * 100.0,
+            m.crr_machine_busy.median * 100.0
+        );
+    }
+    let _ = writeln!(
+        t,
+        "userspace mode, echo 56 flood: daemon {} ns per AF_XDP frame received (user {:.0})",
+        spread_f(&s.flood_daemon_ns_per_rx_frame, 0),
+        s.flood_daemon_user_ns_per_rx_frame.median
+    );
+    let memory: Vec<String> = s
+        .daemon_memory
+        .iter()
+        .map(|m| {
+            format!(
+                "{} RSS {} KiB, peak {} KiB",
+                m.mode,
+                spread_f(&m.rss_kib, 0),
+                spread_f(&m.hwm_kib, 0)
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        t,
+        "daemon memory at the end of its mode: {}",
+        memory.join("; ")
     );
 
     let _ = writeln!(t, "\ntargets");

@@ -1,18 +1,20 @@
 //! One connection's state machine: segment arrival (RFC 9293 3.10.7),
-//! output, timers, RTO (RFC 6298), congestion control (RFC 5681, 6582).
+//! output, timers, RTO (RFC 6298), congestion control (RFC 5681, 6582),
+//! SACK both ways with RFC 6675 recovery (RFC 2018, 2883), timestamps and
+//! PAWS (RFC 7323), path MTU (RFC 1191).
 //!
 //! A `Conn` never touches the connection tables; it changes its own state
 //! and [`super::Tcp`] settles the tables afterwards (accept queue,
 //! TIME-WAIT list, removal).
 
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::seq;
 use super::{Ctx, TcpConfig, TcpError, TcpState};
 use crate::stack::time::Instant;
-use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
+use crate::wire::tcp::{Flags, SackBlocks, TcpOptions, TcpRepr};
 
 /// RFC 6298 2.1: the RTO before any RTT sample.
 const INITIAL_RTO: Duration = Duration::from_secs(1);
@@ -38,6 +40,14 @@ const DEFAULT_MSS: u32 = 536;
 const MAX_WSCALE: u8 = 14;
 /// The persist timer backs off to at most this (RFC 1122 4.2.2.17).
 const MAX_PERSIST: Duration = Duration::from_secs(60);
+/// RFC 7323 5.5: TS.Recent older than 24 days is no longer valid for PAWS.
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+/// RFC 6675 2: DupThresh.
+const DUP_THRESH: u32 = 3;
+/// SACKed ranges kept; a peer SACKing many tiny ranges cannot make every
+/// ACK cost more than this. Forgetting the highest ones is safe: that data
+/// just counts as not SACKed.
+const MAX_SACK_RANGES: usize = 64;
 /// A FIN-WAIT-2 connection the application released waits this long for
 /// the peer's FIN, then goes (Linux's tcp_fin_timeout), so a silent peer
 /// cannot hold a slot forever.
@@ -45,8 +55,8 @@ const FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) struct Conn {
     pub state: TcpState,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     /// The listening port whose backlog this connection counts against,
     /// until it is accepted.
     pub listener: Option<u16>,
@@ -74,6 +84,9 @@ pub(super) struct Conn {
     snd_wl1: u32,
     snd_wl2: u32,
     snd_mss: u32,
+    /// The largest segment the path takes, from ICMP "fragmentation
+    /// needed" (RFC 1191): MTU - 40. u32::MAX until one arrives.
+    path_mss: u32,
     snd_shift: u8,
     /// Bytes from `snd_buf_seq` on: sent but unacknowledged, then unsent.
     snd_buf: VecDeque<u8>,
@@ -119,7 +132,27 @@ pub(super) struct Conn {
     persist_at: Option<Instant>,
     persist_backoff: u32,
 
-    // Congestion control (RFC 5681, NewReno RFC 6582).
+    // Timestamps (RFC 7323): both SYNs carried the option.
+    ts_ok: bool,
+    /// Added to our millisecond clock, per connection (RFC 7323 7.1).
+    ts_offset: u32,
+    ts_recent: u32,
+    ts_recent_at: Instant,
+    /// RCV.NXT in the last ACK we sent (RFC 7323 4.3).
+    last_ack_sent: u32,
+
+    // SACK (RFC 2018): both SYNs carried SACK-permitted.
+    sack_ok: bool,
+    /// The most recent out-of-order segment: its block is reported first.
+    last_ooo: Option<u32>,
+    /// A duplicate to report once as the first block (D-SACK, RFC 2883).
+    dsack: Option<(u32, u32)>,
+    /// What the peer SACKed above SND.UNA: sorted, disjoint ranges.
+    scoreboard: Vec<(u32, u32)>,
+    /// RFC 6675 HighRxt: the end of the highest retransmission in recovery.
+    high_rxt: u32,
+
+    // Congestion control (RFC 5681, NewReno RFC 6582, SACK RFC 6675).
     cwnd: u32,
     ssthresh: u32,
     dup_acks: u32,
@@ -136,8 +169,19 @@ fn shift_for(cap: usize) -> u8 {
     s
 }
 
+/// The window a cookie's SYN-ACK offers: unscaled, since a cookie keeps no
+/// window scale (RFC 7323 2.2: scaling needs the option in both SYNs).
+pub(super) fn cookie_window(cfg: &TcpConfig) -> u16 {
+    cfg.rcv_buf.min(usize::from(u16::MAX)) as u16
+}
+
+/// RFC 5681 3.1: the initial window for a sender's MSS.
+fn initial_cwnd(mss: u32) -> u32 {
+    (4 * mss).min((2 * mss).max(4380))
+}
+
 impl Conn {
-    fn new(cfg: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> Conn {
+    fn new(cfg: &TcpConfig, local: SocketAddr, remote: SocketAddr, iss: u32) -> Conn {
         Conn {
             state: TcpState::Closed,
             local,
@@ -159,6 +203,7 @@ impl Conn {
             snd_wl1: 0,
             snd_wl2: 0,
             snd_mss: DEFAULT_MSS.min(u32::from(cfg.mss)),
+            path_mss: u32::MAX,
             snd_shift: 0,
             snd_buf: VecDeque::new(),
             snd_buf_seq: iss.wrapping_add(1),
@@ -191,6 +236,23 @@ impl Conn {
             dup_acks: 0,
             in_recovery: false,
             recover: iss,
+            ts_ok: false,
+            ts_offset: {
+                let mut tuple = [0u8; super::isn::TUPLE_MAX];
+                let n = super::isn::tuple_bytes(local, remote, &mut tuple);
+                let mut m = [0u8; 2 + super::isn::TUPLE_MAX];
+                m[..2].copy_from_slice(b"ts");
+                m[2..2 + n].copy_from_slice(&tuple[..n]);
+                super::isn::siphash24(&cfg.isn_secret, &m[..2 + n]) as u32
+            },
+            ts_recent: 0,
+            ts_recent_at: Instant::ZERO,
+            last_ack_sent: 0,
+            sack_ok: false,
+            last_ooo: None,
+            dsack: None,
+            scoreboard: Vec::new(),
+            high_rxt: iss,
         }
     }
 
@@ -198,8 +260,8 @@ impl Conn {
     pub fn new_active(
         ctx: &mut Ctx,
         cfg: &TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: u32,
     ) -> Conn {
         let mut c = Conn::new(cfg, local, remote, iss);
@@ -212,8 +274,8 @@ impl Conn {
     pub fn new_passive(
         ctx: &mut Ctx,
         cfg: &TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: u32,
         syn: &TcpRepr,
     ) -> Conn {
@@ -221,7 +283,7 @@ impl Conn {
         c.irs = syn.seq;
         c.rcv_nxt = syn.seq.wrapping_add(1);
         c.rcv_adv = c.rcv_nxt;
-        c.take_syn_options(&syn.options);
+        c.take_syn_options(ctx.now, &syn.options);
         // The window in a SYN is never scaled (RFC 7323 2.2).
         c.snd_wnd = u32::from(syn.window);
         c.max_snd_wnd = c.snd_wnd;
@@ -231,11 +293,23 @@ impl Conn {
         c
     }
 
-    /// MSS and window scale from the peer's SYN or SYN-ACK.
-    fn take_syn_options(&mut self, o: &TcpOptions) {
+    /// MSS, window scale, SACK-permitted and timestamps from the peer's SYN
+    /// or SYN-ACK. We offer SACK and timestamps in every SYN, and in a
+    /// SYN-ACK when the SYN did: so the peer's option decides (RFC 2018 2,
+    /// RFC 7323 3.2).
+    fn take_syn_options(&mut self, now: Instant, o: &TcpOptions) {
+        self.sack_ok = o.sack_permitted;
+        match o.timestamps {
+            Some((val, _)) => {
+                self.ts_ok = true;
+                self.ts_recent = val;
+                self.ts_recent_at = now;
+            }
+            None => self.ts_ok = false,
+        }
         let peer_mss = o.mss.map(u32::from).unwrap_or(DEFAULT_MSS);
         // Never below 64 bytes of data, whatever the peer claims.
-        self.snd_mss = peer_mss.min(self.rcv_mss).max(64);
+        self.snd_mss = peer_mss.min(self.rcv_mss).min(self.path_mss).max(64);
         match o.window_scale {
             // RFC 7323 2.3: a shift above 14 is used as 14.
             Some(ws) => {
@@ -249,9 +323,38 @@ impl Conn {
                 self.rcv_shift = 0;
             }
         }
-        // RFC 5681 3.1: the initial window.
-        let mss = self.snd_mss;
-        self.cwnd = (4 * mss).min((2 * mss).max(4380));
+        self.cwnd = initial_cwnd(self.snd_mss);
+    }
+
+    /// ESTABLISHED from the ACK that returned a valid SYN cookie (RFC 4987
+    /// 3.6): our SYN-ACK had ISN `iss`, the MSS the cookie carried and no
+    /// window scale; the peer's ISN is the ACK's sequence number minus one.
+    /// The caller then processes the segment itself (its data, its FIN).
+    pub fn new_from_cookie(
+        ctx: &mut Ctx,
+        cfg: &TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: u32,
+        mss: u16,
+        ack: &TcpRepr,
+    ) -> Conn {
+        let mut c = Conn::new(cfg, local, remote, iss);
+        c.irs = ack.seq.wrapping_sub(1);
+        c.rcv_nxt = ack.seq;
+        c.rcv_shift = 0;
+        c.rcv_adv = c.rcv_nxt.wrapping_add(u32::from(cookie_window(cfg)));
+        c.snd_mss = u32::from(mss).min(c.rcv_mss).max(64);
+        c.cwnd = initial_cwnd(c.snd_mss);
+        c.snd_una = iss.wrapping_add(1);
+        c.snd_nxt = c.snd_una;
+        c.snd_max = c.snd_una;
+        c.snd_wnd = u32::from(ack.window);
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = ack.seq;
+        c.snd_wl2 = ack.ack;
+        c.set_state(ctx, TcpState::Established);
+        c
     }
 
     /// Changes state, keeping the gauges in `ctx.counters` right.
@@ -290,6 +393,7 @@ impl Conn {
     fn drop_send_side(&mut self) {
         self.snd_buf = VecDeque::new();
         self.ooo = Vec::new();
+        self.scoreboard = Vec::new();
         self.rtx_at = None;
         self.persist_at = None;
     }
@@ -436,7 +540,47 @@ impl Conn {
     /// is above anything the old incarnation used (RFC 9293 3.10.7.4, RFC 6191).
     pub fn accepts_new_syn(&self, seg: &TcpRepr) -> bool {
         let f = seg.flags;
-        f.syn() && !f.ack() && !f.rst() && seq::gt(seg.seq, self.rcv_nxt)
+        if !f.syn() || f.ack() || f.rst() {
+            return false;
+        }
+        // RFC 6191 2: with timestamps on both, a newer TSval decides; an
+        // older one never reopens; an equal one falls back to sequence numbers.
+        if let (true, Some((val, _))) = (self.ts_ok, seg.options.timestamps) {
+            if val != self.ts_recent {
+                return seq::gt(val, self.ts_recent);
+            }
+        }
+        seq::gt(seg.seq, self.rcv_nxt)
+    }
+
+    /// ICMP "fragmentation needed" quoting our segment with sequence number
+    /// `quoted_seq`: the path takes at most `mss` bytes of data (RFC 1191).
+    /// Accepted only if the quoted number is one we sent and is not yet
+    /// acknowledged (RFC 5927 5.1, against blind spoofing); then the segment
+    /// size drops and everything unacknowledged goes again in the new size,
+    /// without touching the congestion window (RFC 1191 6.5: not a
+    /// congestion signal; Linux's tcp_simple_retransmit). True if applied.
+    pub fn on_path_mtu(&mut self, ctx: &mut Ctx, quoted_seq: u32, mss: u32) -> bool {
+        if matches!(
+            self.state,
+            TcpState::Closed | TcpState::Listen | TcpState::TimeWait
+        ) {
+            return false;
+        }
+        if !(seq::le(self.snd_una, quoted_seq) && seq::lt(quoted_seq, self.snd_max)) {
+            return false;
+        }
+        if mss >= self.snd_mss {
+            return false;
+        }
+        self.path_mss = mss;
+        self.snd_mss = mss;
+        // The oversized segments in flight were dropped on the way: resend
+        // from SND.UNA (go-back-N within the windows, as after a timeout).
+        self.snd_nxt = self.snd_una;
+        self.rtt_probe = None;
+        self.output(ctx);
+        true
     }
 
     // ----- segment arrival (RFC 9293 3.10.7.3 and 3.10.7.4) -----
@@ -455,8 +599,27 @@ impl Conn {
             return;
         }
 
+        // RFC 7323 5.3 R1 (PAWS): an older TSval than TS.Recent marks an old
+        // duplicate: dropped and answered with an ACK. RSTs are exempt
+        // (RFC 7323 5.2), as is a TS.Recent idle for 24 days (5.5).
+        if let (true, Some((val, _))) = (self.ts_ok, seg.options.timestamps) {
+            if !f.rst()
+                && seq::lt(val, self.ts_recent)
+                && ctx.now.since(self.ts_recent_at) < PAWS_IDLE
+            {
+                ctx.counters.paws_rejected += 1;
+                self.send_ack(ctx);
+                return;
+            }
+        }
+
         // First: the sequence number (RFC 9293 3.10.7.4, first check).
         if !self.acceptable(seg) {
+            // Data we already have: reported as a D-SACK (RFC 2883 4.1).
+            let end = seg.seq.wrapping_add(seg.payload.len() as u32);
+            if self.sack_ok && !seg.payload.is_empty() && seq::le(end, self.rcv_nxt) {
+                self.dsack = Some((seg.seq, end));
+            }
             if self.state == TcpState::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
                 // The peer did not get our SYN-ACK: send it again now.
                 self.snd_nxt = self.iss;
@@ -471,6 +634,15 @@ impl Conn {
                 self.send_ack(ctx);
             }
             return;
+        }
+
+        // RFC 7323 4.3 (R3): remember the newest TSval of a segment that
+        // covers the left edge of the window, for our TSecr and for PAWS.
+        if let (true, Some((val, _))) = (self.ts_ok, seg.options.timestamps) {
+            if seq::le(seg.seq, self.last_ack_sent) && seq::ge(val, self.ts_recent) {
+                self.ts_recent = val;
+                self.ts_recent_at = ctx.now;
+            }
         }
 
         // Second: RST (RFC 5961 3.2): only an exact match resets; anything
@@ -578,7 +750,7 @@ impl Conn {
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq.wrapping_add(1);
         self.rcv_adv = self.rcv_nxt;
-        self.take_syn_options(&seg.options);
+        self.take_syn_options(ctx.now, &seg.options);
         self.snd_wnd = u32::from(seg.window);
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = seg.seq;
@@ -639,7 +811,11 @@ impl Conn {
         } else {
             u32::from(seg.window) << self.snd_shift
         };
-        if seq::gt(ack, self.snd_una) {
+        if self.sack_ok {
+            self.take_sack(seg);
+        }
+        let advanced = seq::gt(ack, self.snd_una);
+        if advanced {
             let acked = ack.wrapping_sub(self.snd_una);
             // Data leaves the send buffer (SYN and FIN occupy no bytes of it).
             let mut data_acked = 0;
@@ -648,11 +824,34 @@ impl Conn {
                 self.snd_buf.drain(..data_acked);
                 self.snd_buf_seq = self.snd_buf_seq.wrapping_add(data_acked as u32);
             }
+            let flight = self.snd_max.wrapping_sub(self.snd_una);
             self.snd_una = ack;
             if seq::lt(self.snd_nxt, ack) {
                 self.snd_nxt = ack;
             }
-            if let Some((s, at)) = self.rtt_probe {
+            if seq::lt(self.high_rxt, ack) {
+                self.high_rxt = ack;
+            }
+            self.scoreboard.retain(|&(_, r)| seq::gt(r, ack));
+            if let Some(first) = self.scoreboard.first_mut() {
+                if seq::lt(first.0, ack) {
+                    first.0 = ack;
+                }
+            }
+            // RFC 7323 4: with timestamps every ACK of new data times the
+            // segment it answers (TSecr echoes its TSval), retransmitted or
+            // not; RFC 7323 G: weighted by the samples expected per RTT.
+            let ts_rtt = match (self.ts_ok, seg.options.timestamps) {
+                (true, Some((_, ecr))) if ecr != 0 => {
+                    Some(self.ts_now(ctx.now).wrapping_sub(ecr)).filter(|ms| *ms < 60_000)
+                }
+                _ => None,
+            };
+            if let Some(ms) = ts_rtt {
+                self.rtt_probe = None;
+                let expected = flight.div_ceil(2 * self.snd_mss.max(1)).max(1);
+                self.rtt_sample_weighted(Duration::from_millis(u64::from(ms)), expected);
+            } else if let Some((s, at)) = self.rtt_probe {
                 if seq::ge(ack, s) {
                     self.rtt_probe = None;
                     self.rtt_sample(ctx.now.since(at));
@@ -666,6 +865,9 @@ impl Conn {
                     self.in_recovery = false;
                     let flight = self.snd_max.wrapping_sub(self.snd_una);
                     self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
+                } else if self.sack_ok {
+                    // RFC 6675 5 (C): the scoreboard says what to resend.
+                    self.sack_send(ctx);
                 } else {
                     // RFC 6582 3.2 step 4: partial ACK, retransmit the next hole.
                     self.retransmit_first(ctx);
@@ -695,13 +897,18 @@ impl Conn {
             && !seg.flags.syn()
             && !seg.flags.fin()
             && new_wnd == self.snd_wnd
+            && new_wnd != 0
             && self.snd_max != self.snd_una
         {
+            // RFC 5681 2 (e) is met by repeated zero windows too, but those
+            // ACKs answer window probes; they say nothing about a loss.
             // RFC 5681 2: a duplicate ACK.
             ctx.counters.dup_acks_received += 1;
             self.dup_acks += 1;
             let mss = self.snd_mss;
-            if self.dup_acks == 3 && !self.in_recovery {
+            if self.sack_ok {
+                // RFC 6675: below.
+            } else if self.dup_acks == 3 && !self.in_recovery {
                 // RFC 6582 3.2 step 2: only if this ACK covers more than `recover`.
                 if seq::gt(ack, self.recover) || self.recover == self.iss {
                     let flight = self.snd_max.wrapping_sub(self.snd_una);
@@ -715,6 +922,35 @@ impl Conn {
             } else if self.in_recovery && self.dup_acks > 3 {
                 // RFC 5681 3.2 step 4: inflate for each segment that left.
                 self.cwnd = self.cwnd.saturating_add(mss);
+            }
+        }
+        // RFC 6675 5: with SACK, recovery starts after DupThresh duplicate
+        // ACKs or as soon as the scoreboard shows SND.UNA lost; during it
+        // every duplicate ACK may let a lost segment (or new data) go.
+        if self.sack_ok && !advanced && ack == self.snd_una && self.snd_max != self.snd_una {
+            if !self.in_recovery
+                && (self.dup_acks >= DUP_THRESH || self.is_lost(self.snd_una))
+                && (seq::gt(ack, self.recover) || self.recover == self.iss)
+            {
+                let mss = self.snd_mss;
+                let flight = self.snd_max.wrapping_sub(self.snd_una);
+                self.ssthresh = (flight / 2).max(2 * mss);
+                self.cwnd = self.ssthresh;
+                self.recover = self.snd_max;
+                self.in_recovery = true;
+                self.high_rxt = self.snd_una;
+                ctx.counters.fast_retransmits += 1;
+                // Step 4.3: the first unacknowledged segment at once.
+                if self.snd_wnd > 0 {
+                    let (len, fin) = self.segment_at(self.snd_una, self.snd_wnd);
+                    if len > 0 || fin {
+                        self.emit(ctx, self.snd_una, len, fin, false);
+                        self.high_rxt = self.snd_una.wrapping_add(len + u32::from(fin));
+                    }
+                }
+                self.sack_send(ctx);
+            } else if self.in_recovery {
+                self.sack_send(ctx);
             }
         }
         // RFC 9293 3.10.7.4: update the send window from the newest segment.
@@ -733,6 +969,13 @@ impl Conn {
 
     /// RFC 6298 2.2 and 2.3.
     fn rtt_sample(&mut self, r: Duration) {
+        self.rtt_sample_weighted(r, 1);
+    }
+
+    /// RFC 6298 2.3 with alpha and beta divided by the samples expected in
+    /// one RTT (RFC 7323 appendix G), so per-ACK samples weigh as one.
+    fn rtt_sample_weighted(&mut self, r: Duration, expected: u32) {
+        let k = expected.max(1);
         match self.srtt {
             None => {
                 self.srtt = Some(r);
@@ -740,17 +983,22 @@ impl Conn {
             }
             Some(srtt) => {
                 let diff = srtt.abs_diff(r);
-                self.rttvar = self.rttvar * 3 / 4 + diff / 4;
-                self.srtt = Some(srtt * 7 / 8 + r / 8);
+                self.rttvar = self.rttvar - self.rttvar / (4 * k) + diff / (4 * k);
+                self.srtt = Some(srtt - srtt / (8 * k) + r / (8 * k));
             }
         }
         let srtt = self.srtt.unwrap_or(r);
         self.rto = (srtt + CLOCK_G.max(self.rttvar * 4)).clamp(MIN_RTO, MAX_RTO);
     }
 
-    /// Resends one segment from SND.UNA (fast retransmit, partial ACK).
+    /// Resends one segment from SND.UNA (fast retransmit, partial ACK),
+    /// never past the send window (RFC 9293 3.8.6: the window may have shrunk
+    /// or closed since the data first went out; the persist timer handles 0).
     fn retransmit_first(&mut self, ctx: &mut Ctx) {
-        let (len, fin) = self.segment_at(self.snd_una, u32::MAX);
+        if self.snd_wnd == 0 {
+            return;
+        }
+        let (len, fin) = self.segment_at(self.snd_una, self.snd_wnd);
         if len > 0 || fin {
             self.emit(ctx, self.snd_una, len, fin, false);
         }
@@ -761,6 +1009,11 @@ impl Conn {
     fn on_data(&mut self, ctx: &mut Ctx, mut s: u32, mut data: &[u8]) {
         if seq::lt(s, self.rcv_nxt) {
             let skip = self.rcv_nxt.wrapping_sub(s) as usize;
+            if self.sack_ok {
+                // The part we had already: a D-SACK (RFC 2883 4.1).
+                let dup_end = s.wrapping_add(skip.min(data.len()) as u32);
+                self.dsack = Some((s, dup_end));
+            }
             if skip >= data.len() {
                 self.ack_now = true;
                 return;
@@ -796,6 +1049,7 @@ impl Conn {
         } else {
             // RFC 5681 4.2: an out-of-order segment gets an immediate (duplicate) ACK.
             ctx.counters.out_of_order += 1;
+            self.last_ooo = Some(s);
             self.ooo_insert(ctx, s, data);
             self.ack_now = true;
         }
@@ -930,7 +1184,7 @@ impl Conn {
         }
         let off = s.wrapping_sub(self.snd_buf_seq) as usize;
         let unsent = self.snd_buf.len().saturating_sub(off) as u32;
-        let len = unsent.min(limit).min(self.snd_mss);
+        let len = unsent.min(limit).min(self.seg_mss());
         let fin_seq = self.snd_buf_seq.wrapping_add(self.snd_buf.len() as u32);
         let fin = self.fin_queued && s.wrapping_add(len) == fin_seq;
         (len, fin)
@@ -969,7 +1223,7 @@ impl Conn {
             let (whole, _) = self.segment_at(self.snd_nxt, u32::MAX);
             // RFC 1122 4.2.3.4 (sender SWS avoidance): a short segment only
             // if it empties the queue or nothing is in flight.
-            if len < whole && len < self.snd_mss && in_flight > 0 {
+            if len < whole && len < self.seg_mss() && in_flight > 0 {
                 break;
             }
             let s = self.snd_nxt;
@@ -1050,19 +1304,34 @@ impl Conn {
         if len > 0 && data_off + len as usize == self.snd_buf.len() {
             flags = flags | Flags::PSH;
         }
-        let options = if syn {
-            TcpOptions {
-                mss: Some(self.rcv_mss as u16),
-                window_scale: match self.state {
-                    TcpState::SynSent => Some(self.rcv_shift),
-                    _ if self.peer_ws => Some(self.rcv_shift),
-                    _ => None,
-                },
-                ..TcpOptions::default()
+        let mut options = TcpOptions::default();
+        if syn {
+            options.mss = Some(self.rcv_mss as u16);
+            options.window_scale = match self.state {
+                TcpState::SynSent => Some(self.rcv_shift),
+                _ if self.peer_ws => Some(self.rcv_shift),
+                _ => None,
+            };
+            // Offered in our SYN; in a SYN-ACK only when the SYN offered them
+            // (RFC 2018 2, RFC 7323 3.2), as Linux does.
+            if self.state == TcpState::SynSent {
+                options.sack_permitted = true;
+                options.timestamps = Some((self.ts_now(ctx.now), 0));
+            } else {
+                options.sack_permitted = self.sack_ok;
+                if self.ts_ok {
+                    options.timestamps = Some((self.ts_now(ctx.now), self.ts_recent));
+                }
             }
         } else {
-            TcpOptions::default()
-        };
+            // RFC 7323 3.2: on every segment once negotiated.
+            if self.ts_ok {
+                options.timestamps = Some((self.ts_now(ctx.now), self.ts_recent));
+            }
+            if flags.ack() {
+                options.sack = self.sack_blocks();
+            }
+        }
         let repr = TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -1074,25 +1343,223 @@ impl Conn {
             options,
             payload: &[],
         };
-        let (a, b) = if len > 0 {
-            let (a, b) = self.snd_buf.as_slices();
-            let end = data_off + len as usize;
-            if end <= a.len() {
-                (&a[data_off..end], &b[..0])
-            } else if data_off >= a.len() {
-                (&b[data_off - a.len()..end - a.len()], &b[..0])
-            } else {
-                (&a[data_off..], &b[..end - a.len()])
-            }
-        } else {
-            (&[][..], &[][..])
-        };
-        super::push_segment(ctx, *self.local.ip(), *self.remote.ip(), &repr, a, b);
+        super::push_segment(ctx, self.local.ip(), self.remote.ip(), &repr, s, len);
         if flags.ack() {
             self.ack_now = false;
             self.delack_at = None;
             self.segs_unacked = 0;
+            self.last_ack_sent = self.rcv_nxt;
+            self.dsack = None;
         }
+    }
+
+    /// Our TSval: a millisecond clock plus the connection's offset.
+    fn ts_now(&self, now: Instant) -> u32 {
+        (now.millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Data bytes per segment: the MSS less the options every segment
+    /// carries now (RFC 6691: the MSS counts no options).
+    fn seg_mss(&self) -> u32 {
+        let mut opts = 0;
+        if self.ts_ok {
+            opts += 12;
+        }
+        let n = self.sack_blocks().len() as u32;
+        if n > 0 {
+            opts += 4 + 8 * n;
+        }
+        self.snd_mss.saturating_sub(opts).max(32)
+    }
+
+    /// The SACK blocks for our next ACK (RFC 2018 4): a D-SACK first if
+    /// one is due (RFC 2883), then the block holding the most recent
+    /// out-of-order segment, then the others, highest first; three at most
+    /// beside timestamps (40 bytes of options).
+    fn sack_blocks(&self) -> SackBlocks {
+        let mut b = SackBlocks::default();
+        if !self.sack_ok {
+            return b;
+        }
+        let max = if self.ts_ok { 3 } else { SackBlocks::MAX };
+        if let Some((l, r)) = self.dsack {
+            b.push(l, r);
+        }
+        let end = |q: u32, d: &[u8]| q.wrapping_add(d.len() as u32);
+        let recent = self.last_ooo.and_then(|s| {
+            self.ooo
+                .iter()
+                .position(|(q, d)| seq::le(*q, s) && seq::lt(s, end(*q, d)))
+        });
+        if let Some(i) = recent {
+            let (q, d) = &self.ooo[i];
+            if b.len() < max {
+                b.push(*q, end(*q, d));
+            }
+        }
+        for (i, (q, d)) in self.ooo.iter().enumerate().rev() {
+            if b.len() >= max {
+                break;
+            }
+            if Some(i) != recent {
+                b.push(*q, end(*q, d));
+            }
+        }
+        b
+    }
+
+    /// Adds the peer's SACK blocks to the scoreboard (RFC 6675 4),
+    /// skipping D-SACKs (at or below the ACK) and clamping to what we sent.
+    fn take_sack(&mut self, seg: &TcpRepr) {
+        if seg.options.sack.is_empty() {
+            return;
+        }
+        for &(l, r) in seg.options.sack.as_slice() {
+            if seq::le(r, seg.ack) || seq::le(r, self.snd_una) {
+                continue;
+            }
+            let l = if seq::lt(l, self.snd_una) {
+                self.snd_una
+            } else {
+                l
+            };
+            let r = if seq::gt(r, self.snd_max) {
+                self.snd_max
+            } else {
+                r
+            };
+            if !seq::lt(l, r) {
+                continue;
+            }
+            self.scoreboard.push((l, r));
+        }
+        let base = self.snd_una;
+        self.scoreboard.sort_by_key(|&(l, _)| l.wrapping_sub(base));
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(self.scoreboard.len());
+        for (l, r) in self.scoreboard.drain(..) {
+            match merged.last_mut() {
+                Some(last) if seq::le(l, last.1) => {
+                    if seq::gt(r, last.1) {
+                        last.1 = r;
+                    }
+                }
+                _ => merged.push((l, r)),
+            }
+        }
+        merged.truncate(MAX_SACK_RANGES);
+        self.scoreboard = merged;
+    }
+
+    /// The holes below the highest SACKed byte, plus (with `tail`) the
+    /// unSACKed run above it up to SND.MAX.
+    fn holes(&self, tail: bool) -> Vec<(u32, u32)> {
+        let mut v = Vec::new();
+        let mut at = self.snd_una;
+        for &(l, r) in &self.scoreboard {
+            if seq::lt(at, l) {
+                v.push((at, l));
+            }
+            at = r;
+        }
+        if tail && seq::lt(at, self.snd_max) {
+            v.push((at, self.snd_max));
+        }
+        v
+    }
+
+    /// RFC 6675 4 IsLost: DupThresh discontiguous SACKed ranges above `s`,
+    /// or more than (DupThresh - 1) * SMSS bytes SACKed above it.
+    fn is_lost(&self, s: u32) -> bool {
+        let (mut ranges, mut bytes) = (0u32, 0u32);
+        for &(l, r) in &self.scoreboard {
+            if seq::gt(r, s) {
+                ranges += 1;
+                let from = if seq::gt(l, s) { l } else { s };
+                bytes = bytes.saturating_add(r.wrapping_sub(from));
+            }
+        }
+        ranges >= DUP_THRESH || bytes > (DUP_THRESH - 1) * self.snd_mss
+    }
+
+    /// RFC 6675 4 SetPipe: bytes believed in the network: unSACKed and not
+    /// lost, plus what was retransmitted in this recovery.
+    fn pipe(&self) -> u32 {
+        let mut pipe = 0u32;
+        for (a, b) in self.holes(true) {
+            let rx_end = if seq::le(self.high_rxt, a) {
+                a
+            } else if seq::ge(self.high_rxt, b) {
+                b
+            } else {
+                self.high_rxt
+            };
+            pipe = pipe.saturating_add(rx_end.wrapping_sub(a));
+            if seq::lt(rx_end, b) && !self.is_lost(rx_end) {
+                pipe = pipe.saturating_add(b.wrapping_sub(rx_end));
+            }
+        }
+        pipe
+    }
+
+    /// RFC 6675 5 (C) with NextSeg: while cwnd - pipe >= 1 SMSS, resend the
+    /// first lost unSACKed data above HighRxt, or else send new data;
+    /// always within the send window.
+    fn sack_send(&mut self, ctx: &mut Ctx) {
+        let mss = self.seg_mss();
+        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+        for _ in 0..256 {
+            if self.pipe().saturating_add(mss) > self.cwnd {
+                break;
+            }
+            let lost = self.holes(false).into_iter().find_map(|(a, b)| {
+                let s = if seq::gt(self.high_rxt, a) {
+                    self.high_rxt
+                } else {
+                    a
+                };
+                (seq::lt(s, b) && self.is_lost(s)).then(|| (s, b.wrapping_sub(s).min(mss)))
+            });
+            let (s, limit) = match lost {
+                Some(x) => x,
+                None if self.snd_nxt == self.snd_max => (self.snd_nxt, mss),
+                None => break,
+            };
+            if !seq::lt(s, wnd_end) {
+                break;
+            }
+            let (len, fin) = self.segment_at(s, limit.min(wnd_end.wrapping_sub(s)));
+            if len == 0 && !fin {
+                break;
+            }
+            self.emit(ctx, s, len, fin, false);
+            let end = s.wrapping_add(len + u32::from(fin));
+            if lost.is_some() {
+                self.high_rxt = end;
+            } else {
+                self.snd_nxt = end;
+            }
+        }
+    }
+
+    /// `len` bytes of the send buffer from sequence number `seq`, as the
+    /// ring's two parts; `None` once they are no longer held.
+    pub fn send_data(&self, seq: u32, len: u32) -> Option<(&[u8], &[u8])> {
+        if seq::lt(seq, self.snd_buf_seq) {
+            return None;
+        }
+        let off = seq.wrapping_sub(self.snd_buf_seq) as usize;
+        let end = off.checked_add(len as usize)?;
+        if end > self.snd_buf.len() {
+            return None;
+        }
+        let (a, b) = self.snd_buf.as_slices();
+        Some(if end <= a.len() {
+            (&a[off..end], &b[..0])
+        } else if off >= a.len() {
+            (&b[off - a.len()..end - a.len()], &b[..0])
+        } else {
+            (&a[off..], &b[..end - a.len()])
+        })
     }
 
     // ----- timers -----
@@ -1157,6 +1624,10 @@ impl Conn {
         self.cwnd = mss;
         self.in_recovery = false;
         self.dup_acks = 0;
+        // RFC 2018 8: after a timeout SACK information is not trusted (the
+        // receiver may have reneged): go back N from SND.UNA.
+        self.scoreboard.clear();
+        self.high_rxt = self.snd_una;
         // RFC 6582 4: no fast retransmit for data sent before the timeout.
         self.recover = self.snd_max;
         self.rto = (self.rto * 2).min(MAX_RTO);
@@ -1165,7 +1636,11 @@ impl Conn {
         self.output(ctx);
     }
 
-    /// Sends a one-byte zero-window probe (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17).
+    /// Sends a zero-window probe (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17).
+    /// Like Linux's, it carries no data and SEQ = SND.UNA - 1: the receiver
+    /// cannot accept it, so it must answer with an ACK that carries its
+    /// window, and not a byte ever goes past a closed window (a one-byte
+    /// probe would, and its ACK would look like a duplicate ACK).
     fn on_persist(&mut self, ctx: &mut Ctx) {
         self.persist_at = None;
         let (len, _) = self.segment_at(self.snd_nxt, 1);
@@ -1173,7 +1648,7 @@ impl Conn {
             return;
         }
         ctx.counters.window_probes += 1;
-        self.emit(ctx, self.snd_nxt, 1, false, true);
+        self.emit(ctx, self.snd_una.wrapping_sub(1), 0, false, true);
         self.persist_backoff = self.persist_backoff.saturating_add(1);
         self.persist_at = Some(ctx.now + self.persist_interval());
     }

@@ -1,11 +1,24 @@
 //! TCP (RFC 9293) as a pure state machine: segments in ([`Tcp::receive`]),
-//! segments out ([`Tcp::drain_output`]), time passed in as a value.
+//! segments out ([`Tcp::dispatch`]), time passed in as a value.
+//!
+//! Output is queued as compact descriptors (the header, and where the data
+//! lies in the connection's send buffer), not as bytes: the stack writes
+//! each one at flush straight into the device's buffer, so a segment's data
+//! is copied once, from the send buffer into the frame. Descriptors are
+//! written at flush rather than when the connection emits because the
+//! services call TCP where no device is at hand (and the connection code
+//! stays free of it). Before anything can trim or drop a send buffer
+//! (input, timers, abort) the descriptors still queued get their own copy
+//! of the data ([`Tcp::materialize`]); the stack flushes before input, so
+//! that copy is the exception.
 //!
 //! - `mod.rs`: the tables (listeners, connections by 4-tuple, TIME-WAIT
 //!   list), LISTEN and CLOSED processing (RFC 9293 3.10.7.1-2), the API;
 //! - `conn.rs`: one connection: states, data, timers, RTO (RFC 6298),
-//!   congestion control (RFC 5681, NewReno RFC 6582);
+//!   congestion control (RFC 5681, NewReno RFC 6582), SACK (RFC 2018,
+//!   2883, 6675), timestamps and PAWS (RFC 7323), path MTU (RFC 1191);
 //! - `isn.rs`: initial sequence numbers (RFC 6528, SipHash-2-4);
+//! - `cookie.rs`: SYN cookies for a full half-open table (RFC 4987);
 //! - `seq.rs`: sequence number arithmetic.
 //!
 //! Everything is bounded: connections (`max_connections`), each listener's
@@ -14,6 +27,7 @@
 //! out-of-order segments, and the output queue.
 
 mod conn;
+mod cookie;
 mod isn;
 mod seq;
 #[cfg(test)]
@@ -22,7 +36,7 @@ mod sim;
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::stack::rate_limit::{RateLimitConfig, TokenBucket};
 use crate::stack::rng::{self, Rng};
 use crate::stack::time::Instant;
+use crate::wire::ip;
 use crate::wire::tcp::{Flags, Packet, TcpOptions, TcpRepr};
 use crate::wire::Error as WireError;
 use conn::Conn;
@@ -38,6 +53,12 @@ use conn::Conn;
 const OUTPUT_MAX: usize = 16384;
 /// The largest per-connection buffer accepted from the configuration.
 const MAX_BUFFER: usize = 64 * 1024 * 1024;
+/// The smallest MTU an ICMP "fragmentation needed" may lower a path to;
+/// smaller claims are raised to it (Linux's min_pmtu, 552), so a forged
+/// message cannot shrink segments to a few bytes each.
+const MIN_PMTU: u16 = 552;
+/// RFC 1191 7: the plateaus to try when a router reports no next-hop MTU.
+const MTU_PLATEAUS: [u16; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
 /// Ephemeral ports (RFC 6335 6).
 const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// The longest TIME-WAIT accepted from the configuration (2 * MSL with a
@@ -47,8 +68,9 @@ const MAX_TIME_WAIT: Duration = Duration::from_secs(240);
 /// What the engine is configured with.
 #[derive(Clone, Debug)]
 pub struct TcpConfig {
-    pub local_ip: Ipv4Addr,
-    /// The MSS we announce: MTU - 40 (RFC 9293 3.7.1).
+    pub local_ip: IpAddr,
+    /// The MSS we announce: the MTU less the IP and TCP headers (RFC 9293
+    /// 3.7.1, RFC 8200 8.3): MTU - 40 over IPv4, MTU - 60 over IPv6.
     pub mss: u16,
     /// Per-connection receive buffer (bytes); the window advertises its free space.
     pub rcv_buf: usize,
@@ -62,14 +84,20 @@ pub struct TcpConfig {
     pub max_time_wait: usize,
     /// 2 * MSL.
     pub time_wait: Duration,
-    /// RFC 6528 key.
+    /// RFC 6528 key (also the SYN cookies' MAC key).
     pub isn_secret: [u8; 16],
+    /// Answer SYNs with SYN cookies when a listener's backlog is full
+    /// (RFC 4987), as Linux does by default; off: such SYNs are dropped.
+    pub syn_cookies: bool,
 }
 
 impl TcpConfig {
-    /// Sensible defaults; `mtu` is the IPv4 MTU.
-    pub fn new(local_ip: Ipv4Addr, mtu: usize, isn_secret: [u8; 16]) -> TcpConfig {
-        let mss = mtu.saturating_sub(40).clamp(88, usize::from(u16::MAX)) as u16;
+    /// Sensible defaults; `mtu` is the link's MTU, the IP header size comes
+    /// from the version of `local_ip`.
+    pub fn new(local_ip: impl Into<IpAddr>, mtu: usize, isn_secret: [u8; 16]) -> TcpConfig {
+        let local_ip = local_ip.into();
+        let headers = ip::header_len(local_ip) + crate::wire::tcp::HEADER_LEN;
+        let mss = mtu.saturating_sub(headers).clamp(88, usize::from(u16::MAX)) as u16;
         TcpConfig {
             local_ip,
             mss,
@@ -80,6 +108,7 @@ impl TcpConfig {
             max_time_wait: 4096,
             time_wait: Duration::from_secs(60),
             isn_secret,
+            syn_cookies: true,
         }
     }
 }
@@ -143,8 +172,8 @@ impl std::error::Error for TcpError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnView {
     pub state: TcpState,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     /// Bytes received, not yet read (LISTEN: connections waiting for accept).
     pub recv_q: usize,
     /// Bytes not yet acknowledged (LISTEN: the backlog).
@@ -161,6 +190,9 @@ pub struct TcpCounters {
     pub segments_received: u64,
     pub segments_sent: u64,
     pub bad_checksum: u64,
+    /// Checksums left partial by a local peer's TX offload, accepted
+    /// ([`Tcp::set_accept_partial_checksums`]).
+    pub partial_checksum_accepted: u64,
     pub malformed: u64,
     pub active_opens: u64,
     pub passive_opens: u64,
@@ -176,8 +208,17 @@ pub struct TcpCounters {
     pub challenge_acks: u64,
     /// Challenge ACKs not sent because of the rate limit (RFC 5961 7).
     pub challenge_acks_suppressed: u64,
-    /// SYNs dropped because the listener's backlog was full.
+    /// SYNs that found the listener's backlog full (answered with a SYN
+    /// cookie when those are on, else dropped), and cookie ACKs dropped
+    /// because the accept queue was full.
     pub listen_overflows: u64,
+    /// SYN-ACKs sent with a cookie instead of state (RFC 4987).
+    pub syn_cookies_sent: u64,
+    /// ACKs whose cookie was valid: connections made from them.
+    pub syn_cookies_validated: u64,
+    /// ACKs to a listener that had sent cookies, with no valid cookie
+    /// (answered with a RST).
+    pub syn_cookies_failed: u64,
     /// SYNs or connects refused because `max_connections` was reached.
     pub connection_limit_drops: u64,
     /// Gauge: ESTABLISHED to LAST-ACK.
@@ -202,40 +243,113 @@ pub struct TcpCounters {
     pub closed_with_unread_data: u64,
     /// Segments not sent because the output queue was full.
     pub output_dropped: u64,
+    /// Segments dropped by PAWS: a TSval older than TS.Recent (RFC 7323 5).
+    pub paws_rejected: u64,
+    /// ICMP "fragmentation needed" that lowered a connection's segment
+    /// size (RFC 1191).
+    pub pmtu_reductions: u64,
+    /// ICMP "fragmentation needed" ignored: no such connection, a quoted
+    /// sequence number outside SND.UNA..SND.MAX (RFC 5927 5.1), an MTU
+    /// below 68 or not below the current one.
+    pub pmtu_ignored: u64,
 }
 
 /// What a connection's code needs from the engine while it runs.
 pub(crate) struct Ctx<'a> {
     now: Instant,
     time_wait: Duration,
-    out: &'a mut Vec<(Ipv4Addr, Vec<u8>)>,
+    out: &'a mut Vec<Queued>,
     counters: &'a mut TcpCounters,
     challenge: &'a mut TokenBucket,
+    /// The connection being run, whose send buffer holds the data of the
+    /// segments it queues.
+    conn: Option<ConnId>,
 }
 
-/// Queues one segment: the header from `repr` and the data `a` then `b`.
-fn push_segment(ctx: &mut Ctx, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, a: &[u8], b: &[u8]) {
+/// Where a queued segment's data is.
+enum Data {
+    None,
+    /// `len` bytes from sequence number `seq` of the connection's send buffer.
+    Send {
+        conn: ConnId,
+        seq: u32,
+        len: u32,
+    },
+    /// A copy, made when the send buffer could change before the flush.
+    Owned(Vec<u8>),
+}
+
+/// A segment waiting for [`Tcp::dispatch`].
+pub(crate) struct Queued {
+    src: IpAddr,
+    dst: IpAddr,
+    /// Header fields and options; its `payload` is empty (see `data`).
+    header: TcpRepr<'static>,
+    data: Data,
+}
+
+/// One segment to write, handed out by [`Tcp::dispatch`].
+pub struct OutSegment<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    header: &'a TcpRepr<'static>,
+    /// The data, in two parts (the send buffer is a ring).
+    data: (&'a [u8], &'a [u8]),
+}
+
+impl OutSegment<'_> {
+    /// Bytes of the whole segment: header, options and data.
+    pub fn buffer_len(&self) -> usize {
+        self.header.header_len() + self.data.0.len() + self.data.1.len()
+    }
+
+    /// Writes the segment into `buf` (exactly [`OutSegment::buffer_len`] bytes),
+    /// checksum included.
+    pub fn write(&self, buf: &mut [u8]) {
+        let hlen = self.header.header_len();
+        let (a, b) = self.data;
+        buf[hlen..hlen + a.len()].copy_from_slice(a);
+        buf[hlen + a.len()..].copy_from_slice(b);
+        let mut packet = Packet::new_unchecked(buf);
+        self.header.emit_header(&mut packet);
+        packet.fill_checksum(self.src, self.dst);
+    }
+}
+
+/// Queues one segment: the header from `repr` (its payload ignored) and
+/// `len` bytes of the running connection's send buffer from `seq`.
+fn push_segment(ctx: &mut Ctx, src: IpAddr, dst: IpAddr, repr: &TcpRepr, seq: u32, len: u32) {
     if ctx.out.len() >= OUTPUT_MAX {
         ctx.counters.output_dropped += 1;
         return;
     }
-    let hlen = repr.header_len();
-    let mut buf = vec![0u8; hlen + a.len() + b.len()];
-    buf[hlen..hlen + a.len()].copy_from_slice(a);
-    buf[hlen + a.len()..].copy_from_slice(b);
-    let mut packet = Packet::new_unchecked(&mut buf[..]);
-    repr.emit_header(&mut packet);
-    packet.fill_checksum(src, dst);
+    let data = match (len, ctx.conn) {
+        (0, _) => Data::None,
+        (len, Some(conn)) => Data::Send { conn, seq, len },
+        (_, None) => {
+            // Data with no connection to read it from: a bug, not a packet.
+            ctx.counters.output_dropped += 1;
+            return;
+        }
+    };
     ctx.counters.segments_sent += 1;
     if repr.flags.rst() {
         ctx.counters.resets_sent += 1;
     }
-    ctx.out.push((dst, buf));
+    ctx.out.push(Queued {
+        src,
+        dst,
+        header: TcpRepr {
+            payload: &[],
+            ..*repr
+        },
+        data,
+    });
 }
 
 /// A RST `<SEQ=seq>`, with `<ACK=ack><CTL=RST,ACK>` when `ack` is given
 /// (RFC 9293 3.10.7.1).
-fn send_rst(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seq: u32, ack: Option<u32>) {
+fn send_rst(ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr, seq: u32, ack: Option<u32>) {
     let repr = TcpRepr {
         src_port: local.port(),
         dst_port: remote.port(),
@@ -250,13 +364,13 @@ fn send_rst(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seq: u32, 
         options: TcpOptions::default(),
         payload: &[],
     };
-    push_segment(ctx, *local.ip(), *remote.ip(), &repr, &[], &[]);
+    push_segment(ctx, local.ip(), remote.ip(), &repr, 0, 0);
 }
 
 /// The reply to a segment no connection wants (RFC 9293 3.10.7.1): none to a
 /// RST; `<SEQ=SEG.ACK><CTL=RST>` to an ACK; otherwise
 /// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
-fn reset_for(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr) {
+fn reset_for(ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr) {
     if seg.flags.rst() {
         return;
     }
@@ -268,11 +382,32 @@ fn reset_for(ctx: &mut Ctx, local: SocketAddrV4, remote: SocketAddrV4, seg: &Tcp
     }
 }
 
+/// An address one host can have: not unspecified, multicast or the IPv4
+/// limited broadcast (RFC 1122 4.2.3.10; RFC 4291 2.7 for IPv6).
+fn is_unicast_host(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => !(v4.is_broadcast() || v4.is_multicast() || v4.is_unspecified()),
+        IpAddr::V6(v6) => !(v6.is_multicast() || v6.is_unspecified()),
+    }
+}
+
+/// The unspecified address of `a`'s version (a listener's remote end).
+fn unspecified_like(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    }
+}
+
 struct Listener {
     /// Connections established and waiting for `accept`, oldest first.
     accept_queue: VecDeque<ConnId>,
     /// Half-open plus queued: what the backlog bounds.
     pending: usize,
+    /// When this listener last sent a SYN cookie: ACKs are checked for
+    /// one only while cookies it sent may still be valid (as Linux does),
+    /// so a guessed cookie is no way in while the backlog has room.
+    last_cookie: Option<Instant>,
 }
 
 /// The TCP engine: every connection of one local address.
@@ -282,15 +417,17 @@ pub struct Tcp {
     listeners: HashMap<u16, Listener>,
     conns: HashMap<ConnId, Conn>,
     /// (local port, remote) -> connection, for every connection not Closed.
-    tuples: HashMap<(u16, SocketAddrV4), ConnId>,
+    tuples: HashMap<(u16, SocketAddr), ConnId>,
     /// TIME-WAIT connections, oldest first, with the deadline they had
     /// when queued (a restarted timer is found when the entry comes up).
     time_wait: VecDeque<(Instant, ConnId)>,
-    out: Vec<(Ipv4Addr, Vec<u8>)>,
+    out: Vec<Queued>,
     challenge: TokenBucket,
     next_id: u64,
     /// Ephemeral ports (its own stream of the stack's generator).
     rng: Rng,
+    /// Accept checksums a local peer left partial.
+    accept_partial: bool,
 }
 
 impl Tcp {
@@ -327,7 +464,15 @@ impl Tcp {
             }),
             next_id: 1,
             rng,
+            accept_partial: false,
         }
+    }
+
+    /// Accept segments whose checksum field holds only the pseudo-header
+    /// sum, as a local peer with TX checksum offload leaves it (see
+    /// `Stack::accept_partial_checksums` for when that is safe).
+    pub fn set_accept_partial_checksums(&mut self, on: bool) {
+        self.accept_partial = on;
     }
 
     pub fn config(&self) -> &TcpConfig {
@@ -346,6 +491,7 @@ impl Tcp {
             Listener {
                 accept_queue: VecDeque::new(),
                 pending: 0,
+                last_cookie: None,
             },
         );
         Ok(())
@@ -379,17 +525,47 @@ impl Tcp {
                 out: &mut self.out,
                 counters: &mut self.counters,
                 challenge: &mut self.challenge,
+                conn: None,
             },
             &mut self.conns,
         )
+    }
+
+    /// Gives every queued segment whose data is in a send buffer its own
+    /// copy (of connection `only`, or all), before that buffer may change.
+    fn materialize(&mut self, only: Option<ConnId>) {
+        for q in self.out.iter_mut() {
+            let Data::Send { conn, seq, len } = q.data else {
+                continue;
+            };
+            if only.is_some_and(|o| o != conn) {
+                continue;
+            }
+            q.data = match self.conns.get(&conn).and_then(|c| c.send_data(seq, len)) {
+                Some((a, b)) => Data::Owned([a, b].concat()),
+                // Gone already: an empty segment would lie about its
+                // sequence space, so dispatch drops it.
+                None => Data::Send { conn, seq, len },
+            };
+        }
     }
 
     fn live_connections(&self) -> u64 {
         self.counters.current_connections + self.counters.half_open
     }
 
-    /// One TCP segment (the IPv4 payload) from `src` to `dst`.
-    pub fn receive(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
+    /// One TCP segment (the IP payload) from `src` to `dst`.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        segment: &[u8],
+    ) {
+        let (src, dst) = (src.into(), dst.into());
+        if !self.out.is_empty() {
+            self.materialize(None);
+        }
         self.counters.segments_received += 1;
         let packet = match Packet::new_checked(segment) {
             Ok(p) => p,
@@ -400,6 +576,18 @@ impl Tcp {
         };
         let seg = match TcpRepr::parse(&packet, src, dst) {
             Ok(r) => r,
+            Err(WireError::Checksum)
+                if self.accept_partial && packet.has_partial_checksum(src, dst) =>
+            {
+                self.counters.partial_checksum_accepted += 1;
+                match TcpRepr::parse_unverified(&packet) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        self.counters.malformed += 1;
+                        return;
+                    }
+                }
+            }
             Err(WireError::Checksum) => {
                 self.counters.bad_checksum += 1;
                 return;
@@ -411,17 +599,16 @@ impl Tcp {
         };
         // Not ours, or from an address no connection can have (RFC 1122 4.2.3.10).
         if dst != self.cfg.local_ip
-            || src.is_broadcast()
-            || src.is_multicast()
-            || src.is_unspecified()
+            || src.is_ipv4() != dst.is_ipv4()
+            || !is_unicast_host(src)
             || seg.src_port == 0
             || seg.dst_port == 0
         {
             self.counters.malformed += 1;
             return;
         }
-        let local = SocketAddrV4::new(dst, seg.dst_port);
-        let remote = SocketAddrV4::new(src, seg.src_port);
+        let local = SocketAddr::new(dst, seg.dst_port);
+        let remote = SocketAddr::new(src, seg.src_port);
         if let Some(&id) = self.tuples.get(&(seg.dst_port, remote)) {
             let reuse = self
                 .conns
@@ -430,6 +617,7 @@ impl Tcp {
                 && self.listeners.contains_key(&seg.dst_port);
             if !reuse {
                 let (mut ctx, conns) = self.ctx(now);
+                ctx.conn = Some(id);
                 if let Some(c) = conns.get_mut(&id) {
                     c.on_segment(&mut ctx, &seg);
                 }
@@ -451,18 +639,15 @@ impl Tcp {
     }
 
     /// RFC 9293 3.10.7.2.
-    fn on_listen(
-        &mut self,
-        now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        seg: &TcpRepr,
-    ) {
+    fn on_listen(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr) {
         let f = seg.flags;
         if f.rst() {
             return;
         }
         if f.ack() {
+            if !f.syn() && self.cookie_ack(now, local, remote, seg) {
+                return;
+            }
             let (mut ctx, _) = self.ctx(now);
             send_rst(&mut ctx, local, remote, seg.ack, None);
             return;
@@ -475,9 +660,13 @@ impl Tcp {
             return;
         };
         if l.pending >= backlog {
-            // SYN-flood resilience: a bounded half-open table; the SYN is
-            // dropped (the client retries), like Linux with a full queue.
+            // SYN-flood resilience: a bounded half-open table. Past it, a
+            // SYN cookie (RFC 4987) keeps answering real clients without
+            // state; with cookies off the SYN is dropped (the client retries).
             self.counters.listen_overflows += 1;
+            if self.cfg.syn_cookies {
+                self.send_cookie(now, local, remote, seg);
+            }
             return;
         }
         if self.live_connections() >= self.cfg.max_connections as u64 {
@@ -488,6 +677,7 @@ impl Tcp {
         let id = self.new_id();
         let cfg = self.cfg.clone();
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         let mut c = Conn::new_passive(&mut ctx, &cfg, local, remote, iss, seg);
         c.listener = Some(local.port());
         conns.insert(id, c);
@@ -495,6 +685,92 @@ impl Tcp {
         if let Some(l) = self.listeners.get_mut(&local.port()) {
             l.pending += 1;
         }
+    }
+
+    /// A SYN-ACK whose ISN is a cookie (RFC 4987 3.6); nothing is kept.
+    /// It offers the MSS only: window scaling (and SACK, timestamps) would
+    /// need state the cookie cannot hold.
+    fn send_cookie(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr) {
+        let peer_mss = seg.options.mss.unwrap_or(536).min(self.cfg.mss);
+        let (iss, _) = cookie::encode(&self.cfg.isn_secret, local, remote, seg.seq, peer_mss, now);
+        if let Some(l) = self.listeners.get_mut(&local.port()) {
+            l.last_cookie = Some(now);
+        }
+        self.counters.syn_cookies_sent += 1;
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: iss,
+            ack: seg.seq.wrapping_add(1),
+            flags: Flags::SYN | Flags::ACK,
+            window: conn::cookie_window(&self.cfg),
+            urgent: 0,
+            options: TcpOptions {
+                mss: Some(self.cfg.mss),
+                ..TcpOptions::default()
+            },
+            payload: &[],
+        };
+        let (mut ctx, _) = self.ctx(now);
+        push_segment(&mut ctx, local.ip(), remote.ip(), &repr, 0, 0);
+    }
+
+    /// An ACK to a listener that recently sent cookies: if it returns a
+    /// valid one, the connection is made ESTABLISHED from it and the
+    /// segment (which may carry data) processed. True if it was taken.
+    fn cookie_ack(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr,
+    ) -> bool {
+        if !self.cfg.syn_cookies || seg.flags.rst() {
+            return false;
+        }
+        let backlog = self.cfg.backlog;
+        let Some(l) = self.listeners.get(&local.port()) else {
+            return false;
+        };
+        let recent = l
+            .last_cookie
+            .is_some_and(|t| now.since(t) <= cookie::LIFETIME);
+        if !recent {
+            return false;
+        }
+        let peer_isn = seg.seq.wrapping_sub(1);
+        let iss = seg.ack.wrapping_sub(1);
+        let Some(mss) = cookie::decode(&self.cfg.isn_secret, local, remote, peer_isn, iss, now)
+        else {
+            self.counters.syn_cookies_failed += 1;
+            return false;
+        };
+        if l.accept_queue.len() >= backlog {
+            // Like Linux: the ACK is dropped; the peer retransmits its data
+            // or times out, and nothing is kept meanwhile.
+            self.counters.listen_overflows += 1;
+            return true;
+        }
+        if self.live_connections() >= self.cfg.max_connections as u64 {
+            self.counters.connection_limit_drops += 1;
+            return true;
+        }
+        self.counters.syn_cookies_validated += 1;
+        let id = self.new_id();
+        let cfg = self.cfg.clone();
+        let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
+        let mut c = Conn::new_from_cookie(&mut ctx, &cfg, local, remote, iss, mss, seg);
+        c.listener = Some(local.port());
+        // The rest of the segment: its data, a FIN.
+        c.on_segment(&mut ctx, seg);
+        conns.insert(id, c);
+        self.tuples.insert((local.port(), remote), id);
+        if let Some(l) = self.listeners.get_mut(&local.port()) {
+            l.pending += 1;
+        }
+        self.settle(now, id);
+        true
     }
 
     fn new_id(&mut self) -> ConnId {
@@ -559,18 +835,83 @@ impl Tcp {
     /// Ends a connection without sending anything (TIME-WAIT expiry).
     fn finish(&mut self, now: Instant, id: ConnId) {
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         if let Some(c) = conns.get_mut(&id) {
             c.set_state(&mut ctx, TcpState::Closed);
         }
         self.settle(now, id);
     }
 
+    /// ICMP destination unreachable, code 4 (RFC 1191): a datagram we sent
+    /// to `remote_ip`, `quoted_len` bytes long (its Total Length), needed
+    /// fragmenting but had DF; `quoted_tcp` is the start of its TCP header
+    /// as the error quotes it (at least 8 bytes: ports and sequence number);
+    /// the next hop takes `next_hop_mtu` (0: an old router that does not
+    /// say; RFC 1191 7's plateaus then). True if a connection's segment size
+    /// went down. Validation against spoofing: RFC 5927 5.1.
+    pub fn on_frag_needed(
+        &mut self,
+        now: Instant,
+        remote_ip: Ipv4Addr,
+        quoted_tcp: &[u8],
+        quoted_len: u16,
+        next_hop_mtu: u16,
+    ) -> bool {
+        let Some(h) = quoted_tcp.get(..8) else {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        };
+        let local_port = u16::from_be_bytes([h[0], h[1]]);
+        let remote_port = u16::from_be_bytes([h[2], h[3]]);
+        let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let mtu = if next_hop_mtu == 0 {
+            MTU_PLATEAUS
+                .into_iter()
+                .find(|&p| p < quoted_len)
+                .unwrap_or(0)
+        } else {
+            next_hop_mtu
+        };
+        // RFC 791: every host takes 68 bytes; less is nonsense.
+        if mtu < 68 {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        }
+        let mss = u32::from(mtu.max(MIN_PMTU)) - 40;
+        let remote = SocketAddr::new(remote_ip.into(), remote_port);
+        let Some(&id) = self.tuples.get(&(local_port, remote)) else {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        };
+        let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
+        let applied = conns
+            .get_mut(&id)
+            .is_some_and(|c| c.on_path_mtu(&mut ctx, seq, mss));
+        if applied {
+            self.counters.pmtu_reductions += 1;
+        } else {
+            self.counters.pmtu_ignored += 1;
+        }
+        applied
+    }
+
+    /// Counts a "fragmentation needed" the stack found not to be about one
+    /// of our TCP segments.
+    pub fn note_pmtu_ignored(&mut self) {
+        self.counters.pmtu_ignored += 1;
+    }
+
     /// Timers: retransmission, delayed ACK, zero-window probe, TIME-WAIT.
     pub fn poll(&mut self, now: Instant) {
+        if !self.out.is_empty() {
+            self.materialize(None);
+        }
         let mut changed = Vec::new();
         {
             let (mut ctx, conns) = self.ctx(now);
             for (id, c) in conns.iter_mut() {
+                ctx.conn = Some(*id);
                 if c.next_timer().is_some_and(|t| t <= now) {
                     let before = c.state;
                     c.on_timers(&mut ctx);
@@ -607,9 +948,48 @@ impl Tcp {
         conns.into_iter().chain(tw).min()
     }
 
-    /// Moves the segments to send into `out`: (destination, whole segment).
-    pub fn drain_output(&mut self, out: &mut Vec<(Ipv4Addr, Vec<u8>)>) {
-        out.append(&mut self.out);
+    /// True when segments wait for [`Tcp::dispatch`].
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Hands every queued segment to `f`, oldest first, with its data read
+    /// from the send buffer it is in; `f` writes it where it goes.
+    pub fn dispatch(&mut self, mut f: impl FnMut(&OutSegment<'_>)) {
+        let mut queue = std::mem::take(&mut self.out);
+        for q in queue.drain(..) {
+            let data = match &q.data {
+                Data::None => (&[][..], &[][..]),
+                Data::Owned(v) => (&v[..], &[][..]),
+                Data::Send { conn, seq, len } => {
+                    match self.conns.get(conn).and_then(|c| c.send_data(*seq, *len)) {
+                        Some(ab) => ab,
+                        None => {
+                            self.counters.output_dropped += 1;
+                            continue;
+                        }
+                    }
+                }
+            };
+            f(&OutSegment {
+                src: q.src,
+                dst: q.dst,
+                header: &q.header,
+                data,
+            });
+        }
+        // Keep the allocation for the next round.
+        self.out = queue;
+    }
+
+    /// Moves the segments to send into `out` as bytes: (destination, whole
+    /// segment). For tests that look at TCP alone, without a device.
+    pub fn drain_output(&mut self, out: &mut Vec<(IpAddr, Vec<u8>)>) {
+        self.dispatch(|s| {
+            let mut buf = vec![0u8; s.buffer_len()];
+            s.write(&mut buf);
+            out.push((s.dst, buf));
+        });
     }
 
     /// A connection that completed its handshake on `port`, once.
@@ -630,9 +1010,13 @@ impl Tcp {
         &mut self,
         now: Instant,
         local_port: u16,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
     ) -> Result<ConnId, TcpError> {
-        if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
+        let remote = remote.into();
+        if remote.port() == 0
+            || !is_unicast_host(remote.ip())
+            || remote.is_ipv4() != self.cfg.local_ip.is_ipv4()
+        {
             return Err(TcpError::InvalidState);
         }
         if self.live_connections() >= self.cfg.max_connections as u64 {
@@ -646,11 +1030,12 @@ impl Tcp {
         } else {
             local_port
         };
-        let local = SocketAddrV4::new(self.cfg.local_ip, port);
+        let local = SocketAddr::new(self.cfg.local_ip, port);
         let iss = isn::isn(&self.cfg.isn_secret, local, remote, now);
         let id = self.new_id();
         let cfg = self.cfg.clone();
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         let mut c = Conn::new_active(&mut ctx, &cfg, local, remote, iss);
         c.held = true;
         conns.insert(id, c);
@@ -661,7 +1046,7 @@ impl Tcp {
 
     /// A port no listener has and no connection to `remote` uses (RFC 6056
     /// 3.3.1: from a random start, so it cannot be guessed).
-    fn ephemeral_port(&mut self, remote: SocketAddrV4) -> Result<u16, TcpError> {
+    fn ephemeral_port(&mut self, remote: SocketAddr) -> Result<u16, TcpError> {
         let (listeners, tuples) = (&self.listeners, &self.tuples);
         rng::ephemeral_port(&mut self.rng, EPHEMERAL, |p| {
             !listeners.contains_key(&p) && !tuples.contains_key(&(p, remote))
@@ -677,6 +1062,7 @@ impl Tcp {
         f: impl FnOnce(&mut Conn, &mut Ctx) -> R,
     ) -> Result<R, TcpError> {
         let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
         let c = conns.get_mut(&id).ok_or(TcpError::NoSuchConnection)?;
         let r = f(c, &mut ctx);
         self.settle(now, id);
@@ -711,6 +1097,8 @@ impl Tcp {
 
     /// RST now and forget the connection.
     pub fn abort(&mut self, now: Instant, id: ConnId) -> Result<(), TcpError> {
+        // Data queued before the abort still goes out ahead of the RST.
+        self.materialize(Some(id));
         self.with_conn(now, id, |c, ctx| {
             c.held = false;
             c.abort(ctx)
@@ -741,7 +1129,7 @@ impl Tcp {
     /// Every row, sorted by local port, then peer.
     pub fn connections(&self) -> Vec<ConnView> {
         let mut v: Vec<ConnView> = self.views(true).collect();
-        v.sort_by_key(|r| (r.local.port(), *r.remote.ip(), r.remote.port()));
+        v.sort_by_key(|r| (r.local.port(), r.remote.ip(), r.remote.port()));
         v
     }
 
@@ -751,8 +1139,8 @@ impl Tcp {
     pub fn views(&self, time_wait: bool) -> impl Iterator<Item = ConnView> + '_ {
         let listeners = self.listeners.iter().map(|(port, l)| ConnView {
             state: TcpState::Listen,
-            local: SocketAddrV4::new(self.cfg.local_ip, *port),
-            remote: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            local: SocketAddr::new(self.cfg.local_ip, *port),
+            remote: SocketAddr::new(unspecified_like(self.cfg.local_ip), 0),
             recv_q: l.accept_queue.len(),
             send_q: self.cfg.backlog,
             rto_ms: 0,

@@ -1,6 +1,7 @@
 //! A simulated network for the engine's tests: two [`Tcp`]s joined by a
-//! link with delay, loss, reordering and duplication drawn from a seeded
-//! xorshift generator, and a fake clock that jumps to the next event.
+//! link with delay and reordering drawn from a seeded xorshift generator,
+//! loss and duplication from the fault-injecting device wrapper each side
+//! sends through, and a fake clock that jumps to the next event.
 //!
 //! The seed also draws both ends' ISN keys and ephemeral ports, so
 //! [`run_with_many_seeds`] runs one test over many sequence spaces (near
@@ -12,6 +13,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use super::{Tcp, TcpConfig};
+use crate::device::{Device, FaultConfig, Faulty, FrameQueue, TxToken};
 use crate::stack::rng::Rng;
 use crate::stack::time::Instant;
 use crate::wire::tcp::{Packet, TcpRepr};
@@ -119,6 +121,11 @@ pub struct Sim {
     pub b: Tcp,
     pub link: LinkConfig,
     rng: XorShift,
+    /// Per mille of segments damaged by one flipped bit (both ways).
+    pub corrupt: u32,
+    /// What A and B send through: loss and duplication per `link`.
+    dev_a: Faulty<FrameQueue>,
+    dev_b: Faulty<FrameQueue>,
     /// (deliver at, order, towards B, bytes)
     flight: BinaryHeap<InFlight>,
     order: u64,
@@ -154,6 +161,21 @@ impl Sim {
             b: Tcp::with_rng(b, rng.fork()),
             link,
             rng: XorShift::new(seed),
+            corrupt: 0,
+            dev_a: Faulty::new(
+                FrameQueue::new(usize::MAX, usize::MAX),
+                FaultConfig {
+                    seed: seed.wrapping_mul(2).wrapping_add(1),
+                    ..FaultConfig::default()
+                },
+            ),
+            dev_b: Faulty::new(
+                FrameQueue::new(usize::MAX, usize::MAX),
+                FaultConfig {
+                    seed: seed.wrapping_mul(2).wrapping_add(2),
+                    ..FaultConfig::default()
+                },
+            ),
             flight: BinaryHeap::new(),
             order: 0,
             drop_a_to_b: None,
@@ -199,22 +221,29 @@ impl Sim {
                 if self.record {
                     self.trace.push((to_b, bytes.clone()));
                 }
-                if self.rng.chance(self.link.loss) {
-                    continue;
-                }
-                let copies = if self.rng.chance(self.link.duplicate) {
-                    2
+                // Onto the wire through the sender's device, which loses
+                // and duplicates at the link's rates.
+                let dev = if to_b {
+                    &mut self.dev_a
                 } else {
-                    1
+                    &mut self.dev_b
                 };
-                for _ in 0..copies {
+                dev.set_config(FaultConfig {
+                    drop: self.link.loss,
+                    duplicate: self.link.duplicate,
+                    corrupt: self.corrupt,
+                    ..FaultConfig::default()
+                });
+                if let Some(t) = dev.transmit() {
+                    t.consume(bytes.len(), |b| b.copy_from_slice(&bytes));
+                }
+                for bytes in dev.inner.take() {
                     let mut at = self.now + self.link.delay;
                     if self.rng.chance(self.link.reorder) {
                         at = at + self.link.reorder_extra;
                     }
                     self.order += 1;
-                    self.flight
-                        .push(Reverse((at, self.order, to_b, bytes.clone())));
+                    self.flight.push(Reverse((at, self.order, to_b, bytes)));
                 }
             }
         }

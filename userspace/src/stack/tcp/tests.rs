@@ -92,7 +92,7 @@ fn handshake_and_data_both_ways_with_seed(seed: u64) {
         .any(|r| r.state == TcpState::Listen && r.local.port() == 80));
     assert!(rows
         .iter()
-        .any(|r| r.state == TcpState::Established && r.remote.ip() == &A));
+        .any(|r| r.state == TcpState::Established && r.remote.ip() == A));
     assert_eq!(
         crate::present::names::tcp_state(TcpState::Established),
         "ESTAB"
@@ -524,6 +524,8 @@ fn full_backlog_drops_syns_and_counts_them() {
 fn full_backlog_drops_syns_and_counts_them_with_seed(seed: u64) {
     let mut b = super::sim::config(B);
     b.backlog = 2;
+    // What a full backlog does without SYN cookies (see the cookie tests).
+    b.syn_cookies = false;
     let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(1), seed);
     sim.b.listen(80).unwrap();
     let ids: Vec<ConnId> = (0..3)
@@ -647,6 +649,7 @@ fn linux_syn_options() -> TcpOptions {
         window_scale: Some(7),
         sack_permitted: true,
         timestamps: Some((1, 0)),
+        ..TcpOptions::default()
     }
 }
 
@@ -664,7 +667,14 @@ fn syn_ack_carries_mss_and_window_scale_only_if_offered() {
     assert_eq!(o[0].options.mss, Some(1460));
     // 256 KiB needs a shift of 3 to fit 16 bits (RFC 7323 2.3).
     assert_eq!(o[0].options.window_scale, Some(3));
-    assert!(!o[0].options.sack_permitted && o[0].options.timestamps.is_none());
+    // Issue 12 failure 1: SACK-permitted and timestamps offered back, as
+    // Linux does (this asserted their absence before they were handled).
+    assert!(o[0].options.sack_permitted);
+    assert_eq!(
+        o[0].options.timestamps.map(|t| t.1),
+        Some(1),
+        "TSecr echoes the SYN"
+    );
     assert_eq!(o[0].window, 65535);
 
     let mut b = Tcp::new(super::sim::config(B));
@@ -675,7 +685,9 @@ fn syn_ack_carries_mss_and_window_scale_only_if_offered() {
         B,
         &raw(80, Flags::SYN, PEER_ISS, 0, TcpOptions::default(), b""),
     );
-    assert_eq!(out(&mut b)[0].options.window_scale, None);
+    let o = out(&mut b);
+    assert_eq!(o[0].options.window_scale, None);
+    assert!(!o[0].options.sack_permitted && o[0].options.timestamps.is_none());
 }
 
 #[test]
@@ -1242,4 +1254,711 @@ fn window_probe_is_sent_exactly_at_poll_at() {
         assert_eq!(o.len(), 1);
         assert_eq!(sim.a.counters().window_probes, probes + 1);
     });
+}
+
+#[test]
+fn mss_comes_from_the_ip_version_in_use() {
+    assert_eq!(super::sim::config(A).mss, 1460);
+    let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+    assert_eq!(TcpConfig::new(v6, 1500, [0; 16]).mss, 1440);
+}
+
+/// The engine over IPv6 addresses: a handshake, data both ways and a close,
+/// segments passed by hand with the IPv6 pseudo-header checksums.
+#[test]
+fn a_connection_over_ipv6_addresses() {
+    use std::net::{IpAddr, SocketAddr};
+    let a_ip: IpAddr = "2001:db8::1".parse().unwrap();
+    let b_ip: IpAddr = "2001:db8::2".parse().unwrap();
+    let mut a = Tcp::new(TcpConfig::new(a_ip, 1500, [1; 16]));
+    let mut b = Tcp::new(TcpConfig::new(b_ip, 1500, [2; 16]));
+    b.listen(80).unwrap();
+    let mut now = Instant::from_secs(1);
+    let ca = a.connect(now, 0, SocketAddr::new(b_ip, 80)).unwrap();
+    // IPv4 remotes are refused by an IPv6 engine.
+    assert_eq!(
+        a.connect(now, 0, Sim::addr_b(80)),
+        Err(TcpError::InvalidState)
+    );
+    let mut cb = None;
+    let mut got = Vec::new();
+    let mut sent = false;
+    for _ in 0..100 {
+        let mut out = Vec::new();
+        a.drain_output(&mut out);
+        for (dst, seg) in out.drain(..) {
+            assert_eq!(dst, b_ip);
+            b.receive(now, a_ip, b_ip, &seg);
+        }
+        b.drain_output(&mut out);
+        for (dst, seg) in out.drain(..) {
+            assert_eq!(dst, a_ip);
+            a.receive(now, b_ip, a_ip, &seg);
+        }
+        if cb.is_none() {
+            cb = b.accept(80);
+        }
+        if let (Some(id), false) = (cb, sent) {
+            b.send(now, id, b"over six").unwrap();
+            sent = true;
+        }
+        let _ = drain(&mut a, now, ca, &mut got);
+        now = now + Duration::from_millis(50);
+        a.poll(now);
+        b.poll(now);
+    }
+    assert_eq!(got, b"over six");
+    let rows = b.connections();
+    let conn = rows
+        .iter()
+        .find(|r| r.state == TcpState::Established)
+        .unwrap();
+    assert_eq!(conn.local, SocketAddr::new(b_ip, 80));
+    assert_eq!(conn.remote.ip(), a_ip);
+    let listener = rows.iter().find(|r| r.state == TcpState::Listen).unwrap();
+    assert!(listener.remote.ip().is_unspecified() && listener.remote.is_ipv6());
+    assert_eq!(b.counters().bad_checksum + a.counters().bad_checksum, 0);
+}
+
+/// Segments damaged on the wire (one flipped bit, by the fault-injecting
+/// device) fail their checksum, are dropped, and the data arrives intact.
+#[test]
+fn corrupted_segments_are_dropped_and_recovered() {
+    let mut sim = Sim::new(LinkConfig::clean(2), 17);
+    let (ca, cb) = connected(&mut sim);
+    sim.corrupt = 30;
+    let data = pattern(500_000, 18);
+    let got = transfer(&mut sim, ca, cb, &data, STEPS * 10);
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+    let damaged = sim.a.counters().bad_checksum + sim.b.counters().bad_checksum;
+    assert!(damaged > 0, "no damage seen");
+    assert!(sim.a.counters().retransmits > 0);
+}
+
+/// A pure ACK from A:40000 acknowledging `ack` with window `window`.
+fn ack_with_window(ack: u32, window: u16) -> Vec<u8> {
+    let r = TcpRepr {
+        src_port: PEER_PORT,
+        dst_port: 80,
+        seq: PEER_ISS + 1,
+        ack,
+        flags: Flags::ACK,
+        window,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload: &[],
+    };
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..]), A, B);
+    buf
+}
+
+/// Issue 12 failure 4: a peer whose window stays 0 and who answers every
+/// probe gets zero-length probes only (RFC 9293 3.8.6.1, as Linux sends
+/// them); its answers are no duplicate ACKs, so no fast retransmit sends
+/// data into the closed window.
+#[test]
+fn zero_window_probes_never_send_data_past_the_window() {
+    let (mut b, snd, id) = established(TcpOptions::default());
+    // The peer's window takes two segments (536 bytes, the default MSS).
+    b.receive(ms(2), A, B, &ack_with_window(snd, 1072));
+    assert_eq!(b.send(ms(2), id, &[7u8; 5000]).unwrap(), 5000);
+    let first: usize = out(&mut b).iter().map(|o| o.len).sum();
+    assert_eq!(first, 1072);
+    let una = snd.wrapping_add(1072);
+    b.receive(ms(3), A, B, &ack_with_window(una, 0));
+    assert!(out(&mut b).is_empty());
+    let mut probes = 0;
+    let mut now = ms(3);
+    while probes < 6 {
+        now = b.poll_at().expect("the persist timer runs");
+        b.poll(now);
+        for o in out(&mut b) {
+            assert_eq!(o.len, 0, "data sent into a zero window: {o:?}");
+            assert!(!o.flags.fin() && !o.flags.syn());
+            // Below SND.UNA: the receiver cannot accept it and answers.
+            assert_eq!(o.seq, una.wrapping_sub(1));
+            probes += 1;
+            b.receive(now, A, B, &ack_with_window(una, 0));
+            assert!(out(&mut b).is_empty(), "an answer to a probe was answered");
+        }
+    }
+    let c = b.counters();
+    assert!(c.window_probes >= 6);
+    assert_eq!((c.dup_acks_received, c.fast_retransmits), (0, 0));
+    assert_eq!(c.timeouts, 0);
+    // The probes back off (RFC 1122 4.2.2.17).
+    assert!(now > ms(3) + Duration::from_secs(10), "{now:?}");
+    // The window opens: data flows again from SND.UNA, within it (one
+    // full segment; the 64 bytes left wait, RFC 1122 4.2.3.4).
+    b.receive(now, A, B, &ack_with_window(una, 600));
+    let o = out(&mut b);
+    assert_eq!(o.iter().map(|o| o.len).sum::<usize>(), 536);
+    assert_eq!(o[0].seq, una);
+}
+
+/// Fast retransmit stays inside the send window: three duplicate ACKs
+/// that also shrink the window to less than a segment resend only what
+/// fits.
+#[test]
+fn fast_retransmit_respects_the_send_window() {
+    let (mut b, snd, id) = established(TcpOptions::default());
+    b.receive(ms(2), A, B, &ack_with_window(snd, 3000));
+    b.send(ms(2), id, &[1u8; 3000]).unwrap();
+    let sent: usize = out(&mut b).iter().map(|o| o.len).sum();
+    assert!(sent >= 1072, "{sent}");
+    // The first segment is lost; the peer's window shrinks to 100 bytes
+    // (RFC 9293 3.8.6 discourages it but a sender must cope).
+    b.receive(ms(3), A, B, &ack_with_window(snd, 100));
+    for t in 4..=6 {
+        b.receive(ms(t), A, B, &ack_with_window(snd, 100));
+    }
+    let o = out(&mut b);
+    assert_eq!(b.counters().fast_retransmits, 1, "{o:?}");
+    assert!(o.iter().all(|o| o.len <= 100), "{o:?}");
+}
+
+/// Over the simulated link: a receiver that does not read for 10 s then
+/// reads everything; no segment from A ever ends past the right edge B has
+/// advertised so far, and B never dropped a byte for lack of room.
+#[test]
+fn zero_window_persist_never_exceeds_the_advertised_window() {
+    let mut b = super::sim::config(B);
+    b.rcv_buf = 8 * 1024;
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(5), 23);
+    sim.record = true;
+    let (ca, cb) = connected(&mut sim);
+    let data = pattern(200 * 1024, 29);
+    let mut sent = 0;
+    let stall_until = sim.now + Duration::from_secs(10);
+    let mut got = Vec::new();
+    let mut closed = false;
+    assert!(sim.run(STEPS, |s| {
+        if sent < data.len() {
+            sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+        } else if !closed {
+            s.a.close(s.now, ca).unwrap();
+            closed = true;
+        }
+        s.now >= stall_until && drain(&mut s.b, s.now, cb, &mut got).unwrap()
+    }));
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+    let trace = sim.parsed_trace();
+    let shift = trace
+        .iter()
+        .find(|(to_b, r)| !to_b && r.flags.syn())
+        .and_then(|(_, r)| r.options.window_scale)
+        .unwrap_or(0);
+    let mut edge: Option<u32> = None;
+    let mut zero_windows = 0;
+    for (to_b, r) in &trace {
+        if !to_b {
+            // The window in a SYN is never scaled (RFC 7323 2.2).
+            let sh = if r.flags.syn() { 0 } else { shift };
+            let e = r.ack.wrapping_add(u32::from(r.window) << sh);
+            if r.window == 0 {
+                zero_windows += 1;
+            }
+            edge = Some(edge.map_or(e, |x| if seq::gt(e, x) { e } else { x }));
+        } else if !r.payload.is_empty() {
+            let end = r.seq.wrapping_add(r.payload.len() as u32);
+            let edge = edge.expect("data only after B's SYN-ACK");
+            assert!(
+                seq::le(end, edge),
+                "{} bytes at {} past edge {edge}",
+                r.payload.len(),
+                r.seq
+            );
+        }
+    }
+    assert!(zero_windows > 0);
+    assert!(sim.a.counters().window_probes >= 3);
+    assert_eq!(sim.a.counters().fast_retransmits, 0);
+    assert_eq!(sim.b.counters().out_of_order_dropped, 0);
+}
+
+/// The first 8 bytes of a TCP header from B:80 to A:40000 with `seq`, as
+/// an ICMP error quotes them.
+fn quoted_tcp(seq: u32) -> Vec<u8> {
+    let mut q = Vec::new();
+    q.extend_from_slice(&80u16.to_be_bytes());
+    q.extend_from_slice(&PEER_PORT.to_be_bytes());
+    q.extend_from_slice(&seq.to_be_bytes());
+    q
+}
+
+/// Issue 12 failure 3: "fragmentation needed" with next-hop MTU 1000
+/// quoting one of our segments lowers the segment size to 960: what is in
+/// flight goes again in the new size, and later segments stay under it.
+#[test]
+fn fragmentation_needed_lowers_the_segment_size() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(ms(2), A, B, &ack_with_window(snd, 60000));
+    b.send(ms(2), id, &[3u8; 20000]).unwrap();
+    let first = out(&mut b);
+    // 1460 less the 12 bytes of the timestamps option (RFC 6691).
+    assert!(first.len() >= 3 && first.iter().all(|o| o.len == 1448));
+    let cwnd = b.connections().iter().map(|c| c.cwnd).max().unwrap();
+    // A router on the way takes 1000 bytes; it quotes the second segment.
+    assert!(b.on_frag_needed(ms(3), A, &quoted_tcp(snd + 1448), 1500, 1000));
+    let again = out(&mut b);
+    assert_eq!(again[0].seq, snd, "resent from SND.UNA");
+    assert!(again.iter().all(|o| o.len <= 960 && o.len > 0), "{again:?}");
+    let c = b.counters();
+    assert_eq!((c.pmtu_reductions, c.pmtu_ignored), (1, 0));
+    assert!(c.retransmits >= 1);
+    // Not a congestion signal (RFC 1191 6.5).
+    assert_eq!(b.connections().iter().map(|c| c.cwnd).max().unwrap(), cwnd);
+    // Everything acked so far: new data keeps to the new size.
+    let una = snd + 1448 * first.len() as u32;
+    b.receive(ms(4), A, B, &ack_with_window(una, 60000));
+    let later = out(&mut b);
+    assert!(
+        !later.is_empty() && later.iter().all(|o| o.len <= 960),
+        "{later:?}"
+    );
+}
+
+/// RFC 5927 5.1 and the bounds: what cannot be about a segment in flight,
+/// or would not lower the size sensibly, is ignored and counted.
+#[test]
+fn fragmentation_needed_is_validated_and_bounded() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(ms(2), A, B, &ack_with_window(snd, 60000));
+    b.send(ms(2), id, &[3u8; 3000]).unwrap();
+    assert_eq!(out(&mut b).len(), 3);
+    let ignored = |b: &Tcp| b.counters().pmtu_ignored;
+    // A sequence number we never sent, or one already acknowledged.
+    assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd + 5000), 1500, 1000));
+    assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd - 1), 1500, 1000));
+    // Another connection's ports, another host, or a quote too short.
+    let mut other = quoted_tcp(snd);
+    other[2] ^= 1;
+    assert!(!b.on_frag_needed(ms(3), A, &other, 1500, 1000));
+    assert!(!b.on_frag_needed(ms(3), B, &quoted_tcp(snd), 1500, 1000));
+    assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd)[..7], 1500, 1000));
+    // Below 68 (RFC 791), or no smaller than what we send now.
+    assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 67));
+    assert!(!b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 1500));
+    assert_eq!(ignored(&b), 7);
+    assert!(out(&mut b).is_empty());
+    // A tiny MTU is raised to 552 (Linux's min_pmtu): 512 bytes of TCP
+    // payload, 500 of data beside the timestamps.
+    assert!(b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 100));
+    let o = out(&mut b);
+    assert_eq!(o[0].len, 500, "{o:?}");
+    assert!(o.iter().all(|o| o.len <= 500), "{o:?}");
+    // No MTU given (an old router): the next plateau below the quoted
+    // length (RFC 1191 7) would be 508, raised to 552 again: no change.
+    assert!(!b.on_frag_needed(ms(4), A, &quoted_tcp(snd), 552, 0));
+    assert_eq!(b.counters().pmtu_reductions, 1);
+}
+
+#[test]
+fn fragmentation_needed_without_an_mtu_uses_rfc1191_plateaus() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(ms(2), A, B, &ack_with_window(snd, 60000));
+    b.send(ms(2), id, &[3u8; 3000]).unwrap();
+    out(&mut b);
+    assert!(b.on_frag_needed(ms(3), A, &quoted_tcp(snd), 1500, 0));
+    let o = out(&mut b);
+    // 1492 (the plateau below 1500) - 40, less 12 for the timestamps.
+    assert_eq!(o[0].len, 1440, "{o:?}");
+}
+
+/// A SYN to B:80 from `src`:`port` with a Linux-like MSS.
+fn syn_from(src: Ipv4Addr, port: u16, seq: u32) -> Vec<u8> {
+    let r = TcpRepr {
+        src_port: port,
+        dst_port: 80,
+        seq,
+        ack: 0,
+        flags: Flags::SYN,
+        window: 64240,
+        urgent: 0,
+        options: linux_syn_options(),
+        payload: &[],
+    };
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..]), src, B);
+    buf
+}
+
+/// Issue 12 failure 2: with the half-open table full of SYNs that never
+/// complete, a real client still gets in through a SYN cookie (RFC 4987);
+/// forged, altered and stale cookies are refused.
+#[test]
+fn syn_cookies_let_a_real_client_in_past_a_full_backlog() {
+    let mut cfg = super::sim::config(B);
+    cfg.backlog = 8;
+    let mut b = Tcp::new(cfg);
+    b.listen(80).unwrap();
+    let spoofed = Ipv4Addr::new(10, 0, 9, 9);
+    for port in 1..=100u16 {
+        b.receive(
+            ms(0),
+            spoofed,
+            B,
+            &syn_from(spoofed, port, u32::from(port) * 7),
+        );
+    }
+    let c = b.counters();
+    assert_eq!(
+        (c.half_open, c.listen_overflows, c.syn_cookies_sent),
+        (8, 92, 92)
+    );
+    let mut v = Vec::new();
+    b.drain_output(&mut v);
+    // The real client: its SYN gets a cookie SYN-ACK, MSS only.
+    b.receive(ms(10), A, B, &syn_from(A, PEER_PORT, PEER_ISS));
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert_eq!(
+        (o[0].flags, o[0].ack),
+        (Flags::SYN | Flags::ACK, PEER_ISS + 1)
+    );
+    assert_eq!(o[0].options.mss, Some(1460));
+    assert_eq!(o[0].options.window_scale, None);
+    assert!(!o[0].options.sack_permitted && o[0].options.timestamps.is_none());
+    let cookie = o[0].seq;
+    assert_eq!(b.counters().half_open, 8, "no state for the cookie");
+    // A forged ACK, then the real one carrying the request.
+    let ack = |seq_off: u32, ack: u32, data: &[u8]| {
+        raw(
+            80,
+            Flags::ACK | Flags::PSH,
+            PEER_ISS + 1 + seq_off,
+            ack,
+            TcpOptions::default(),
+            data,
+        )
+    };
+    b.receive(ms(11), A, B, &ack(0, cookie.wrapping_add(2), b"GET"));
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert!(o[0].flags.rst());
+    assert_eq!(b.counters().syn_cookies_failed, 1);
+    b.receive(ms(12), A, B, &ack(0, cookie.wrapping_add(1), b"GET"));
+    let id = b.accept(80).expect("the cookie made a connection");
+    assert_eq!(b.state(id), Some(TcpState::Established));
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv(ms(13), id, &mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"GET");
+    assert_eq!(b.counters().syn_cookies_validated, 1);
+    // Our data goes in segments of the cookie's MSS, from ISS + 1.
+    b.send(ms(14), id, &[5u8; 3000]).unwrap();
+    let o: Vec<Out> = out(&mut b).into_iter().filter(|o| o.len > 0).collect();
+    assert_eq!(o[0].seq, cookie.wrapping_add(1));
+    assert!(o.iter().all(|o| o.len <= 1000), "{o:?}");
+    // A cookie returned too late (over 128 s) is refused.
+    b.receive(ms(20_000), A, B, &syn_from(A, PEER_PORT + 1, 5));
+    let late = out(&mut b)[0].seq;
+    let r = TcpRepr {
+        src_port: PEER_PORT + 1,
+        dst_port: 80,
+        seq: 6,
+        ack: late.wrapping_add(1),
+        flags: Flags::ACK,
+        window: 1000,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload: &[],
+    };
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit(&mut Packet::new_unchecked(&mut buf[..]), A, B);
+    // (Another client's SYN keeps cookies in use, so the ACK is checked.)
+    b.receive(ms(149_000), A, B, &syn_from(A, PEER_PORT + 2, 9));
+    out(&mut b);
+    b.receive(ms(150_000), A, B, &buf);
+    assert!(out(&mut b)[0].flags.rst());
+    assert_eq!(b.counters().syn_cookies_failed, 2);
+    assert_eq!(b.counters().syn_cookies_validated, 1);
+}
+
+/// Without cookies sent recently, an ACK to a listener is a plain RST
+/// (RFC 9293 3.10.7.2), never checked as a cookie.
+#[test]
+fn acks_are_checked_for_cookies_only_after_cookies_were_sent() {
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(80, Flags::ACK, 5, 6, TcpOptions::default(), b""),
+    );
+    assert!(out(&mut b)[0].flags.rst());
+    assert_eq!(b.counters().syn_cookies_failed, 0);
+}
+
+/// Over the simulated link: B's backlog is full of spoofed half-open
+/// connections; A connects anyway and data flows both ways.
+#[test]
+fn a_connection_made_from_a_cookie_carries_data_both_ways() {
+    let mut b = super::sim::config(B);
+    b.backlog = 4;
+    let mut sim = Sim::with_configs(super::sim::config(A), b, LinkConfig::clean(2), 31);
+    sim.b.listen(80).unwrap();
+    let spoofed = Ipv4Addr::new(10, 0, 9, 9);
+    for port in 1..=4u16 {
+        let now = sim.now;
+        sim.b.receive(now, spoofed, B, &syn_from(spoofed, port, 77));
+    }
+    assert_eq!(sim.b.counters().half_open, 4);
+    let now = sim.now;
+    let ca = sim.a.connect(now, 0, Sim::addr_b(80)).unwrap();
+    let mut cb = None;
+    assert!(sim.run(STEPS, |s| {
+        if cb.is_none() {
+            cb = s.b.accept(80);
+        }
+        cb.is_some() && s.a.state(ca) == Some(TcpState::Established)
+    }));
+    let cb = cb.unwrap();
+    assert_eq!(sim.b.counters().syn_cookies_validated, 1);
+    let data = pattern(300_000, 3);
+    let got = transfer(&mut sim, ca, cb, &data, STEPS);
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+}
+
+/// A segment from A:40000 with timestamps `ts` (TSval, TSecr).
+fn raw_ts(
+    flags: Flags,
+    seq: u32,
+    ack: u32,
+    ts: (u32, u32),
+    sack: &[(u32, u32)],
+    data: &[u8],
+) -> Vec<u8> {
+    let mut options = TcpOptions {
+        timestamps: Some(ts),
+        ..TcpOptions::default()
+    };
+    for &(l, r) in sack {
+        options.sack.push(l, r);
+    }
+    raw(80, flags, seq, ack, options, data)
+}
+
+/// RFC 7323: once negotiated every segment carries TSval and TSecr (the
+/// newest TSval at the window's left edge), and the RTT is measured from
+/// TSecr even for a retransmission, where Karn's rule leaves the backed-off
+/// RTO without a sample.
+#[test]
+fn timestamps_on_every_segment_and_rtt_from_retransmissions() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd, (5, 0), &[], b"hi"),
+    );
+    b.send(ms(3), id, b"hello").unwrap();
+    let o = out(&mut b);
+    assert!(!o.is_empty());
+    assert!(
+        o.iter()
+            .all(|o| o.options.timestamps.map(|t| t.1) == Some(5)),
+        "{o:?}"
+    );
+    // No answer: the RTO fires and backs off.
+    let t = b.poll_at().unwrap();
+    b.poll(t);
+    let rx = out(&mut b);
+    let rx = rx.iter().find(|o| o.len == 5).expect("a retransmission");
+    assert_eq!(b.connections()[1].rto_ms, 400);
+    let tsval = rx.options.timestamps.unwrap().0;
+    // The ACK echoes the retransmission's TSval 50 ms later.
+    let later = t + Duration::from_millis(50);
+    b.receive(
+        later,
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 3, snd + 5, (6, tsval), &[], b""),
+    );
+    assert_eq!(b.connections()[1].rto_ms, 200, "sampled from TSecr");
+}
+
+/// RFC 7323 5.3: a segment with an older TSval than TS.Recent is dropped
+/// and answered with an ACK; an RST is exempt.
+#[test]
+fn paws_drops_old_duplicates_but_not_resets() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd, (100, 0), &[], b"new"),
+    );
+    b.receive(
+        ms(3),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 4, snd, (50, 0), &[], b"old"),
+    );
+    let o = out(&mut b);
+    assert_eq!(b.counters().paws_rejected, 1);
+    assert!(
+        o.iter().any(|o| o.ack == PEER_ISS + 4),
+        "answered with an ACK: {o:?}"
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv(ms(4), id, &mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"new");
+    // TSecr now echoes 100.
+    b.send(ms(5), id, b"x").unwrap();
+    assert_eq!(out(&mut b)[0].options.timestamps.map(|t| t.1), Some(100));
+    b.receive(
+        ms(6),
+        A,
+        B,
+        &raw_ts(Flags::RST, PEER_ISS + 4, 0, (1, 0), &[], b""),
+    );
+    assert_eq!(b.state(id), Some(TcpState::Closed));
+}
+
+/// RFC 2018 4 and RFC 2883: out-of-order data is reported in SACK blocks,
+/// the most recent first; data received twice is reported once as a D-SACK.
+#[test]
+fn sack_blocks_report_out_of_order_data_and_duplicates() {
+    let (mut b, snd, _) = established(linux_syn_options());
+    let s = PEER_ISS + 1;
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s + 1000, snd, (2, 0), &[], &[1; 100]),
+    );
+    b.receive(
+        ms(3),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s + 2000, snd, (3, 0), &[], &[1; 100]),
+    );
+    let o = out(&mut b);
+    let last = o.last().unwrap();
+    assert_eq!(last.ack, s);
+    assert_eq!(
+        last.options.sack.as_slice(),
+        &[(s + 2000, s + 2100), (s + 1000, s + 1100)]
+    );
+    // In-order data, then the same bytes again: a D-SACK, then nothing.
+    b.receive(
+        ms(4),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s, snd, (4, 0), &[], &[1; 10]),
+    );
+    out(&mut b);
+    b.receive(
+        ms(5),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s, snd, (5, 0), &[], &[1; 10]),
+    );
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].options.sack.as_slice()[0], (s, s + 10));
+    assert_eq!(o[0].options.sack.as_slice()[1], (s + 2000, s + 2100));
+    b.receive(
+        ms(6),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s + 10, snd, (6, 0), &[], &[1; 990]),
+    );
+    let o = out(&mut b);
+    assert_eq!(o.last().unwrap().ack, s + 1100);
+    assert_eq!(
+        o.last().unwrap().options.sack.as_slice(),
+        &[(s + 2000, s + 2100)]
+    );
+}
+
+/// RFC 6675 on the sending side: three segments of one flight are lost;
+/// the SACK scoreboard resends all three within one round trip (NewReno
+/// would need one round trip per hole), without a timeout, and nothing
+/// the receiver already had.
+#[test]
+fn sack_recovery_resends_every_hole_in_one_round_trip() {
+    let mut sim = Sim::new(LinkConfig::clean(10), 41);
+    sim.record = true;
+    let (ca, cb) = connected(&mut sim);
+    let data = pattern(120_000, 5);
+    let mut dropped = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    sim.drop_a_to_b = Some(Box::new(move |r: &TcpRepr| {
+        // The 20th, 22nd and 24th data segments, once each.
+        if r.payload.is_empty() || !seen.insert(r.seq) {
+            return false;
+        }
+        let n = seen.len();
+        if [20, 22, 24].contains(&n) {
+            dropped.push(r.seq);
+            return true;
+        }
+        false
+    }));
+    let got = transfer(&mut sim, ca, cb, &data, STEPS);
+    assert_eq!(fnv1a(&got), fnv1a(&data));
+    let c = sim.a.counters();
+    assert_eq!((c.timeouts, c.fast_retransmits), (0, 1), "{c:?}");
+    assert_eq!(c.retransmits, 3, "only the lost segments: {c:?}");
+    // The three retransmissions left within one RTT (20 ms): their TSvals.
+    let mut max_seq = 0u32;
+    let mut rx_ts = Vec::new();
+    for (to_b, r) in sim.parsed_trace() {
+        if !to_b || r.payload.is_empty() {
+            continue;
+        }
+        let end = r.seq.wrapping_add(r.payload.len() as u32);
+        if max_seq != 0 && seq::lt(r.seq, max_seq) {
+            rx_ts.push(r.options.timestamps.expect("timestamps on").0);
+        }
+        if max_seq == 0 || seq::gt(end, max_seq) {
+            max_seq = end;
+        }
+    }
+    assert_eq!(rx_ts.len(), 3);
+    assert!(rx_ts[2].wrapping_sub(rx_ts[0]) < 20, "{rx_ts:?}");
+}
+
+/// A peer SACKing hundreds of one-byte ranges (the scoreboard keeps at
+/// most MAX_SACK_RANGES of them): the connection keeps working.
+#[test]
+fn many_tiny_sack_ranges_keep_the_connection_working() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd, (2, 0), &[], b""),
+    );
+    b.receive(ms(2), A, B, &ack_with_window(snd, 60000));
+    b.send(ms(2), id, &[1u8; 40000]).unwrap();
+    let sent: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
+    for i in 0..200u32 {
+        let l = snd + 100 + 4 * i;
+        let blocks = [(l, l + 1), (l + 2, l + 3)];
+        b.receive(
+            ms(3),
+            A,
+            B,
+            &raw_ts(Flags::ACK, PEER_ISS + 1, snd, (3, 0), &blocks, b""),
+        );
+    }
+    out(&mut b);
+    // What was sent is acknowledged: the connection carries on.
+    b.receive(
+        ms(4),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd + sent, (4, 0), &[], b""),
+    );
+    let c = b
+        .connections()
+        .into_iter()
+        .find(|c| c.state == TcpState::Established)
+        .unwrap();
+    assert_eq!(c.send_q, 40000 - sent as usize);
+    assert!(!out(&mut b).is_empty(), "more data goes out");
 }
