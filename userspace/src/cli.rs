@@ -405,6 +405,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn capture_options_parse() {
+        let cli = Cli::try_parse_from([
+            "xdpstack", "capture", "-w", "-", "-c", "5", "-s", "96", "--out", "--pcap",
+        ])
+        .unwrap();
+        let Command::Capture(a) = cli.command else {
+            panic!("not capture")
+        };
+        assert_eq!(a.write.as_deref(), Some(std::path::Path::new("-")));
+        assert_eq!(
+            (a.count, a.snaplen, a.inbound, a.outbound, a.pcap),
+            (Some(5), 96, false, true, true)
+        );
+        let a = Cli::try_parse_from(["xdpstack", "capture"]).unwrap();
+        let Command::Capture(a) = a.command else {
+            panic!("not capture")
+        };
+        assert_eq!((a.write, a.snaplen), (None, crate::capture::MAX_SNAPLEN));
+        for bad in [
+            &["xdpstack", "capture", "--in", "--out"][..],
+            &["xdpstack", "capture", "-s", "0"],
+            &["xdpstack", "capture", "-s", "70000"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn cidr() {
         assert_eq!(
             parse_cidr("10.10.0.4/24"),
