@@ -9,9 +9,11 @@
 //! - getters, and for `T: AsMut<[u8]>` setters, `payload_mut()` and checksum fillers;
 //! - `Display`, reading like one tcpdump line.
 //!
-//! Errors are the coarse [`Error`]; IPv4 header validation has its own
-//! finer [`Ipv4Error`] (one variant per reason, so the stack can count each)
-//! which converts into [`Error`] with `?`.
+//! Errors are the coarse [`Error`]; IPv4 and IPv6 header validation have
+//! their own finer [`Ipv4Error`] / [`Ipv6Error`] (one variant per reason, so
+//! the stack can count each), and the IPv6 extension header walk returns an
+//! [`ExtError`] carrying the ICMPv6 Parameter Problem to send; all convert
+//! into [`Error`] with `?`.
 
 use std::fmt;
 
