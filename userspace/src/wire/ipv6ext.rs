@@ -75,6 +75,17 @@ impl From<ExtError> for Error {
     }
 }
 
+impl ExtError {
+    /// The ICMPv6 Parameter Problem `(code, pointer)` this verdict asks
+    /// for; `None` for the silent drops.
+    pub const fn param_problem(&self) -> Option<(u8, u32)> {
+        match *self {
+            ExtError::ParamProblem { code, pointer } => Some((code, pointer)),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for ExtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -840,6 +851,10 @@ mod tests {
     fn unknown_next_header_and_no_next() {
         let w = walk_bytes(&packet(253, us(), &[], &UDP8)).unwrap();
         assert_eq!(w.protocol, NextHeader::Unknown(253));
+        assert_eq!(w.unrecognized().param_problem(), Some((1, 6)));
+        assert_eq!(ExtError::Discard { pointer: 42 }.param_problem(), None);
+        assert_eq!(Error::from(w.unrecognized()), Error::Unsupported);
+        assert_eq!(Error::from(ExtError::Truncated), Error::Truncated);
         assert_eq!(
             w.unrecognized(),
             ExtError::ParamProblem {
