@@ -20,6 +20,7 @@
 //! the client reads back as the same type.
 
 pub mod client;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 

@@ -95,6 +95,41 @@ impl From<PingReply> for PingJson {
     }
 }
 
+/// The answer to `status`: one row of `xdpstack status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusReply {
+    pub iface: String,
+    /// Our address with its prefix length.
+    pub ip: String,
+    pub mac: String,
+    pub xdp_mode: String,
+    pub xdp_mode_reason: String,
+    /// The XDP program's id, as `bpftool prog` and `ip link` show it.
+    pub prog_id: Option<u32>,
+    pub queues: u32,
+    pub uptime_s: u64,
+    pub fastpath: bool,
+    pub services: Vec<String>,
+    /// The control socket's path.
+    pub control: String,
+    /// The `--metrics` address, when serving one.
+    pub metrics: Option<String>,
+    pub pid: u32,
+    /// XDP programs on the interface that are not this daemon's (filled by
+    /// `xdpstack status --iface`, from rtnetlink, not by the daemon).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_xdp: Vec<XdpProgram>,
+}
+
+/// One XDP program attached to an interface.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdpProgram {
+    pub id: u32,
+    /// `native`, `skb` or `offload`.
+    pub mode: String,
+}
+
 /// A MAC address as `02:00:00:00:00:02`, or `null`.
 mod mac_text {
     use super::*;

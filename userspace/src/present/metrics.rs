@@ -302,7 +302,7 @@ mod tests {
                         let (k, v) = pair.split_once('=').ok_or(format!("bad label: {line}"))?;
                         let ok_key = !k.is_empty()
                             && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                        if !ok_key || !(v.len() >= 2 && v.starts_with('"') && v.ends_with('"')) {
+                        if !(ok_key && v.len() >= 2 && v.starts_with('"') && v.ends_with('"')) {
                             return Err(format!("bad label: {line}"));
                         }
                     }

@@ -1,6 +1,6 @@
 //! Aligned text tables for the CLI, like `ip neigh` and `ss -tan`.
 
-use super::json::{ConnJson, NeighEntryJson};
+use super::json::{ConnJson, NeighEntryJson, StatusReply};
 
 /// The ARP cache, like `ip neigh`.
 pub fn arp_table(entries: &[NeighEntryJson], iface: &str) -> String {
@@ -50,6 +50,58 @@ pub fn conns_table(conns: &[ConnJson]) -> String {
         ],
         &rows,
     )
+}
+
+/// Running daemons, one row each, like `xdp-loader status`; programs of
+/// others on an interface follow their row.
+pub fn status_table(rows: &[StatusReply]) -> String {
+    let cells: Vec<[String; 10]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.iface.clone(),
+                r.ip.clone(),
+                r.xdp_mode.clone(),
+                r.prog_id.map_or_else(|| "-".into(), |id| id.to_string()),
+                r.queues.to_string(),
+                uptime(r.uptime_s),
+                if r.fastpath { "on" } else { "off" }.to_string(),
+                if r.services.is_empty() {
+                    "-".to_string()
+                } else {
+                    r.services.join(",")
+                },
+                r.control.clone(),
+                r.metrics.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "IFACE", "ADDRESS", "MODE", "PROG", "QUEUES", "UPTIME", "FASTPATH", "SERVICES",
+            "CONTROL", "METRICS",
+        ],
+        &cells,
+    );
+    for r in rows {
+        for p in &r.other_xdp {
+            out.push_str(&format!(
+                "{}: also XDP program {} ({} mode), not xdpstack's\n",
+                r.iface, p.id, p.mode
+            ));
+        }
+    }
+    out
+}
+
+/// `1d 02:03:04`, or `02:03:04` under a day.
+fn uptime(s: u64) -> String {
+    let hms = format!("{:02}:{:02}:{:02}", s / 3600 % 24, s / 60 % 60, s % 60);
+    if s >= 86_400 {
+        format!("{}d {hms}", s / 86_400)
+    } else {
+        hms
+    }
 }
 
 /// `XDP mode: skb (why)`; nothing when the daemon did not say (an older one).
@@ -159,6 +211,38 @@ mod tests {
         assert_eq!(
             super::super::counters::flatten(&v),
             vec![("xdp.arp_replied".into(), 1)]
+        );
+    }
+
+    #[test]
+    fn status_lists_each_daemon_and_foreign_programs() {
+        let row = |iface: &str, up| StatusReply {
+            iface: iface.into(),
+            ip: "10.10.0.4/24".into(),
+            xdp_mode: "skb".into(),
+            prog_id: Some(77),
+            queues: 1,
+            uptime_s: up,
+            fastpath: true,
+            services: vec!["echo".into(), "http".into()],
+            control: format!("/run/xdpstack/{iface}.sock"),
+            ..StatusReply::default()
+        };
+        let mut b = row("veth-b", 90_061);
+        b.other_xdp.push(super::super::json::XdpProgram {
+            id: 9,
+            mode: "native".into(),
+        });
+        let t = status_table(&[row("veth-a", 61), b]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 4, "{t}");
+        assert!(lines[0].starts_with("IFACE   ADDRESS       MODE  PROG  QUEUES  UPTIME"));
+        assert!(lines[1].starts_with("veth-a  10.10.0.4/24  skb   77    1       00:01:01"));
+        assert!(lines[1].contains("  on  ") && lines[1].ends_with("/run/xdpstack/veth-a.sock  -"));
+        assert!(lines[2].contains("1d 01:01:01"));
+        assert_eq!(
+            lines[3],
+            "veth-b: also XDP program 9 (native mode), not xdpstack's"
         );
     }
 
