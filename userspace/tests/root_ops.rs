@@ -1,0 +1,261 @@
+//! Running xdpstack like a service: the `--metrics` endpoint scraped during
+//! a lab run, `/metrics` on the stack's own HTTP service, `stats` with and
+//! without `-a`, and `status` over two daemons. Root only; each test makes
+//! its own uniquely named labs and deletes them.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const METRICS: &str = "127.0.0.1:9431";
+
+/// Sends `request` to the metrics endpoint from inside the stack namespace
+/// (where the daemon's host socket is) and returns the whole answer.
+fn ask(r: &Running, request: &[u8]) -> String {
+    let request = request.to_vec();
+    xtask::netns::in_namespace(r.lab.stack().ns(), move || {
+        let mut s = TcpStream::connect(METRICS)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.write_all(&request)?;
+        let mut got = Vec::new();
+        s.read_to_end(&mut got)?;
+        Ok(String::from_utf8_lossy(&got).into_owned())
+    })
+    .expect("asking the metrics endpoint")
+}
+
+/// Samples of an exposition as `name{labels}` -> value.
+fn samples(text: &str) -> HashMap<String, f64> {
+    let body = text.split_once("\r\n\r\n").map_or(text, |(_, b)| b);
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+fn scrape(r: &Running) -> HashMap<String, f64> {
+    let got = ask(r, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    assert!(got.trim_end().ends_with("# EOF"), "{got}");
+    samples(&got)
+}
+
+fn value(s: &HashMap<String, f64>, key: &str) -> f64 {
+    *s.get(key)
+        .unwrap_or_else(|| panic!("no {key} among {:?}", s.keys().collect::<Vec<_>>()))
+}
+
+#[test]
+fn root_metrics_endpoint_counts_traffic_and_refuses_bad_clients() {
+    if !root_or_skip("root_metrics_endpoint_counts_traffic_and_refuses_bad_clients") {
+        return;
+    }
+    let r = Running::start(&["--metrics", METRICS]);
+    let before = scrape(&r);
+    let echo = "xdpstack_xdp_icmp_echo_replied_total";
+    let requests = "xdpstack_services_http_requests_total";
+    r.client_ok(&["ping", "-c", "5", "-i", "0.2", "-W", "2", "10.10.0.4"]);
+    // The stack's own HTTP service serves the same exposition on TCP 80.
+    let page = r.client_ok(&["curl", "-s", "-m", "5", "http://10.10.0.4/metrics"]);
+    let page_samples = samples(&page);
+    assert!(
+        value(&page_samples, echo) >= value(&before, echo) + 5.0,
+        "{page}"
+    );
+    assert!(page.trim_end().ends_with("# EOF"), "{page}");
+
+    let after = scrape(&r);
+    assert!(value(&after, echo) >= value(&before, echo) + 5.0);
+    assert!(value(&after, requests) >= value(&before, requests) + 1.0);
+    assert!(value(&after, "xdpstack_tcp_passive_opens_total") >= 1.0);
+    assert!(value(&after, r#"xdpstack_xsk_rx_frames_total{queue="0"}"#) >= 1.0);
+    assert!(value(&after, "xdpstack_process_resident_memory_bytes") > 0.0);
+    assert!(value(&after, r#"xdpstack_tcp_connections{state="LISTEN"}"#) >= 1.0);
+    assert!(
+        value(&after, r#"xdpstack_neighbours{state="REACHABLE"}"#)
+            + value(&after, r#"xdpstack_neighbours{state="STALE"}"#)
+            >= 1.0
+    );
+    // The info metric names the program the kernel shows on the link.
+    let link = r
+        .lab
+        .stack()
+        .exec_ok(["ip", "-d", "link", "show", "dev", r.lab.stack().iface()])
+        .unwrap();
+    let info = after
+        .keys()
+        .find(|k| k.starts_with("xdpstack_xdp_info{"))
+        .expect("an info metric");
+    let id = info
+        .split("prog_id=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a prog_id label");
+    assert!(link.contains(&format!("id {id}")), "{info} vs {link}");
+
+    // Refused methods, malformed heads, a client that never finishes.
+    let post = ask(
+        &r,
+        b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    assert!(post.contains("Allow: GET, HEAD"), "{post}");
+    let bad = ask(&r, b"\x01\x02 nonsense\r\n\r\n");
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    let slow = xtask::netns::in_namespace(r.lab.stack().ns(), || {
+        let mut s = TcpStream::connect(METRICS)?;
+        s.write_all(b"GET /metr")?;
+        Ok(s)
+    })
+    .unwrap();
+    let t = Instant::now();
+    let during = scrape(&r);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "a scrape waited for the slow client"
+    );
+    assert!(value(&during, echo) >= value(&after, echo));
+    drop(slow);
+    // And the daemon still serves.
+    let out = r.client_ok(&["ping", "-c", "1", "-W", "2", "10.10.0.4"]);
+    assert!(out.contains("1 received"), "{out}");
+}
+
+#[test]
+fn root_stats_hides_zeros_and_all_shows_them() {
+    if !root_or_skip("root_stats_hides_zeros_and_all_shows_them") {
+        return;
+    }
+    let r = Running::start(&[]);
+    r.client_ok(&["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.10.0.4"]);
+    let rows = |args: &[&str]| -> Vec<(String, u64)> {
+        let out = r.cli(args);
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut cols = l.split_whitespace();
+                let name = cols.next()?.to_string();
+                let v = cols.next()?.parse().ok()?;
+                Some((name, v))
+            })
+            .collect()
+    };
+    let shown = rows(&["stats"]);
+    let all = rows(&["stats", "-a"]);
+    assert!(shown.iter().all(|(_, v)| *v != 0), "{shown:?}");
+    assert!(all.iter().any(|(_, v)| *v == 0), "{all:?}");
+    assert!(all.len() > shown.len());
+    for (name, _) in &shown {
+        assert!(all.iter().any(|(n, _)| n == name), "{name} not in -a");
+    }
+    // Grouped, XDP first, no repeated prefixes.
+    assert!(shown[0].0.starts_with("xdp."), "{shown:?}");
+    assert!(shown.iter().any(|(n, _)| n == "xdp.icmp_echo_replied"));
+    assert!(all.iter().all(|(n, _)| !n.contains("stack.")), "{all:?}");
+    // The JSON keeps its content.
+    assert!(r.stat("xdp.icmp_echo_replied") >= 2);
+}
+
+#[test]
+fn root_status_lists_two_daemons_on_two_interfaces() {
+    if !root_or_skip("root_status_lists_two_daemons_on_two_interfaces") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("xdpstack-status-{}", std::process::id()));
+    let dir_s = dir.display().to_string();
+    let a = Running::start(&["--control-dir", &dir_s, "--metrics", METRICS]);
+    let b = Running::start(&["--control-dir", &dir_s, "--services", "echo"]);
+    let bin = env!("CARGO_BIN_EXE_xdpstack");
+    let out = std::process::Command::new(bin)
+        .args(["status", "--json", "--control-dir", &dir_s])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let row = |iface: &str| {
+        rows.iter()
+            .find(|r| r["iface"] == iface)
+            .unwrap_or_else(|| panic!("{iface} missing from {rows:?}"))
+    };
+    let (ra, rb) = (row(a.lab.stack().iface()), row(b.lab.stack().iface()));
+    for (r, run) in [(ra, &a), (rb, &b)] {
+        assert_eq!(r["ip"], "10.10.0.4/24");
+        assert!(r["xdp_mode"] == "skb" || r["xdp_mode"] == "native", "{r}");
+        assert!(r["prog_id"].as_u64().is_some_and(|id| id > 0), "{r}");
+        assert!(r["queues"].as_u64().is_some_and(|q| q >= 1));
+        assert_eq!(r["fastpath"], true);
+        assert_eq!(r["pid"], run.daemon.id());
+        assert!(r["control"].as_str().unwrap().starts_with(&dir_s));
+    }
+    assert_eq!(ra["metrics"], METRICS);
+    assert!(rb["metrics"].is_null());
+    assert_eq!(rb["services"], serde_json::json!(["echo"]));
+    // The table: a header and one row per daemon.
+    let out = std::process::Command::new(bin)
+        .args(["status", "--control-dir", &dir_s])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.lines().any(|l| l.starts_with(a.lab.stack().iface())));
+    assert!(text.lines().any(|l| l.starts_with(b.lab.stack().iface())));
+
+    // --iface: the client end carries the peer's program, not ours.
+    let out = a
+        .lab
+        .client()
+        .command([
+            bin,
+            "status",
+            "--json",
+            "--control-dir",
+            &dir_s,
+            "--iface",
+            a.lab.client().iface(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let others = v[0]["other_xdp"].as_array().cloned().unwrap_or_default();
+    assert!(!others.is_empty(), "{v}");
+    // Our own interface shows our program only, not as foreign.
+    let out = a
+        .lab
+        .stack()
+        .command([
+            bin,
+            "status",
+            "--json",
+            "--control-dir",
+            &dir_s,
+            "--iface",
+            a.lab.stack().iface(),
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert!(v[0]["other_xdp"].is_null(), "{v}");
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}
