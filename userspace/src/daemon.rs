@@ -777,7 +777,13 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
         }),
         Request::Arp {} => {
             let entries = shared.stack().arp_entries(now);
-            Response::ok(entries.iter().map(NeighEntryJson::from).collect::<Vec<_>>())
+            let dev = &shared.status.iface;
+            Response::ok(
+                entries
+                    .iter()
+                    .map(|e| NeighEntryJson::new(e, dev))
+                    .collect::<Vec<_>>(),
+            )
         }
         Request::Conns {} => {
             let conns = shared.stack().tcp_connections();

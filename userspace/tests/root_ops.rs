@@ -259,3 +259,77 @@ fn root_status_lists_two_daemons_on_two_interfaces() {
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The keys of every object in a JSON list of neighbours, after checking
+/// the shapes both tools share: `dst` an address, `dev` a name, `lladdr` a
+/// MAC when present, `state` a list of upper-case names.
+fn neighbour_keys(text: &[u8]) -> Vec<std::collections::BTreeSet<String>> {
+    let v: serde_json::Value = serde_json::from_slice(text).expect("JSON");
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| {
+            let o = e.as_object().expect("an object per neighbour");
+            assert!(o["dst"]
+                .as_str()
+                .unwrap()
+                .parse::<std::net::IpAddr>()
+                .is_ok());
+            assert!(o["dev"].is_string());
+            if let Some(l) = o.get("lladdr") {
+                assert!(l
+                    .as_str()
+                    .unwrap()
+                    .parse::<xdpstack::wire::MacAddr>()
+                    .is_ok());
+            }
+            let states = o["state"].as_array().expect("state is a list");
+            assert!(states.iter().all(|s| s
+                .as_str()
+                .is_some_and(|s| !s.is_empty() && s == s.to_uppercase())));
+            o.keys().cloned().collect()
+        })
+        .collect()
+}
+
+#[test]
+fn root_arp_json_reads_like_ip_neigh() {
+    if !root_or_skip("root_arp_json_reads_like_ip_neigh") {
+        return;
+    }
+    use xdpstack::control::protocol::NeighEntryJson;
+    let r = Running::start(&[]);
+    r.client_ok(&["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.10.0.4"]);
+    assert!(eventually(5, || !r
+        .cli_json(&["arp", "--json"])
+        .as_array()
+        .unwrap()
+        .is_empty()));
+    let ours = r.cli(&["arp", "--json"]).stdout;
+    // The client's kernel learned us from the exchange.
+    // (Without `dev X`: filtered by device, `ip` leaves `dev` out.)
+    let theirs = r.client_ok(&["ip", "-4", "-j", "neigh", "show"]);
+    let (ours_keys, their_keys) = (neighbour_keys(&ours), neighbour_keys(theirs.as_bytes()));
+    assert!(!ours_keys.is_empty() && !their_keys.is_empty(), "{theirs}");
+    let extras: std::collections::BTreeSet<String> =
+        ["age_ms", "learned_ms", "queued"].map(String::from).into();
+    for k in &ours_keys {
+        // Every key `ip` uses for a resolved entry, plus ours, nothing else.
+        for theirs in &their_keys {
+            let shared: Vec<_> = theirs.intersection(k).collect();
+            assert_eq!(shared.len(), 4, "{k:?} vs {theirs:?}");
+        }
+        assert_eq!(
+            k.difference(&extras).cloned().collect::<Vec<_>>(),
+            ["dev", "dst", "lladdr", "state"],
+            "{k:?}"
+        );
+    }
+    // And the one type reads both.
+    let ours: Vec<NeighEntryJson> = serde_json::from_slice(&ours).unwrap();
+    let theirs: Vec<NeighEntryJson> = serde_json::from_str(&theirs).unwrap();
+    assert_eq!(ours[0].dev, r.lab.stack().iface());
+    assert_eq!(theirs[0].dev, r.lab.client().iface());
+    assert_eq!(theirs[0].dst, std::net::Ipv4Addr::new(10, 10, 0, 4));
+    assert!(theirs[0].lladdr.is_some() && ours[0].lladdr.is_some());
+}

@@ -32,7 +32,7 @@ pub fn arp(args: ArpArgs) -> Result<()> {
             if args.json {
                 print_json(&entries, true)?;
             } else {
-                print!("{}", table::arp_table(&entries, &client.iface));
+                print!("{}", table::arp_table(&entries));
             }
         }
     }

@@ -3,15 +3,15 @@
 use super::json::{ConnJson, NeighEntryJson, StatusReply};
 
 /// The ARP cache, like `ip neigh`.
-pub fn arp_table(entries: &[NeighEntryJson], iface: &str) -> String {
+pub fn arp_table(entries: &[NeighEntryJson]) -> String {
     let rows: Vec<[String; 5]> = entries
         .iter()
         .map(|e| {
             [
-                e.ip.to_string(),
-                iface.to_string(),
-                e.mac.map_or_else(|| "-".to_string(), |m| m.to_string()),
-                e.state.to_uppercase(),
+                e.dst.to_string(),
+                e.dev.clone(),
+                e.lladdr.map_or_else(|| "-".to_string(), |m| m.to_string()),
+                e.state.join(","),
                 format!("{:.1}s", e.age_ms as f64 / 1000.0),
             ]
         })
@@ -26,14 +26,14 @@ pub fn conns_table(conns: &[ConnJson]) -> String {
         .iter()
         .map(|c| {
             [
-                c.state_name.clone(),
+                c.state.clone(),
                 c.recv_q.to_string(),
                 c.send_q.to_string(),
                 c.local.to_string(),
-                c.remote.to_string(),
+                c.peer.to_string(),
                 format!("{}ms", c.rto_ms),
-                c.cwnd.to_string(),
-                c.retransmits.to_string(),
+                c.cwnd_bytes.to_string(),
+                c.retrans.to_string(),
             ]
         })
         .collect();
@@ -163,11 +163,11 @@ mod tests {
     #[test]
     fn arp_table_is_aligned() {
         let entries: Vec<NeighEntryJson> = serde_json::from_value(serde_json::json!([
-            {"ip":"10.10.0.2","mac":"02:00:00:00:00:02","state":"reachable","age_ms":1500,"learned_ms":1500,"queued":0},
-            {"ip":"10.10.0.100","mac":null,"state":"incomplete","age_ms":0,"learned_ms":0,"queued":1}
+            {"dst":"10.10.0.2","dev":"veth-stack","lladdr":"02:00:00:00:00:02","state":["REACHABLE"],"age_ms":1500,"learned_ms":1500,"queued":0},
+            {"dst":"10.10.0.100","dev":"veth-stack","state":["INCOMPLETE"],"age_ms":0,"learned_ms":0,"queued":1}
         ]))
         .unwrap();
-        let t = arp_table(&entries, "veth-stack");
+        let t = arp_table(&entries);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("ADDRESS      DEV"));
@@ -185,10 +185,10 @@ mod tests {
     #[test]
     fn conns_table_reads_like_ss() {
         let conns: Vec<ConnJson> = serde_json::from_value(serde_json::json!([
-            {"state":"Listen","state_name":"LISTEN","local":"10.10.0.4:80","remote":"0.0.0.0:0",
-             "recv_q":0,"send_q":0,"rto_ms":0,"cwnd":0,"retransmits":0},
-            {"state":"Established","state_name":"ESTAB","local":"10.10.0.4:7","remote":"10.10.0.2:41234",
-             "recv_q":12,"send_q":1448,"rto_ms":201,"cwnd":14480,"retransmits":3}
+            {"state":"LISTEN","local":"10.10.0.4:80","peer":"0.0.0.0:0",
+             "recv_q":0,"send_q":0,"rto_ms":0,"cwnd_bytes":0,"retrans":0},
+            {"state":"ESTAB","local":"10.10.0.4:7","peer":"10.10.0.2:41234",
+             "recv_q":12,"send_q":1448,"rto_ms":201,"cwnd_bytes":14480,"retrans":3}
         ]))
         .unwrap();
         let t = conns_table(&conns);
