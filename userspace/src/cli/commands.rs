@@ -113,13 +113,19 @@ pub fn status(args: StatusArgs) -> Result<()> {
                     }
                 }
                 if args.json {
-                    // The interface's programs still say what is there.
-                    rows.push(StatusReply {
-                        iface: iface.clone(),
-                        other_xdp: others,
-                        ..StatusReply::default()
-                    });
-                    print_json(&rows, true)?;
+                    // No daemon fields, only what is attached there.
+                    #[derive(serde::Serialize)]
+                    struct NotOurs<'a> {
+                        iface: &'a str,
+                        other_xdp: Vec<XdpProgram>,
+                    }
+                    print_json(
+                        &[NotOurs {
+                            iface,
+                            other_xdp: others,
+                        }],
+                        true,
+                    )?;
                 }
                 return Ok(());
             }
