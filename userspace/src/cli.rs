@@ -38,8 +38,12 @@ pub enum Command {
     Run(RunArgs),
     /// Show or change the ARP cache of a running daemon.
     Arp(ArpArgs),
-    /// Show the XDP verdict counters and the stack's counters.
+    /// Show the counters that are not zero, by area (XDP fast path, the
+    /// stack by protocol, services, AF_XDP sockets), like `nstat`.
     Stats(StatsArgs),
+    /// List every running xdpstack: interface, address, XDP mode and
+    /// program, queues, uptime, services, control socket, metrics.
+    Status(StatusArgs),
     /// List TCP connections, like `ss -tan`.
     Conns(ConnsArgs),
     /// Send ICMP echo requests from the daemon's own address.
@@ -212,6 +216,10 @@ pub struct RunArgs {
         default_value = "echo,discard,http"
     )]
     pub services: Vec<ServiceName>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (a host TCP
+    /// socket, bound before capabilities are dropped), like 127.0.0.1:9431.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl RunArgs {
@@ -231,6 +239,7 @@ impl RunArgs {
             arp_max: self.arp_max,
             control_dir: self.control_dir,
             services: self.services,
+            metrics: self.metrics,
         }
     }
 }
@@ -324,6 +333,23 @@ pub struct StatsArgs {
     /// Refresh every second, with per-second rates.
     #[arg(long)]
     pub watch: bool,
+    /// Show the counters that are zero too (as `nstat -a`).
+    #[arg(short = 'a', long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only the daemon of this interface, and the XDP programs on it that
+    /// are not xdpstack's (like `xdp-loader status`).
+    #[arg(long)]
+    pub iface: Option<String>,
+    /// Directory of the control sockets.
+    #[arg(long, default_value = crate::control::DEFAULT_DIR)]
+    pub control_dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

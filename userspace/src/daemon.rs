@@ -36,11 +36,14 @@ use xdpstack_common::neigh::NeighEvent;
 
 use crate::capture::tap::Tap;
 use crate::capture::{self, Hub};
-use crate::control::protocol::{parse_mac, ConnJson, NeighEntryJson, PingJson, StatsReply};
+use crate::control::protocol::{
+    parse_mac, ConnJson, NeighEntryJson, PingJson, StatsReply, StatusReply,
+};
 use crate::control::server::ControlSocket;
 use crate::control::{socket_path, Request, Response};
 use crate::fastpath::{iface, AttachMode, AttachOutcome, Fastpath};
-use crate::services::{ServiceName, Services};
+use crate::present::metrics;
+use crate::services::{ServiceName, Services, ServicesStats};
 use crate::stack::time::{Instant, MonotonicClock};
 use crate::stack::{Stack, StackConfig};
 use crate::wire::MacAddr;
@@ -69,6 +72,8 @@ pub struct Config {
     /// Directory of the control sockets.
     pub control_dir: PathBuf,
     pub services: Vec<ServiceName>,
+    /// Where to serve Prometheus metrics (a host TCP socket); None: nowhere.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// State shared by the workers, the main task and control requests.
@@ -98,6 +103,9 @@ struct Shared {
     /// `xdpstack capture` clients, fed by the XDP program's `CAPTURE` ring
     /// and by the workers' taps on their AF_XDP sockets.
     capture: Arc<Hub>,
+    /// What `xdpstack status` shows beyond the counters.
+    status: StatusReply,
+    started: std::time::Instant,
 }
 
 impl Shared {
@@ -132,6 +140,63 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// The XDP counters (empty when the map cannot be read) and the
+    /// sockets' counters; locks only the fast path and the socket table.
+    fn fast_counters(&self) -> (std::collections::BTreeMap<String, u64>, Vec<XskStats>) {
+        let xdp = self
+            .fastpath()
+            .counters()
+            .map(|c| c.values.into_iter().collect())
+            .unwrap_or_default();
+        let xsk = self.xsk_stats.lock().map(|s| s.clone()).unwrap_or_default();
+        (xdp, xsk)
+    }
+
+    /// Copies of what the metrics read from the stack (call with it locked).
+    fn stack_view(&self, stack: &Stack) -> (crate::stack::StackStats, metrics::Extra) {
+        let now = self.clock.now();
+        let extra = metrics::Extra {
+            iface: self.status.iface.clone(),
+            xdp_mode: self.status.xdp_mode.clone(),
+            prog_id: self.status.prog_id,
+            neighbours: metrics::neighbour_states(&stack.arp_entries(now)),
+            connections: metrics::connection_states(stack.tcp_views(true)),
+            process: metrics::ProcessStats::read(),
+        };
+        (stack.stats(), extra)
+    }
+
+    /// One scrape: copies taken under each lock in turn, formatted after.
+    fn metrics_text(&self) -> String {
+        let (xdp, xsk) = self.fast_counters();
+        let (stack, extra) = {
+            let st = self.stack();
+            self.stack_view(&st)
+        };
+        let services = self.services().stats();
+        render_metrics(xdp, stack, services, xsk, extra)
+    }
+}
+
+fn render_metrics(
+    xdp: std::collections::BTreeMap<String, u64>,
+    stack: crate::stack::StackStats,
+    services: ServicesStats,
+    xsk: Vec<XskStats>,
+    extra: metrics::Extra,
+) -> String {
+    let reply = StatsReply {
+        xdp_mode: None,
+        xdp_mode_reason: None,
+        xdp,
+        stack,
+        services,
+        xsk,
+    };
+    metrics::render(&reply, &extra)
+}
+
 /// The earlier of two optional deadlines.
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     a.into_iter().chain(b).min()
@@ -157,6 +222,14 @@ pub fn run(args: Config) -> Result<()> {
         .context("starting the async runtime")?;
     let _enter = runtime.enter();
     let control = ControlSocket::bind(&socket_path(&args.control_dir, &args.iface))?;
+    // A host socket, bound while we still may bind any port.
+    let metrics_listener = args
+        .metrics
+        .map(|addr| {
+            std::net::TcpListener::bind(addr)
+                .with_context(|| format!("binding the metrics endpoint {addr}"))
+        })
+        .transpose()?;
 
     let mut flags = FLAG_NEIGH_EVENTS;
     if args.fastpath {
@@ -180,6 +253,11 @@ pub fn run(args: Config) -> Result<()> {
         attached.reason
     );
     let local_peer = is_veth(&args.iface);
+    let prog_id = fastpath
+        .program()
+        .ok()
+        .and_then(|p| p.info().ok())
+        .map(|i| i.id());
     let mut sockets = Vec::new();
     for q in 0..queues {
         let s = XskSocket::open(&args.iface, q)?;
@@ -221,6 +299,32 @@ pub fn run(args: Config) -> Result<()> {
         );
     }
     let services = Services::start(&mut stack, &args.services).map_err(|e| anyhow!(e))?;
+    let status = StatusReply {
+        iface: args.iface.clone(),
+        ip: format!("{ip}/{prefix}"),
+        mac: mac.to_string(),
+        xdp_mode: attached.mode.to_string(),
+        xdp_mode_reason: attached.reason.clone(),
+        prog_id,
+        queues,
+        uptime_s: 0,
+        fastpath: args.fastpath,
+        services: args
+            .services
+            .iter()
+            .filter(|s| **s != ServiceName::None)
+            .map(|s| format!("{s:?}").to_lowercase())
+            .collect(),
+        control: socket_path(&args.control_dir, &args.iface)
+            .display()
+            .to_string(),
+        metrics: metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.to_string()),
+        pid: std::process::id(),
+        other_xdp: Vec::new(),
+    };
     let shared = Arc::new(Shared {
         stack: Mutex::new(stack),
         services: Mutex::new(services),
@@ -239,6 +343,8 @@ pub fn run(args: Config) -> Result<()> {
         ping_replies: tokio::sync::Notify::new(),
         attached: attached.clone(),
         capture: Arc::new(Hub::new()),
+        status,
+        started: std::time::Instant::now(),
     });
     // The first capture client turns the program's copying on, the last one
     // leaving turns it off. Weak: the hub lives in `shared`, which must drop
@@ -256,6 +362,25 @@ pub fn run(args: Config) -> Result<()> {
         }
     }));
     let control = control.with_capture(shared.capture.clone());
+    // Both metrics views hold the daemon weakly: it detaches its program
+    // when the last strong reference goes at shutdown.
+    let weak = Arc::downgrade(&shared);
+    shared
+        .services()
+        .set_metrics(Box::new(move |stack: &Stack, services: &ServicesStats| {
+            weak.upgrade().map_or_else(String::new, |sh| {
+                let (xdp, xsk) = sh.fast_counters();
+                let (stack_stats, extra) = sh.stack_view(stack);
+                render_metrics(xdp, stack_stats, services.clone(), xsk, extra)
+            })
+        }));
+    if let Some(listener) = metrics_listener {
+        let weak = Arc::downgrade(&shared);
+        crate::control::metrics::spawn(
+            listener,
+            Arc::new(move || weak.upgrade().map(|sh| sh.metrics_text())),
+        )?;
+    }
     let workers: Vec<JoinHandle<()>> = sockets
         .into_iter()
         .enumerate()
@@ -272,12 +397,18 @@ pub fn run(args: Config) -> Result<()> {
     // right after the ready line already means a clean shutdown.
     let signals = Signals::install()?;
     println!(
-        "xdpstack: serving {ip}/{prefix} ({mac}) on {}: XDP {} mode, {queues} queue{}, fast path {}, control {}",
+        "xdpstack: serving {ip}/{prefix} ({mac}) on {}: XDP {} mode, {queues} queue{}, fast path {}, control {}{}",
         args.iface,
         attached.mode,
         if queues == 1 { "" } else { "s" },
         if args.fastpath { "on" } else { "off" },
-        socket_path(&args.control_dir, &args.iface).display()
+        socket_path(&args.control_dir, &args.iface).display(),
+        shared
+            .status
+            .metrics
+            .as_ref()
+            .map(|m| format!(", metrics http://{m}/metrics"))
+            .unwrap_or_default()
     );
 
     let result = runtime.block_on(main_task(
@@ -698,9 +829,19 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
                 xsk,
             })
         }
+        Request::Status {} => Response::ok(StatusReply {
+            uptime_s: shared.started.elapsed().as_secs(),
+            ..shared.status.clone()
+        }),
         Request::Arp {} => {
             let entries = shared.stack().arp_entries(now);
-            Response::ok(entries.iter().map(NeighEntryJson::from).collect::<Vec<_>>())
+            let dev = &shared.status.iface;
+            Response::ok(
+                entries
+                    .iter()
+                    .map(|e| NeighEntryJson::new(e, dev))
+                    .collect::<Vec<_>>(),
+            )
         }
         Request::Conns {} => {
             let conns = shared.stack().tcp_connections();

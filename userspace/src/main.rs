@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Run(args) => xdpstack::daemon::run(args.config()),
         Command::Arp(args) => commands::arp(args),
         Command::Stats(args) => commands::stats(args),
+        Command::Status(args) => commands::status(args),
         Command::Conns(args) => commands::conns(args),
         Command::Ping(args) => commands::ping(args),
         Command::Capture(args) => commands::capture(args),

@@ -100,9 +100,9 @@ fn root_arp_cache_learns_the_client_and_xdpstack_ping_works() {
     let found = eventually(5, || {
         let arp = r.cli_json(&["arp", "--json"]);
         arp.as_array().unwrap().iter().any(|e| {
-            e["ip"] == "10.10.0.2"
-                && e["mac"] == client_mac.as_str()
-                && e["state"] == "reachable"
+            e["dst"] == "10.10.0.2"
+                && e["lladdr"] == client_mac.as_str()
+                && e["state"][0] == "REACHABLE"
                 && e["age_ms"].is_u64()
         })
     });
@@ -240,7 +240,7 @@ fn root_arp_admin_and_control_socket_errors() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["ip"] == ip && e["state"] == state)
+            .any(|e| e["dst"] == ip && e["state"][0] == state.to_uppercase().as_str())
     };
     assert!(r
         .cli(&["arp", "add", "10.10.0.50", "02:00:00:00:00:50"])

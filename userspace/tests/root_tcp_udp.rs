@@ -108,7 +108,7 @@ fn root_tcp_echo_returns_what_was_sent() {
         .as_array()
         .expect("a list")
         .iter()
-        .filter(|c| c["state_name"] == "LISTEN")
+        .filter(|c| c["state"] == "LISTEN")
         .map(|c| c["local"].as_str().unwrap_or("").to_string())
         .collect();
     for port in ["7", "9", "80"] {

@@ -87,7 +87,8 @@ fn root_xsk_kernel_counters_show_a_burst_the_stopped_daemon_missed() {
 
     let before = r.cli_json(&["stats", "--json"]);
     let k_before = kernel_counters(&before);
-    let text = String::from_utf8_lossy(&r.cli(&["stats"]).stdout).into_owned();
+    // `-a`: the counter is still zero here, and `stats` hides zeros.
+    let text = String::from_utf8_lossy(&r.cli(&["stats", "-a"]).stdout).into_owned();
     assert!(text.contains("xsk.0.kernel.rx_dropped"), "{text}");
     let redirected_before = before["xdp"]["redirected"].as_u64().unwrap();
     let rx_before = before["xsk"][0]["rx_frames"].as_u64().unwrap();

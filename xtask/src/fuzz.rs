@@ -17,7 +17,9 @@ use crate::setup::NIGHTLY;
 use crate::{cmd, target_dir, workspace_root};
 
 /// Every target in `fuzz/Cargo.toml`. (TCP: add `tcp` with `wire/tcp.rs`.)
-pub const TARGETS: &[&str] = &["ethernet", "arp", "ipv4", "icmpv4", "udp", "tcp", "stack"];
+pub const TARGETS: &[&str] = &[
+    "ethernet", "arp", "ipv4", "icmpv4", "ipv6", "icmpv6", "udp", "tcp", "stack",
+];
 
 /// Seconds per target in `cargo xtask test`.
 pub const CI_SECONDS: u64 = 20;

@@ -6,12 +6,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::{ArpAction, ArpArgs, CaptureArgs, ConnsArgs, PingArgs, StatsArgs};
+use super::{ArpAction, ArpArgs, CaptureArgs, ConnsArgs, PingArgs, StatsArgs, StatusArgs};
 use crate::capture::pcap::{Format, Writer};
 use crate::capture::stream::{decode, Record};
 use crate::capture::{Captured, Direction, Filter};
-use crate::control::client::Client;
-use crate::control::protocol::{CaptureReply, ConnJson, NeighEntryJson, PingJson};
+use crate::control::client::{running_daemons, Client};
+use crate::control::protocol::{
+    CaptureReply, ConnJson, NeighEntryJson, PingJson, StatusReply, XdpProgram,
+};
 use crate::control::{Request, StatsReply};
 use crate::present::{counters, table};
 
@@ -35,7 +37,7 @@ pub fn arp(args: ArpArgs) -> Result<()> {
             if args.json {
                 print_json(&entries, true)?;
             } else {
-                print!("{}", table::arp_table(&entries, &client.iface));
+                print!("{}", table::arp_table(&entries));
             }
         }
     }
@@ -59,7 +61,7 @@ pub fn stats(args: StatsArgs) -> Result<()> {
     loop {
         let data: StatsReply = client.call(&Request::Stats {})?;
         let now = Instant::now();
-        let values = counters::flatten(&data);
+        let values = counters::stats_rows(&data, args.all);
         if args.json {
             print_json(&data, false)?;
         } else {
@@ -83,6 +85,84 @@ pub fn stats(args: StatsArgs) -> Result<()> {
         previous = Some((now, values));
         std::thread::sleep(Duration::from_secs(1));
     }
+}
+
+/// `xdpstack status`: every daemon answering in the control directory.
+pub fn status(args: StatusArgs) -> Result<()> {
+    let mut rows = Vec::new();
+    for (_, iface) in running_daemons(&args.control_dir) {
+        if args.iface.as_deref().is_some_and(|i| i != iface) {
+            continue;
+        }
+        match Client::connect(&args.control_dir, Some(&iface))
+            .and_then(|mut c| c.call::<StatusReply>(&crate::control::Request::Status {}))
+        {
+            Ok(row) => rows.push(row),
+            Err(e) => eprintln!("xdpstack: {iface}: {e:#}"),
+        }
+    }
+    if let Some(iface) = &args.iface {
+        let others = foreign_programs(iface, rows.first().and_then(|r| r.prog_id))?;
+        match rows.first_mut() {
+            Some(row) => row.other_xdp = others,
+            None => {
+                if !args.json {
+                    println!("no xdpstack runs on {iface}");
+                }
+                for p in &others {
+                    if !args.json {
+                        println!(
+                            "{iface}: XDP program {} ({} mode), not xdpstack's",
+                            p.id, p.mode
+                        );
+                    }
+                }
+                if args.json {
+                    // No daemon fields, only what is attached there.
+                    #[derive(serde::Serialize)]
+                    struct NotOurs<'a> {
+                        iface: &'a str,
+                        other_xdp: Vec<XdpProgram>,
+                    }
+                    print_json(
+                        &[NotOurs {
+                            iface,
+                            other_xdp: others,
+                        }],
+                        true,
+                    )?;
+                }
+                return Ok(());
+            }
+        }
+    }
+    if args.json {
+        print_json(&rows, true)?;
+    } else if rows.is_empty() {
+        println!(
+            "no xdpstack daemon is running (control sockets in {})",
+            args.control_dir.display()
+        );
+    } else {
+        print!("{}", table::status_table(&rows));
+    }
+    Ok(())
+}
+
+/// The XDP programs on `iface` (rtnetlink) other than `ours`.
+fn foreign_programs(iface: &str, ours: Option<u32>) -> Result<Vec<XdpProgram>> {
+    let index = crate::fastpath::iface::index(iface)?;
+    let info = crate::fastpath::link::query(index, None)
+        .with_context(|| format!("asking the kernel about {iface}"))?;
+    Ok(info
+        .xdp_programs
+        .into_iter()
+        .filter(|(_, id)| Some(*id) != ours)
+        .map(|(mode, id)| XdpProgram {
+            id,
+            mode: mode.to_string(),
+        })
+        .collect())
 }
 
 /// Prints a reply as JSON with its keys in alphabetical order at every

@@ -76,7 +76,9 @@ impl Client {
     }
 }
 
-fn find_only_daemon(dir: &Path) -> Result<(PathBuf, String)> {
+/// The control sockets in `dir` that a daemon answers on, with their
+/// interfaces, sorted by interface.
+pub fn running_daemons(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut found = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
@@ -90,6 +92,12 @@ fn find_only_daemon(dir: &Path) -> Result<(PathBuf, String)> {
             }
         }
     }
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found
+}
+
+fn find_only_daemon(dir: &Path) -> Result<(PathBuf, String)> {
+    let mut found = running_daemons(dir);
     match found.len() {
         0 => bail!("no xdpstack daemon is running (start one with `xdpstack run --iface IF --ip A.B.C.D/N`)"),
         1 => Ok(found.remove(0)),

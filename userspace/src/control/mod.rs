@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! {"cmd":"stats"}                                  -> {"ok":true,"data":{"xdp":{..},"stack":{..},"xsk":[..]}}
-//! {"cmd":"arp"}                                    -> {"ok":true,"data":[{"ip":..,"mac":..,"state":..,"age_ms":..}]}
+//! {"cmd":"status"}                                 -> {"ok":true,"data":{"iface":..,"ip":..,"xdp_mode":..,"prog_id":..}}
+//! {"cmd":"arp"}                                    -> {"ok":true,"data":[{"dst":..,"dev":..,"lladdr":..,"state":["REACHABLE"],"age_ms":..}]}
+//! {"cmd":"conns"}                                  -> {"ok":true,"data":[{"state":"ESTAB","local":..,"peer":..}]}
 //! {"cmd":"arp_add","ip":"10.10.0.9","mac":"02:00:00:00:00:09"}
 //! {"cmd":"arp_del","ip":"10.10.0.9"}
 //! {"cmd":"arp_flush"}
@@ -20,6 +22,7 @@
 //! the client reads back as the same type.
 
 pub mod client;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 

@@ -15,7 +15,7 @@ use crate::stack::StackStats;
 use crate::wire::MacAddr;
 use crate::xsk::XskStats;
 
-pub use crate::present::json::{ConnJson, NeighEntryJson, PingJson};
+pub use crate::present::json::{ConnJson, NeighEntryJson, PingJson, StatusReply, XdpProgram};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
@@ -24,6 +24,8 @@ pub enum Request {
     // only applies to variants with fields, and the protocol refuses
     // unknown fields everywhere.
     Stats {},
+    /// What `xdpstack status` lists for this daemon.
+    Status {},
     Arp {},
     ArpAdd {
         ip: Ipv4Addr,
@@ -143,6 +145,7 @@ mod tests {
     fn requests_round_trip() {
         for (line, req) in [
             (r#"{"cmd":"stats"}"#, Request::Stats {}),
+            (r#"{"cmd":"status"}"#, Request::Status {}),
             (r#"{"cmd":"arp_flush"}"#, Request::ArpFlush {}),
             (r#"{"cmd":"conns"}"#, Request::Conns {}),
             (

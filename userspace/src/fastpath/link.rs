@@ -33,6 +33,9 @@ pub struct LinkInfo {
     /// `IFLA_XDP_DRV_PROG_ID` (or `IFLA_XDP_PROG_ID` when attached in driver
     /// mode only): the id of the program attached in driver mode, if any.
     pub xdp_drv_prog_id: Option<u32>,
+    /// Every XDP program attached, with its mode (`native`, `skb`,
+    /// `offload`), as `xdp-loader status` lists them.
+    pub xdp_programs: Vec<(&'static str, u32)>,
 }
 
 impl LinkInfo {
@@ -55,6 +58,9 @@ const IFLA_TARGET_NETNSID: u16 = 46;
 const IFLA_XDP_ATTACHED: u16 = 2;
 const IFLA_XDP_PROG_ID: u16 = 4;
 const IFLA_XDP_DRV_PROG_ID: u16 = 5;
+const IFLA_XDP_SKB_PROG_ID: u16 = 6;
+const IFLA_XDP_HW_PROG_ID: u16 = 7;
+const XDP_ATTACHED_MULTI: u8 = 4;
 const XDP_ATTACHED_DRV: u8 = 1;
 /// Attribute type bits that are flags (NLA_F_NESTED, NLA_F_NET_BYTEORDER).
 const NLA_TYPE_MASK: u16 = 0x3fff;
@@ -148,14 +154,38 @@ fn parse_newlink(body: &[u8]) -> Result<LinkInfo, String> {
             }
             IFLA_XDP => {
                 let mut prog_id = None;
+                let (mut skb, mut hw) = (None, None);
                 for (k, v) in Attributes::new(value) {
                     match k {
                         IFLA_XDP_ATTACHED => info.xdp_attached = v.first().copied().unwrap_or(0),
                         IFLA_XDP_PROG_ID => prog_id = read_u32(v, 0),
                         IFLA_XDP_DRV_PROG_ID => info.xdp_drv_prog_id = read_u32(v, 0),
+                        IFLA_XDP_SKB_PROG_ID => skb = read_u32(v, 0),
+                        IFLA_XDP_HW_PROG_ID => hw = read_u32(v, 0),
                         _ => {}
                     }
                 }
+                // One program: its mode is IFLA_XDP_ATTACHED and its id
+                // IFLA_XDP_PROG_ID; several: one id attribute per mode.
+                let one_mode = match info.xdp_attached {
+                    XDP_ATTACHED_DRV => Some("native"),
+                    2 => Some("skb"),
+                    3 => Some("offload"),
+                    _ => None,
+                };
+                info.xdp_programs = match (one_mode, prog_id) {
+                    (Some(mode), Some(id)) if info.xdp_attached != XDP_ATTACHED_MULTI => {
+                        vec![(mode, id)]
+                    }
+                    _ => [
+                        ("native", info.xdp_drv_prog_id),
+                        ("skb", skb),
+                        ("offload", hw),
+                    ]
+                    .into_iter()
+                    .filter_map(|(m, id)| Some((m, id?)))
+                    .collect(),
+                };
                 // With one program the kernel reports only IFLA_XDP_PROG_ID.
                 if info.xdp_attached == XDP_ATTACHED_DRV && info.xdp_drv_prog_id.is_none() {
                     info.xdp_drv_prog_id = prog_id;
@@ -272,8 +302,6 @@ impl NetlinkSocket {
 mod tests {
     use super::*;
 
-    const IFLA_XDP_SKB_PROG_ID: u16 = 6;
-
     fn attr(kind: u16, value: &[u8]) -> Vec<u8> {
         let mut a = Vec::new();
         a.extend_from_slice(&((RTA_HDR_LEN + value.len()) as u16).to_ne_bytes());
@@ -322,6 +350,7 @@ mod tests {
                 link_netnsid: Some(0),
                 xdp_attached: 0,
                 xdp_drv_prog_id: None,
+                xdp_programs: vec![],
             }
         );
         assert!(!info.has_native_xdp());
@@ -339,16 +368,24 @@ mod tests {
         let drv = with_xdp(drv);
         assert_eq!(drv.xdp_drv_prog_id, Some(42));
         assert!(drv.has_native_xdp());
+        assert_eq!(drv.xdp_programs, [("native", 42)]);
 
         let mut skb = attr(IFLA_XDP_ATTACHED, &[2]);
         skb.extend(attr(IFLA_XDP_PROG_ID, &43u32.to_ne_bytes()));
-        assert!(!with_xdp(skb).has_native_xdp());
+        let skb = with_xdp(skb);
+        assert!(!skb.has_native_xdp());
+        assert_eq!(skb.xdp_programs, [("skb", 43)]);
 
         // Several programs: the driver one has its own attribute.
         let mut multi = attr(IFLA_XDP_ATTACHED, &[4]);
         multi.extend(attr(IFLA_XDP_SKB_PROG_ID, &44u32.to_ne_bytes()));
         multi.extend(attr(IFLA_XDP_DRV_PROG_ID, &45u32.to_ne_bytes()));
-        assert!(with_xdp(multi).has_native_xdp());
+        let multi = with_xdp(multi);
+        assert!(multi.has_native_xdp());
+        assert_eq!(multi.xdp_programs, [("native", 45), ("skb", 44)]);
+        assert!(with_xdp(attr(IFLA_XDP_ATTACHED, &[0]))
+            .xdp_programs
+            .is_empty());
     }
 
     #[test]

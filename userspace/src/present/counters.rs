@@ -343,6 +343,159 @@ impl ser::SerializeStructVariant for &mut Walker<'_, '_> {
     }
 }
 
+/// The areas of `xdpstack stats`, in the order it shows them: the XDP fast
+/// path first, then the stack by protocol, the services, the AF_XDP sockets.
+pub const AREAS: [&str; 11] = [
+    "xdp", "link", "arp", "ipv4", "icmp", "udp", "tcp", "echo", "discard", "http", "xsk",
+];
+
+/// The services among [`AREAS`] (`xdpstack_services_<name>_*` as metrics).
+pub const SERVICE_AREAS: [&str; 3] = ["echo", "discard", "http"];
+
+/// One counter of a stats reply, named once: `area` (one of [`AREAS`]),
+/// `name` within it (dots between levels, no repeated prefix) and, for the
+/// AF_XDP sockets, the queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterName {
+    pub area: &'static str,
+    pub name: String,
+    pub queue: Option<u32>,
+    /// A level (open connections, sockets, bytes held), not a count of
+    /// events: a Prometheus gauge.
+    pub gauge: bool,
+}
+
+impl CounterName {
+    /// As `xdpstack stats` lists it: `ipv4.bad_checksum`, `xsk.0.rx_frames`.
+    pub fn display(&self) -> String {
+        match self.queue {
+            Some(q) => format!("{}.{q}.{}", self.area, self.name),
+            None => format!("{}.{}", self.area, self.name),
+        }
+    }
+
+    /// Position of its area in [`AREAS`].
+    pub fn area_rank(&self) -> usize {
+        AREAS
+            .iter()
+            .position(|a| *a == self.area)
+            .unwrap_or(AREAS.len())
+    }
+}
+
+/// Fields that are levels rather than counts of events.
+const GAUGES: [&str; 8] = [
+    "arp.entries",
+    "udp.sockets",
+    "tcp.current_connections",
+    "tcp.half_open",
+    "tcp.time_wait",
+    "ipv4.reassembly.bytes_in_use",
+    "tcp_open",
+    "open",
+];
+
+/// Names the counter at `path` (a name from [`for_each`] over a stats
+/// reply: `stack.stack.ipv4_bad_checksum`, `xsk.0.kernel.rx_dropped`).
+/// None for paths that are not counters of a stats reply.
+pub fn classify(path: &str) -> Option<CounterName> {
+    let (first, rest) = path.split_once('.')?;
+    let (area, name, queue): (&'static str, String, Option<u32>) = match first {
+        "xdp" => ("xdp", rest.to_string(), None),
+        "xsk" => {
+            let (q, field) = rest.split_once('.')?;
+            ("xsk", field.to_string(), Some(q.parse().ok()?))
+        }
+        "services" => {
+            let (svc, field) = rest.split_once('.')?;
+            let area = SERVICE_AREAS.into_iter().find(|a| *a == svc)?;
+            (area, field.to_string(), None)
+        }
+        "stack" => {
+            let (part, field) = rest.split_once('.').unwrap_or((rest, ""));
+            match (part, field) {
+                ("stack", f) => stack_field(f)?,
+                ("arp_cache", f) => ("arp", format!("cache.{f}"), None),
+                ("arp_defence", f) => ("arp", format!("defence.{f}"), None),
+                ("reassembly", f) => ("ipv4", format!("reassembly.{f}"), None),
+                ("icmp_rate_limit", f) => ("icmp", format!("rate_limit.{f}"), None),
+                ("udp", f) => ("udp", f.to_string(), None),
+                ("tcp", f) => ("tcp", f.to_string(), None),
+                ("arp_entries", "") => ("arp", "entries".to_string(), None),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    if name.is_empty() {
+        return None;
+    }
+    // `us` reads as microseconds to Prometheus's linter (and to people).
+    let name = if (area, name.as_str()) == ("ipv4", "not_for_us") {
+        "not_ours".to_string()
+    } else {
+        name
+    };
+    let full = format!("{area}.{name}");
+    let gauge = GAUGES
+        .iter()
+        .any(|g| full == *g || (g.find('.').is_none() && name == *g && area != "xdp"));
+    Some(CounterName {
+        area,
+        name,
+        queue,
+        gauge,
+    })
+}
+
+/// The stack's own counters carry their protocol as a prefix
+/// (`ipv4_bad_checksum`): it becomes the area.
+fn stack_field(f: &str) -> Option<(&'static str, String, Option<u32>)> {
+    for (prefix, area) in [
+        ("arp_", "arp"),
+        ("ipv4_", "ipv4"),
+        ("icmp_", "icmp"),
+        ("tcp_", "tcp"),
+    ] {
+        if let Some(rest) = f.strip_prefix(prefix) {
+            return Some((area, rest.to_string(), None));
+        }
+    }
+    match f {
+        "neigh_events" => Some(("arp", f.to_string(), None)),
+        "" => None,
+        _ => Some(("link", f.to_string(), None)),
+    }
+}
+
+/// Every counter of a stats reply, named by [`classify`] and in the order
+/// `xdpstack stats` shows them: by area, then by name (queues as numbers).
+pub fn grouped<T: Serialize + ?Sized>(value: &T) -> Vec<(CounterName, u64)> {
+    let mut out = Vec::new();
+    for_each(value, "", &mut |path, v| {
+        if let Some(n) = classify(path) {
+            out.push((n, v));
+        }
+    });
+    out.sort_by(|(a, _), (b, _)| {
+        a.area_rank()
+            .cmp(&b.area_rank())
+            .then_with(|| a.queue.cmp(&b.queue))
+            .then_with(|| compare_names(&a.name, &b.name))
+    });
+    out
+}
+
+/// The rows of `xdpstack stats`: display names and values, zeros left out
+/// unless `all` (as `nstat` and `nstat -a`).
+pub fn stats_rows<T: Serialize + ?Sized>(value: &T, all: bool) -> Vec<(String, u64)> {
+    grouped(value)
+        .into_iter()
+        .filter(|(_, v)| all || *v != 0)
+        .map(|(n, v)| (n.display(), v))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,5 +607,72 @@ mod tests {
                 ("xsk.0.rx_frames".into(), 2),
             ]
         );
+    }
+    #[test]
+    fn stats_names_are_grouped_without_repeated_prefixes() {
+        let v = serde_json::json!({
+            "xdp_mode": "skb",
+            "xdp": {"redirected": 4, "arp_replied": 0},
+            "stack": {
+                "stack": {"rx_frames": 5, "ipv4_bad_checksum": 1, "icmp_echo_replies_sent": 2,
+                          "arp_replies_sent": 0, "tcp_not_unicast": 0, "neigh_events": 3},
+                "arp_cache": {"learned": 1},
+                "reassembly": {"bytes_in_use": 0},
+                "icmp_rate_limit": {"allowed": 1},
+                "udp": {"sent": 6},
+                "tcp": {"retransmits": 7, "time_wait": 2},
+                "arp_entries": 1
+            },
+            "services": {"http": {"requests": 8, "open": 1}, "echo": {"udp_bytes": 9}},
+            "xsk": [{"rx_frames": 10, "kernel": {"rx_dropped": 0}}, {"rx_frames": 11}]
+        });
+        let rows = stats_rows(&v, false);
+        let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "xdp.redirected",
+                "link.rx_frames",
+                "arp.cache.learned",
+                "arp.entries",
+                "arp.neigh_events",
+                "ipv4.bad_checksum",
+                "icmp.echo_replies_sent",
+                "icmp.rate_limit.allowed",
+                "udp.sent",
+                "tcp.retransmits",
+                "tcp.time_wait",
+                "echo.udp_bytes",
+                "http.open",
+                "http.requests",
+                "xsk.0.rx_frames",
+                "xsk.1.rx_frames",
+            ]
+        );
+        // No name repeats a prefix (the old `stack.stack.icmp_...`).
+        assert!(names.iter().all(|n| !n.contains("stack")));
+        // -a: the zeros too, in their groups.
+        let all = stats_rows(&v, true);
+        let all_names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(all_names[..2], ["xdp.arp_replied", "xdp.redirected"]);
+        for zero in [
+            "arp.replies_sent",
+            "tcp.not_unicast",
+            "ipv4.reassembly.bytes_in_use",
+            "xsk.0.kernel.rx_dropped",
+        ] {
+            assert!(all_names.contains(&zero), "{zero} missing from -a");
+            assert!(!names.contains(&zero), "{zero} shown without -a");
+        }
+        assert_eq!(all.len(), rows.len() + 5);
+        let g = |p: &str| classify(p).unwrap().gauge;
+        assert!(g("stack.tcp.time_wait") && g("services.http.open") && g("stack.arp_entries"));
+        assert!(!g("stack.tcp.retransmits") && !g("xdp.redirected") && !g("xsk.0.rx_frames"));
+        assert_eq!(
+            classify("stack.stack.ipv4_not_for_us").map(|n| n.display()),
+            Some("ipv4.not_ours".to_string())
+        );
+        assert_eq!(classify("xdp_mode"), None);
+        assert_eq!(classify("services.telnet.x"), None);
     }
 }

@@ -12,29 +12,39 @@ use crate::stack::tcp::ConnView;
 use crate::stack::PingReply;
 use crate::wire::MacAddr;
 
-/// One neighbour (ARP cache entry), as `xdpstack arp --json` prints it.
+/// One neighbour (ARP cache entry), as `xdpstack arp --json` prints it:
+/// the keys and shapes of `ip -j neigh` (`dst`, `dev`, `lladdr`, `state`
+/// as a list of upper-case names), then xdpstack's own fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighEntryJson {
-    pub ip: Ipv4Addr,
-    /// `null` while incomplete or failed.
-    #[serde(with = "mac_text")]
-    pub mac: Option<MacAddr>,
-    /// `incomplete`, `reachable`, `stale`, `failed` or `permanent`.
-    pub state: String,
-    /// Milliseconds since the entry was last confirmed.
+    pub dst: Ipv4Addr,
+    pub dev: String,
+    /// Absent while incomplete or failed, as in `ip -j neigh`.
+    #[serde(with = "mac_text", default, skip_serializing_if = "Option::is_none")]
+    pub lladdr: Option<MacAddr>,
+    /// `["REACHABLE"]`: one of INCOMPLETE, REACHABLE, STALE, FAILED,
+    /// PERMANENT.
+    pub state: Vec<String>,
+    /// Milliseconds since the entry was last confirmed. This and the two
+    /// below are xdpstack's own; absent (0) when reading `ip -j neigh`.
+    #[serde(default)]
     pub age_ms: u64,
     /// Milliseconds since its address was learned.
+    #[serde(default)]
     pub learned_ms: u64,
     /// Packets waiting for resolution.
+    #[serde(default)]
     pub queued: usize,
 }
 
-impl From<&ArpEntry> for NeighEntryJson {
-    fn from(e: &ArpEntry) -> Self {
+impl NeighEntryJson {
+    /// The entry `e` of the cache of the daemon serving `dev`.
+    pub fn new(e: &ArpEntry, dev: &str) -> Self {
         NeighEntryJson {
-            ip: e.ip,
-            mac: e.mac,
-            state: names::arp_state(e.state).to_string(),
+            dst: e.ip,
+            dev: dev.to_string(),
+            lladdr: e.mac,
+            state: vec![names::arp_state(e.state).to_uppercase()],
             age_ms: e.since_confirmed.as_millis() as u64,
             learned_ms: e.since_learned.as_millis() as u64,
             queued: e.queued,
@@ -42,36 +52,36 @@ impl From<&ArpEntry> for NeighEntryJson {
     }
 }
 
-/// One row of `xdpstack conns --json`.
+/// One row of `xdpstack conns --json`, named as `ss -tani` names its
+/// columns and fields (`state` ESTAB, `recv_q`, `send_q`, `local`, `peer`,
+/// `retrans`), units in the names where `ss` leaves them implied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnJson {
-    /// The RFC 9293 state in one word (`Established`).
+    /// The state as `ss` names it (`ESTAB`, `TIME-WAIT`).
     pub state: String,
-    /// The state as `ss` names it (`ESTAB`).
-    pub state_name: String,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
     /// Bytes received, not yet read (LISTEN: connections waiting for accept).
     pub recv_q: usize,
     /// Bytes not yet acknowledged (LISTEN: the backlog).
     pub send_q: usize,
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
     pub rto_ms: u64,
-    pub cwnd: u32,
-    pub retransmits: u64,
+    /// The congestion window in bytes (`ss` shows segments).
+    pub cwnd_bytes: u32,
+    pub retrans: u64,
 }
 
 impl From<&ConnView> for ConnJson {
     fn from(c: &ConnView) -> Self {
         ConnJson {
-            state: names::tcp_state_id(c.state).to_string(),
-            state_name: names::tcp_state(c.state).to_string(),
-            local: c.local,
-            remote: c.remote,
+            state: names::tcp_state(c.state).to_string(),
             recv_q: c.recv_q,
             send_q: c.send_q,
+            local: c.local,
+            peer: c.remote,
             rto_ms: c.rto_ms,
-            cwnd: c.cwnd,
-            retransmits: c.retransmits,
+            cwnd_bytes: c.cwnd,
+            retrans: c.retransmits,
         }
     }
 }
@@ -93,6 +103,41 @@ impl From<PingReply> for PingJson {
             bytes: r.bytes,
         }
     }
+}
+
+/// The answer to `status`: one row of `xdpstack status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusReply {
+    pub iface: String,
+    /// Our address with its prefix length.
+    pub ip: String,
+    pub mac: String,
+    pub xdp_mode: String,
+    pub xdp_mode_reason: String,
+    /// The XDP program's id, as `bpftool prog` and `ip link` show it.
+    pub prog_id: Option<u32>,
+    pub queues: u32,
+    pub uptime_s: u64,
+    pub fastpath: bool,
+    pub services: Vec<String>,
+    /// The control socket's path.
+    pub control: String,
+    /// The `--metrics` address, when serving one.
+    pub metrics: Option<String>,
+    pub pid: u32,
+    /// XDP programs on the interface that are not this daemon's (filled by
+    /// `xdpstack status --iface`, from rtnetlink, not by the daemon).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_xdp: Vec<XdpProgram>,
+}
+
+/// One XDP program attached to an interface.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdpProgram {
+    pub id: u32,
+    /// `native`, `skb` or `offload`.
+    pub mode: String,
 }
 
 /// A MAC address as `02:00:00:00:00:02`, or `null`.
@@ -121,8 +166,8 @@ mod tests {
     use crate::stack::tcp::TcpState;
     use std::time::Duration;
 
-    /// The transports are keyed by `SocketAddr` now; an IPv4 endpoint
-    /// still prints as `a.b.c.d:port`, as `conns --json` always did.
+    /// The transports are keyed by `SocketAddr`; an IPv4 endpoint prints
+    /// as `a.b.c.d:port`, as `ss` shows it.
     #[test]
     fn conns_json_prints_ipv4_endpoints_as_before() {
         use crate::stack::tcp::{Tcp, TcpConfig};
@@ -131,8 +176,8 @@ mod tests {
         let rows: Vec<ConnJson> = tcp.connections().iter().map(ConnJson::from).collect();
         let rows = serde_json::to_value(rows).unwrap();
         assert_eq!(rows[0]["local"], "10.10.0.4:80");
-        assert_eq!(rows[0]["remote"], "0.0.0.0:0");
-        assert_eq!(rows[0]["state_name"], "LISTEN");
+        assert_eq!(rows[0]["peer"], "0.0.0.0:0");
+        assert_eq!(rows[0]["state"], "LISTEN");
     }
 
     #[test]
@@ -145,28 +190,31 @@ mod tests {
             since_confirmed: Duration::from_millis(1014),
             queued: 0,
         };
-        let doc = NeighEntryJson::from(&e);
+        let doc = NeighEntryJson::new(&e, "veth-stack");
         let text = serde_json::to_string(&serde_json::to_value(&doc).unwrap()).unwrap();
         assert_eq!(
             text,
-            r#"{"age_ms":1014,"ip":"10.10.0.2","learned_ms":3050,"mac":"02:00:00:00:00:02","queued":0,"state":"reachable"}"#
+            r#"{"age_ms":1014,"dev":"veth-stack","dst":"10.10.0.2","learned_ms":3050,"lladdr":"02:00:00:00:00:02","queued":0,"state":["REACHABLE"]}"#
         );
         assert_eq!(serde_json::from_str::<NeighEntryJson>(&text).unwrap(), doc);
         let incomplete = NeighEntryJson {
-            mac: None,
+            lladdr: None,
+            state: vec!["INCOMPLETE".into()],
             ..doc.clone()
         };
+        // No lladdr at all while unresolved, as `ip -j neigh` prints it.
         let text = serde_json::to_string(&incomplete).unwrap();
-        assert!(text.contains(r#""mac":null"#), "{text}");
+        assert!(!text.contains("lladdr"), "{text}");
         assert_eq!(
             serde_json::from_str::<NeighEntryJson>(&text).unwrap(),
             incomplete
         );
-        assert!(serde_json::from_str::<NeighEntryJson>(&text.replace("null", "\"x\"")).is_err());
+        let bad = text.replace(r#""dev""#, r#""lladdr":"x","dev""#);
+        assert!(serde_json::from_str::<NeighEntryJson>(&bad).is_err());
     }
 
     #[test]
-    fn connection_document_names_the_state_both_ways() {
+    fn connection_document_reads_like_ss() {
         let v = ConnView {
             state: TcpState::Established,
             local: "10.10.0.4:7".parse().unwrap(),
@@ -181,7 +229,7 @@ mod tests {
             serde_json::to_string(&serde_json::to_value(ConnJson::from(&v)).unwrap()).unwrap();
         assert_eq!(
             text,
-            r#"{"cwnd":14480,"local":"10.10.0.4:7","recv_q":12,"remote":"10.10.0.2:41234","retransmits":3,"rto_ms":201,"send_q":1448,"state":"Established","state_name":"ESTAB"}"#
+            r#"{"cwnd_bytes":14480,"local":"10.10.0.4:7","peer":"10.10.0.2:41234","recv_q":12,"retrans":3,"rto_ms":201,"send_q":1448,"state":"ESTAB"}"#
         );
     }
 }

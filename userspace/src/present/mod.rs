@@ -8,10 +8,12 @@
 //! - `json.rs`: the JSON documents of the control protocol and `--json`;
 //! - `counters.rs`: counter structs as dotted names and values;
 //! - `table.rs`: aligned text tables for the CLI;
+//! - `metrics.rs`: the Prometheus exposition (`--metrics`, `/metrics`);
 //! - `html.rs`: the HTTP status page, bounded whatever the load.
 
 pub mod counters;
 pub mod html;
 pub mod json;
+pub mod metrics;
 pub mod names;
 pub mod table;

@@ -30,21 +30,3 @@ pub fn tcp_state(s: TcpState) -> &'static str {
         TcpState::Closed => "CLOSED",
     }
 }
-
-/// The `state` field of `xdpstack conns --json`: the RFC 9293 state as
-/// one word (kept as the JSON has always said it).
-pub fn tcp_state_id(s: TcpState) -> &'static str {
-    match s {
-        TcpState::Listen => "Listen",
-        TcpState::SynSent => "SynSent",
-        TcpState::SynReceived => "SynReceived",
-        TcpState::Established => "Established",
-        TcpState::FinWait1 => "FinWait1",
-        TcpState::FinWait2 => "FinWait2",
-        TcpState::CloseWait => "CloseWait",
-        TcpState::Closing => "Closing",
-        TcpState::LastAck => "LastAck",
-        TcpState::TimeWait => "TimeWait",
-        TcpState::Closed => "Closed",
-    }
-}

@@ -1,17 +1,17 @@
 //! Aligned text tables for the CLI, like `ip neigh` and `ss -tan`.
 
-use super::json::{ConnJson, NeighEntryJson};
+use super::json::{ConnJson, NeighEntryJson, StatusReply};
 
 /// The ARP cache, like `ip neigh`.
-pub fn arp_table(entries: &[NeighEntryJson], iface: &str) -> String {
+pub fn arp_table(entries: &[NeighEntryJson]) -> String {
     let rows: Vec<[String; 5]> = entries
         .iter()
         .map(|e| {
             [
-                e.ip.to_string(),
-                iface.to_string(),
-                e.mac.map_or_else(|| "-".to_string(), |m| m.to_string()),
-                e.state.to_uppercase(),
+                e.dst.to_string(),
+                e.dev.clone(),
+                e.lladdr.map_or_else(|| "-".to_string(), |m| m.to_string()),
+                e.state.join(","),
                 format!("{:.1}s", e.age_ms as f64 / 1000.0),
             ]
         })
@@ -26,14 +26,14 @@ pub fn conns_table(conns: &[ConnJson]) -> String {
         .iter()
         .map(|c| {
             [
-                c.state_name.clone(),
+                c.state.clone(),
                 c.recv_q.to_string(),
                 c.send_q.to_string(),
                 c.local.to_string(),
-                c.remote.to_string(),
+                c.peer.to_string(),
                 format!("{}ms", c.rto_ms),
-                c.cwnd.to_string(),
-                c.retransmits.to_string(),
+                c.cwnd_bytes.to_string(),
+                c.retrans.to_string(),
             ]
         })
         .collect();
@@ -50,6 +50,58 @@ pub fn conns_table(conns: &[ConnJson]) -> String {
         ],
         &rows,
     )
+}
+
+/// Running daemons, one row each, like `xdp-loader status`; programs of
+/// others on an interface follow their row.
+pub fn status_table(rows: &[StatusReply]) -> String {
+    let cells: Vec<[String; 10]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.iface.clone(),
+                r.ip.clone(),
+                r.xdp_mode.clone(),
+                r.prog_id.map_or_else(|| "-".into(), |id| id.to_string()),
+                r.queues.to_string(),
+                uptime(r.uptime_s),
+                if r.fastpath { "on" } else { "off" }.to_string(),
+                if r.services.is_empty() {
+                    "-".to_string()
+                } else {
+                    r.services.join(",")
+                },
+                r.control.clone(),
+                r.metrics.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "IFACE", "ADDRESS", "MODE", "PROG", "QUEUES", "UPTIME", "FASTPATH", "SERVICES",
+            "CONTROL", "METRICS",
+        ],
+        &cells,
+    );
+    for r in rows {
+        for p in &r.other_xdp {
+            out.push_str(&format!(
+                "{}: also XDP program {} ({} mode), not xdpstack's\n",
+                r.iface, p.id, p.mode
+            ));
+        }
+    }
+    out
+}
+
+/// `1d 02:03:04`, or `02:03:04` under a day.
+fn uptime(s: u64) -> String {
+    let hms = format!("{:02}:{:02}:{:02}", s / 3600 % 24, s / 60 % 60, s % 60);
+    if s >= 86_400 {
+        format!("{}d {hms}", s / 86_400)
+    } else {
+        hms
+    }
 }
 
 /// `XDP mode: skb (why)`; nothing when the daemon did not say (an older one).
@@ -111,11 +163,11 @@ mod tests {
     #[test]
     fn arp_table_is_aligned() {
         let entries: Vec<NeighEntryJson> = serde_json::from_value(serde_json::json!([
-            {"ip":"10.10.0.2","mac":"02:00:00:00:00:02","state":"reachable","age_ms":1500,"learned_ms":1500,"queued":0},
-            {"ip":"10.10.0.100","mac":null,"state":"incomplete","age_ms":0,"learned_ms":0,"queued":1}
+            {"dst":"10.10.0.2","dev":"veth-stack","lladdr":"02:00:00:00:00:02","state":["REACHABLE"],"age_ms":1500,"learned_ms":1500,"queued":0},
+            {"dst":"10.10.0.100","dev":"veth-stack","state":["INCOMPLETE"],"age_ms":0,"learned_ms":0,"queued":1}
         ]))
         .unwrap();
-        let t = arp_table(&entries, "veth-stack");
+        let t = arp_table(&entries);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("ADDRESS      DEV"));
@@ -133,10 +185,10 @@ mod tests {
     #[test]
     fn conns_table_reads_like_ss() {
         let conns: Vec<ConnJson> = serde_json::from_value(serde_json::json!([
-            {"state":"Listen","state_name":"LISTEN","local":"10.10.0.4:80","remote":"0.0.0.0:0",
-             "recv_q":0,"send_q":0,"rto_ms":0,"cwnd":0,"retransmits":0},
-            {"state":"Established","state_name":"ESTAB","local":"10.10.0.4:7","remote":"10.10.0.2:41234",
-             "recv_q":12,"send_q":1448,"rto_ms":201,"cwnd":14480,"retransmits":3}
+            {"state":"LISTEN","local":"10.10.0.4:80","peer":"0.0.0.0:0",
+             "recv_q":0,"send_q":0,"rto_ms":0,"cwnd_bytes":0,"retrans":0},
+            {"state":"ESTAB","local":"10.10.0.4:7","peer":"10.10.0.2:41234",
+             "recv_q":12,"send_q":1448,"rto_ms":201,"cwnd_bytes":14480,"retrans":3}
         ]))
         .unwrap();
         let t = conns_table(&conns);
@@ -159,6 +211,38 @@ mod tests {
         assert_eq!(
             super::super::counters::flatten(&v),
             vec![("xdp.arp_replied".into(), 1)]
+        );
+    }
+
+    #[test]
+    fn status_lists_each_daemon_and_foreign_programs() {
+        let row = |iface: &str, up| StatusReply {
+            iface: iface.into(),
+            ip: "10.10.0.4/24".into(),
+            xdp_mode: "skb".into(),
+            prog_id: Some(77),
+            queues: 1,
+            uptime_s: up,
+            fastpath: true,
+            services: vec!["echo".into(), "http".into()],
+            control: format!("/run/xdpstack/{iface}.sock"),
+            ..StatusReply::default()
+        };
+        let mut b = row("veth-b", 90_061);
+        b.other_xdp.push(super::super::json::XdpProgram {
+            id: 9,
+            mode: "native".into(),
+        });
+        let t = status_table(&[row("veth-a", 61), b]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 4, "{t}");
+        assert!(lines[0].starts_with("IFACE   ADDRESS       MODE  PROG  QUEUES  UPTIME"));
+        assert!(lines[1].starts_with("veth-a  10.10.0.4/24  skb   77    1       00:01:01"));
+        assert!(lines[1].contains("  on  ") && lines[1].ends_with("/run/xdpstack/veth-a.sock  -"));
+        assert!(lines[2].contains("1d 01:01:01"));
+        assert_eq!(
+            lines[3],
+            "veth-b: also XDP program 9 (native mode), not xdpstack's"
         );
     }
 

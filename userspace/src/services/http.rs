@@ -1,7 +1,8 @@
 //! An HTTP/1.1 responder on TCP port 80 that serves one status page: our
 //! address, uptime, the ARP cache, TCP connections and every counter
 //! (rendered by `present::html`, bounded whatever the load).
-//! GET and HEAD on `/`; 404 for other paths, 405 for other methods, 400 and
+//! GET and HEAD on `/` and `/metrics` (the Prometheus exposition of
+//! `present::metrics`); 404 for other paths, 405 for other methods, 400 and
 //! friends for malformed requests (then the connection is closed, since its
 //! framing is lost). Persistent connections per RFC 9112 9.3, requests
 //! handled one at a time: the next request is not read until the previous
@@ -14,7 +15,8 @@ use serde::Serialize;
 
 use super::http_parse::{self, Parsed, MAX_HEAD};
 use super::tcp_conns::{accept_new, Finished};
-use crate::present::html;
+use super::{MetricsSource, ServicesStats};
+use crate::present::{html, metrics};
 use crate::stack::tcp::{ConnId, TcpError};
 use crate::stack::time::Instant;
 use crate::stack::Stack;
@@ -59,6 +61,7 @@ pub struct Http {
     /// The page being rendered, kept between requests for its capacity.
     page: String,
     counters: HttpCounters,
+    metrics: Option<MetricsSource>,
 }
 
 impl Http {
@@ -72,6 +75,7 @@ impl Http {
             scratch: vec![0; 16 * 1024],
             page: String::new(),
             counters: HttpCounters::default(),
+            metrics: None,
         })
     }
 
@@ -79,8 +83,19 @@ impl Http {
         &self.counters
     }
 
-    /// Serves what it can; `wall` dates the responses (RFC 9110 6.6.1).
-    pub fn poll(&mut self, now: Instant, wall: SystemTime, stack: &mut Stack) {
+    pub fn set_metrics(&mut self, source: MetricsSource) {
+        self.metrics = Some(source);
+    }
+
+    /// Serves what it can; `wall` dates the responses (RFC 9110 6.6.1);
+    /// `others` gives the other services' counters for `/metrics`.
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        stack: &mut Stack,
+        others: &dyn Fn() -> ServicesStats,
+    ) {
         let env = Env { now, wall };
         let c = &mut self.counters;
         for id in accept_new(now, stack, PORT, self.conns.len(), &mut c.refused) {
@@ -101,8 +116,12 @@ impl Http {
             page: &mut self.page,
         };
         let counters = &mut self.counters;
+        let source = MetricsCtx {
+            source: self.metrics.as_ref(),
+            others,
+        };
         self.conns
-            .retain_mut(|conn| !serve(&env, stack, conn, bufs, counters).is_done());
+            .retain_mut(|conn| !serve(&env, stack, conn, bufs, counters, &source).is_done());
         self.counters.open = self.conns.len() as u64;
     }
 }
@@ -168,6 +187,20 @@ impl Env {
     }
 }
 
+/// What `/metrics` is rendered from.
+struct MetricsCtx<'a> {
+    source: Option<&'a MetricsSource>,
+    others: &'a dyn Fn() -> ServicesStats,
+}
+
+/// The stack and services part of a stats reply, for `/metrics` when the
+/// daemon gave no source.
+#[derive(Serialize)]
+struct Partial {
+    stack: crate::stack::StackStats,
+    services: ServicesStats,
+}
+
 /// Buffers reused from request to request.
 struct Buffers<'a> {
     scratch: &'a mut [u8],
@@ -180,6 +213,7 @@ fn serve(
     conn: &mut Conn,
     bufs: &mut Buffers,
     counters: &mut HttpCounters,
+    source: &MetricsCtx,
 ) -> Finished {
     let now = env.now;
     let scratch = &mut *bufs.scratch;
@@ -237,7 +271,7 @@ fn serve(
                 let buffered = conn.inbuf.len().min(req.body_len);
                 conn.inbuf.drain(..buffered);
                 conn.skip_body = req.body_len - buffered;
-                let (status, response) = respond(env, stack, &req, bufs.page);
+                let (status, response) = respond(env, stack, &req, bufs.page, counters, source);
                 count(counters, status);
                 conn.out = response;
                 // A FIN after this request (and nothing after it): answer, then close.
@@ -296,16 +330,33 @@ fn respond(
     stack: &Stack,
     req: &http_parse::Request,
     page_buf: &mut String,
+    counters: &HttpCounters,
+    source: &MetricsCtx,
 ) -> (u16, Vec<u8>) {
     let head_only = req.method == "HEAD";
-    let html = "text/html; charset=utf-8";
+    let mut html = "text/html; charset=utf-8";
     let error_body;
     let (status, body, extra): (u16, &str, &[(&str, &str)]) = if req.method != "GET" && !head_only {
         // RFC 9110 15.5.6: 405 names the allowed methods.
         error_body = page(405, "This server only answers GET and HEAD.");
         (405, &error_body, &[("Allow", "GET, HEAD")])
+    } else if req.path == "/metrics" {
+        let mut services = (source.others)();
+        services.http = Some(counters.clone());
+        *page_buf = match source.source {
+            Some(render) => render(stack, &services),
+            None => metrics::render(
+                &Partial {
+                    stack: stack.stats(),
+                    services,
+                },
+                &metrics::Extra::default(),
+            ),
+        };
+        html = metrics::CONTENT_TYPE;
+        (200, page_buf.as_str(), &[])
     } else if req.path != "/" {
-        error_body = page(404, "Only / is served here.");
+        error_body = page(404, "Only / and /metrics are served here.");
         (404, &error_body, &[])
     } else {
         page_buf.clear();
@@ -380,9 +431,52 @@ mod tests {
             request,
         );
         services.poll(t(2), wall, &mut s);
-        let sent = peer.take(&mut s, t(2));
-        let bytes: Vec<u8> = sent.iter().flat_map(|s| s.payload.clone()).collect();
+        let mut bytes: Vec<u8> = Vec::new();
+        // Acknowledge what came until nothing more does: a response longer
+        // than the first window (the metrics) arrives whole.
+        for _ in 0..64 {
+            let sent = peer.take(&mut s, t(2));
+            let Some(last) = sent.iter().rfind(|x| !x.payload.is_empty()) else {
+                break;
+            };
+            let acked = last.seq.wrapping_add(last.payload.len() as u32);
+            bytes.extend(sent.iter().flat_map(|x| x.payload.clone()));
+            peer.send(
+                &mut s,
+                t(2),
+                40_000,
+                PORT,
+                TcpFlags::ACK,
+                seqs.ours + request.len() as u32,
+                acked,
+                &[],
+            );
+            services.poll(t(2), wall, &mut s);
+        }
         String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn metrics_are_served_beside_the_page() {
+        let wall = UNIX_EPOCH + Duration::from_secs(WALL_SECS);
+        let got = exchange(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", wall);
+        assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+        assert!(got.contains("Content-Type: application/openmetrics-text"));
+        // This request is counted before the page is rendered.
+        assert!(
+            got.contains("\nxdpstack_services_http_requests_total 1\n"),
+            "{got}"
+        );
+        assert!(
+            got.contains("\nxdpstack_tcp_passive_opens_total 1\n"),
+            "{got}"
+        );
+        assert!(got.ends_with("# EOF\n"), "{got}");
+        let post = exchange(
+            b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            wall,
+        );
+        assert!(post.starts_with("HTTP/1.1 405"), "{post}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP/1.1 message syntax the status page needs (RFC 9110, RFC 9112):
-//! request heads parsed strictly and bounded, responses written out. No
-//! sockets here, so every rule is unit tested.
+//! request heads parsed strictly (the syntax by `httparse`, the rules of
+//! Host, lengths and persistence here) and bounded, responses written out.
+//! No sockets here, so every rule is unit tested.
 
 /// The most bytes of request line plus headers (Linux's and nginx's
 /// defaults are around 8 KiB too).
@@ -34,48 +35,38 @@ pub enum Parsed {
     Error(u16),
 }
 
-/// Parses one request head from the start of `buf`.
+/// Headers read per request; more is answered 431 like an oversized head.
+const MAX_HEADERS: usize = 64;
+
+/// Parses one request head from the start of `buf`: the syntax by
+/// `httparse` (RFC 9112 request line and fields: tokens, no whitespace
+/// before the colon, no obsolete folding, leading empty lines skipped),
+/// then the rules the status page adds (RFC 9112 3.2 Host, 6.3 lengths,
+/// 9.3 persistence, the size limits).
 pub fn parse(buf: &[u8]) -> Parsed {
-    // RFC 9112 2.2: a server SHOULD ignore empty lines before the request
-    // line (some clients send a CRLF after a POST body).
-    let mut start = 0;
-    while start < buf.len() && matches!(buf[start], b'\r' | b'\n') && start < 4 {
-        start += 1;
-    }
-    let Some(head_end) = find_head_end(&buf[start..]) else {
-        return if buf.len() > MAX_HEAD {
-            Parsed::Error(431)
-        } else {
-            Parsed::Incomplete
-        };
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let head_len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() > MAX_HEAD {
+                Parsed::Error(431)
+            } else {
+                Parsed::Incomplete
+            };
+        }
+        Err(httparse::Error::TooManyHeaders) => return Parsed::Error(431),
+        Err(httparse::Error::Version) => return Parsed::Error(version_error(buf)),
+        Err(_) => return Parsed::Error(400),
     };
-    let head_len = start + head_end;
     if head_len > MAX_HEAD {
         return Parsed::Error(431);
     }
-    let Ok(head) = std::str::from_utf8(&buf[start..head_len]) else {
+    let (Some(method), Some(target), Some(version)) = (parsed.method, parsed.path, parsed.version)
+    else {
         return Parsed::Error(400);
     };
-    // Lines end in CRLF; a bare LF is accepted (RFC 9112 2.2 MAY).
-    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let Some(request_line) = lines.next() else {
-        return Parsed::Error(400);
-    };
-    let parts: Vec<&str> = request_line.split(' ').collect();
-    let [method, target, version] = parts[..] else {
-        return Parsed::Error(400);
-    };
-    if method.is_empty() || !method.bytes().all(is_tchar) {
-        return Parsed::Error(400);
-    }
-    let minor = match version {
-        "HTTP/1.1" => 1,
-        "HTTP/1.0" => 0,
-        v if v.len() == 8 && v.starts_with("HTTP/") && v.as_bytes()[6] == b'.' => {
-            return Parsed::Error(505)
-        }
-        _ => return Parsed::Error(400),
-    };
+    let minor = version;
     let Some(path) = path_of(target) else {
         return Parsed::Error(400);
     };
@@ -84,22 +75,13 @@ pub fn parse(buf: &[u8]) -> Parsed {
     let mut content_length: Option<usize> = None;
     let mut close = false;
     let mut keep_alive_token = false;
-    for line in lines {
-        if line.is_empty() {
-            break;
-        }
-        // RFC 9112 5.2: obsolete line folding is refused with 400.
-        if line.starts_with([' ', '\t']) {
-            return Parsed::Error(400);
-        }
-        let Some((name, value)) = line.split_once(':') else {
+    for h in parsed.headers.iter() {
+        // httparse lets obs-text through in values; the page reads UTF-8 only.
+        let Ok(value) = std::str::from_utf8(h.value) else {
             return Parsed::Error(400);
         };
-        // RFC 9112 5.1: no whitespace between the name and the colon.
-        if name.is_empty() || !name.bytes().all(is_tchar) {
-            return Parsed::Error(400);
-        }
         let value = value.trim_matches([' ', '\t']);
+        let name = h.name;
         if name.eq_ignore_ascii_case("host") {
             hosts += 1;
         } else if name.eq_ignore_ascii_case("content-length") {
@@ -144,25 +126,24 @@ pub fn parse(buf: &[u8]) -> Parsed {
     }
 }
 
-/// The end of the head (after the empty line), if it has arrived.
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(nl) = buf[i..].iter().position(|&b| b == b'\n') {
-        let line_end = i + nl;
-        let line = &buf[i..line_end];
-        if line.is_empty() || line == b"\r" {
-            // An empty first line (past those skipped) makes an empty
-            // request line, refused by the caller.
-            return Some(line_end + 1);
-        }
-        i = line_end + 1;
+/// httparse knows HTTP/1.0 and 1.1 only: a well-formed other version
+/// (`HTTP/2.0`) is 505 (RFC 9110 15.6.6), anything else a bad request.
+fn version_error(buf: &[u8]) -> u16 {
+    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    let line = buf[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&buf[..line_end]);
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+    let well_formed = version.len() == 8
+        && version.starts_with(b"HTTP/")
+        && version[5].is_ascii_digit()
+        && version[6] == b'.'
+        && version[7].is_ascii_digit();
+    if well_formed && line.split(|&b| b == b' ').count() == 3 {
+        505
+    } else {
+        400
     }
-    None
-}
-
-/// RFC 9110 5.6.2: token characters.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn parse_length(v: &str) -> Option<usize> {
@@ -387,6 +368,20 @@ mod tests {
             req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n").body_len,
             5
         );
+    }
+
+    #[test]
+    fn too_many_fields_and_other_versions() {
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: y\r\n")).collect();
+        assert_eq!(
+            status(&format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n")),
+            431
+        );
+        assert_eq!(status("GET / HTTP/3.0\r\nHost: a\r\n\r\n"), 505);
+        assert_eq!(status("GET / HTTP/1.x\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status("GET HTTP/2.0\r\n\r\n"), 400);
+        // Empty lines before the request line are skipped (RFC 9112 2.2).
+        assert_eq!(req("\r\nGET / HTTP/1.0\r\n\r\n").path, "/");
     }
 
     #[test]

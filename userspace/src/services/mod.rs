@@ -26,6 +26,12 @@ pub use discard::{Discard, DiscardCounters};
 pub use echo::{Echo, EchoCounters};
 pub use http::{Http, HttpCounters};
 
+/// Renders `/metrics` for the HTTP service from the stack and every
+/// service's counters. Set by the daemon, which adds what only it holds
+/// (the XDP program's counters, the AF_XDP sockets); without one the page
+/// shows the stack and the services alone.
+pub type MetricsSource = Box<dyn Fn(&Stack, &ServicesStats) -> String + Send>;
+
 /// The built-in services (`--services echo,discard,http|none`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ServiceName {
@@ -77,8 +83,22 @@ impl Services {
         if let Some(s) = &mut self.discard {
             s.poll(now, stack);
         }
+        let (echo, discard) = (&self.echo, &self.discard);
+        // The other services' counters, copied only when /metrics is asked.
+        let others = || ServicesStats {
+            echo: echo.as_ref().map(|s| s.counters().clone()),
+            discard: discard.as_ref().map(|s| s.counters().clone()),
+            http: None,
+        };
         if let Some(s) = &mut self.http {
-            s.poll(now, wall, stack);
+            s.poll(now, wall, stack, &others);
+        }
+    }
+
+    /// What the HTTP service's `/metrics` shows (nothing without http).
+    pub fn set_metrics(&mut self, source: MetricsSource) {
+        if let Some(h) = &mut self.http {
+            h.set_metrics(source);
         }
     }
 

@@ -9,17 +9,22 @@
 //! - getters, and for `T: AsMut<[u8]>` setters, `payload_mut()` and checksum fillers;
 //! - `Display`, reading like one tcpdump line.
 //!
-//! Errors are the coarse [`Error`]; IPv4 header validation has its own
-//! finer [`Ipv4Error`] (one variant per reason, so the stack can count each)
-//! which converts into [`Error`] with `?`.
+//! Errors are the coarse [`Error`]; IPv4 and IPv6 header validation have
+//! their own finer [`Ipv4Error`] / [`Ipv6Error`] (one variant per reason, so
+//! the stack can count each), and the IPv6 extension header walk returns an
+//! [`ExtError`] carrying the ICMPv6 Parameter Problem to send; all convert
+//! into [`Error`] with `?`.
 
 use std::fmt;
 
 pub mod arp;
 pub mod ethernet;
 pub mod icmpv4;
+pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
+pub mod ipv6;
+pub mod ipv6ext;
 pub mod pretty;
 pub mod tcp;
 pub mod udp;
@@ -30,7 +35,10 @@ mod testdata;
 pub use arp::{ArpOp, ArpRepr, Packet as ArpPacket};
 pub use ethernet::{EtherType, EthernetRepr, Frame as EthernetFrame, MacAddr};
 pub use icmpv4::{Icmpv4Repr, Packet as Icmpv4Packet};
+pub use icmpv6::{Icmpv6Repr, NdpRepr, Packet as Icmpv6Packet};
 pub use ipv4::{IpProtocol, Ipv4Error, Ipv4Repr, Packet as Ipv4Packet};
+pub use ipv6::{Ipv6Error, Ipv6Repr, NextHeader, Packet as Ipv6Packet};
+pub use ipv6ext::{ExtError, FragmentRepr, Walk as Ipv6Walk};
 pub use pretty::describe;
 pub use tcp::{Flags as TcpFlags, Packet as TcpPacket, TcpOptions, TcpRepr};
 pub use udp::{Packet as UdpPacket, UdpRepr};

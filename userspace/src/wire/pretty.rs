@@ -1,12 +1,14 @@
 //! One-line, tcpdump-like descriptions of whole Ethernet frames, for logs.
 //!
 //! Decoding goes as deep as the bytes allow (Ethernet, one 802.1Q tag, ARP,
-//! IPv4, ICMP, UDP, TCP) and says what stopped it ("truncated", "bad checksum")
+//! IPv4, ICMP, IPv6 and its extension headers, ICMPv6 with NDP and MLD, UDP, TCP) and says what stopped it ("truncated", "bad checksum")
 //! instead of failing: a log line must be written for any frame.
 
 use super::ethernet::{EtherType, EthernetRepr, Frame};
 use super::ipv4::IpProtocol;
-use super::{arp, icmpv4, ipv4, tcp, udp};
+use super::ipv6::NextHeader;
+use super::ipv6ext::{FragmentHeader, OptionsHeader, RoutingHeader, MAX_EXT_HEADERS};
+use super::{arp, icmpv4, icmpv6, ipv4, ipv6, ipv6ext, tcp, udp};
 
 /// Length of an IEEE 802.1Q tag: TCI then the inner EtherType.
 const VLAN_TAG_LEN: usize = 4;
@@ -46,12 +48,13 @@ pub fn describe(frame: &[u8]) -> String {
     out
 }
 
-/// Appends the ARP or IPv4 layer, if it is one of those.
+/// Appends the ARP, IPv4 or IPv6 layer, if it is one of those.
 fn describe_network(ethertype: EtherType, payload: &[u8], out: &mut String) {
     let text = match ethertype {
         // The view's Display says "truncated" or lists odd hardware types itself.
         EtherType::Arp => arp::Packet::new_unchecked(payload).to_string(),
         EtherType::Ipv4 => describe_ipv4(payload),
+        EtherType::Ipv6 => describe_ipv6(payload),
         _ => return,
     };
     out.push_str(": ");
@@ -95,6 +98,95 @@ fn describe_ipv4(bytes: &[u8]) -> String {
     out
 }
 
+/// tcpdump's short IPv6 line: `IP6 fe80::1 > ff02::1:ff00:4: ICMP6,
+/// neighbor solicitation, who has fd00:10:10::4, length 32`, extension
+/// headers named on the way (`HBH`, `DSTOPT`, `srcrt (...)`, `frag (...)`).
+fn describe_ipv6(bytes: &[u8]) -> String {
+    let ip = match ipv6::Packet::new_checked(bytes) {
+        Ok(ip) => ip,
+        Err(e) => return format!("IP6 {e}"),
+    };
+    let mut out = format!("IP6 {} > {}: ", ip.src(), ip.dst());
+    out.push_str(&describe_ext_headers(ip.packet()));
+    let walk = match ipv6ext::walk(&ip) {
+        Ok(w) => w,
+        Err(e) => {
+            out.push_str(&e.to_string());
+            return out;
+        }
+    };
+    if walk.is_fragment() {
+        // Only a reassembled packet has a whole upper-layer message.
+        return out.trim_end().to_string();
+    }
+    let upper = &ip.packet()[walk.offset..];
+    let inner = match walk.protocol {
+        NextHeader::Icmpv6 => {
+            let icmp = icmpv6::Packet::new_unchecked(upper);
+            let mut s = icmp.to_string();
+            if icmp.check_len().is_ok() && !icmp.verify_checksum(ip.src(), ip.dst()) {
+                s.push_str(" [bad checksum]");
+            }
+            s
+        }
+        // Their checksum helpers take IPv4 addresses: not verified here.
+        NextHeader::Udp => udp::Packet::new_unchecked(upper).to_string(),
+        NextHeader::Tcp => tcp::Packet::new_unchecked(upper).to_string(),
+        other => format!("ip-proto-{} {}", u8::from(other), upper.len()),
+    };
+    out.push_str(&inner);
+    out
+}
+
+/// The extension headers of a length-checked packet, tcpdump-style, each
+/// followed by a space; stops quietly where the walk would fail.
+fn describe_ext_headers(packet: &[u8]) -> String {
+    let mut out = String::new();
+    let mut nh = NextHeader::from(packet[ipv6::field::NEXT_HEADER]);
+    let mut at = ipv6::HEADER_LEN;
+    for _ in 0..MAX_EXT_HEADERS {
+        let rest = &packet[at.min(packet.len())..];
+        let (name, next, len) = match nh {
+            NextHeader::HopByHop | NextHeader::DstOpts => {
+                let Ok(h) = OptionsHeader::new_checked(rest) else {
+                    break;
+                };
+                let name = if nh == NextHeader::HopByHop {
+                    "HBH"
+                } else {
+                    "DSTOPT"
+                };
+                (name.to_string(), h.next_header(), h.header_len())
+            }
+            NextHeader::Routing => {
+                let Ok(h) = RoutingHeader::new_checked(rest) else {
+                    break;
+                };
+                let name = format!(
+                    "srcrt (type {}, segleft {})",
+                    h.routing_type(),
+                    h.segments_left()
+                );
+                (name, h.next_header(), h.header_len())
+            }
+            NextHeader::Fragment => {
+                let Ok(h) = FragmentHeader::new_checked(rest) else {
+                    break;
+                };
+                let data = rest.len() - 8;
+                let name = format!("frag (0x{:08x}:{}|{})", h.ident(), h.frag_offset(), data);
+                (name, h.next_header(), 8)
+            }
+            _ => break,
+        };
+        out.push_str(&name);
+        out.push(' ');
+        nh = next;
+        at += len;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,7 +194,72 @@ mod tests {
         frame, ARP_REQUEST_FRAME, ETH_IPV4_HEADER, ICMP_ECHO_REQUEST_IP, ICMP_PORT_UNREACHABLE_IP,
         IP_WITH_OPTIONS, UDP_IP,
     };
+    use crate::wire::testdata::{
+        DAD_NS_IP6, ECHO_REQUEST_IP6, ETH_IPV6_HEADER, FRAG_LAST_IP6, MLD_REPORT_IP6, NA_IP6,
+        NS_IP6, PORT_UNREACHABLE_IP6,
+    };
     use proptest::prelude::*;
+
+    fn v6(ip: &[u8]) -> String {
+        let s = describe(&frame(&ETH_IPV6_HEADER, ip, 60));
+        let at = s.find(": IP6").expect("an IPv6 line");
+        s[at + 2..].to_string()
+    }
+
+    #[test]
+    fn ipv6_like_tcpdump() {
+        assert!(describe(&frame(&ETH_IPV6_HEADER, &NS_IP6, 0)).starts_with(
+            "02:00:00:00:00:02 > 02:00:00:00:00:04, ethertype IPv6 (0x86dd), length 86: IP6"
+        ));
+        assert_eq!(
+            v6(&NS_IP6),
+            "IP6 fd00:10:10::2 > ff02::1:ff00:4: ICMP6, neighbor solicitation, who has fd00:10:10::4, length 32"
+        );
+        assert_eq!(
+            v6(&NA_IP6),
+            "IP6 fd00:10:10::4 > fd00:10:10::2: ICMP6, neighbor advertisement, tgt is fd00:10:10::4, length 32"
+        );
+        assert_eq!(
+            v6(&DAD_NS_IP6),
+            "IP6 :: > ff02::1:ff00:2: ICMP6, neighbor solicitation, who has fd00:10:10::2, length 32"
+        );
+        assert_eq!(
+            v6(&ECHO_REQUEST_IP6),
+            "IP6 fd00:10:10::2 > fd00:10:10::4: ICMP6, echo request, id 32109, seq 1, length 64"
+        );
+        assert_eq!(
+            v6(&MLD_REPORT_IP6),
+            "IP6 fe80::ff:fe00:2 > ff02::16: HBH ICMP6, multicast listener report v2, 1 group record(s), length 28"
+        );
+        assert_eq!(
+            v6(&FRAG_LAST_IP6),
+            "IP6 fd00:10:10::2 > fd00:10:10::4: frag (0xf36107ac:2896|112)"
+        );
+        assert_eq!(
+            v6(&PORT_UNREACHABLE_IP6),
+            "IP6 fd00:10:10::4 > fd00:10:10::2: ICMP6, destination unreachable, unreachable port, fd00:10:10::4 udp port 9999, length 62"
+        );
+        let mut bad = ECHO_REQUEST_IP6;
+        bad[60] ^= 1;
+        assert!(v6(&bad).ends_with("length 64 [bad checksum]"));
+        // An unknown next header, and a routing header the walk refuses.
+        let mut odd = NS_IP6;
+        odd[6] = 253;
+        assert!(v6(&odd).ends_with(": ip-proto-253 32"), "{}", v6(&odd));
+        odd[6] = 43;
+        odd[42] = 0;
+        odd[43] = 1;
+        assert!(
+            v6(&odd).ends_with("srcrt (type 0, segleft 1) parameter problem, code 0, pointer 42"),
+            "{}",
+            v6(&odd)
+        );
+        let s = describe(&frame(&ETH_IPV6_HEADER, &NS_IP6[..50], 0));
+        assert!(
+            s.ends_with("IP6 truncated (payload length longer than buffer)"),
+            "{s}"
+        );
+    }
 
     #[test]
     fn arp_request() {
@@ -223,6 +380,9 @@ mod tests {
             frame(&ETH_IPV4_HEADER, &ICMP_ECHO_REQUEST_IP, 0),
             frame(&ETH_IPV4_HEADER, &UDP_IP, 0),
             frame(&ETH_IPV4_HEADER, &ICMP_PORT_UNREACHABLE_IP, 0),
+            frame(&ETH_IPV6_HEADER, &NS_IP6, 0),
+            frame(&ETH_IPV6_HEADER, &MLD_REPORT_IP6, 0),
+            frame(&ETH_IPV6_HEADER, &FRAG_LAST_IP6, 0),
         ];
         for f in frames {
             for n in 0..f.len() {
@@ -250,12 +410,24 @@ mod tests {
         }
 
         #[test]
-        fn mutated_real_frames_never_panic(which in 0usize..4, at in any::<prop::sample::Index>(), v in any::<u8>(), cut in any::<prop::sample::Index>()) {
+        fn random_ipv6_frames_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..100), nh in prop::sample::select(vec![0u8, 43, 44, 58, 60, 6, 17])) {
+            let mut ip = NS_IP6[..40].to_vec();
+            ip[4..6].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+            ip[6] = nh;
+            ip.extend_from_slice(&payload);
+            let _ = describe(&frame(&ETH_IPV6_HEADER, &ip, 0));
+        }
+
+        #[test]
+        fn mutated_real_frames_never_panic(which in 0usize..7, at in any::<prop::sample::Index>(), v in any::<u8>(), cut in any::<prop::sample::Index>()) {
             let frames = [
                 ARP_REQUEST_FRAME.to_vec(),
                 frame(&ETH_IPV4_HEADER, &ICMP_ECHO_REQUEST_IP, 0),
                 frame(&ETH_IPV4_HEADER, &UDP_IP, 0),
                 frame(&ETH_IPV4_HEADER, &ICMP_PORT_UNREACHABLE_IP, 0),
+                frame(&ETH_IPV6_HEADER, &NS_IP6, 0),
+                frame(&ETH_IPV6_HEADER, &MLD_REPORT_IP6, 0),
+                frame(&ETH_IPV6_HEADER, &PORT_UNREACHABLE_IP6, 0),
             ];
             let mut f = frames[which].clone();
             let i = at.index(f.len());
