@@ -96,12 +96,54 @@ pub(crate) fn set_addr(f: &Frame, off: usize, v: A6) {
     }
 }
 
+// Inside the ICMPv6 message LLVM can prove a bounds check redundant from
+// the payload length checks, which the verifier cannot follow: these
+// accessors re-read `data_end` (`Frame::bytes_at_var`) so the check stays.
+
+#[inline(always)]
+pub(crate) fn u8_at(f: &Frame, off: usize) -> Option<u8> {
+    let p = f.bytes_at_var::<1>(off)?;
+    // SAFETY: the byte is inside the frame (checked by `bytes_at_var`).
+    Some(unsafe { (*p)[0] })
+}
+
+#[inline(always)]
+pub(crate) fn u16_ne_at(f: &Frame, off: usize) -> Option<u16> {
+    let p = f.bytes_at_var::<2>(off)?;
+    // SAFETY: both bytes are inside the frame (checked by `bytes_at_var`).
+    Some(u16::from_ne_bytes(unsafe { *p }))
+}
+
+#[inline(always)]
+pub(crate) fn set_u16_ne_at(f: &Frame, off: usize, v: u16) {
+    if let Some(p) = f.bytes_at_var::<2>(off) {
+        // SAFETY: inside the frame (checked by `bytes_at_var`), writable.
+        unsafe { *p = v.to_ne_bytes() };
+    }
+}
+
+#[inline(always)]
+pub(crate) fn addr_at(f: &Frame, off: usize) -> Option<A6> {
+    let p = f.bytes_at_var::<16>(off)?;
+    // SAFETY: the sixteen bytes are inside the frame (checked by `bytes_at_var`).
+    Some(ne(unsafe { *p }))
+}
+
 /// The ICMPv6 checksum check (RFC 4443 2.3): the message plus the
 /// pseudo-header (RFC 8200 8.1: addresses, upper-layer length, next header)
 /// sums to all ones. `None` when the message is longer than `csum::sum`
 /// covers.
+///
+/// The length is read from the frame afresh (volatile), and nothing after
+/// the check may use the caller's copy: each path through `csum::sum`
+/// narrows the range of the length it is given differently, and a range
+/// still live afterwards keeps the verifier from merging those paths (the
+/// program then exceeds its million-instruction budget).
 #[inline(always)]
-pub(crate) fn icmp_checksum_ok(f: &Frame, len: usize) -> Option<bool> {
+pub(crate) fn icmp_checksum_ok(f: &Frame) -> Option<bool> {
+    let p = f.bytes::<2>(IP + ipv6::PAYLOAD_LEN)?;
+    // SAFETY: both bytes are inside the frame (checked by `bytes`).
+    let len = u16::from_be_bytes(unsafe { core::ptr::read_volatile(p) }) as usize;
     let addrs = csum::sum(f, IP + ipv6::SRC, 2 * ipv6::ADDR_LEN)?;
     let body = csum::sum(f, ICMP, len)?;
     let pseudo = pseudo_words(len);
@@ -157,13 +199,13 @@ pub fn handle(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig) -> u32 {
     if plen < icmpv6::HEADER_LEN {
         return to_userspace(ctx, Counter::SlowIp6BadHeader);
     }
-    let Some(ty) = f.u8(ICMP + icmpv6::TYPE) else {
+    let Some(ty) = u8_at(f, ICMP + icmpv6::TYPE) else {
         return verdict(Counter::PassedMalformed6, xdp_action::XDP_PASS);
     };
     match ty {
         icmpv6::TYPE_NEIGHBOR_SOLICIT => ndp::solicit(ctx, f, cfg, dst, plen, hop),
         icmpv6::TYPE_NEIGHBOR_ADVERT => ndp::advert(ctx, f, cfg, dst, plen, hop),
-        icmpv6::TYPE_ECHO_REQUEST if unicast => echo(ctx, f, cfg, eth_dst, plen),
+        icmpv6::TYPE_ECHO_REQUEST if unicast => echo(ctx, f, cfg, eth_dst),
         _ => to_userspace(ctx, Counter::SlowIcmp6Other),
     }
 }
@@ -171,7 +213,7 @@ pub fn handle(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig) -> u32 {
 /// Echo request to one of our unicast addresses: the reply is the request
 /// with addresses swapped and type 129 (RFC 4443 4.2), in place.
 #[inline(always)]
-fn echo(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig, eth_dst: [u8; 6], plen: usize) -> u32 {
+fn echo(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig, eth_dst: [u8; 6]) -> u32 {
     if !cfg.has(FLAG_FASTPATH) {
         return to_userspace(ctx, Counter::SlowFastpathOff);
     }
@@ -192,21 +234,21 @@ fn echo(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig, eth_dst: [u8; 6], ple
     {
         return to_userspace(ctx, Counter::SlowIp6Martian);
     }
-    let Some(code) = f.u8(ICMP + icmpv6::CODE) else {
+    let Some(code) = u8_at(f, ICMP + icmpv6::CODE) else {
         return verdict(Counter::PassedMalformed6, xdp_action::XDP_PASS);
     };
     if code != 0 {
         return to_userspace(ctx, Counter::SlowIcmp6Other);
     }
-    match icmp_checksum_ok(f, plen) {
+    match icmp_checksum_ok(f) {
         None => return to_userspace(ctx, Counter::SlowTooLong),
         Some(false) => return to_userspace(ctx, Counter::SlowIcmp6BadChecksum),
         Some(true) => {}
     }
     let (Some(dst), Some(type_code), Some(icmp_csum)) = (
         addr(f, IP + ipv6::DST),
-        f.u16_ne(ICMP + icmpv6::TYPE),
-        f.u16_ne(ICMP + icmpv6::CHECKSUM),
+        u16_ne_at(f, ICMP + icmpv6::TYPE),
+        u16_ne_at(f, ICMP + icmpv6::CHECKSUM),
     ) else {
         return verdict(Counter::PassedMalformed6, xdp_action::XDP_PASS);
     };
@@ -226,8 +268,8 @@ fn echo(ctx: &XdpContext, f: &Frame, cfg: &FastpathConfig, eth_dst: [u8; 6], ple
         // SAFETY: inside the frame (checked by `bytes`), which XDP may write.
         unsafe { (*p)[0] = ipv6::DEFAULT_HOP_LIMIT };
     }
-    f.set_u16_ne(ICMP + icmpv6::TYPE, new_type_code);
-    f.set_u16_ne(ICMP + icmpv6::CHECKSUM, new_csum);
-    debug!(ctx, "icmp6: answered echo, {} bytes", plen);
+    set_u16_ne_at(f, ICMP + icmpv6::TYPE, new_type_code);
+    set_u16_ne_at(f, ICMP + icmpv6::CHECKSUM, new_csum);
+    debug!(ctx, "icmp6: answered echo");
     verdict(Counter::Icmp6EchoReplied, xdp_action::XDP_TX)
 }

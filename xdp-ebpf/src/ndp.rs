@@ -22,8 +22,8 @@ use xdpstack_common::{
 use crate::{
     count, csum,
     ipv6::{
-        addr, icmp_checksum_ok, is_multicast, is_ours, is_solicited_node, pseudo_words, set_addr,
-        A6, ALL_NODES, ICMP, IP, LOOPBACK,
+        addr, addr_at, icmp_checksum_ok, is_multicast, is_ours, is_solicited_node, pseudo_words,
+        set_addr, u8_at, A6, ALL_NODES, ICMP, IP, LOOPBACK,
     },
     to_userspace, verdict, NEIGH_EVENTS,
 };
@@ -91,29 +91,35 @@ fn options(f: &Frame, len: usize, want: u8) -> Options {
     }
 }
 
-/// The checks common to NS and NA (RFC 4861 7.1.1, 7.1.2): hop limit 255
-/// (so the message cannot come from off-link), code 0, length, checksum.
-/// `Err` holds the verdict.
+/// The checks common to NS and NA (RFC 4861 7.1.1, 7.1.2) but the
+/// checksum: hop limit 255 (so the message cannot come from off-link),
+/// code 0, length, a unicast target. `Err` holds the verdict.
 #[inline(always)]
 fn validate(ctx: &XdpContext, f: &Frame, len: usize, hop: u8) -> Result<A6, u32> {
-    let Some(code) = f.u8(ICMP + icmpv6::CODE) else {
+    let Some(code) = u8_at(f, ICMP + icmpv6::CODE) else {
         return Err(verdict(Counter::PassedMalformed6, xdp_action::XDP_PASS));
     };
     if hop != 255 || code != 0 || len < icmpv6::ND_MIN_LEN {
         return Err(to_userspace(ctx, Counter::SlowNdpInvalid));
     }
-    match icmp_checksum_ok(f, len) {
-        None => return Err(to_userspace(ctx, Counter::SlowTooLong)),
-        Some(false) => return Err(to_userspace(ctx, Counter::SlowIcmp6BadChecksum)),
-        Some(true) => {}
-    }
-    let Some(target) = addr(f, ICMP + icmpv6::ND_TARGET) else {
+    let Some(target) = addr_at(f, ICMP + icmpv6::ND_TARGET) else {
         return Err(verdict(Counter::PassedMalformed6, xdp_action::XDP_PASS));
     };
     if is_multicast(target) {
         return Err(to_userspace(ctx, Counter::SlowNdpInvalid));
     }
     Ok(target)
+}
+
+/// The checksum, last of the checks that read the message length (see
+/// `icmp_checksum_ok`). `Err` holds the verdict.
+#[inline(always)]
+fn checksum(ctx: &XdpContext, f: &Frame) -> Result<(), u32> {
+    match icmp_checksum_ok(f) {
+        None => Err(to_userspace(ctx, Counter::SlowTooLong)),
+        Some(false) => Err(to_userspace(ctx, Counter::SlowIcmp6BadChecksum)),
+        Some(true) => Ok(()),
+    }
 }
 
 pub fn solicit(
@@ -128,15 +134,18 @@ pub fn solicit(
         Ok(t) => t,
         Err(v) => return v,
     };
-    let Some(src) = addr(f, IP + ipv6::SRC) else {
-        return verdict(Counter::PassedMalformed6, xdp_action::XDP_PASS);
-    };
-    let dad = src == 0;
     let slla = match options(f, len, icmpv6::OPT_SOURCE_LLADDR) {
         Options::Valid(m) => m,
         Options::Invalid => return to_userspace(ctx, Counter::SlowNdpInvalid),
         Options::TooMany => return to_userspace(ctx, Counter::SlowNdpNotAnswerable),
     };
+    if let Err(v) = checksum(ctx, f) {
+        return v;
+    }
+    let Some(src) = addr(f, IP + ipv6::SRC) else {
+        return verdict(Counter::PassedMalformed6, xdp_action::XDP_PASS);
+    };
+    let dad = src == 0;
     // RFC 4861 7.1.1: a probe from :: goes to a solicited-node group and
     // carries no source link-layer address. A group or loopback source is
     // never valid (RFC 4291 2.5.3, 2.7).
@@ -251,7 +260,7 @@ pub fn advert(
         Ok(t) => t,
         Err(v) => return v,
     };
-    let Some(flags) = f.u8(ICMP + icmpv6::ND_FLAGS) else {
+    let Some(flags) = u8_at(f, ICMP + icmpv6::ND_FLAGS) else {
         return verdict(Counter::PassedMalformed6, xdp_action::XDP_PASS);
     };
     // A solicited advert is never sent to a group (RFC 4861 7.1.2).
@@ -263,6 +272,9 @@ pub fn advert(
         Options::Invalid => return to_userspace(ctx, Counter::SlowNdpInvalid),
         Options::TooMany => return to_userspace(ctx, Counter::SlowNdpNotAnswerable),
     };
+    if let Err(v) = checksum(ctx, f) {
+        return v;
+    }
     if let (true, Some(m)) = (cfg.has(FLAG_NEIGH_EVENTS), tlla) {
         let ev = NeighEvent6 {
             ip: target.to_ne_bytes(),

@@ -469,22 +469,32 @@ fn decide_ipv6(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
         if msg[icmpv6::CODE] != 0 {
             return Decision::to_userspace(Counter::SlowIcmp6Other);
         }
-    } else if hop != 255 || msg[icmpv6::CODE] != 0 || plen < icmpv6::ND_MIN_LEN {
-        return Decision::to_userspace(Counter::SlowNdpInvalid);
-    }
-    if plen > MAX_ICMP_LEN {
-        return Decision::to_userspace(Counter::SlowTooLong);
-    }
-    if icmpv6_sum(&src, &dst, msg) != 0xffff {
-        return Decision::to_userspace(Counter::SlowIcmp6BadChecksum);
-    }
-    if !nd {
+        if plen > MAX_ICMP_LEN {
+            return Decision::to_userspace(Counter::SlowTooLong);
+        }
+        if icmpv6_sum(&src, &dst, msg) != 0xffff {
+            return Decision::to_userspace(Counter::SlowIcmp6BadChecksum);
+        }
         return echo6(cfg, frame, plen);
+    }
+    // RFC 4861 7.1.1, 7.1.2; the program checks the checksum after the
+    // options (for its verifier), so the model does too.
+    if hop != 255 || msg[icmpv6::CODE] != 0 || plen < icmpv6::ND_MIN_LEN {
+        return Decision::to_userspace(Counter::SlowNdpInvalid);
     }
     let target = ip6(msg, icmpv6::ND_TARGET);
     if ipv6::is_multicast(&target) {
         return Decision::to_userspace(Counter::SlowNdpInvalid);
     }
+    let checksum_verdict = || {
+        if plen > MAX_ICMP_LEN {
+            Some(Decision::to_userspace(Counter::SlowTooLong))
+        } else if icmpv6_sum(&src, &dst, msg) != 0xffff {
+            Some(Decision::to_userspace(Counter::SlowIcmp6BadChecksum))
+        } else {
+            None
+        }
+    };
     let learn = cfg.has(FLAG_NEIGH_EVENTS);
     let with_event = |reason: Counter, ev: Option<NeighEvent6>| Decision {
         action: Action::ToUserspace,
@@ -504,6 +514,9 @@ fn decide_ipv6(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
             NdOptions::Invalid => return Decision::to_userspace(Counter::SlowNdpInvalid),
             NdOptions::TooMany => return Decision::to_userspace(Counter::SlowNdpNotAnswerable),
         };
+        if let Some(d) = checksum_verdict() {
+            return d;
+        }
         let ev = tlla.filter(|_| learn).map(|m| NeighEvent6 {
             ip: target,
             target_ip: dst,
@@ -513,12 +526,15 @@ fn decide_ipv6(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
         });
         return with_event(Counter::SlowNdpNotAnswerable, ev);
     }
-    let dad = src == ipv6::UNSPECIFIED;
     let slla = match nd_options(msg, icmpv6::OPT_SOURCE_LLADDR) {
         NdOptions::Valid(m) => m,
         NdOptions::Invalid => return Decision::to_userspace(Counter::SlowNdpInvalid),
         NdOptions::TooMany => return Decision::to_userspace(Counter::SlowNdpNotAnswerable),
     };
+    if let Some(d) = checksum_verdict() {
+        return d;
+    }
+    let dad = src == ipv6::UNSPECIFIED;
     // RFC 4861 7.1.1: a probe from :: goes to a solicited-node group without
     // a source link-layer option; a group or loopback source is never valid.
     if (dad && (slla.is_some() || !ipv6::is_solicited_node(&dst)))
