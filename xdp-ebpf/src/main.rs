@@ -160,9 +160,9 @@ pub fn xdpstack(ctx: XdpContext) -> u32 {
         return verdict(Counter::PassedMalformed, xdp_action::XDP_PASS);
     };
     match ethertype {
-        eth::ETHERTYPE_ARP => arp::handle(&ctx, &frame, &cfg),
-        eth::ETHERTYPE_IPV4 => icmp::handle(&ctx, &frame, &cfg),
-        eth::ETHERTYPE_IPV6 => ipv6::handle(&ctx, &frame, &cfg),
+        eth::ETHERTYPE_ARP => arp::handle(&ctx, &frame, cfg),
+        eth::ETHERTYPE_IPV4 => icmp::handle(&ctx, &frame, cfg),
+        eth::ETHERTYPE_IPV6 => ipv6::handle(&ctx, &frame, cfg),
         _ => verdict(Counter::PassedNotOurs, xdp_action::XDP_PASS),
     }
 }

@@ -304,7 +304,7 @@ fn publish(ev: &NeighEvent6, cfg: &FastpathConfig) {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     if !is_ours(cfg, u128::from_ne_bytes(ev.ip)) {
-        if let Some(seen) = NEIGH_SEEN6.get_ptr(&ev.ip) {
+        if let Some(seen) = NEIGH_SEEN6.get_ptr(ev.ip) {
             // SAFETY: a map value; updates replace the element, so at worst
             // this reads the binding just replaced and publishes once more.
             let seen = unsafe { *seen };
@@ -329,7 +329,7 @@ fn publish(ev: &NeighEvent6, cfg: &FastpathConfig) {
                 _pad: 0,
             };
             // Fails only without memory; the next frame publishes again.
-            let _ = NEIGH_SEEN6.insert(&ev.ip, &seen, 0);
+            let _ = NEIGH_SEEN6.insert(ev.ip, seen, 0);
         }
         None => count(Counter::Neigh6EventsLost),
     }

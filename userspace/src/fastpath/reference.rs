@@ -448,7 +448,8 @@ fn decide_ipv6(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
     let hop = h[ipv6::HOP_LIMIT];
     let ty = msg[icmpv6::TYPE];
     let nd = ty == icmpv6::TYPE_NEIGHBOR_SOLICIT || ty == icmpv6::TYPE_NEIGHBOR_ADVERT;
-    if !nd && !(ty == icmpv6::TYPE_ECHO_REQUEST && unicast) {
+    let echo = ty == icmpv6::TYPE_ECHO_REQUEST && unicast;
+    if !nd && !echo {
         return Decision::to_userspace(Counter::SlowIcmp6Other);
     }
     if !nd {
