@@ -1,6 +1,7 @@
 //! Neighbour events: the sender binding of ARP frames the XDP program saw but
 //! did not hand to userspace (the requests it answered, the ARP it passed),
-//! so the userspace ARP cache can learn from them (RFC 826 merge rule).
+//! so the userspace ARP cache can learn from them (RFC 826 merge rule), and
+//! the link-layer bindings of Neighbor Discovery messages (`NeighEvent6`).
 
 /// The XDP program answered this request in-kernel.
 pub const EVENT_ANSWERED: u8 = 1 << 0;
@@ -20,9 +21,10 @@ pub struct NeighEvent {
 impl NeighEvent {
     pub const SIZE: usize = core::mem::size_of::<NeighEvent>();
 
-    /// Reads an event from ring buffer bytes; `None` when too short.
+    /// Reads an event from a ring record; `None` unless it is exactly an
+    /// event's size (a longer record is a `NeighEvent6`, see `NeighRecord`).
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        if b.len() < Self::SIZE {
+        if b.len() != Self::SIZE {
             return None;
         }
         let mut ev = NeighEvent::default();
@@ -84,8 +86,9 @@ pub const NA_FLAGS_MASK: u8 = 0xe0;
 impl NeighEvent6 {
     pub const SIZE: usize = core::mem::size_of::<NeighEvent6>();
 
+    /// Reads an event from a ring record of exactly this size.
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        if b.len() < Self::SIZE {
+        if b.len() != Self::SIZE {
             return None;
         }
         let mut ev = NeighEvent6::default();
@@ -153,6 +156,8 @@ mod tests {
             Some(NeighRecord::Arp(_))
         ));
         assert_eq!(NeighRecord::from_bytes(&b[..21]), None);
+        // An NDP record never reads as an ARP event.
+        assert_eq!(NeighEvent::from_bytes(&b), None);
         assert_eq!(NeighRecord::from_bytes(&[]), None);
     }
 }
