@@ -138,3 +138,40 @@ fn root_ipv6_other_traffic_reaches_userspace() {
     let out = r.client_ok(&["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", STACK_ADDR6]);
     assert!(out.contains("2 received"), "{out}");
 }
+
+#[test]
+fn root_client_dad_for_our_address_fails_on_our_advert() {
+    if !root_or_skip("root_client_dad_for_our_address_fails_on_our_advert") {
+        return;
+    }
+    let r = start6();
+    let iface = r.lab.client().iface().to_string();
+    let addr = format!("{STACK_ADDR6}/{PREFIX_LEN6}");
+    // Linux's probe carries a nonce option (RFC 7527: same size as the
+    // advert); with enhanced_dad off it has no option and the program must
+    // grow the frame by 8 bytes. Either way the client must see our advert
+    // (to ff02::1, RFC 4861 7.2.4) and give the address up.
+    for enhanced in ["1", "0"] {
+        let sysctl = format!("net.ipv6.conf.{iface}.enhanced_dad={enhanced}");
+        r.client_ok(&["sysctl", "-q", "-w", &sysctl]);
+        let before = r.stat("xdp.ndp_dad_advert_sent");
+        r.client_ok(&["ip", "-6", "addr", "add", &addr, "dev", &iface]);
+        let failed = eventually(10, || {
+            r.lab
+                .client()
+                .exec_ok(["ip", "-6", "addr", "show", "dev", &iface])
+                .is_ok_and(|out| {
+                    out.lines()
+                        .any(|l| l.contains(STACK_ADDR6) && l.contains("dadfailed"))
+                })
+        });
+        let shown = r
+            .lab
+            .client()
+            .exec_ok(["ip", "-6", "addr", "show", "dev", &iface])
+            .unwrap_or_default();
+        assert!(failed, "enhanced_dad={enhanced}: DAD did not fail: {shown}");
+        assert!(r.stat("xdp.ndp_dad_advert_sent") > before);
+        r.client_ok(&["ip", "-6", "addr", "del", &addr, "dev", &iface]);
+    }
+}
