@@ -14,6 +14,8 @@
 mod arp;
 mod csum;
 mod icmp;
+mod ipv6;
+mod ndp;
 
 use aya_ebpf::{
     bindings::xdp_action,
@@ -147,7 +149,6 @@ pub fn xdpstack(ctx: XdpContext) -> u32 {
     let Some(cfg) = CONFIG.get(0) else {
         return verdict(Counter::PassedUnconfigured, xdp_action::XDP_PASS);
     };
-    let cfg = *cfg;
     if !cfg.is_configured() {
         return verdict(Counter::PassedUnconfigured, xdp_action::XDP_PASS);
     }
@@ -159,8 +160,9 @@ pub fn xdpstack(ctx: XdpContext) -> u32 {
         return verdict(Counter::PassedMalformed, xdp_action::XDP_PASS);
     };
     match ethertype {
-        eth::ETHERTYPE_ARP => arp::handle(&ctx, &frame, &cfg),
-        eth::ETHERTYPE_IPV4 => icmp::handle(&ctx, &frame, &cfg),
+        eth::ETHERTYPE_ARP => arp::handle(&ctx, &frame, cfg),
+        eth::ETHERTYPE_IPV4 => icmp::handle(&ctx, &frame, cfg),
+        eth::ETHERTYPE_IPV6 => ipv6::handle(&ctx, &frame, cfg),
         _ => verdict(Counter::PassedNotOurs, xdp_action::XDP_PASS),
     }
 }
