@@ -31,6 +31,10 @@ pub const fn neigh_refresh_ns(arp_timeout_s: u64) -> u64 {
     }
 }
 
+/// IPv6 unicast addresses the program answers for (the link-local one
+/// included); unused slots are all zeros (`::` is never ours).
+pub const MAX_IP6: usize = 4;
+
 /// The address the program answers for. Addresses are stored as on the
 /// wire (network byte order), so the program compares bytes, not integers.
 #[repr(C)]
@@ -44,6 +48,10 @@ pub struct FastpathConfig {
     /// An ARP sender binding already published, unchanged, is published
     /// again only after this many nanoseconds (`NEIGH_REFRESH_NS`).
     pub neigh_refresh_ns: u64,
+    /// Our IPv6 addresses, `::` in unused slots. With none, IPv6 is passed
+    /// to the kernel untouched. The program derives each solicited-node
+    /// group from the last three bytes (RFC 4291 2.7.1).
+    pub ip6: [[u8; 16]; MAX_IP6],
 }
 
 impl FastpathConfig {
@@ -55,7 +63,61 @@ impl FastpathConfig {
             flags,
             _pad2: [0; 4],
             neigh_refresh_ns: NEIGH_REFRESH_NS,
+            ip6: [[0; 16]; MAX_IP6],
         }
+    }
+
+    /// Sets our IPv6 addresses; those beyond `MAX_IP6` are left out (the
+    /// command line refuses more).
+    pub const fn with_ip6(mut self, addrs: &[[u8; 16]]) -> Self {
+        let mut i = 0;
+        while i < MAX_IP6 {
+            self.ip6[i] = if i < addrs.len() { addrs[i] } else { [0; 16] };
+            i += 1;
+        }
+        self
+    }
+
+    /// True when at least one IPv6 address is configured.
+    pub const fn has_ip6(&self) -> bool {
+        let mut i = 0;
+        while i < MAX_IP6 {
+            if u128::from_ne_bytes(self.ip6[i]) != 0 {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+
+    /// True when `a` is one of our IPv6 addresses.
+    pub const fn is_our_ip6(&self, a: &[u8; 16]) -> bool {
+        let a = u128::from_ne_bytes(*a);
+        if a == 0 {
+            return false;
+        }
+        let mut i = 0;
+        while i < MAX_IP6 {
+            if u128::from_ne_bytes(self.ip6[i]) == a {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+
+    /// True when `g` is the solicited-node group of one of our addresses.
+    pub const fn is_our_solicited_node(&self, g: &[u8; 16]) -> bool {
+        let mut i = 0;
+        while i < MAX_IP6 {
+            if u128::from_ne_bytes(self.ip6[i]) != 0
+                && crate::layout::ipv6::is_solicited_node_of(g, &self.ip6[i])
+            {
+                return true;
+            }
+            i += 1;
+        }
+        false
     }
 
     pub const fn with_neigh_refresh_ns(mut self, ns: u64) -> Self {

@@ -125,7 +125,10 @@ fuzz_target!(|data: &[u8]| {
                 rest = next;
                 match op {
                     3 => {
-                        if let Some(ev) = NeighEvent::from_bytes(chunk) {
+                        if let Some(ev) = chunk
+                            .get(..NeighEvent::SIZE)
+                            .and_then(NeighEvent::from_bytes)
+                        {
                             stack.on_neigh_event(now, &ev);
                         }
                     }

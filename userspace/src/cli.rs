@@ -5,7 +5,7 @@
 
 pub mod commands;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -182,6 +182,12 @@ pub struct RunArgs {
     /// Our address and prefix length, like 10.10.0.4/24.
     #[arg(long, value_parser = parse_cidr)]
     pub ip: (Ipv4Addr, u8),
+    /// An IPv6 address and prefix length, like fd00:10:10::4/64; repeat for
+    /// more (at most 4 with the link-local one). With any, the link-local
+    /// address derived from the MAC is added unless one is given. Without,
+    /// IPv6 is left to the kernel.
+    #[arg(long = "ip6", value_parser = parse_cidr6)]
+    pub ip6: Vec<(Ipv6Addr, u8)>,
     /// Our MAC address (default: the interface's).
     #[arg(long)]
     pub mac: Option<MacAddr>,
@@ -230,6 +236,7 @@ impl RunArgs {
             iface: self.iface,
             ip,
             prefix,
+            ip6: self.ip6,
             mac: self.mac,
             mode: self.mode,
             capture_all: self.capture == Capture::All,
@@ -426,6 +433,25 @@ pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     Ok((ip, prefix))
 }
 
+/// Parses `ADDR/N` for IPv6: a unicast address (not ::, ::1 or a group).
+pub fn parse_cidr6(s: &str) -> Result<(Ipv6Addr, u8), String> {
+    let (ip, prefix) = s
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}' needs a prefix length, like fd00:10:10::4/64"))?;
+    let ip: Ipv6Addr = ip
+        .parse()
+        .map_err(|_| format!("'{ip}' is not an IPv6 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (1..=128).contains(p))
+        .ok_or_else(|| format!("prefix length '{prefix}' must be between 1 and 128"))?;
+    if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+        return Err(format!("{ip} cannot be a host's address"));
+    }
+    Ok((ip, prefix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,6 +482,42 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn cidr6() {
+        assert_eq!(
+            parse_cidr6("fd00:10:10::4/64"),
+            Ok(("fd00:10:10::4".parse().unwrap(), 64))
+        );
+        for bad in [
+            "fd00:10:10::4",
+            "fd00:10:10::4/129",
+            "fd00:10:10::4/0",
+            "10.10.0.4/24",
+            "::/64",
+            "::1/128",
+            "ff02::1/64",
+        ] {
+            assert!(parse_cidr6(bad).is_err(), "{bad}");
+        }
+        let c = Cli::try_parse_from([
+            "xdpstack",
+            "run",
+            "--iface",
+            "eth0",
+            "--ip",
+            "10.10.0.4/24",
+            "--ip6",
+            "fd00:10:10::4/64",
+            "--ip6",
+            "fe80::4/64",
+        ])
+        .unwrap();
+        let Command::Run(run) = c.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.config().ip6.len(), 2);
     }
 
     #[test]

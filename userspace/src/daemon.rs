@@ -18,7 +18,7 @@
 //! when frames made without a device wait in the stack or a deadline is
 //! earlier than the one it sleeps until. An idle daemon does not wake at all.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,9 +30,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use tokio::io::unix::AsyncFd;
 use xdpstack_common::config::{
     neigh_refresh_ns, FastpathConfig, FLAG_CAPTURE, FLAG_CAPTURE_ALL, FLAG_FASTPATH,
-    FLAG_NEIGH_EVENTS,
+    FLAG_NEIGH_EVENTS, MAX_IP6,
 };
-use xdpstack_common::neigh::NeighEvent;
+use xdpstack_common::layout::ipv6;
+use xdpstack_common::neigh::NeighRecord;
 
 use crate::capture::tap::Tap;
 use crate::capture::{self, Hub};
@@ -57,6 +58,9 @@ pub struct Config {
     /// Our address and prefix length.
     pub ip: Ipv4Addr,
     pub prefix: u8,
+    /// Our IPv6 addresses and prefix lengths (`--ip6`); empty: IPv6 is the
+    /// kernel's. The link-local one is added by `ip6_addresses`.
+    pub ip6: Vec<(Ipv6Addr, u8)>,
     /// Our MAC address; `None`: the interface's.
     pub mac: Option<MacAddr>,
     pub mode: AttachMode,
@@ -197,6 +201,32 @@ fn render_metrics(
     metrics::render(&reply, &extra)
 }
 
+/// The IPv6 addresses served: those given, plus the link-local address
+/// derived from the MAC (modified EUI-64, RFC 4291 2.5.1 and appendix A)
+/// unless a link-local one was given (RFC 4862 5.3: every interface has
+/// one). None given: none at all, IPv6 stays the kernel's.
+pub fn ip6_addresses(given: &[(Ipv6Addr, u8)], mac: MacAddr) -> Result<Vec<(Ipv6Addr, u8)>> {
+    if given.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<(Ipv6Addr, u8)> = Vec::new();
+    for &(a, p) in given {
+        if !out.iter().any(|(b, _)| *b == a) {
+            out.push((a, p));
+        }
+    }
+    if !out.iter().any(|(a, _)| a.is_unicast_link_local()) {
+        out.push((Ipv6Addr::from(ipv6::link_local_from_mac(mac.0)), 64));
+    }
+    if out.len() > MAX_IP6 {
+        bail!(
+            "{} IPv6 addresses with the link-local one; the fast path holds at most {MAX_IP6}",
+            out.len()
+        );
+    }
+    Ok(out)
+}
+
 /// The earlier of two optional deadlines.
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     a.into_iter().chain(b).min()
@@ -240,8 +270,14 @@ pub fn run(args: Config) -> Result<()> {
     }
     // Unchanged ARP senders are republished often enough to keep their cache
     // entries reachable (`neigh_refresh_ns`), not on every frame.
+    let ip6 = ip6_addresses(&args.ip6, mac)?;
+    let ip6_octets: Vec<[u8; 16]> = ip6.iter().map(|(a, _)| a.octets()).collect();
+    for (a, p) in &ip6 {
+        log::info!("IPv6 {a}/{p}: neighbour solicitations and echo answered in-kernel");
+    }
     let fp_config = FastpathConfig::new(ip.octets(), mac.octets(), flags)
-        .with_neigh_refresh_ns(neigh_refresh_ns(args.arp_timeout.as_secs()));
+        .with_neigh_refresh_ns(neigh_refresh_ns(args.arp_timeout.as_secs()))
+        .with_ip6(&ip6_octets);
     let mut fastpath = Fastpath::load(fp_config)?;
     let neigh_ring = fastpath.take_neigh_events()?;
     let capture_ring = fastpath.take_capture_ring()?;
@@ -522,8 +558,11 @@ async fn main_task(
                     let mut st = shared.stack();
                     let ring = guard.get_inner_mut();
                     while let Some(item) = ring.next() {
-                        if let Some(ev) = NeighEvent::from_bytes(&item) {
-                            st.on_neigh_event(now, &ev);
+                        // NDP bindings wait for the userspace IPv6 stack;
+                        // a record of unknown length is skipped.
+                        match NeighRecord::from_bytes(&item) {
+                            Some(NeighRecord::Arp(ev)) => st.on_neigh_event(now, &ev),
+                            Some(NeighRecord::Ndp(_)) | None => {}
                         }
                     }
                     // Learning flushes queued packets and (re)arms ARP
@@ -1005,5 +1044,32 @@ impl EventFd {
 impl AsRawFd for EventFd {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.0.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x04]);
+
+    #[test]
+    fn ip6_link_local_is_derived_unless_given() {
+        assert!(ip6_addresses(&[], MAC).unwrap().is_empty());
+        let g: Ipv6Addr = "fd00:10:10::4".parse().unwrap();
+        let got = ip6_addresses(&[(g, 64)], MAC).unwrap();
+        // 02:00:00:00:00:04: the U/L bit flips, ff:fe in the middle.
+        let ll: Ipv6Addr = "fe80::ff:fe00:4".parse().unwrap();
+        assert_eq!(got, vec![(g, 64), (ll, 64)]);
+        let mine: Ipv6Addr = "fe80::4".parse().unwrap();
+        assert_eq!(
+            ip6_addresses(&[(g, 64), (mine, 64), (g, 64)], MAC).unwrap(),
+            vec![(g, 64), (mine, 64)]
+        );
+        let many: Vec<(Ipv6Addr, u8)> = (1..=4u16)
+            .map(|i| (Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i), 64))
+            .collect();
+        assert!(ip6_addresses(&many, MAC).is_err());
+        assert_eq!(ip6_addresses(&many[..3], MAC).unwrap().len(), 4);
     }
 }

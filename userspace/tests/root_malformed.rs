@@ -531,3 +531,337 @@ fn root_malformed_frames_get_no_reply_linux_would_not_send() {
     r.client_ok(&["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.10.0.4"]);
     assert!(!stderr.text().contains("panicked"), "{}", stderr.text());
 }
+
+// IPv6 (issue 13): the same comparison for Neighbor Discovery and echo,
+// with xdpstack serving fd00:10:10::4 (`--ip6`) and Linux owning it in the
+// twin lab.
+
+const US6: [u8; 16] = [0xfd, 0, 0, 0x10, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4];
+const CLIENT6: [u8; 16] = [0xfd, 0, 0, 0x10, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+/// ff02::1:ff00:4, the solicited-node group of US6.
+const US6_GROUP: [u8; 16] = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 4];
+const GROUP_MAC: [u8; 6] = [0x33, 0x33, 0xff, 0, 0, 4];
+
+/// An ICMPv6 message's checksum with its pseudo-header (RFC 8200 8.1).
+fn icmp6_checksum(src: &[u8; 16], dst: &[u8; 16], msg: &[u8]) -> u16 {
+    let mut acc = checksum::sum_be(0, src);
+    acc = checksum::sum_be(acc, dst);
+    acc = checksum::sum_be(acc, &(msg.len() as u32).to_be_bytes());
+    acc = checksum::sum_be(acc, &[0, 0, 0, 58]);
+    checksum::finish(checksum::sum_be(acc, msg))
+}
+
+/// An IPv6 packet: `payload` after a header with next header `nh`; for
+/// ICMPv6 (`nh` 58) the checksum is filled in unless `bad_sum`.
+fn ip6(src: [u8; 16], dst: [u8; 16], nh: u8, hop: u8, payload: &[u8], bad_sum: bool) -> Vec<u8> {
+    let mut m = payload.to_vec();
+    if nh == 58 && m.len() >= 4 {
+        m[2..4].fill(0);
+        let mut c = icmp6_checksum(&src, &dst, &m);
+        if bad_sum {
+            c ^= 0x0101;
+        }
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+    }
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&(m.len() as u16).to_be_bytes());
+    p.extend_from_slice(&[nh, hop]);
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend_from_slice(&m);
+    p
+}
+
+fn ns6(target: [u8; 16], slla: Option<[u8; 6]>) -> Vec<u8> {
+    let mut m = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&target);
+    if let Some(mac) = slla {
+        m.extend_from_slice(&[1, 1]);
+        m.extend_from_slice(&mac);
+    }
+    m
+}
+
+fn echo6() -> Vec<u8> {
+    let mut m = vec![128, 0, 0, 0, 0x51, 0x51, 0, 1];
+    m.extend(ping_data());
+    m
+}
+
+fn cases6() -> Vec<Case> {
+    vec![
+        Case {
+            name: "NS with hop limit 254",
+            frames: |m| {
+                let p = ip6(
+                    CLIENT6,
+                    US6_GROUP,
+                    58,
+                    254,
+                    &ns6(US6, Some(m.client)),
+                    false,
+                );
+                vec![eth(GROUP_MAC, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.slow_ndp_invalid",
+        },
+        Case {
+            name: "NS with a bad checksum",
+            frames: |m| {
+                let p = ip6(CLIENT6, US6_GROUP, 58, 255, &ns6(US6, Some(m.client)), true);
+                vec![eth(GROUP_MAC, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.slow_icmp6_bad_checksum",
+        },
+        Case {
+            name: "NS for a multicast target",
+            frames: |m| {
+                let t = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+                let p = ip6(CLIENT6, US6_GROUP, 58, 255, &ns6(t, Some(m.client)), false);
+                vec![eth(GROUP_MAC, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.slow_ndp_invalid",
+        },
+        Case {
+            name: "DAD NS (from ::) with a source link-layer option",
+            frames: |m| {
+                let p = ip6(
+                    [0; 16],
+                    US6_GROUP,
+                    58,
+                    255,
+                    &ns6(US6, Some(m.client)),
+                    false,
+                );
+                vec![eth(GROUP_MAC, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.slow_ndp_invalid",
+        },
+        Case {
+            name: "NS with a zero-length option",
+            frames: |m| {
+                let mut ns = ns6(US6, Some(m.client));
+                ns[25] = 0;
+                let p = ip6(CLIENT6, US6_GROUP, 58, 255, &ns, false);
+                vec![eth(GROUP_MAC, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.slow_ndp_invalid",
+        },
+        Case {
+            name: "NS with code 1",
+            frames: |m| {
+                let mut ns = ns6(US6, Some(m.client));
+                ns[1] = 1;
+                let p = ip6(CLIENT6, US6_GROUP, 58, 255, &ns, false);
+                vec![eth(GROUP_MAC, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.slow_ndp_invalid",
+        },
+        Case {
+            name: "NS cut inside its option",
+            frames: |m| {
+                let mut p = ip6(
+                    CLIENT6,
+                    US6_GROUP,
+                    58,
+                    255,
+                    &ns6(US6, Some(m.client)),
+                    false,
+                );
+                p.truncate(40 + 28);
+                vec![eth(GROUP_MAC, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.slow_ip6_bad_header",
+        },
+        Case {
+            name: "echo with a hop-by-hop extension header",
+            frames: |m| {
+                let mut e = echo6();
+                e[2..4].fill(0);
+                let c = icmp6_checksum(&CLIENT6, &US6, &e);
+                e[2..4].copy_from_slice(&c.to_be_bytes());
+                let mut payload = vec![58, 0, 1, 4, 0, 0, 0, 0];
+                payload.extend(e);
+                let p = ip6(CLIENT6, US6, 0, 64, &payload, false);
+                vec![eth(m.stack, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.slow_ip6_not_icmp",
+        },
+        Case {
+            name: "echo with a bad checksum",
+            frames: |m| {
+                let p = ip6(CLIENT6, US6, 58, 64, &echo6(), true);
+                vec![eth(m.stack, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.slow_icmp6_bad_checksum",
+        },
+        Case {
+            name: "echo from a multicast source",
+            frames: |m| {
+                let src = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+                let p = ip6(src, US6, 58, 64, &echo6(), false);
+                vec![eth(m.stack, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.slow_ip6_martian",
+        },
+        Case {
+            name: "IPv6 header cut at 30 bytes",
+            frames: |m| {
+                let p = ip6(CLIENT6, US6, 58, 64, &echo6(), false);
+                vec![eth(m.stack, m.client, 0x86dd, &p[..30])]
+            },
+            counter: "xdp.passed_malformed6",
+        },
+        // Controls: both must answer these.
+        Case {
+            name: "valid NS to our solicited-node group",
+            frames: |m| {
+                let p = ip6(
+                    CLIENT6,
+                    US6_GROUP,
+                    58,
+                    255,
+                    &ns6(US6, Some(m.client)),
+                    false,
+                );
+                vec![eth(GROUP_MAC, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.ndp_advert_sent",
+        },
+        Case {
+            name: "valid echo request",
+            frames: |m| {
+                let p = ip6(CLIENT6, US6, 58, 64, &echo6(), false);
+                vec![eth(m.stack, m.client, 0x86dd, &p)]
+            },
+            counter: "xdp.icmp6_echo_replied",
+        },
+    ]
+}
+
+/// Echo replies and neighbour adverts from fd00:10:10::4 among `frames`,
+/// after checking that each is well-formed (its ICMPv6 checksum).
+fn replies6(case: &str, who: &str, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for f in frames {
+        if f.len() < 58 || f[12..14] != [0x86, 0xdd] || f[22..38] != US6 || f[20] != 58 {
+            continue;
+        }
+        if f[54] != 129 && f[54] != 136 {
+            continue;
+        }
+        let plen = usize::from(u16::from_be_bytes([f[18], f[19]]));
+        let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+        src.copy_from_slice(&f[22..38]);
+        dst.copy_from_slice(&f[38..54]);
+        let msg = &f[54..54 + plen];
+        let mut acc = checksum::sum_be(0, &src);
+        acc = checksum::sum_be(acc, &dst);
+        acc = checksum::sum_be(acc, &(msg.len() as u32).to_be_bytes());
+        acc = checksum::sum_be(acc, &[0, 0, 0, 58]);
+        assert_eq!(
+            checksum::fold(checksum::sum_be(acc, msg)),
+            0xffff,
+            "{case}: {who}: bad ICMPv6 checksum {f:02x?}"
+        );
+        out.push(f.clone());
+    }
+    out
+}
+
+#[test]
+fn root_malformed_ipv6_gets_no_reply_linux_would_not_send() {
+    if !root_or_skip("root_malformed_ipv6_gets_no_reply_linux_would_not_send") {
+        return;
+    }
+    let (r, stderr) = start_in(Default::default(), &[], &["--ip6", "fd00:10:10::4/64"]);
+    let linux = Lab::test(kernel_addr()).expect("the kernel lab");
+    let xmacs = Macs {
+        client: r.lab.client().mac().unwrap(),
+        stack: r.lab.stack().mac().unwrap(),
+    };
+    let kmacs = Macs {
+        client: linux.client().mac().unwrap(),
+        stack: linux.stack().mac().unwrap(),
+    };
+    // Both sides resolve each other first (no NDP of their own in the window).
+    let ping6 = ["ping", "-6", "-n", "-c", "1", "-W", "2", "fd00:10:10::4"];
+    r.client_ok(&ping6);
+    assert!(linux.client().exec(ping6).is_ok_and(|o| o.status.success()));
+    let window = Duration::from_millis(300);
+    let mut problems = Vec::new();
+    let mut controls = 0;
+    for case in cases6() {
+        let before = r.stat(case.counter);
+        let k = replies6(
+            case.name,
+            "linux",
+            &raw_exchange(
+                linux.client().ns(),
+                linux.client().iface(),
+                (case.frames)(kmacs),
+                window,
+            ),
+        );
+        let x = replies6(
+            case.name,
+            "xdpstack",
+            &raw_exchange(
+                r.lab.client().ns(),
+                r.lab.client().iface(),
+                (case.frames)(xmacs),
+                window,
+            ),
+        );
+        let after = r.stat(case.counter);
+        println!(
+            "{:<50} linux {} repl{}, xdpstack {}, {} {before} -> {after}",
+            case.name,
+            k.len(),
+            if k.len() == 1 { "y" } else { "ies" },
+            x.len(),
+            case.counter
+        );
+        if x.len() > k.len() {
+            problems.push(format!(
+                "{}: xdpstack replied {} times, Linux {}: {:02x?}",
+                case.name,
+                x.len(),
+                k.len(),
+                x
+            ));
+        }
+        if !k.is_empty() && !x.is_empty() {
+            controls += 1;
+        }
+        if after <= before {
+            problems.push(format!(
+                "{}: {} did not move ({before})",
+                case.name, case.counter
+            ));
+        }
+        assert!(
+            r.daemon_alive(),
+            "{}: the daemon died: {}",
+            case.name,
+            stderr.text()
+        );
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(
+        controls, 2,
+        "the valid NS and echo must be answered by both"
+    );
+    r.client_ok(&[
+        "ping",
+        "-6",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-W",
+        "2",
+        "fd00:10:10::4",
+    ]);
+    assert!(!stderr.text().contains("panicked"), "{}", stderr.text());
+}

@@ -10,6 +10,7 @@
 mod support;
 
 use aya::maps::{MapData, RingBuf};
+use support::ipv6 as ipv6t;
 use support::*;
 use xdpstack::fastpath::reference::{Action, NeighFilter};
 use xdpstack::fastpath::Fastpath;
@@ -20,7 +21,8 @@ use xdpstack_common::config::{
     FastpathConfig, FLAG_CAPTURE, FLAG_CAPTURE_ALL, FLAG_FASTPATH, FLAG_NEIGH_EVENTS,
 };
 use xdpstack_common::counters::Counter;
-use xdpstack_common::neigh::NeighEvent;
+use xdpstack_common::layout::ipv6 as l6;
+use xdpstack_common::neigh::NeighRecord;
 
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
@@ -62,9 +64,15 @@ impl Live {
     /// `neigh_refresh_ns` is either 0 (every event published) or `u64::MAX`
     /// (a repeat is never refreshed), so the kernel's clock cannot make the
     /// two disagree; the refresh itself is tested in `root_xdp_test_run`.
-    fn new(flags: u32, neigh_refresh_ns: u64) -> Live {
+    fn new(flags: u32, neigh_refresh_ns: u64, ip6: bool) -> Live {
+        let addrs: &[[u8; 16]] = if ip6 {
+            &[ipv6t::US_IP6, ipv6t::US_LL]
+        } else {
+            &[]
+        };
         let cfg = FastpathConfig::new(US_IP.octets(), US_MAC.octets(), flags)
-            .with_neigh_refresh_ns(neigh_refresh_ns);
+            .with_neigh_refresh_ns(neigh_refresh_ns)
+            .with_ip6(addrs);
         let mut fp = Fastpath::load(cfg).expect("loading the XDP program");
         let events = fp.take_neigh_events().expect("event ring");
         let capture = fp.take_capture_ring().expect("capture ring");
@@ -99,9 +107,13 @@ impl Live {
             .into_iter()
             .filter(|c| !matches!(c, Counter::CaptureFrames | Counter::CaptureLost))
             .collect();
-        let mut events = Vec::new();
+        let (mut events, mut events6) = (Vec::new(), Vec::new());
         while let Some(item) = self.events.next() {
-            events.extend(NeighEvent::from_bytes(&item));
+            match NeighRecord::from_bytes(&item) {
+                Some(NeighRecord::Arp(ev)) => events.push(ev),
+                Some(NeighRecord::Ndp(ev)) => events6.push(ev),
+                None => return Err(format!("unreadable event of {} bytes", item.len())),
+            }
         }
         let mut copies = Vec::new();
         while let Some(item) = self.capture.next() {
@@ -126,8 +138,16 @@ impl Live {
         if want.neigh.is_some() {
             want_moved.push(Counter::NeighEvents);
         }
+        if want.neigh6.is_some() {
+            want_moved.push(Counter::Neigh6Events);
+        }
         if want.neigh_suppressed {
-            want_moved.push(Counter::NeighEventsSuppressed);
+            // The model has one flag; the frame's type says which counter.
+            if frame[12..14] == [0x86, 0xdd] {
+                want_moved.push(Counter::Neigh6EventsSuppressed);
+            } else {
+                want_moved.push(Counter::NeighEventsSuppressed);
+            }
         }
         want_moved.sort_by_key(|c| c.index());
         if verdict != want_verdict {
@@ -154,6 +174,12 @@ impl Live {
         }
         if events != want.neigh.into_iter().collect::<Vec<_>>() {
             return Err(format!("events: kernel {events:?} model {:?}", want.neigh));
+        }
+        if events6 != want.neigh6.into_iter().collect::<Vec<_>>() {
+            return Err(format!(
+                "NDP events: kernel {events6:?} model {:?}",
+                want.neigh6
+            ));
         }
         // With a capture on, the program copies the frame as it came, with
         // the model's verdict and reason, and then the reply it sends.
@@ -190,6 +216,19 @@ impl Live {
 /// Fixes the IPv4 header and ICMP checksums of an IPv4 frame (when they are
 /// inside the frame), so mutations reach the checks behind them.
 fn fix_checksums(frame: &mut [u8]) {
+    if frame.len() >= 54 && frame[12..14] == [0x86, 0xdd] {
+        // ICMPv6 directly after the IPv6 header: its checksum.
+        let plen = usize::from(u16::from_be_bytes([frame[18], frame[19]]));
+        if frame[20] == 58 && plen >= 4 && 54 + plen <= frame.len() {
+            let mut src = [0u8; 16];
+            let mut dst = [0u8; 16];
+            src.copy_from_slice(&frame[22..38]);
+            dst.copy_from_slice(&frame[38..54]);
+            let m = ipv6t::with_checksum(&src, &dst, frame[54..54 + plen].to_vec());
+            frame[54..54 + plen].copy_from_slice(&m);
+        }
+        return;
+    }
     if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
         return;
     }
@@ -274,6 +313,69 @@ fn base_frames(rng: &mut Rng) -> Vec<Vec<u8>> {
         &[0x30, 0x39, 0x27, 0x0f, 0, 12, 0, 0, 1, 2, 3, 4],
     );
     v.push(ethernet(PEER_MAC, US_MAC, EtherType::Ipv4, &udp));
+    v.extend(ipv6_frames(rng));
+    v
+}
+
+/// IPv6 frames: solicitations (to the group, unicast, probes, other
+/// targets, with more options), adverts, echo to both addresses, an
+/// extension header, UDP, echo to all nodes.
+fn ipv6_frames(rng: &mut Rng) -> Vec<Vec<u8>> {
+    use ipv6t::*;
+    let group = l6::solicited_node(&US_IP6);
+    let mut two_opts = slla(PEER_MAC.0);
+    two_opts.extend(nonce());
+    let mut other = US_IP6;
+    other[2] = 0x77;
+    let mut v = vec![
+        ns_frame(US_IP6),
+        ns_frame(US_LL),
+        icmpv6_frame(PEER_IP6, US_IP6, 255, ns_msg(US_IP6, &[])),
+        icmpv6_frame(PEER_LL, US_LL, 255, ns_msg(US_LL, &slla(PEER_MAC.0))),
+        icmpv6_frame(PEER_IP6, group, 255, ns_msg(US_IP6, &two_opts)),
+        icmpv6_frame(PEER_IP6, group, 255, ns_msg(other, &slla(PEER_MAC.0))),
+        icmpv6_frame(
+            PEER_IP6,
+            l6::ALL_NODES,
+            255,
+            ns_msg(US_IP6, &slla(PEER_MAC.0)),
+        ),
+        dad_frame(US_IP6, &[]),
+        dad_frame(US_LL, &nonce()),
+        dad_frame(US_IP6, &slla(PEER_MAC.0)),
+        na_frame(PEER_IP6, US_IP6, 0x60, PEER_MAC.0),
+        na_frame(PEER_LL, l6::ALL_NODES, 0x20, PEER_MAC.0),
+        na_frame(PEER_IP6, l6::ALL_NODES, 0xa0, [2, 0, 0, 0, 0, 9]),
+    ];
+    for size in [0usize, 1, 8, 56, 255, 256, 1000, 1452] {
+        v.push(echo6_frame(US_IP6, size));
+    }
+    v.push(echo6_frame(US_LL, 56));
+    let mut to_all = vec![128, 0, 0, 0, 0, 1, 0, 1];
+    to_all.extend_from_slice(b"ping all");
+    v.push(icmpv6_frame(PEER_IP6, l6::ALL_NODES, 64, to_all));
+    for _ in 0..8 {
+        let n = rng.below(300);
+        let mut m = vec![128, 0, 0, 0];
+        m.extend(rng.bytes(4 + n));
+        v.push(icmpv6_frame(PEER_IP6, US_IP6, rng.next() as u8, m));
+    }
+    // Hop-by-hop options before an echo request (RFC 8200 4.3).
+    let echo = with_checksum(&PEER_IP6, &US_IP6, vec![128, 0, 0, 0, 0, 1, 0, 1]);
+    let mut ext = vec![58, 0, 1, 4, 0, 0, 0, 0];
+    ext.extend(echo);
+    v.push(ipv6_frame(
+        PEER_MAC.0, US_MAC.0, PEER_IP6, US_IP6, 0, 64, &ext,
+    ));
+    v.push(ipv6_frame(
+        PEER_MAC.0,
+        US_MAC.0,
+        PEER_IP6,
+        US_IP6,
+        17,
+        64,
+        &[0x30, 0x39, 0x27, 0x0f, 0, 12, 0, 0, 1, 2, 3, 4],
+    ));
     v
 }
 
@@ -302,17 +404,24 @@ fn root_fast_path_matches_the_reference_model() {
     // Repeated ARP senders are suppressed under the first configuration and
     // all published under the third.
     let mut suppressed = 0;
-    for (flags, refresh) in [
-        (FLAG_FASTPATH | FLAG_NEIGH_EVENTS, u64::MAX),
-        (FLAG_FASTPATH, u64::MAX),
-        (FLAG_NEIGH_EVENTS, 0),
-        (FLAG_CAPTURE_ALL | FLAG_FASTPATH, u64::MAX),
+    let mut suppressed6 = 0;
+    for (flags, refresh, ip6) in [
+        (FLAG_FASTPATH | FLAG_NEIGH_EVENTS, u64::MAX, true),
+        (FLAG_FASTPATH, u64::MAX, true),
+        (FLAG_NEIGH_EVENTS, 0, true),
+        (FLAG_CAPTURE_ALL | FLAG_FASTPATH, u64::MAX, true),
+        (FLAG_FASTPATH | FLAG_NEIGH_EVENTS, u64::MAX, false),
         // A capture client connected: the same verdicts, and copies.
-        (FLAG_CAPTURE | FLAG_FASTPATH | FLAG_NEIGH_EVENTS, u64::MAX),
+        (
+            FLAG_CAPTURE | FLAG_FASTPATH | FLAG_NEIGH_EVENTS,
+            u64::MAX,
+            true,
+        ),
     ] {
-        let mut live = Live::new(flags, refresh);
-        // Capture-all and fast path off are simple: fewer frames suffice.
-        let thorough = flags & FLAG_FASTPATH != 0 && flags & FLAG_CAPTURE_ALL == 0;
+        let mut live = Live::new(flags, refresh, ip6);
+        // Capture-all, fast path off and IPv6 off are simple: fewer frames
+        // suffice.
+        let thorough = flags & FLAG_FASTPATH != 0 && flags & FLAG_CAPTURE_ALL == 0 && ip6;
         for (b, base) in bases.iter().enumerate() {
             check(
                 &mut live,
@@ -326,7 +435,12 @@ fn root_fast_path_matches_the_reference_model() {
             }
             // Every byte of the headers (and a few of the payload) mutated,
             // left broken and with checksums fixed up.
-            let upto = base.len().min(14 + 28 + 16);
+            // IPv6: the header, and the ND header, target and options.
+            let upto = if base[12..14] == [0x86, 0xdd] {
+                base.len().min(14 + 40 + 40)
+            } else {
+                base.len().min(14 + 28 + 16)
+            };
             for at in 0..upto {
                 for value in [
                     base[at] ^ 0x01,
@@ -395,17 +509,16 @@ fn root_fast_path_matches_the_reference_model() {
             );
             runs += 1;
         }
-        suppressed += live
-            .fp
-            .counters()
-            .expect("counters")
-            .get(Counter::NeighEventsSuppressed);
+        let c = live.fp.counters().expect("counters");
+        suppressed += c.get(Counter::NeighEventsSuppressed);
+        suppressed6 += c.get(Counter::Neigh6EventsSuppressed);
     }
     println!(
-        "{runs} frames compared, {} differences, {suppressed} neighbour events suppressed",
+        "{runs} frames compared, {} differences, {suppressed} ARP and {suppressed6} NDP events suppressed",
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(runs > 5000, "only {runs} frames");
     assert!(suppressed > 0, "no repeated ARP sender was suppressed");
+    assert!(suppressed6 > 0, "no repeated NDP binding was suppressed");
 }

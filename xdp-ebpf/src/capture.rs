@@ -8,16 +8,15 @@ use aya_ebpf::{
     bindings::xdp_action,
     helpers::{bpf_ktime_get_ns, generated::bpf_xdp_load_bytes},
     macros::map,
-    maps::RingBuf,
+    maps::{PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use xdpstack_common::{
     capture::{verdict_action, verdict_reason, CaptureRecord, CAPTURE_MAX, DIR_IN, DIR_OUT},
-    config::FastpathConfig,
     counters::Counter,
 };
 
-use crate::{count, decide};
+use crate::count;
 
 /// BPF_RB_NO_WAKEUP: a wakeup is an irq_work (a self-interrupt), due on
 /// every record while the reader keeps up; without it a captured frame cost
@@ -30,63 +29,70 @@ const NO_WAKEUP: u64 = 1;
 #[map]
 static CAPTURE: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
-/// Decides the frame as without a capture, recording it first: the request
-/// is copied before a handler rewrites it into its reply, and the reply is
-/// copied after. A redirected frame is not recorded here: the daemon records
-/// it where it arrives (`xsk rx`), so each frame shows once.
+/// Where a frame is copied before the handlers run: one record per CPU.
+/// Nothing of the capture is live while `decide` runs (no ring reservation,
+/// no pointer, no flag), so the verifier checks the handlers once for both
+/// ways into them; reserving the record around `decide` had it check them
+/// twice, past its million-instruction budget once IPv6 was in.
+#[map]
+static SCRATCH: PerCpuArray<CaptureRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// Copies the frame as it came into this CPU's scratch record, before a
+/// handler rewrites it into its reply.
 #[inline(always)]
-pub fn run(ctx: &XdpContext, cfg: &FastpathConfig) -> u32 {
-    let entry = CAPTURE.reserve::<CaptureRecord>(0);
-    let ts = match &entry {
-        Some(e) => {
-            let rec = e.as_ptr() as *mut CaptureRecord;
-            fill(ctx, rec, DIR_IN)
-        }
-        None => 0,
-    };
-    let v = decide(ctx, cfg);
-    let action = verdict_action(v);
-    match entry {
-        Some(e) if action != xdp_action::XDP_REDIRECT => {
-            let rec = e.as_ptr() as *mut CaptureRecord;
-            // SAFETY: `rec` is the reserved record, ours until submitted.
-            unsafe {
-                (*rec).hdr.action = action;
-                (*rec).hdr.reason = verdict_reason(v);
-            }
-            e.submit(NO_WAKEUP);
-            count(Counter::CaptureFrames);
-        }
-        Some(e) => e.discard(0),
-        None => count(Counter::CaptureLost),
+pub fn before(ctx: &XdpContext) {
+    if let Some(rec) = SCRATCH.get_ptr_mut(0) {
+        fill(ctx, rec, DIR_IN);
     }
-    if action == xdp_action::XDP_TX {
-        match CAPTURE.reserve::<CaptureRecord>(0) {
-            Some(e) => {
-                let rec = e.as_ptr() as *mut CaptureRecord;
-                fill(ctx, rec, DIR_OUT);
-                // SAFETY: as above; the reply leaves with the request's
-                // verdict, and shares its timestamp when that was taken.
-                unsafe {
-                    (*rec).hdr.action = action;
-                    (*rec).hdr.reason = verdict_reason(v);
-                    if ts != 0 {
-                        (*rec).hdr.ts_ns = ts;
-                    }
-                }
-                e.submit(NO_WAKEUP);
-                count(Counter::CaptureFrames);
-            }
-            None => count(Counter::CaptureLost),
-        }
-    }
-    action
 }
 
-/// Copies the frame into a reserved record and fills its header but the
-/// verdict; returns the timestamp.
+/// Sends the scratch copy with the verdict `v`, and for an XDP_TX answer a
+/// copy of the reply. A redirected frame is not sent here: the daemon
+/// records it where it arrives (`xsk rx`), so each frame shows once.
 #[inline(always)]
-fn fill(ctx: &XdpContext, rec: *mut CaptureRecord, dir: u8) -> u64 {
+pub fn after(ctx: &XdpContext, v: u32) {
+    let action = verdict_action(v);
+    if action == xdp_action::XDP_REDIRECT {
+        return;
+    }
+    let Some(rec) = SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's scratch record; XDP runs with preemption off, so
+    // nothing else uses it until this program returns.
+    let ts = unsafe {
+        (*rec).hdr.action = action;
+        (*rec).hdr.reason = verdict_reason(v);
+        (*rec).hdr.ts_ns
+    };
+    send(rec);
+    if action == xdp_action::XDP_TX {
+        fill(ctx, rec, DIR_OUT);
+        // SAFETY: as above; the reply leaves with the request's verdict and
+        // shares its timestamp.
+        unsafe {
+            (*rec).hdr.action = action;
+            (*rec).hdr.reason = verdict_reason(v);
+            (*rec).hdr.ts_ns = ts;
+        }
+        send(rec);
+    }
+}
+
+/// Puts a copy of the scratch record into the ring, or counts it lost.
+#[inline(always)]
+fn send(rec: *mut CaptureRecord) {
+    // SAFETY: `rec` is this CPU's scratch record (see `after`).
+    let r: &CaptureRecord = unsafe { &*rec };
+    match CAPTURE.output::<CaptureRecord>(r, NO_WAKEUP) {
+        Ok(()) => count(Counter::CaptureFrames),
+        Err(_) => count(Counter::CaptureLost),
+    }
+}
+
+/// Copies the frame into a record and fills its header but the verdict.
+#[inline(always)]
+fn fill(ctx: &XdpContext, rec: *mut CaptureRecord, dir: u8) {
     let len = ctx.data_end() - ctx.data();
     let n = if len > CAPTURE_MAX { CAPTURE_MAX } else { len };
     // The mask keeps the size within [1, CAPTURE_MAX] where the verifier can
@@ -95,12 +101,12 @@ fn fill(ctx: &XdpContext, rec: *mut CaptureRecord, dir: u8) -> u64 {
     let n = ((n.wrapping_sub(1)) & (CAPTURE_MAX - 1)) + 1;
     // SAFETY: a helper without arguments.
     let ts = unsafe { bpf_ktime_get_ns() };
-    // SAFETY: `rec` is a reserved ring record of `CaptureRecord` size, so
-    // `data` has room for CAPTURE_MAX >= n bytes; the helper checks the
-    // frame's bounds itself and fails instead of reading past them.
+    // SAFETY: `rec` is a record of `CaptureRecord` size, so `data` has room
+    // for CAPTURE_MAX >= n bytes; the helper checks the frame's bounds
+    // itself and fails instead of reading past them.
     let copied =
         unsafe { bpf_xdp_load_bytes(ctx.ctx, 0, (*rec).data.as_mut_ptr().cast(), n as u32) };
-    // SAFETY: as above, the record is ours until submitted.
+    // SAFETY: as above, the record is this CPU's.
     unsafe {
         (*rec).hdr.ts_ns = ts;
         (*rec).hdr.len = len as u32;
@@ -110,5 +116,4 @@ fn fill(ctx: &XdpContext, rec: *mut CaptureRecord, dir: u8) -> u64 {
         (*rec).hdr.dir = dir;
         (*rec).hdr._pad = [0; 7];
     }
-    ts
 }

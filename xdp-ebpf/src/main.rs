@@ -15,6 +15,8 @@ mod arp;
 mod capture;
 mod csum;
 mod icmp;
+mod ipv6;
+mod ndp;
 
 use aya_ebpf::{
     bindings::xdp_action,
@@ -155,12 +157,22 @@ pub fn xdpstack(ctx: XdpContext) -> u32 {
         count(Counter::PassedUnconfigured);
         return xdp_action::XDP_PASS;
     };
-    let cfg = *cfg;
+    // No copy of the config onto the BPF stack: with the IPv6 addresses it
+    // is large, and the stack has 512 bytes.
     // The one test a frame pays while no capture client is connected.
     if cfg.has(FLAG_CAPTURE) {
-        return capture::run(&ctx, &cfg);
+        capture::before(&ctx);
     }
-    verdict_action(decide(&ctx, &cfg))
+    let v = decide(&ctx, cfg);
+    // The flag is read again (volatile, so the compiler cannot keep the
+    // first reading) rather than kept: nothing of the capture is live
+    // across `decide` (see `capture::SCRATCH`).
+    // SAFETY: `cfg` points into the CONFIG map's value, valid for this run.
+    let flags = unsafe { core::ptr::read_volatile(&cfg.flags) };
+    if flags & FLAG_CAPTURE != 0 {
+        capture::after(&ctx, v);
+    }
+    verdict_action(v)
 }
 
 /// The verdict on one frame, packed with its reason (`verdict`).
@@ -179,6 +191,7 @@ pub(crate) fn decide(ctx: &XdpContext, cfg: &FastpathConfig) -> u32 {
     match ethertype {
         eth::ETHERTYPE_ARP => arp::handle(ctx, &frame, cfg),
         eth::ETHERTYPE_IPV4 => icmp::handle(ctx, &frame, cfg),
+        eth::ETHERTYPE_IPV6 => ipv6::handle(ctx, &frame, cfg),
         _ => verdict(Counter::PassedNotOurs, xdp_action::XDP_PASS),
     }
 }

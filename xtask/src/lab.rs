@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use crate::cmd;
 use crate::netns::{
-    namespaces, Lab, LabOptions, CLIENT_ADDR, COURSE_CLIENT_IF, COURSE_CLIENT_NS, COURSE_STACK_IF,
-    COURSE_STACK_NS, STACK_ADDR,
+    namespaces, Lab, LabOptions, CLIENT_ADDR, CLIENT_ADDR6, COURSE_CLIENT_IF, COURSE_CLIENT_NS,
+    COURSE_STACK_IF, COURSE_STACK_NS, PREFIX_LEN6, STACK_ADDR, STACK_ADDR6,
 };
 
 /// Where the client end's `peer_counter` attachment is pinned, so it
@@ -62,7 +62,7 @@ pub fn up(opts: LabOptions) -> Result<()> {
     if opts.stack_kernel_addr {
         println!("kernel mode: Linux in {COURSE_STACK_NS} answers for {STACK_ADDR}");
     } else {
-        println!("start xdpstack in it with `cargo xtask run`");
+        println!("start xdpstack in it with `cargo xtask run` (IPv6 too: `cargo xtask run --ip6 {STACK_ADDR6}/{PREFIX_LEN6}`)");
     }
     print_hints();
     println!("remove it with `cargo xtask lab down`");
@@ -74,6 +74,8 @@ pub fn print_hints() {
     println!("try from the client namespace (another terminal):");
     println!("  sudo ip netns exec {COURSE_CLIENT_NS} ping {STACK_ADDR}");
     println!("  sudo ip netns exec {COURSE_CLIENT_NS} arping -i {COURSE_CLIENT_IF} {STACK_ADDR}");
+    println!("  sudo ip netns exec {COURSE_CLIENT_NS} ping -6 {STACK_ADDR6}");
+    println!("  sudo ip netns exec {COURSE_CLIENT_NS} ip -6 neigh");
     println!("  sudo ip netns exec {COURSE_CLIENT_NS} tcpdump -ni {COURSE_CLIENT_IF}");
 }
 
@@ -117,7 +119,9 @@ pub fn status() -> Result<()> {
             print_indented("XDP", &xdp_summary(ns, iface));
         }
     }
-    println!("addresses: client {CLIENT_ADDR}, stack {STACK_ADDR}");
+    println!(
+        "addresses: client {CLIENT_ADDR} and {CLIENT_ADDR6}, stack {STACK_ADDR} and {STACK_ADDR6} (with --ip6)"
+    );
     Ok(())
 }
 

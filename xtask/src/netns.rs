@@ -36,6 +36,14 @@ pub const CLIENT_ADDR: &str = "10.10.0.2";
 pub const STACK_ADDR: &str = "10.10.0.4";
 /// Both addresses are in 10.10.0.0/24.
 pub const PREFIX_LEN: u8 = 24;
+/// The client's IPv6 address, in the lab's ULA prefix fd00:10:10::/64
+/// (RFC 4193). Added with `nodad`, so it is usable at once; the client's
+/// link-local address is left to the kernel's default (with DAD).
+pub const CLIENT_ADDR6: &str = "fd00:10:10::2";
+/// The IPv6 address xdpstack answers for with `--ip6` (or the kernel, in
+/// kernel mode).
+pub const STACK_ADDR6: &str = "fd00:10:10::4";
+pub const PREFIX_LEN6: u8 = 64;
 
 /// The course lab's fixed names.
 pub const COURSE_CLIENT_NS: &str = "xdplab-client";
@@ -382,6 +390,45 @@ impl Lab {
                 "dev",
                 &self.stack.iface,
             ])?,
+        }
+        let client_addr6 = format!("{CLIENT_ADDR6}/{PREFIX_LEN6}");
+        ip([
+            "-n",
+            &self.client.ns,
+            "addr",
+            "replace",
+            &client_addr6,
+            "dev",
+            &self.client.iface,
+            "nodad",
+        ])?;
+        if opts.stack_kernel_addr {
+            let stack_addr6 = format!("{STACK_ADDR6}/{PREFIX_LEN6}");
+            ip([
+                "-n",
+                &self.stack.ns,
+                "addr",
+                "replace",
+                &stack_addr6,
+                "dev",
+                &self.stack.iface,
+                "nodad",
+            ])?;
+        } else {
+            // Likewise fd00:10:10::4; the kernel's own link-local address
+            // stays (xdpstack derives the same one from the MAC and answers
+            // for it first).
+            ip([
+                "-n",
+                &self.stack.ns,
+                "-6",
+                "addr",
+                "flush",
+                "dev",
+                &self.stack.iface,
+                "scope",
+                "global",
+            ])?;
         }
         for side in [&self.client, &self.stack] {
             ip(["-n", &side.ns, "link", "set", &side.iface, "up"])?;

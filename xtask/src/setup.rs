@@ -59,6 +59,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "ethtool",
     "bpftool",
     "hping3",
+    // ndisc6: Neighbor Discovery from the lab's client (root_ipv6_lab).
+    "ndisc6",
     "netcat-openbsd",
     "curl",
     "procps",

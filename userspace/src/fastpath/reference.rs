@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use xdpstack_common::checksum;
 use xdpstack_common::config::{FastpathConfig, FLAG_CAPTURE_ALL, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
 use xdpstack_common::counters::Counter;
-use xdpstack_common::layout::{arp, eth, icmp, ipv4};
-use xdpstack_common::neigh::{NeighEvent, EVENT_ANSWERED};
+use xdpstack_common::layout::{arp, eth, icmp, icmpv6, ipv4, ipv6};
+use xdpstack_common::neigh::{NeighEvent, NeighEvent6, EVENT_ANSWERED, NA_FLAGS_MASK};
 
 /// The fast path verifies the ICMP checksum of messages shorter than this
 /// in-kernel (five 256-byte blocks plus a tail below 256 bytes); longer ones
@@ -47,6 +47,8 @@ pub struct Decision {
     pub reason: Counter,
     /// The ARP sender binding published to userspace, if any.
     pub neigh: Option<NeighEvent>,
+    /// The NDP link-layer binding published to userspace, if any.
+    pub neigh6: Option<NeighEvent6>,
     /// A binding not published because it repeats one published within the
     /// refresh interval (only [`NeighFilter::decide`] sets it).
     pub neigh_suppressed: bool,
@@ -58,6 +60,7 @@ impl Decision {
             action: Action::Pass,
             reason,
             neigh: None,
+            neigh6: None,
             neigh_suppressed: false,
         }
     }
@@ -67,6 +70,7 @@ impl Decision {
             action: Action::ToUserspace,
             reason,
             neigh: None,
+            neigh6: None,
             neigh_suppressed: false,
         }
     }
@@ -98,7 +102,8 @@ pub fn decide(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
     match be16(frame, eth::ETHERTYPE) {
         eth::ETHERTYPE_ARP => decide_arp(cfg, frame),
         eth::ETHERTYPE_IPV4 => decide_ipv4(cfg, frame),
-        // IPv6, VLAN-tagged frames, anything else: the kernel's business.
+        eth::ETHERTYPE_IPV6 => decide_ipv6(cfg, frame),
+        // VLAN-tagged frames, anything else: the kernel's business.
         _ => Decision::pass(Counter::PassedNotOurs),
     }
 }
@@ -120,6 +125,7 @@ struct Published {
 #[derive(Clone, Debug, Default)]
 pub struct NeighFilter {
     published: HashMap<[u8; 4], Published>,
+    published6: HashMap<[u8; 16], Published>,
 }
 
 impl NeighFilter {
@@ -132,7 +138,36 @@ impl NeighFilter {
                 d.neigh_suppressed = true;
             }
         }
+        if let Some(ev) = d.neigh6 {
+            if !self.publish6(cfg, &ev, now_ns) {
+                d.neigh6 = None;
+                d.neigh_suppressed = true;
+            }
+        }
         d
+    }
+
+    /// [`NeighFilter::publish`] for NDP bindings, keyed by IPv6 address;
+    /// a binding of one of our own addresses (a duplicate) always goes out.
+    pub fn publish6(&mut self, cfg: &FastpathConfig, ev: &NeighEvent6, now_ns: u64) -> bool {
+        if !cfg.is_our_ip6(&ev.ip) {
+            if let Some(p) = self.published6.get(&ev.ip) {
+                let covered = ev.flags & !p.flags == 0;
+                let fresh = now_ns.saturating_sub(p.at_ns) < cfg.neigh_refresh_ns;
+                if p.mac == ev.mac && covered && fresh {
+                    return false;
+                }
+            }
+        }
+        self.published6.insert(
+            ev.ip,
+            Published {
+                mac: ev.mac,
+                flags: ev.flags,
+                at_ns: now_ns,
+            },
+        );
+        true
     }
 
     /// Whether `ev` is published at `now_ns`; remembers it when it is.
@@ -192,6 +227,7 @@ fn decide_arp(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
             action: Action::Pass,
             reason: Counter::PassedNotOurs,
             neigh: learnable.then(|| event(0)),
+            neigh6: None,
             neigh_suppressed: false,
         };
     }
@@ -221,6 +257,7 @@ fn decide_arp(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
         action: Action::Tx(out),
         reason: Counter::ArpReplied,
         neigh: learnable.then(|| event(EVENT_ANSWERED)),
+        neigh6: None,
         neigh_suppressed: false,
     }
 }
@@ -313,6 +350,287 @@ fn decide_ipv4(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
         action: Action::Tx(out),
         reason: Counter::IcmpEchoReplied,
         neigh: None,
+        neigh6: None,
+        neigh_suppressed: false,
+    }
+}
+
+fn ip6(b: &[u8], at: usize) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b[at..at + 16]);
+    a
+}
+
+/// The ICMPv6 checksum of `msg` (its checksum field included) with the
+/// pseudo-header of RFC 8200 8.1, folded: 0xffff when valid.
+fn icmpv6_sum(src: &[u8; 16], dst: &[u8; 16], msg: &[u8]) -> u16 {
+    let mut acc = checksum::sum_be(0, src);
+    acc = checksum::sum_be(acc, dst);
+    acc = checksum::sum_be(acc, &(msg.len() as u32).to_be_bytes());
+    acc = checksum::sum_be(acc, &[0, 0, 0, ipv6::NEXT_HEADER_ICMPV6]);
+    checksum::fold(checksum::sum_be(acc, msg))
+}
+
+/// What an ND message's options say (RFC 4861 4.6, 7.1.1): the fast path
+/// walks at most four of them.
+enum NdOptions {
+    Valid(Option<[u8; 6]>),
+    Invalid,
+    TooMany,
+}
+
+fn nd_options(msg: &[u8], want: u8) -> NdOptions {
+    let mut off = icmpv6::ND_MIN_LEN;
+    let mut lladdr = None;
+    for _ in 0..4 {
+        if off >= msg.len() {
+            return NdOptions::Valid(lladdr);
+        }
+        if off + 2 > msg.len() {
+            return NdOptions::Invalid;
+        }
+        let (ty, units) = (msg[off], msg[off + 1]);
+        let len = usize::from(units) * 8;
+        if len == 0 || off + len > msg.len() {
+            return NdOptions::Invalid;
+        }
+        // Linux drops a link-layer option not of the device's length.
+        if ty == want {
+            if units != 1 {
+                return NdOptions::Invalid;
+            }
+            lladdr = Some(mac(msg, off + 2));
+        }
+        off += len;
+    }
+    if off >= msg.len() {
+        NdOptions::Valid(lladdr)
+    } else {
+        NdOptions::TooMany
+    }
+}
+
+/// IPv6 for our addresses: echo (RFC 4443 4.1) and Neighbor Solicitation
+/// (RFC 4861 7.1.1, 7.2.4) answered, bindings from solicitations and
+/// advertisements published, the rest to userspace.
+fn decide_ipv6(cfg: &FastpathConfig, frame: &[u8]) -> Decision {
+    const IP: usize = eth::HEADER_LEN;
+    const ICMP: usize = IP + ipv6::HEADER_LEN;
+    if !cfg.has_ip6() {
+        return Decision::pass(Counter::PassedNotOurs);
+    }
+    if frame.len() < ICMP {
+        return Decision::pass(Counter::PassedMalformed6);
+    }
+    let h = &frame[IP..];
+    let dst = ip6(h, ipv6::DST);
+    let src = ip6(h, ipv6::SRC);
+    let unicast = cfg.is_our_ip6(&dst);
+    if !unicast && dst != ipv6::ALL_NODES && !cfg.is_our_solicited_node(&dst) {
+        return Decision::pass(Counter::PassedNotOurs);
+    }
+    let eth_dst = mac(frame, eth::DST);
+    let eth_src = mac(frame, eth::SRC);
+    if eth_dst != cfg.mac && !eth::is_multicast(&eth_dst) {
+        return Decision::pass(Counter::PassedNotOurs);
+    }
+    let plen = usize::from(be16(h, ipv6::PAYLOAD_LEN));
+    if h[ipv6::VER_TC_FLOW] >> 4 != 6 || ICMP + plen > frame.len() {
+        return Decision::to_userspace(Counter::SlowIp6BadHeader);
+    }
+    if h[ipv6::NEXT_HEADER] != ipv6::NEXT_HEADER_ICMPV6 {
+        return Decision::to_userspace(Counter::SlowIp6NotIcmp);
+    }
+    if plen < icmpv6::HEADER_LEN {
+        return Decision::to_userspace(Counter::SlowIp6BadHeader);
+    }
+    let msg = &frame[ICMP..ICMP + plen];
+    let hop = h[ipv6::HOP_LIMIT];
+    let ty = msg[icmpv6::TYPE];
+    let nd = ty == icmpv6::TYPE_NEIGHBOR_SOLICIT || ty == icmpv6::TYPE_NEIGHBOR_ADVERT;
+    let echo = ty == icmpv6::TYPE_ECHO_REQUEST && unicast;
+    if !nd && !echo {
+        return Decision::to_userspace(Counter::SlowIcmp6Other);
+    }
+    if !nd {
+        if !cfg.has(FLAG_FASTPATH) {
+            return Decision::to_userspace(Counter::SlowFastpathOff);
+        }
+        if eth_dst != cfg.mac {
+            return Decision::to_userspace(Counter::SlowL2NotUnicast);
+        }
+        if ipv6::is_multicast(&src)
+            || src == ipv6::UNSPECIFIED
+            || src == ipv6::LOOPBACK
+            || cfg.is_our_ip6(&src)
+            || eth::is_multicast(&eth_src)
+        {
+            return Decision::to_userspace(Counter::SlowIp6Martian);
+        }
+        if msg[icmpv6::CODE] != 0 {
+            return Decision::to_userspace(Counter::SlowIcmp6Other);
+        }
+        if plen > MAX_ICMP_LEN {
+            return Decision::to_userspace(Counter::SlowTooLong);
+        }
+        if icmpv6_sum(&src, &dst, msg) != 0xffff {
+            return Decision::to_userspace(Counter::SlowIcmp6BadChecksum);
+        }
+        return echo6(cfg, frame, plen);
+    }
+    // RFC 4861 7.1.1, 7.1.2; the program checks the checksum after the
+    // options (for its verifier), so the model does too.
+    if hop != 255 || msg[icmpv6::CODE] != 0 || plen < icmpv6::ND_MIN_LEN {
+        return Decision::to_userspace(Counter::SlowNdpInvalid);
+    }
+    let target = ip6(msg, icmpv6::ND_TARGET);
+    if ipv6::is_multicast(&target) {
+        return Decision::to_userspace(Counter::SlowNdpInvalid);
+    }
+    let checksum_verdict = || {
+        if plen > MAX_ICMP_LEN {
+            Some(Decision::to_userspace(Counter::SlowTooLong))
+        } else if icmpv6_sum(&src, &dst, msg) != 0xffff {
+            Some(Decision::to_userspace(Counter::SlowIcmp6BadChecksum))
+        } else {
+            None
+        }
+    };
+    let learn = cfg.has(FLAG_NEIGH_EVENTS);
+    let with_event = |reason: Counter, ev: Option<NeighEvent6>| Decision {
+        action: Action::ToUserspace,
+        reason,
+        neigh: None,
+        neigh6: ev,
+        neigh_suppressed: false,
+    };
+    if ty == icmpv6::TYPE_NEIGHBOR_ADVERT {
+        let flags = msg[icmpv6::ND_FLAGS];
+        // RFC 4861 7.1.2: a solicited advert is never sent to a group.
+        if ipv6::is_multicast(&dst) && flags & icmpv6::NA_SOLICITED != 0 {
+            return Decision::to_userspace(Counter::SlowNdpInvalid);
+        }
+        let tlla = match nd_options(msg, icmpv6::OPT_TARGET_LLADDR) {
+            NdOptions::Valid(m) => m,
+            NdOptions::Invalid => return Decision::to_userspace(Counter::SlowNdpInvalid),
+            NdOptions::TooMany => return Decision::to_userspace(Counter::SlowNdpNotAnswerable),
+        };
+        if let Some(d) = checksum_verdict() {
+            return d;
+        }
+        let ev = tlla.filter(|_| learn).map(|m| NeighEvent6 {
+            ip: target,
+            target_ip: dst,
+            mac: m,
+            icmp_type: icmpv6::TYPE_NEIGHBOR_ADVERT,
+            flags: flags & NA_FLAGS_MASK,
+        });
+        return with_event(Counter::SlowNdpNotAnswerable, ev);
+    }
+    let slla = match nd_options(msg, icmpv6::OPT_SOURCE_LLADDR) {
+        NdOptions::Valid(m) => m,
+        NdOptions::Invalid => return Decision::to_userspace(Counter::SlowNdpInvalid),
+        NdOptions::TooMany => return Decision::to_userspace(Counter::SlowNdpNotAnswerable),
+    };
+    if let Some(d) = checksum_verdict() {
+        return d;
+    }
+    let dad = src == ipv6::UNSPECIFIED;
+    // RFC 4861 7.1.1: a probe from :: goes to a solicited-node group without
+    // a source link-layer option; a group or loopback source is never valid.
+    if (dad && (slla.is_some() || !ipv6::is_solicited_node(&dst)))
+        || ipv6::is_multicast(&src)
+        || src == ipv6::LOOPBACK
+    {
+        return Decision::to_userspace(Counter::SlowNdpInvalid);
+    }
+    let event = |flags: u8| {
+        slla.filter(|_| learn).map(|m| NeighEvent6 {
+            ip: src,
+            target_ip: target,
+            mac: m,
+            icmp_type: icmpv6::TYPE_NEIGHBOR_SOLICIT,
+            flags,
+        })
+    };
+    if !cfg.is_our_ip6(&target) {
+        return with_event(Counter::SlowNdpNotAnswerable, event(0));
+    }
+    if !cfg.has(FLAG_FASTPATH) {
+        return Decision::to_userspace(Counter::SlowFastpathOff);
+    }
+    if dst == ipv6::ALL_NODES || cfg.is_our_ip6(&src) || eth::is_multicast(&eth_src) {
+        return Decision::to_userspace(Counter::SlowNdpNotAnswerable);
+    }
+    // RFC 4861 7.2.4: the advert from the target to the solicitor (its
+    // link-layer option, else the frame's sender), S and O set; to a
+    // probe, to all nodes with S clear.
+    let (to_mac, to_ip, flags) = if dad {
+        (ipv6::ALL_NODES_MAC, ipv6::ALL_NODES, icmpv6::NA_OVERRIDE)
+    } else {
+        (
+            slla.unwrap_or(eth_src),
+            src,
+            icmpv6::NA_SOLICITED | icmpv6::NA_OVERRIDE,
+        )
+    };
+    let mut out = Vec::with_capacity(ICMP + icmpv6::NA_LEN);
+    out.extend_from_slice(&to_mac);
+    out.extend_from_slice(&cfg.mac);
+    out.extend_from_slice(&eth::ETHERTYPE_IPV6.to_be_bytes());
+    out.extend_from_slice(&[0x60, 0, 0, 0]);
+    out.extend_from_slice(&(icmpv6::NA_LEN as u16).to_be_bytes());
+    out.extend_from_slice(&[ipv6::NEXT_HEADER_ICMPV6, 255]);
+    out.extend_from_slice(&target);
+    out.extend_from_slice(&to_ip);
+    let mut na = vec![icmpv6::TYPE_NEIGHBOR_ADVERT, 0, 0, 0, flags, 0, 0, 0];
+    na.extend_from_slice(&target);
+    na.extend_from_slice(&[icmpv6::OPT_TARGET_LLADDR, 1]);
+    na.extend_from_slice(&cfg.mac);
+    let c = !icmpv6_sum(&target, &to_ip, &na);
+    na[icmpv6::CHECKSUM..icmpv6::CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
+    out.extend_from_slice(&na);
+    Decision {
+        action: Action::Tx(out),
+        reason: if dad {
+            Counter::NdpDadAdvertSent
+        } else {
+            Counter::NdpAdvertSent
+        },
+        neigh: None,
+        neigh6: event(EVENT_ANSWERED),
+        neigh_suppressed: false,
+    }
+}
+
+/// The echo reply (RFC 4443 4.2): addresses swapped, hop limit reset,
+/// type 129, checksum computed afresh; bytes past the payload stay.
+fn echo6(cfg: &FastpathConfig, frame: &[u8], plen: usize) -> Decision {
+    const IP: usize = eth::HEADER_LEN;
+    const ICMP: usize = IP + ipv6::HEADER_LEN;
+    let src = ip6(frame, IP + ipv6::SRC);
+    let dst = ip6(frame, IP + ipv6::DST);
+    let mut out = frame.to_vec();
+    let eth_src = mac(frame, eth::SRC);
+    out[eth::DST..eth::DST + 6].copy_from_slice(&eth_src);
+    out[eth::SRC..eth::SRC + 6].copy_from_slice(&cfg.mac);
+    out[IP + ipv6::SRC..IP + ipv6::SRC + 16].copy_from_slice(&dst);
+    out[IP + ipv6::DST..IP + ipv6::DST + 16].copy_from_slice(&src);
+    out[IP + ipv6::HOP_LIMIT] = ipv6::DEFAULT_HOP_LIMIT;
+    let m = &mut out[ICMP..ICMP + plen];
+    m[icmpv6::TYPE] = icmpv6::TYPE_ECHO_REPLY;
+    m[icmpv6::CHECKSUM..icmpv6::CHECKSUM + 2].copy_from_slice(&[0, 0]);
+    let c = !icmpv6_sum(&dst, &src, m);
+    // As for IPv4: a reply summing to zero is left to the stack.
+    if c == 0 || c == 0xffff {
+        return Decision::to_userspace(Counter::SlowZeroSum);
+    }
+    m[icmpv6::CHECKSUM..icmpv6::CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
+    Decision {
+        action: Action::Tx(out),
+        reason: Counter::Icmp6EchoReplied,
+        neigh: None,
+        neigh6: None,
         neigh_suppressed: false,
     }
 }
@@ -450,5 +768,117 @@ mod tests {
         for now in 0..3 {
             assert!(f.decide(&cfg, &claim, now).neigh.is_some());
         }
+    }
+
+    const US6: [u8; 16] = [0xfd, 0, 0, 0x10, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4];
+    const PEER6: [u8; 16] = [0xfd, 0, 0, 0x10, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+    fn cfg6() -> FastpathConfig {
+        cfg().with_ip6(&[US6, ipv6::link_local_from_mac(US_MAC)])
+    }
+
+    /// An ICMPv6 frame, checksum filled in.
+    fn icmp6(src: [u8; 16], dst: [u8; 16], hop: u8, mut msg: Vec<u8>) -> Vec<u8> {
+        let eth_dst = if ipv6::is_multicast(&dst) {
+            ipv6::multicast_mac(&dst)
+        } else {
+            US_MAC
+        };
+        let c = !icmpv6_sum(&src, &dst, &msg);
+        msg[2..4].copy_from_slice(&c.to_be_bytes());
+        let mut f = eth_dst.to_vec();
+        f.extend_from_slice(&PEER_MAC);
+        f.extend_from_slice(&eth::ETHERTYPE_IPV6.to_be_bytes());
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[58, hop]);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&msg);
+        f
+    }
+
+    fn ns(target: [u8; 16], slla: bool) -> Vec<u8> {
+        let mut m = vec![135, 0, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&target);
+        if slla {
+            m.extend_from_slice(&[1, 1]);
+            m.extend_from_slice(&PEER_MAC);
+        }
+        m
+    }
+
+    #[test]
+    fn solicitation_for_us_is_answered_with_a_valid_advert() {
+        let f = icmp6(PEER6, ipv6::solicited_node(&US6), 255, ns(US6, true));
+        let d = decide(&cfg6(), &f);
+        let Action::Tx(out) = d.action else {
+            panic!("not answered: {d:?}");
+        };
+        assert_eq!(d.reason, Counter::NdpAdvertSent);
+        assert_eq!(out.len(), 86);
+        assert_eq!(&out[0..6], &PEER_MAC);
+        assert_eq!((out[20], out[21]), (58, 255));
+        assert_eq!(&out[22..38], &US6);
+        assert_eq!(&out[38..54], &PEER6);
+        assert_eq!(out[54], 136);
+        assert_eq!(out[58], 0x60, "solicited and override, not router");
+        assert_eq!(&out[78..86], &[2, 1, 2, 0, 0, 0, 0, 4]);
+        assert_eq!(icmpv6_sum(&US6, &PEER6, &out[54..]), 0xffff);
+        let ev = d.neigh6.expect("the solicitor's binding");
+        assert_eq!((ev.ip, ev.mac, ev.flags), (PEER6, PEER_MAC, EVENT_ANSWERED));
+    }
+
+    #[test]
+    fn probe_is_answered_to_all_nodes_without_solicited_flag() {
+        let f = icmp6([0; 16], ipv6::solicited_node(&US6), 255, ns(US6, false));
+        let d = decide(&cfg6(), &f);
+        let Action::Tx(out) = d.action else {
+            panic!("not answered: {d:?}");
+        };
+        assert_eq!(d.reason, Counter::NdpDadAdvertSent);
+        assert_eq!(&out[0..6], &ipv6::ALL_NODES_MAC);
+        assert_eq!(&out[38..54], &ipv6::ALL_NODES);
+        assert_eq!(out[58], 0x20);
+        assert!(d.neigh6.is_none());
+        // With a source link-layer option the probe is invalid (7.1.1).
+        let f = icmp6([0; 16], ipv6::solicited_node(&US6), 255, ns(US6, true));
+        assert_eq!(decide(&cfg6(), &f).reason, Counter::SlowNdpInvalid);
+    }
+
+    #[test]
+    fn invalid_solicitations_and_unconfigured_ipv6_are_not_answered() {
+        let group = ipv6::solicited_node(&US6);
+        let hop254 = icmp6(PEER6, group, 254, ns(US6, true));
+        assert_eq!(decide(&cfg6(), &hop254).reason, Counter::SlowNdpInvalid);
+        let mut bad_sum = icmp6(PEER6, group, 255, ns(US6, true));
+        bad_sum[57] ^= 1;
+        assert_eq!(
+            decide(&cfg6(), &bad_sum).reason,
+            Counter::SlowIcmp6BadChecksum
+        );
+        let mut zero_opt = ns(US6, true);
+        zero_opt[25] = 0;
+        let zero_opt = icmp6(PEER6, group, 255, zero_opt);
+        assert_eq!(decide(&cfg6(), &zero_opt).reason, Counter::SlowNdpInvalid);
+        let ok = icmp6(PEER6, group, 255, ns(US6, true));
+        assert_eq!(decide(&cfg(), &ok).reason, Counter::PassedNotOurs);
+        assert_eq!(decide(&cfg(), &ok).action, Action::Pass);
+    }
+
+    #[test]
+    fn echo6_reply_is_valid() {
+        let mut m = vec![128, 0, 0, 0, 0x12, 0x34, 0, 1];
+        m.extend_from_slice(b"hello");
+        let f = icmp6(PEER6, US6, 64, m);
+        let d = decide(&cfg6(), &f);
+        let Action::Tx(out) = d.action else {
+            panic!("not answered: {d:?}");
+        };
+        assert_eq!(d.reason, Counter::Icmp6EchoReplied);
+        assert_eq!(out[54], 129);
+        assert_eq!(out[21], 64);
+        assert_eq!(icmpv6_sum(&US6, &PEER6, &out[54..]), 0xffff);
     }
 }

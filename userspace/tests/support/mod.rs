@@ -18,6 +18,8 @@ use xdpstack::wire::{
 };
 use xtask::netns::{Lab, LabOptions};
 
+pub mod ipv6;
+
 pub const US_IP: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 4);
 pub const US_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x04]);
 pub const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 2);
