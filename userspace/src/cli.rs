@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::daemon;
 use crate::fastpath::AttachMode;
 use crate::services::ServiceName;
+use crate::stack::tcp::CongestionAlgorithm;
 use crate::wire::MacAddr;
 
 #[derive(Debug, Parser)]
@@ -205,6 +206,9 @@ pub struct RunArgs {
         default_value = "echo,discard,http"
     )]
     pub services: Vec<ServiceName>,
+    /// TCP congestion control for every connection.
+    #[arg(long, value_parser = choice(TCP_CC), default_value = "cubic")]
+    pub tcp_cc: CongestionAlgorithm,
 }
 
 impl RunArgs {
@@ -224,6 +228,7 @@ impl RunArgs {
             arp_max: self.arp_max,
             control_dir: self.control_dir,
             services: self.services,
+            tcp_cc: self.tcp_cc,
         }
     }
 }
@@ -240,6 +245,20 @@ const ATTACH_MODES: &[(&str, AttachMode, &str)] = &[
         "skb",
         AttachMode::Skb,
         "Generic (skb) mode: works everywhere, slower",
+    ),
+];
+
+/// `--tcp-cc`: name, value, help.
+const TCP_CC: &[(&str, CongestionAlgorithm, &str)] = &[
+    (
+        "cubic",
+        CongestionAlgorithm::Cubic,
+        "CUBIC (RFC 9438), as Linux",
+    ),
+    (
+        "reno",
+        CongestionAlgorithm::Reno,
+        "NewReno (RFC 5681, 6582)",
     ),
 ];
 

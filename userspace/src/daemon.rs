@@ -38,6 +38,7 @@ use crate::control::server::ControlSocket;
 use crate::control::{socket_path, Request, Response};
 use crate::fastpath::{iface, AttachMode, AttachOutcome, Fastpath};
 use crate::services::{ServiceName, Services};
+use crate::stack::tcp::CongestionAlgorithm;
 use crate::stack::time::{Instant, MonotonicClock};
 use crate::stack::{Stack, StackConfig};
 use crate::wire::MacAddr;
@@ -66,6 +67,8 @@ pub struct Config {
     /// Directory of the control sockets.
     pub control_dir: PathBuf,
     pub services: Vec<ServiceName>,
+    /// TCP congestion control (`--tcp-cc`).
+    pub tcp_cc: CongestionAlgorithm,
 }
 
 /// State shared by the workers, the main task and control requests.
@@ -205,6 +208,7 @@ pub fn run(args: Config) -> Result<()> {
         seed: os_random()?,
     };
     let mut stack = Stack::new(config, clock.now());
+    stack.set_tcp_congestion(args.tcp_cc);
     if local_peer {
         // The peer is on this host and may leave checksums partial (TX offload).
         stack.accept_partial_checksums(true);

@@ -58,6 +58,10 @@ pub struct ConnJson {
     pub rto_ms: u64,
     pub cwnd: u32,
     pub retransmits: u64,
+    /// The congestion control algorithm (`cubic`, `reno`); absent for a
+    /// listener and from an older daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc: Option<String>,
 }
 
 impl From<&ConnView> for ConnJson {
@@ -72,6 +76,7 @@ impl From<&ConnView> for ConnJson {
             rto_ms: c.rto_ms,
             cwnd: c.cwnd,
             retransmits: c.retransmits,
+            cc: c.congestion.map(|a| a.name().to_string()),
         }
     }
 }
@@ -176,6 +181,7 @@ mod tests {
             rto_ms: 201,
             cwnd: 14480,
             retransmits: 3,
+            congestion: None,
         };
         let text =
             serde_json::to_string(&serde_json::to_value(ConnJson::from(&v)).unwrap()).unwrap();

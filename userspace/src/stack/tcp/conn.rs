@@ -1,5 +1,6 @@
 //! One connection's state machine: segment arrival (RFC 9293 3.10.7),
-//! output, timers, RTO (RFC 6298), congestion control (RFC 5681, 6582),
+//! output, timers, RTO (RFC 6298), loss recovery (RFC 5681, 6582) with the
+//! window arithmetic in `congestion/` (NewReno, CUBIC RFC 9438),
 //! SACK both ways with RFC 6675 recovery (RFC 2018, 2883), timestamps and
 //! PAWS (RFC 7323), path MTU (RFC 1191).
 //!
@@ -11,6 +12,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::congestion::{Algorithm, Congestion, Controller};
 use super::seq;
 use super::{Ctx, TcpConfig, TcpError, TcpState};
 use crate::stack::time::Instant;
@@ -152,7 +154,10 @@ pub(super) struct Conn {
     /// RFC 6675 HighRxt: the end of the highest retransmission in recovery.
     high_rxt: u32,
 
-    // Congestion control (RFC 5681, NewReno RFC 6582, SACK RFC 6675).
+    // Congestion control: the window's growth and ssthresh on a loss
+    // come from `cc` (congestion/); recovery (NewReno RFC 6582, SACK
+    // RFC 6675) is here.
+    cc: Congestion,
     cwnd: u32,
     ssthresh: u32,
     dup_acks: u32,
@@ -231,6 +236,7 @@ impl Conn {
             segs_unacked: 0,
             persist_at: None,
             persist_backoff: 0,
+            cc: Congestion::new(cfg.congestion),
             cwnd: 0,
             ssthresh: u32::MAX,
             dup_acks: 0,
@@ -421,6 +427,10 @@ impl Conn {
 
     pub fn cwnd(&self) -> u32 {
         self.cwnd
+    }
+
+    pub fn congestion(&self) -> Algorithm {
+        self.cc.algorithm()
     }
 
     pub fn send_capacity(&self) -> usize {
@@ -876,14 +886,16 @@ impl Conn {
                         self.cwnd = self.cwnd.saturating_add(mss);
                     }
                 }
-            } else if self.cwnd < self.ssthresh {
-                // RFC 5681 3.1: slow start, at most one SMSS per ACK.
-                self.cwnd = self.cwnd.saturating_add((data_acked as u32).min(mss));
-            } else if data_acked > 0 {
-                // Congestion avoidance: about one SMSS per RTT (eq. 3).
-                self.cwnd = self
-                    .cwnd
-                    .saturating_add((mss * mss / self.cwnd.max(1)).max(1));
+            } else {
+                // Slow start or congestion avoidance: the algorithm's.
+                self.cwnd = self.cc.on_ack(
+                    ctx.now,
+                    self.cwnd,
+                    self.ssthresh,
+                    data_acked as u32,
+                    mss,
+                    self.srtt,
+                );
             }
             self.dup_acks = 0;
             // RFC 6298 5.2/5.3: stop the timer when all is acked, else restart it.
@@ -912,7 +924,7 @@ impl Conn {
                 // RFC 6582 3.2 step 2: only if this ACK covers more than `recover`.
                 if seq::gt(ack, self.recover) || self.recover == self.iss {
                     let flight = self.snd_max.wrapping_sub(self.snd_una);
-                    self.ssthresh = (flight / 2).max(2 * mss);
+                    self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
                     self.recover = self.snd_max;
                     self.in_recovery = true;
                     ctx.counters.fast_retransmits += 1;
@@ -934,7 +946,7 @@ impl Conn {
             {
                 let mss = self.snd_mss;
                 let flight = self.snd_max.wrapping_sub(self.snd_una);
-                self.ssthresh = (flight / 2).max(2 * mss);
+                self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
                 self.cwnd = self.ssthresh;
                 self.recover = self.snd_max;
                 self.in_recovery = true;
@@ -1617,9 +1629,10 @@ impl Conn {
         }
         let mss = self.snd_mss;
         if self.retries == 1 {
-            // RFC 5681 eq. 4, only for the first timeout of a segment.
+            // RFC 5681 eq. 4 / RFC 9438 4.8: a congestion event, only for
+            // the first timeout of a segment.
             let flight = self.snd_max.wrapping_sub(self.snd_una);
-            self.ssthresh = (flight / 2).max(2 * mss);
+            self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
         }
         self.cwnd = mss;
         self.in_recovery = false;

@@ -15,8 +15,10 @@
 //! - `mod.rs`: the tables (listeners, connections by 4-tuple, TIME-WAIT
 //!   list), LISTEN and CLOSED processing (RFC 9293 3.10.7.1-2), the API;
 //! - `conn.rs`: one connection: states, data, timers, RTO (RFC 6298),
-//!   congestion control (RFC 5681, NewReno RFC 6582), SACK (RFC 2018,
+//!   loss recovery (RFC 5681, NewReno RFC 6582), SACK (RFC 2018,
 //!   2883, 6675), timestamps and PAWS (RFC 7323), path MTU (RFC 1191);
+//! - `congestion/`: congestion control behind a trait: CUBIC (RFC 9438,
+//!   the default) and NewReno's window arithmetic (RFC 5681);
 //! - `isn.rs`: initial sequence numbers (RFC 6528, SipHash-2-4);
 //! - `cookie.rs`: SYN cookies for a full half-open table (RFC 4987);
 //! - `seq.rs`: sequence number arithmetic.
@@ -26,6 +28,7 @@
 //! entries (`max_time_wait`, oldest evicted), per-connection buffers and
 //! out-of-order segments, and the output queue.
 
+pub mod congestion;
 mod conn;
 mod cookie;
 mod isn;
@@ -47,6 +50,7 @@ use crate::stack::time::Instant;
 use crate::wire::ip;
 use crate::wire::tcp::{Flags, Packet, TcpOptions, TcpRepr};
 use crate::wire::Error as WireError;
+pub use congestion::Algorithm as CongestionAlgorithm;
 use conn::Conn;
 
 /// Segments the output queue holds; more are dropped and counted.
@@ -89,6 +93,8 @@ pub struct TcpConfig {
     /// Answer SYNs with SYN cookies when a listener's backlog is full
     /// (RFC 4987), as Linux does by default; off: such SYNs are dropped.
     pub syn_cookies: bool,
+    /// Congestion control for every connection (`--tcp-cc`).
+    pub congestion: CongestionAlgorithm,
 }
 
 impl TcpConfig {
@@ -109,6 +115,7 @@ impl TcpConfig {
             time_wait: Duration::from_secs(60),
             isn_secret,
             syn_cookies: true,
+            congestion: CongestionAlgorithm::default(),
         }
     }
 }
@@ -181,6 +188,8 @@ pub struct ConnView {
     pub rto_ms: u64,
     pub cwnd: u32,
     pub retransmits: u64,
+    /// The congestion control algorithm (none for a listener).
+    pub congestion: Option<CongestionAlgorithm>,
 }
 
 /// Counters shown by `xdpstack stats` under "tcp".
@@ -473,6 +482,11 @@ impl Tcp {
     /// `Stack::accept_partial_checksums` for when that is safe).
     pub fn set_accept_partial_checksums(&mut self, on: bool) {
         self.accept_partial = on;
+    }
+
+    /// Congestion control for connections made from now on.
+    pub fn set_congestion(&mut self, alg: CongestionAlgorithm) {
+        self.cfg.congestion = alg;
     }
 
     pub fn config(&self) -> &TcpConfig {
@@ -1146,6 +1160,7 @@ impl Tcp {
             rto_ms: 0,
             cwnd: 0,
             retransmits: 0,
+            congestion: None,
         });
         let conns = self
             .conns
@@ -1160,6 +1175,7 @@ impl Tcp {
             rto_ms: c.rto().as_millis() as u64,
             cwnd: c.cwnd(),
             retransmits: c.retransmits,
+            congestion: Some(c.congestion()),
         }))
     }
 

@@ -1962,3 +1962,111 @@ fn many_tiny_sack_ranges_keep_the_connection_working() {
     assert_eq!(c.send_q, 40000 - sent as usize);
     assert!(!out(&mut b).is_empty(), "more data goes out");
 }
+
+/// A sim whose sender (A) uses `alg`.
+fn sim_with_cc(alg: CongestionAlgorithm, link: LinkConfig, seed: u64) -> Sim {
+    let mut a = super::sim::config(A);
+    a.congestion = alg;
+    Sim::with_configs(a, super::sim::config(B), link, seed)
+}
+
+/// RFC 9438 4.6 / RFC 5681 eq. 4: at the fast retransmit of one lost
+/// segment the window drops to beta * W: 0.7 with CUBIC, half with NewReno.
+#[test]
+fn a_loss_multiplies_the_window_by_beta() {
+    for (alg, beta) in [
+        (CongestionAlgorithm::Cubic, 0.7),
+        (CongestionAlgorithm::Reno, 0.5),
+    ] {
+        run_with_seeds(0..4, |seed| {
+            let mut sim = sim_with_cc(alg, LinkConfig::clean(5), seed);
+            let (ca, cb) = connected(&mut sim);
+            let mut n = 0;
+            sim.drop_a_to_b = Some(Box::new(move |r| {
+                if r.payload.is_empty() {
+                    return false;
+                }
+                n += 1;
+                n == 300
+            }));
+            let data = pattern(2_000_000, seed);
+            let (mut sent, mut got) = (0, Vec::new());
+            let cwnd = |s: &Sim| s.a.connections()[0].cwnd;
+            let mut before = 0;
+            let mut after = None;
+            sim.run(STEPS * 10, |s| {
+                if sent < data.len() {
+                    sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+                }
+                drain(&mut s.b, s.now, cb, &mut got).unwrap();
+                if s.a.counters().fast_retransmits == 0 {
+                    before = cwnd(s);
+                } else if after.is_none() {
+                    after = Some(cwnd(s));
+                }
+                got.len() == data.len()
+            });
+            assert_eq!(fnv1a(&got), fnv1a(&data));
+            assert_eq!(sim.a.connections()[0].congestion, Some(alg));
+            let after = f64::from(after.expect("a fast retransmit"));
+            // The window the reduction started from: the step that saw the
+            // loss may also have grown it by some ACKs of new data first
+            // (slow start: at most an MSS each), and NewReno halves the
+            // flight, which may be a little under cwnd.
+            let from = after / beta;
+            let before = f64::from(before);
+            assert!(
+                from >= before - 4.0 * 1460.0 && from <= before + 16.0 * 1460.0,
+                "{alg}: cwnd {before} -> {after}, beta {beta}"
+            );
+        });
+    }
+}
+
+/// Ten megabytes over a lossy, reordering, duplicating link arrive
+/// byte-exact with either algorithm, over several seeds (more with
+/// `XDPSTACK_SIM_SEEDS`; each run takes seconds).
+#[test]
+fn ten_megabytes_over_a_lossy_link_with_either_algorithm() {
+    let seeds = std::env::var("XDPSTACK_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(3, |n: u64| n.min(16));
+    for alg in [CongestionAlgorithm::Cubic, CongestionAlgorithm::Reno] {
+        run_with_seeds(0..seeds, |seed| {
+            let link = LinkConfig {
+                delay: Duration::from_millis(5),
+                loss: 20,
+                reorder: 30,
+                reorder_extra: Duration::from_millis(3),
+                duplicate: 20,
+            };
+            let mut sim = sim_with_cc(alg, link, seed);
+            let (ca, cb) = connected(&mut sim);
+            let data = pattern(10 * 1024 * 1024, seed);
+            let got = transfer(&mut sim, ca, cb, &data, 3_000_000);
+            assert_eq!(got.len(), data.len(), "{alg}");
+            assert_eq!(fnv1a(&got), fnv1a(&data), "{alg}");
+            assert!(sim.a.counters().fast_retransmits > 0, "{alg}");
+        });
+    }
+}
+
+/// The lossy many-seeds transfer with NewReno too (the default is CUBIC).
+#[test]
+fn lossy_links_of_many_seeds_deliver_intact_with_newreno() {
+    run_with_many_seeds(|seed| {
+        let link = LinkConfig {
+            delay: Duration::from_millis(3),
+            loss: 30,
+            reorder: 30,
+            reorder_extra: Duration::from_millis(2),
+            duplicate: 30,
+        };
+        let mut sim = sim_with_cc(CongestionAlgorithm::Reno, link, seed);
+        let (ca, cb) = connected(&mut sim);
+        let data = pattern(100_000, seed);
+        let got = transfer(&mut sim, ca, cb, &data, STEPS * 10);
+        assert_eq!(fnv1a(&got), fnv1a(&data));
+    });
+}
