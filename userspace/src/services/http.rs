@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::http_parse::{self, Parsed, MAX_HEAD};
 use super::tcp_conns::{accept_new, Finished};
 use crate::present::html;
-use crate::stack::tcp::{ConnId, TcpError};
+use crate::stack::tcp::{ConnId, KeepAlive, TcpError};
 use crate::stack::time::Instant;
 use crate::stack::Stack;
 
@@ -23,6 +23,14 @@ pub const PORT: u16 = 80;
 /// A persistent connection with no request for this long is closed
 /// (RFC 9112 9.8 lets a server close idle connections).
 const IDLE: Duration = Duration::from_secs(30);
+/// TCP keep-alive on every accepted connection, so a client that vanished
+/// (no FIN, no RST) is found and reaped even when its connection is past
+/// IDLE and only TCP still holds it.
+const KEEPALIVE: KeepAlive = KeepAlive {
+    idle: Duration::from_secs(60),
+    interval: Duration::from_secs(10),
+    count: 5,
+};
 
 #[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -85,6 +93,8 @@ impl Http {
         let c = &mut self.counters;
         for id in accept_new(now, stack, PORT, self.conns.len(), &mut c.refused) {
             c.connections += 1;
+            // Cannot fail: the connection was just accepted.
+            let _ = stack.tcp().set_keepalive(id, Some(KEEPALIVE));
             self.conns.push(Conn {
                 id,
                 inbuf: Vec::new(),

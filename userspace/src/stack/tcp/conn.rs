@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::congestion::{Algorithm, Congestion, Controller};
 use super::seq;
-use super::{Ctx, TcpConfig, TcpError, TcpState};
+use super::{Ctx, KeepAlive, TcpConfig, TcpError, TcpState};
 use crate::stack::time::Instant;
 use crate::wire::tcp::{Flags, SackBlocks, TcpOptions, TcpRepr};
 
@@ -130,6 +130,15 @@ pub(super) struct Conn {
     delack_at: Option<Instant>,
     segs_unacked: u32,
 
+    // Keep-alive (RFC 9293 3.8.4, RFC 1122 4.2.3.6): off unless set.
+    keepalive: Option<KeepAlive>,
+    /// When the peer last sent us an acceptable segment.
+    last_heard: Instant,
+    /// Keep-alive probes sent since then, unanswered.
+    ka_probes: u32,
+    /// When the last of them went.
+    ka_sent_at: Instant,
+
     // Zero-window probing (RFC 9293 3.8.6.1).
     persist_at: Option<Instant>,
     persist_backoff: u32,
@@ -236,6 +245,10 @@ impl Conn {
             segs_unacked: 0,
             persist_at: None,
             persist_backoff: 0,
+            keepalive: None,
+            last_heard: Instant::ZERO,
+            ka_probes: 0,
+            ka_sent_at: Instant::ZERO,
             cc: Congestion::new(cfg.congestion),
             cwnd: 0,
             ssthresh: u32::MAX,
@@ -381,6 +394,7 @@ impl Conn {
         }
         self.state = new;
         match new {
+            TcpState::Established => self.last_heard = ctx.now,
             TcpState::FinWait2 => self.fin_wait_2_since = ctx.now,
             TcpState::TimeWait => {
                 self.tw_until = ctx.now + ctx.time_wait;
@@ -645,6 +659,11 @@ impl Conn {
             }
             return;
         }
+
+        // The peer is alive (RFC 1122 4.2.3.6): the keep-alive idle time
+        // starts again.
+        self.last_heard = ctx.now;
+        self.ka_probes = 0;
 
         // RFC 7323 4.3 (R3): remember the newest TSval of a segment that
         // covers the left edge of the window, for our TSecr and for PAWS.
@@ -1582,6 +1601,7 @@ impl Conn {
             self.delack_at,
             self.persist_at,
             self.orphan_deadline(),
+            self.keepalive_at(),
         ]
         .into_iter()
         .flatten()
@@ -1591,6 +1611,51 @@ impl Conn {
     fn orphan_deadline(&self) -> Option<Instant> {
         (self.state == TcpState::FinWait2 && !self.held)
             .then(|| self.fin_wait_2_since + FIN_WAIT_2_TIMEOUT)
+    }
+
+    /// Turns keep-alive on (or off with `None`); the idle time counts from
+    /// the last segment the peer sent.
+    pub fn set_keepalive(&mut self, ka: Option<KeepAlive>) {
+        self.keepalive = ka;
+        self.ka_probes = 0;
+    }
+
+    /// The next keep-alive probe (or the abort after the last one): `idle`
+    /// after the peer was last heard, then `interval` after each probe. Only while
+    /// nothing is in flight or waiting to go (RFC 1122 4.2.3.6: probes are
+    /// for an idle connection; otherwise retransmissions find a dead peer).
+    fn keepalive_at(&self) -> Option<Instant> {
+        let ka = self.keepalive?;
+        if !matches!(self.state, TcpState::Established | TcpState::CloseWait)
+            || self.snd_max != self.snd_una
+            || !self.snd_buf.is_empty()
+        {
+            return None;
+        }
+        Some(match self.ka_probes {
+            0 => self.last_heard + ka.idle,
+            _ => self.ka_sent_at + ka.interval,
+        })
+    }
+
+    /// Sends a keep-alive probe, or aborts the connection after `count`
+    /// unanswered ones (with a RST, as Linux). The probe is SEG.SEQ =
+    /// SND.NXT - 1 with no data, as Linux sends (RFC 9293 3.8.4 allows it):
+    /// the peer cannot accept it and must answer with an ACK.
+    fn on_keepalive(&mut self, ctx: &mut Ctx) {
+        let Some(ka) = self.keepalive else {
+            return;
+        };
+        if self.ka_probes >= ka.count {
+            ctx.counters.keepalive_aborts += 1;
+            super::send_rst(ctx, self.local, self.remote, self.snd_nxt, None);
+            self.fail(ctx, TcpError::TimedOut);
+            return;
+        }
+        ctx.counters.keepalive_probes += 1;
+        self.ka_probes += 1;
+        self.ka_sent_at = ctx.now;
+        self.emit(ctx, self.snd_nxt.wrapping_sub(1), 0, false, true);
     }
 
     pub fn on_timers(&mut self, ctx: &mut Ctx) {
@@ -1610,6 +1675,9 @@ impl Conn {
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.on_persist(ctx);
+        }
+        if self.keepalive_at().is_some_and(|t| t <= now) {
+            self.on_keepalive(ctx);
         }
     }
 

@@ -120,6 +120,19 @@ impl TcpConfig {
     }
 }
 
+/// Keep-alive for one connection (RFC 9293 3.8.4, RFC 1122 4.2.3.6;
+/// Linux's TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Silence from the peer before the first probe (RFC 1122: at least
+    /// two hours by default; a service may choose less).
+    pub idle: Duration,
+    /// Between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is aborted.
+    pub count: u32,
+}
+
 /// A connection's handle, valid until it is released (or aborted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ConnId(u64);
@@ -261,6 +274,10 @@ pub struct TcpCounters {
     /// sequence number outside SND.UNA..SND.MAX (RFC 5927 5.1), an MTU
     /// below 68 or not below the current one.
     pub pmtu_ignored: u64,
+    /// Keep-alive probes sent (RFC 9293 3.8.4).
+    pub keepalive_probes: u64,
+    /// Connections aborted after unanswered keep-alive probes.
+    pub keepalive_aborts: u64,
 }
 
 /// What a connection's code needs from the engine while it runs.
@@ -916,7 +933,8 @@ impl Tcp {
         self.counters.pmtu_ignored += 1;
     }
 
-    /// Timers: retransmission, delayed ACK, zero-window probe, TIME-WAIT.
+    /// Timers: retransmission, delayed ACK, zero-window probe, keep-alive,
+    /// TIME-WAIT.
     pub fn poll(&mut self, now: Instant) {
         if !self.out.is_empty() {
             self.materialize(None);
@@ -1091,6 +1109,13 @@ impl Tcp {
     /// Queues bytes; returns how many were taken.
     pub fn send(&mut self, now: Instant, id: ConnId, data: &[u8]) -> Result<usize, TcpError> {
         self.with_conn(now, id, |c, ctx| c.send(ctx, data))?
+    }
+
+    /// Keep-alive on a connection (`None`: off, the default).
+    pub fn set_keepalive(&mut self, id: ConnId, ka: Option<KeepAlive>) -> Result<(), TcpError> {
+        let c = self.conns.get_mut(&id).ok_or(TcpError::NoSuchConnection)?;
+        c.set_keepalive(ka);
+        Ok(())
     }
 
     pub fn send_capacity(&self, id: ConnId) -> usize {

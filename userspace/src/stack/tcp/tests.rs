@@ -2070,3 +2070,112 @@ fn lossy_links_of_many_seeds_deliver_intact_with_newreno() {
         assert_eq!(fnv1a(&got), fnv1a(&data));
     });
 }
+
+const KA: KeepAlive = KeepAlive {
+    idle: Duration::from_secs(10),
+    interval: Duration::from_secs(2),
+    count: 3,
+};
+
+/// Keep-alive probes from A: (when, SEG.SEQ) of every empty ACK A sent
+/// after `from` (A has nothing else to send then).
+fn probes(sim: &Sim, from: usize) -> Vec<(bool, u32)> {
+    sim.parsed_trace()[from..]
+        .iter()
+        .filter(|(to_b, r)| *to_b && r.payload.is_empty() && !r.flags.rst())
+        .map(|(to_b, r)| (*to_b, r.seq))
+        .collect()
+}
+
+/// RFC 9293 3.8.4 / RFC 1122 4.2.3.6: off by default; when set, a silent
+/// peer gets probes at exactly idle, idle + interval, ... (the deadlines
+/// are in `poll_at`); after `count` unanswered ones the connection is
+/// aborted with a RST and counted.
+#[test]
+fn unanswered_keepalive_probes_abort_the_connection() {
+    run_with_seeds(0..4, |seed| {
+        let mut sim = Sim::new(LinkConfig::clean(5), seed);
+        let (ca, _cb) = connected(&mut sim);
+        // Off by default: a minute of silence sends nothing.
+        sim.record = true;
+        sim.advance(Duration::from_secs(60));
+        assert!(sim.trace.is_empty());
+        assert_eq!(sim.a.counters().keepalive_probes, 0);
+
+        // On, counted from the last segment heard (60 s ago): at once.
+        let t0 = sim.now;
+        sim.a.set_keepalive(ca, Some(KA)).unwrap();
+        assert!(sim.a.poll_at().is_some_and(|t| t <= t0));
+        // The peer vanished: nothing reaches it.
+        sim.drop_a_to_b = Some(Box::new(|_| true));
+        let mut times = Vec::new();
+        let mut sent = 0;
+        assert!(sim.run(STEPS, |s| {
+            let n = s.a.counters().keepalive_probes;
+            if n > sent {
+                sent = n;
+                times.push(s.now);
+            }
+            s.a.state(ca) == Some(TcpState::Closed)
+        }));
+        // The first fires at once (idle long past), then every interval.
+        assert_eq!(times.len(), 3, "{times:?}");
+        assert_eq!(times[0], t0);
+        assert_eq!(times[1], t0 + KA.interval);
+        assert_eq!(times[2], t0 + KA.interval * 2);
+        assert_eq!(sim.now, t0 + KA.interval * 3, "aborted after count");
+        let c = sim.a.counters();
+        assert_eq!((c.keepalive_probes, c.keepalive_aborts), (3, 1));
+        assert_eq!(
+            sim.a.recv(sim.now, ca, &mut [0u8; 8]),
+            Err(TcpError::TimedOut)
+        );
+    });
+}
+
+/// Probes at exactly idle, idle + interval, ... after the last segment
+/// heard; each is SEG.SEQ = SND.NXT - 1 with no data; an answered probe
+/// keeps the connection, and the idle time starts again.
+#[test]
+fn answered_keepalive_probes_keep_the_connection() {
+    run_with_seeds(0..4, |seed| {
+        let mut sim = Sim::new(LinkConfig::clean(5), seed);
+        let (ca, cb) = connected(&mut sim);
+        sim.a.set_keepalive(ca, Some(KA)).unwrap();
+        // Something to hear from B now.
+        sim.b.send(sim.now, cb, b"hi").unwrap();
+        let mut got = Vec::new();
+        assert!(sim.run(STEPS, |s| {
+            drain(&mut s.a, s.now, ca, &mut got).unwrap();
+            got == b"hi" && s.a.poll_at().is_some_and(|t| t > s.now + KA.idle / 2)
+        }));
+        let heard = sim.a.poll_at().unwrap() - KA.idle;
+        sim.record = true;
+        let from = sim.trace.len();
+        // The first probe is due at exactly heard + idle.
+        sim.advance((heard + KA.idle).since(sim.now) - Duration::from_micros(1));
+        assert_eq!(sim.a.counters().keepalive_probes, 0);
+        sim.advance(Duration::from_micros(1));
+        assert_eq!(sim.a.counters().keepalive_probes, 1);
+        let p = probes(&sim, from);
+        assert_eq!(p.len(), 1);
+        // Answered: a minute later, a probe every idle + RTT, no abort.
+        sim.advance(Duration::from_secs(60));
+        // SND.NXT - 1: the peer cannot accept it and must ACK SND.NXT.
+        let answer = sim.parsed_trace()[from..]
+            .iter()
+            .find(|(to_b, _)| !*to_b)
+            .map(|(_, r)| r.ack)
+            .expect("the probe was answered");
+        assert_eq!(p[0].1, answer.wrapping_sub(1));
+        let c = sim.a.counters().clone();
+        assert_eq!(c.keepalive_aborts, 0);
+        assert!((6..=7).contains(&c.keepalive_probes), "{c:?}");
+        assert_eq!(sim.a.state(ca), Some(TcpState::Established));
+        assert_eq!(sim.b.state(cb), Some(TcpState::Established));
+        // Turned off: silence.
+        sim.a.set_keepalive(ca, None).unwrap();
+        sim.advance(Duration::from_secs(60));
+        assert_eq!(sim.a.counters().keepalive_probes, c.keepalive_probes);
+    });
+}
