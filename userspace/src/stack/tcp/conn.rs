@@ -50,6 +50,9 @@ const DUP_THRESH: u32 = 3;
 /// ACK cost more than this. Forgetting the highest ones is safe: that data
 /// just counts as not SACKed.
 const MAX_SACK_RANGES: usize = 64;
+/// RFC 8985 7.2 WCDelAckT: the worst-case delayed ACK a probe waits for
+/// when one segment is in flight.
+const TLP_DELACK: Duration = Duration::from_millis(200);
 /// A FIN-WAIT-2 connection the application released waits this long for
 /// the peer's FIN, then goes (Linux's tcp_fin_timeout), so a silent peer
 /// cannot hold a slot forever.
@@ -129,6 +132,13 @@ pub(super) struct Conn {
     ack_now: bool,
     delack_at: Option<Instant>,
     segs_unacked: u32,
+
+    // Tail loss probe (RFC 8985 7): armed while data is in flight and no
+    // recovery runs; one probe per episode, until `tlp_end` is acked.
+    tlp_at: Option<Instant>,
+    tlp_end: Option<u32>,
+    /// The probe resent old data (rather than sending new).
+    tlp_rtx: bool,
 
     // Keep-alive (RFC 9293 3.8.4, RFC 1122 4.2.3.6): off unless set.
     keepalive: Option<KeepAlive>,
@@ -245,6 +255,9 @@ impl Conn {
             segs_unacked: 0,
             persist_at: None,
             persist_backoff: 0,
+            tlp_at: None,
+            tlp_end: None,
+            tlp_rtx: false,
             keepalive: None,
             last_heard: Instant::ZERO,
             ka_probes: 0,
@@ -416,6 +429,7 @@ impl Conn {
         self.scoreboard = Vec::new();
         self.rtx_at = None;
         self.persist_at = None;
+        self.tlp_at = None;
     }
 
     /// Closes on an error: the queues are flushed (RFC 9293 3.10.7.4).
@@ -841,6 +855,13 @@ impl Conn {
             u32::from(seg.window) << self.snd_shift
         };
         if self.sack_ok {
+            // RFC 8985 7.4: a D-SACK of the probe says its original got
+            // through: no loss was repaired.
+            if let (true, Some(&(_, r))) = (self.tlp_rtx, seg.options.sack.as_slice().first()) {
+                if seq::le(r, ack) {
+                    self.tlp_rtx = false;
+                }
+            }
             self.take_sack(seg);
         }
         let advanced = seq::gt(ack, self.snd_una);
@@ -923,6 +944,19 @@ impl Conn {
             } else {
                 Some(ctx.now + self.rto)
             };
+            // RFC 8985 7.4: the probe's episode ends when its data is
+            // acked; if the probe resent the last segment and no D-SACK
+            // came, it repaired a loss: the congestion response of a fast
+            // recovery.
+            if self.tlp_end.is_some_and(|end| seq::ge(ack, end)) {
+                self.tlp_end = None;
+                if std::mem::take(&mut self.tlp_rtx) && !self.in_recovery {
+                    ctx.counters.tail_loss_probe_recoveries += 1;
+                    self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
+                    self.cwnd = self.ssthresh;
+                }
+            }
+            self.arm_tlp(ctx.now);
         } else if ack == self.snd_una
             && seg.payload.is_empty()
             && !seg.flags.syn()
@@ -1261,6 +1295,9 @@ impl Conn {
             self.emit(ctx, s, len, fin, false);
             self.snd_nxt = s.wrapping_add(len + u32::from(fin));
             sent = true;
+        }
+        if sent {
+            self.arm_tlp(ctx.now);
         }
         if !sent && self.ack_now {
             self.send_ack(ctx);
@@ -1602,6 +1639,7 @@ impl Conn {
             self.persist_at,
             self.orphan_deadline(),
             self.keepalive_at(),
+            self.tlp_at,
         ]
         .into_iter()
         .flatten()
@@ -1670,6 +1708,9 @@ impl Conn {
             self.ack_now = true;
             self.output(ctx);
         }
+        if self.tlp_at.is_some_and(|t| t <= now) {
+            self.on_tlp(ctx);
+        }
         if self.rtx_at.is_some_and(|t| t <= now) {
             self.on_rto(ctx);
         }
@@ -1681,9 +1722,89 @@ impl Conn {
         }
     }
 
+    /// Arms the tail loss probe (RFC 8985 7.2): PTO = 2 SRTT, plus the
+    /// worst-case delayed ACK when one segment is in flight; only with SACK
+    /// (the probe's ACK must say what arrived), outside recovery, one probe
+    /// per episode, and only if it fires before the RTO.
+    fn arm_tlp(&mut self, now: Instant) {
+        self.tlp_at = None;
+        let Some(srtt) = self.srtt else {
+            return;
+        };
+        if !self.sack_ok
+            || self.in_recovery
+            || self.tlp_end.is_some()
+            || self.snd_una == self.snd_max
+            || !matches!(
+                self.state,
+                TcpState::Established
+                    | TcpState::CloseWait
+                    | TcpState::FinWait1
+                    | TcpState::LastAck
+            )
+        {
+            return;
+        }
+        let mut pto = srtt * 2;
+        if self.snd_max.wrapping_sub(self.snd_una) <= self.seg_mss() {
+            pto += TLP_DELACK;
+        }
+        let at = now + pto;
+        if self.rtx_at.is_some_and(|r| at < r) {
+            self.tlp_at = Some(at);
+        }
+    }
+
+    /// The probe timeout expired (RFC 8985 7.3): send one new segment if
+    /// the windows allow, else resend the last one, so the peer's ACK (and
+    /// SACK) tells what arrived without waiting for the RTO; the RTO is
+    /// armed again behind it.
+    fn on_tlp(&mut self, ctx: &mut Ctx) {
+        self.tlp_at = None;
+        if self.snd_una == self.snd_max || self.in_recovery || self.snd_wnd == 0 {
+            return;
+        }
+        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+        let room = wnd_end.wrapping_sub(self.snd_nxt);
+        let (len, fin) = if self.snd_nxt == self.snd_max && seq::lt(self.snd_nxt, wnd_end) {
+            self.segment_at(self.snd_nxt, room)
+        } else {
+            (0, false)
+        };
+        ctx.counters.tail_loss_probes += 1;
+        if len > 0 || fin {
+            let s = self.snd_nxt;
+            self.emit(ctx, s, len, fin, false);
+            self.snd_nxt = s.wrapping_add(len + u32::from(fin));
+            self.tlp_rtx = false;
+        } else {
+            // The last segment sent: its first byte is at most one
+            // segment below SND.MAX (the FIN counts as one).
+            let fin_sent = self.fin_queued
+                && self.snd_max
+                    == self
+                        .snd_buf_seq
+                        .wrapping_add(self.snd_buf.len() as u32)
+                        .wrapping_add(1);
+            let data_end = self.snd_max.wrapping_sub(u32::from(fin_sent));
+            let back = data_end.wrapping_sub(self.snd_una).min(self.seg_mss());
+            let s = data_end.wrapping_sub(back);
+            let (len, fin) = self.segment_at(s, back);
+            if len == 0 && !fin {
+                return;
+            }
+            self.emit(ctx, s, len, fin, false);
+            self.tlp_rtx = true;
+        }
+        self.tlp_end = Some(self.snd_max);
+        self.rtx_at = Some(ctx.now + self.rto);
+    }
+
     /// The retransmission timer expired (RFC 6298 5.4-5.7, RFC 5681 3.1).
     fn on_rto(&mut self, ctx: &mut Ctx) {
         self.rtx_at = None;
+        self.tlp_at = None;
+        self.tlp_end = None;
         ctx.counters.timeouts += 1;
         self.retries += 1;
         let limit = match self.state {

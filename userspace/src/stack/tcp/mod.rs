@@ -274,6 +274,11 @@ pub struct TcpCounters {
     /// sequence number outside SND.UNA..SND.MAX (RFC 5927 5.1), an MTU
     /// below 68 or not below the current one.
     pub pmtu_ignored: u64,
+    /// Tail loss probes sent (RFC 8985 7).
+    pub tail_loss_probes: u64,
+    /// Probes that resent the last segment and repaired a loss (no D-SACK
+    /// said the original had arrived).
+    pub tail_loss_probe_recoveries: u64,
     /// Keep-alive probes sent (RFC 9293 3.8.4).
     pub keepalive_probes: u64,
     /// Connections aborted after unanswered keep-alive probes.

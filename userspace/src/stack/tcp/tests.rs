@@ -2179,3 +2179,61 @@ fn answered_keepalive_probes_keep_the_connection() {
         assert_eq!(sim.a.counters().keepalive_probes, c.keepalive_probes);
     });
 }
+
+/// RFC 8985 7: the last segment of a burst is lost and nothing follows to
+/// produce duplicate ACKs; the tail loss probe (2 SRTT after the last ACK)
+/// resends it and the burst completes well before the RTO (200 ms).
+#[test]
+fn tail_loss_probe_recovers_a_lost_last_segment_without_an_rto() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    run_with_many_seeds(|seed| {
+        let mut sim = Sim::new(LinkConfig::clean(5), seed);
+        let (ca, cb) = connected(&mut sim);
+        // Warm up: an RTT estimate and a window larger than the burst.
+        let warm = pattern(100_000, seed);
+        let mut got = Vec::new();
+        sim.a.send(sim.now, ca, &warm).unwrap();
+        assert!(sim.run(STEPS, |s| {
+            drain(&mut s.b, s.now, cb, &mut got).unwrap();
+            got.len() == warm.len()
+        }));
+        sim.advance(Duration::from_secs(1));
+        let armed = Rc::new(Cell::new(0u32));
+        let seen = armed.clone();
+        sim.drop_a_to_b = Some(Box::new(move |r| {
+            if r.payload.is_empty() || seen.get() == 0 {
+                return false;
+            }
+            seen.set(seen.get() + 1);
+            // Data segments of the burst are 2, 3, 4, 5: drop the last.
+            seen.get() == 5
+        }));
+        armed.set(1);
+        let before = sim.a.counters().clone();
+        // Four full segments (the MSS less the timestamps option).
+        let burst = pattern(4 * 1448, seed + 1);
+        let start = sim.now;
+        assert_eq!(sim.a.send(sim.now, ca, &burst).unwrap(), burst.len());
+        got.clear();
+        assert!(sim.run(STEPS, |s| {
+            drain(&mut s.b, s.now, cb, &mut got).unwrap();
+            got.len() == burst.len()
+        }));
+        assert_eq!(got, burst);
+        let took = sim.now.since(start);
+        // The probe's ACK on its way back.
+        sim.advance(Duration::from_millis(20));
+        assert_eq!(armed.get(), 6, "four segments, the last lost, one probe");
+        let c = sim.a.counters();
+        assert_eq!(c.timeouts, before.timeouts, "{c:?}");
+        assert_eq!(c.fast_retransmits, before.fast_retransmits);
+        assert_eq!(c.tail_loss_probes, before.tail_loss_probes + 1);
+        assert_eq!(
+            c.tail_loss_probe_recoveries,
+            before.tail_loss_probe_recoveries + 1
+        );
+        // 2 SRTT after the first ACK plus a trip: about 40 ms, not 200.
+        assert!(took < Duration::from_millis(100), "{took:?}");
+    });
+}
