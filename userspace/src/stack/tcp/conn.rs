@@ -2,7 +2,8 @@
 //! output, timers, RTO (RFC 6298), loss recovery (RFC 5681, 6582) with the
 //! window arithmetic in `congestion/` (NewReno, CUBIC RFC 9438),
 //! SACK both ways with RFC 6675 recovery (RFC 2018, 2883), timestamps and
-//! PAWS (RFC 7323), path MTU (RFC 1191).
+//! PAWS (RFC 7323), path MTU (RFC 1191), the tail loss probe (RFC 8985 7),
+//! keep-alive (RFC 9293 3.8.4).
 //!
 //! A `Conn` never touches the connection tables; it changes its own state
 //! and [`super::Tcp`] settles the tables afterwards (accept queue,

@@ -16,7 +16,8 @@
 //!   list), LISTEN and CLOSED processing (RFC 9293 3.10.7.1-2), the API;
 //! - `conn.rs`: one connection: states, data, timers, RTO (RFC 6298),
 //!   loss recovery (RFC 5681, NewReno RFC 6582), SACK (RFC 2018,
-//!   2883, 6675), timestamps and PAWS (RFC 7323), path MTU (RFC 1191);
+//!   2883, 6675), timestamps and PAWS (RFC 7323), path MTU (RFC 1191),
+//!   the tail loss probe (RFC 8985 7), keep-alive (RFC 9293 3.8.4);
 //! - `congestion/`: congestion control behind a trait: CUBIC (RFC 9438,
 //!   the default) and NewReno's window arithmetic (RFC 5681);
 //! - `isn.rs`: initial sequence numbers (RFC 6528, SipHash-2-4);
