@@ -503,6 +503,24 @@ mod tests {
     }
 
     #[test]
+    fn tcp_cc_selects_the_congestion_control() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["xdpstack", "run", "--iface", "eth0", "--ip", "10.10.0.4/24"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).map(|c| match c.command {
+                Command::Run(r) => r.config().tcp_cc,
+                _ => panic!("not run"),
+            })
+        };
+        assert_eq!(parse(&[]).unwrap(), CongestionAlgorithm::Cubic);
+        assert_eq!(
+            parse(&["--tcp-cc", "reno"]).unwrap(),
+            CongestionAlgorithm::Reno
+        );
+        assert!(parse(&["--tcp-cc", "bbr"]).is_err());
+    }
+
+    #[test]
     fn iface_may_follow_arp_subcommands() {
         let cli = Cli::try_parse_from([
             "xdpstack",

@@ -2237,3 +2237,23 @@ fn tail_loss_probe_recovers_a_lost_last_segment_without_an_rto() {
         assert!(took < Duration::from_millis(100), "{took:?}");
     });
 }
+
+/// CUBIC unless set otherwise; `set_congestion` applies to connections
+/// made from then on, and the views name the algorithm.
+#[test]
+fn congestion_control_is_cubic_by_default_and_selectable() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 1);
+    assert_eq!(sim.a.config().congestion, CongestionAlgorithm::Cubic);
+    sim.a.set_congestion(CongestionAlgorithm::Reno);
+    let (_, _) = connected(&mut sim);
+    let a = sim.a.connections();
+    assert_eq!(a[0].congestion, Some(CongestionAlgorithm::Reno));
+    let b = sim.b.connections();
+    assert!(b
+        .iter()
+        .any(|v| v.state == TcpState::Listen && v.congestion.is_none()));
+    assert!(b
+        .iter()
+        .any(|v| v.state == TcpState::Established
+            && v.congestion == Some(CongestionAlgorithm::Cubic)));
+}
