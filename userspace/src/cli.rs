@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::daemon;
 use crate::fastpath::AttachMode;
 use crate::services::ServiceName;
+use crate::stack::tcp::CongestionAlgorithm;
 use crate::wire::MacAddr;
 
 #[derive(Debug, Parser)]
@@ -226,6 +227,9 @@ pub struct RunArgs {
     /// socket, bound before capabilities are dropped), like 127.0.0.1:9431.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// TCP congestion control for every connection.
+    #[arg(long, value_parser = choice(TCP_CC), default_value = "cubic")]
+    pub tcp_cc: CongestionAlgorithm,
 }
 
 impl RunArgs {
@@ -247,6 +251,7 @@ impl RunArgs {
             control_dir: self.control_dir,
             services: self.services,
             metrics: self.metrics,
+            tcp_cc: self.tcp_cc,
         }
     }
 }
@@ -263,6 +268,20 @@ const ATTACH_MODES: &[(&str, AttachMode, &str)] = &[
         "skb",
         AttachMode::Skb,
         "Generic (skb) mode: works everywhere, slower",
+    ),
+];
+
+/// `--tcp-cc`: name, value, help.
+const TCP_CC: &[(&str, CongestionAlgorithm, &str)] = &[
+    (
+        "cubic",
+        CongestionAlgorithm::Cubic,
+        "CUBIC (RFC 9438), as Linux",
+    ),
+    (
+        "reno",
+        CongestionAlgorithm::Reno,
+        "NewReno (RFC 5681, 6582)",
     ),
 ];
 
@@ -630,6 +649,24 @@ mod tests {
             "fast"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn tcp_cc_selects_the_congestion_control() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["xdpstack", "run", "--iface", "eth0", "--ip", "10.10.0.4/24"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).map(|c| match c.command {
+                Command::Run(r) => r.config().tcp_cc,
+                _ => panic!("not run"),
+            })
+        };
+        assert_eq!(parse(&[]).unwrap(), CongestionAlgorithm::Cubic);
+        assert_eq!(
+            parse(&["--tcp-cc", "reno"]).unwrap(),
+            CongestionAlgorithm::Reno
+        );
+        assert!(parse(&["--tcp-cc", "bbr"]).is_err());
     }
 
     #[test]

@@ -45,6 +45,7 @@ use crate::control::{socket_path, Request, Response};
 use crate::fastpath::{iface, AttachMode, AttachOutcome, Fastpath};
 use crate::present::metrics;
 use crate::services::{ServiceName, Services, ServicesStats};
+use crate::stack::tcp::CongestionAlgorithm;
 use crate::stack::time::{Instant, MonotonicClock};
 use crate::stack::{Stack, StackConfig};
 use crate::wire::MacAddr;
@@ -78,6 +79,8 @@ pub struct Config {
     pub services: Vec<ServiceName>,
     /// Where to serve Prometheus metrics (a host TCP socket); None: nowhere.
     pub metrics: Option<std::net::SocketAddr>,
+    /// TCP congestion control (`--tcp-cc`).
+    pub tcp_cc: CongestionAlgorithm,
 }
 
 /// State shared by the workers, the main task and control requests.
@@ -326,6 +329,7 @@ pub fn run(args: Config) -> Result<()> {
         seed: os_random()?,
     };
     let mut stack = Stack::new(config, clock.now());
+    stack.set_tcp_congestion(args.tcp_cc);
     if local_peer {
         // The peer is on this host and may leave checksums partial (TX offload).
         stack.accept_partial_checksums(true);

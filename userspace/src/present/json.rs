@@ -69,6 +69,10 @@ pub struct ConnJson {
     /// The congestion window in bytes (`ss` shows segments).
     pub cwnd_bytes: u32,
     pub retrans: u64,
+    /// The congestion control algorithm (`cubic`, `reno`); absent for a
+    /// listener and from an older daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc: Option<String>,
 }
 
 impl From<&ConnView> for ConnJson {
@@ -82,6 +86,7 @@ impl From<&ConnView> for ConnJson {
             rto_ms: c.rto_ms,
             cwnd_bytes: c.cwnd,
             retrans: c.retransmits,
+            cc: c.congestion.map(|a| a.name().to_string()),
         }
     }
 }
@@ -224,6 +229,7 @@ mod tests {
             rto_ms: 201,
             cwnd: 14480,
             retransmits: 3,
+            congestion: None,
         };
         let text =
             serde_json::to_string(&serde_json::to_value(ConnJson::from(&v)).unwrap()).unwrap();

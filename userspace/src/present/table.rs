@@ -19,10 +19,10 @@ pub fn arp_table(entries: &[NeighEntryJson]) -> String {
     table(&["ADDRESS", "DEV", "LLADDR", "STATE", "AGE"], &rows)
 }
 
-/// TCP connections, like `ss -tan` (plus the retransmission timer,
-/// congestion window and retransmissions).
+/// TCP connections, like `ss -tan` (plus the congestion control
+/// algorithm, retransmission timer, congestion window and retransmissions).
 pub fn conns_table(conns: &[ConnJson]) -> String {
-    let rows: Vec<[String; 8]> = conns
+    let rows: Vec<[String; 9]> = conns
         .iter()
         .map(|c| {
             [
@@ -31,6 +31,7 @@ pub fn conns_table(conns: &[ConnJson]) -> String {
                 c.send_q.to_string(),
                 c.local.to_string(),
                 c.peer.to_string(),
+                c.cc.clone().unwrap_or_else(|| "-".to_string()),
                 format!("{}ms", c.rto_ms),
                 c.cwnd_bytes.to_string(),
                 c.retrans.to_string(),
@@ -44,6 +45,7 @@ pub fn conns_table(conns: &[ConnJson]) -> String {
             "SEND-Q",
             "LOCAL ADDRESS:PORT",
             "PEER ADDRESS:PORT",
+            "CC",
             "RTO",
             "CWND",
             "RETRANS",

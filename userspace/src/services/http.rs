@@ -17,7 +17,7 @@ use super::http_parse::{self, Parsed, MAX_HEAD};
 use super::tcp_conns::{accept_new, Finished};
 use super::{MetricsSource, ServicesStats};
 use crate::present::{html, metrics};
-use crate::stack::tcp::{ConnId, TcpError};
+use crate::stack::tcp::{ConnId, KeepAlive, TcpError};
 use crate::stack::time::Instant;
 use crate::stack::Stack;
 
@@ -25,6 +25,14 @@ pub const PORT: u16 = 80;
 /// A persistent connection with no request for this long is closed
 /// (RFC 9112 9.8 lets a server close idle connections).
 const IDLE: Duration = Duration::from_secs(30);
+/// TCP keep-alive on every accepted connection, so a client that vanished
+/// (no FIN, no RST) is found and reaped even when its connection is past
+/// IDLE and only TCP still holds it.
+const KEEPALIVE: KeepAlive = KeepAlive {
+    idle: Duration::from_secs(60),
+    interval: Duration::from_secs(10),
+    count: 5,
+};
 
 #[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -100,6 +108,8 @@ impl Http {
         let c = &mut self.counters;
         for id in accept_new(now, stack, PORT, self.conns.len(), &mut c.refused) {
             c.connections += 1;
+            // Cannot fail: the connection was just accepted.
+            let _ = stack.tcp().set_keepalive(id, Some(KEEPALIVE));
             self.conns.push(Conn {
                 id,
                 inbuf: Vec::new(),

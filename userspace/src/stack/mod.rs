@@ -239,6 +239,11 @@ impl Stack {
         self.tcp.set_accept_partial_checksums(on);
     }
 
+    /// TCP congestion control for connections made from now on.
+    pub fn set_tcp_congestion(&mut self, alg: tcp::CongestionAlgorithm) {
+        self.tcp.set_congestion(alg);
+    }
+
     /// How long the stack has run.
     pub fn uptime(&self, now: Instant) -> Duration {
         now.since(self.started)

@@ -1,7 +1,9 @@
 //! One connection's state machine: segment arrival (RFC 9293 3.10.7),
-//! output, timers, RTO (RFC 6298), congestion control (RFC 5681, 6582),
+//! output, timers, RTO (RFC 6298), loss recovery (RFC 5681, 6582) with the
+//! window arithmetic in `congestion/` (NewReno, CUBIC RFC 9438),
 //! SACK both ways with RFC 6675 recovery (RFC 2018, 2883), timestamps and
-//! PAWS (RFC 7323), path MTU (RFC 1191).
+//! PAWS (RFC 7323), path MTU (RFC 1191), the tail loss probe (RFC 8985 7),
+//! keep-alive (RFC 9293 3.8.4).
 //!
 //! A `Conn` never touches the connection tables; it changes its own state
 //! and [`super::Tcp`] settles the tables afterwards (accept queue,
@@ -11,8 +13,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::congestion::{Algorithm, Congestion, Controller};
 use super::seq;
-use super::{Ctx, TcpConfig, TcpError, TcpState};
+use super::{Ctx, KeepAlive, TcpConfig, TcpError, TcpState};
 use crate::stack::time::Instant;
 use crate::wire::tcp::{Flags, SackBlocks, TcpOptions, TcpRepr};
 
@@ -48,6 +51,9 @@ const DUP_THRESH: u32 = 3;
 /// ACK cost more than this. Forgetting the highest ones is safe: that data
 /// just counts as not SACKed.
 const MAX_SACK_RANGES: usize = 64;
+/// RFC 8985 7.2 WCDelAckT: the worst-case delayed ACK a probe waits for
+/// when one segment is in flight.
+const TLP_DELACK: Duration = Duration::from_millis(200);
 /// A FIN-WAIT-2 connection the application released waits this long for
 /// the peer's FIN, then goes (Linux's tcp_fin_timeout), so a silent peer
 /// cannot hold a slot forever.
@@ -128,6 +134,22 @@ pub(super) struct Conn {
     delack_at: Option<Instant>,
     segs_unacked: u32,
 
+    // Tail loss probe (RFC 8985 7): armed while data is in flight and no
+    // recovery runs; one probe per episode, until `tlp_end` is acked.
+    tlp_at: Option<Instant>,
+    tlp_end: Option<u32>,
+    /// The probe resent old data (rather than sending new).
+    tlp_rtx: bool,
+
+    // Keep-alive (RFC 9293 3.8.4, RFC 1122 4.2.3.6): off unless set.
+    keepalive: Option<KeepAlive>,
+    /// When the peer last sent us an acceptable segment.
+    last_heard: Instant,
+    /// Keep-alive probes sent since then, unanswered.
+    ka_probes: u32,
+    /// When the last of them went.
+    ka_sent_at: Instant,
+
     // Zero-window probing (RFC 9293 3.8.6.1).
     persist_at: Option<Instant>,
     persist_backoff: u32,
@@ -152,7 +174,10 @@ pub(super) struct Conn {
     /// RFC 6675 HighRxt: the end of the highest retransmission in recovery.
     high_rxt: u32,
 
-    // Congestion control (RFC 5681, NewReno RFC 6582, SACK RFC 6675).
+    // Congestion control: the window's growth and ssthresh on a loss
+    // come from `cc` (congestion/); recovery (NewReno RFC 6582, SACK
+    // RFC 6675) is here.
+    cc: Congestion,
     cwnd: u32,
     ssthresh: u32,
     dup_acks: u32,
@@ -231,6 +256,14 @@ impl Conn {
             segs_unacked: 0,
             persist_at: None,
             persist_backoff: 0,
+            tlp_at: None,
+            tlp_end: None,
+            tlp_rtx: false,
+            keepalive: None,
+            last_heard: Instant::ZERO,
+            ka_probes: 0,
+            ka_sent_at: Instant::ZERO,
+            cc: Congestion::new(cfg.congestion),
             cwnd: 0,
             ssthresh: u32::MAX,
             dup_acks: 0,
@@ -375,6 +408,7 @@ impl Conn {
         }
         self.state = new;
         match new {
+            TcpState::Established => self.last_heard = ctx.now,
             TcpState::FinWait2 => self.fin_wait_2_since = ctx.now,
             TcpState::TimeWait => {
                 self.tw_until = ctx.now + ctx.time_wait;
@@ -396,6 +430,7 @@ impl Conn {
         self.scoreboard = Vec::new();
         self.rtx_at = None;
         self.persist_at = None;
+        self.tlp_at = None;
     }
 
     /// Closes on an error: the queues are flushed (RFC 9293 3.10.7.4).
@@ -421,6 +456,10 @@ impl Conn {
 
     pub fn cwnd(&self) -> u32 {
         self.cwnd
+    }
+
+    pub fn congestion(&self) -> Algorithm {
+        self.cc.algorithm()
     }
 
     pub fn send_capacity(&self) -> usize {
@@ -636,6 +675,11 @@ impl Conn {
             return;
         }
 
+        // The peer is alive (RFC 1122 4.2.3.6): the keep-alive idle time
+        // starts again.
+        self.last_heard = ctx.now;
+        self.ka_probes = 0;
+
         // RFC 7323 4.3 (R3): remember the newest TSval of a segment that
         // covers the left edge of the window, for our TSecr and for PAWS.
         if let (true, Some((val, _))) = (self.ts_ok, seg.options.timestamps) {
@@ -812,6 +856,13 @@ impl Conn {
             u32::from(seg.window) << self.snd_shift
         };
         if self.sack_ok {
+            // RFC 8985 7.4: a D-SACK of the probe says its original got
+            // through: no loss was repaired.
+            if let (true, Some(&(_, r))) = (self.tlp_rtx, seg.options.sack.as_slice().first()) {
+                if seq::le(r, ack) {
+                    self.tlp_rtx = false;
+                }
+            }
             self.take_sack(seg);
         }
         let advanced = seq::gt(ack, self.snd_una);
@@ -876,14 +927,16 @@ impl Conn {
                         self.cwnd = self.cwnd.saturating_add(mss);
                     }
                 }
-            } else if self.cwnd < self.ssthresh {
-                // RFC 5681 3.1: slow start, at most one SMSS per ACK.
-                self.cwnd = self.cwnd.saturating_add((data_acked as u32).min(mss));
-            } else if data_acked > 0 {
-                // Congestion avoidance: about one SMSS per RTT (eq. 3).
-                self.cwnd = self
-                    .cwnd
-                    .saturating_add((mss * mss / self.cwnd.max(1)).max(1));
+            } else {
+                // Slow start or congestion avoidance: the algorithm's.
+                self.cwnd = self.cc.on_ack(
+                    ctx.now,
+                    self.cwnd,
+                    self.ssthresh,
+                    data_acked as u32,
+                    mss,
+                    self.srtt,
+                );
             }
             self.dup_acks = 0;
             // RFC 6298 5.2/5.3: stop the timer when all is acked, else restart it.
@@ -892,6 +945,19 @@ impl Conn {
             } else {
                 Some(ctx.now + self.rto)
             };
+            // RFC 8985 7.4: the probe's episode ends when its data is
+            // acked; if the probe resent the last segment and no D-SACK
+            // came, it repaired a loss: the congestion response of a fast
+            // recovery.
+            if self.tlp_end.is_some_and(|end| seq::ge(ack, end)) {
+                self.tlp_end = None;
+                if std::mem::take(&mut self.tlp_rtx) && !self.in_recovery {
+                    ctx.counters.tail_loss_probe_recoveries += 1;
+                    self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
+                    self.cwnd = self.ssthresh;
+                }
+            }
+            self.arm_tlp(ctx.now);
         } else if ack == self.snd_una
             && seg.payload.is_empty()
             && !seg.flags.syn()
@@ -912,7 +978,7 @@ impl Conn {
                 // RFC 6582 3.2 step 2: only if this ACK covers more than `recover`.
                 if seq::gt(ack, self.recover) || self.recover == self.iss {
                     let flight = self.snd_max.wrapping_sub(self.snd_una);
-                    self.ssthresh = (flight / 2).max(2 * mss);
+                    self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
                     self.recover = self.snd_max;
                     self.in_recovery = true;
                     ctx.counters.fast_retransmits += 1;
@@ -934,7 +1000,7 @@ impl Conn {
             {
                 let mss = self.snd_mss;
                 let flight = self.snd_max.wrapping_sub(self.snd_una);
-                self.ssthresh = (flight / 2).max(2 * mss);
+                self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
                 self.cwnd = self.ssthresh;
                 self.recover = self.snd_max;
                 self.in_recovery = true;
@@ -1230,6 +1296,9 @@ impl Conn {
             self.emit(ctx, s, len, fin, false);
             self.snd_nxt = s.wrapping_add(len + u32::from(fin));
             sent = true;
+        }
+        if sent {
+            self.arm_tlp(ctx.now);
         }
         if !sent && self.ack_now {
             self.send_ack(ctx);
@@ -1570,6 +1639,8 @@ impl Conn {
             self.delack_at,
             self.persist_at,
             self.orphan_deadline(),
+            self.keepalive_at(),
+            self.tlp_at,
         ]
         .into_iter()
         .flatten()
@@ -1579,6 +1650,51 @@ impl Conn {
     fn orphan_deadline(&self) -> Option<Instant> {
         (self.state == TcpState::FinWait2 && !self.held)
             .then(|| self.fin_wait_2_since + FIN_WAIT_2_TIMEOUT)
+    }
+
+    /// Turns keep-alive on (or off with `None`); the idle time counts from
+    /// the last segment the peer sent.
+    pub fn set_keepalive(&mut self, ka: Option<KeepAlive>) {
+        self.keepalive = ka;
+        self.ka_probes = 0;
+    }
+
+    /// The next keep-alive probe (or the abort after the last one): `idle`
+    /// after the peer was last heard, then `interval` after each probe. Only while
+    /// nothing is in flight or waiting to go (RFC 1122 4.2.3.6: probes are
+    /// for an idle connection; otherwise retransmissions find a dead peer).
+    fn keepalive_at(&self) -> Option<Instant> {
+        let ka = self.keepalive?;
+        if !matches!(self.state, TcpState::Established | TcpState::CloseWait)
+            || self.snd_max != self.snd_una
+            || !self.snd_buf.is_empty()
+        {
+            return None;
+        }
+        Some(match self.ka_probes {
+            0 => self.last_heard + ka.idle,
+            _ => self.ka_sent_at + ka.interval,
+        })
+    }
+
+    /// Sends a keep-alive probe, or aborts the connection after `count`
+    /// unanswered ones (with a RST, as Linux). The probe is SEG.SEQ =
+    /// SND.NXT - 1 with no data, as Linux sends (RFC 9293 3.8.4 allows it):
+    /// the peer cannot accept it and must answer with an ACK.
+    fn on_keepalive(&mut self, ctx: &mut Ctx) {
+        let Some(ka) = self.keepalive else {
+            return;
+        };
+        if self.ka_probes >= ka.count {
+            ctx.counters.keepalive_aborts += 1;
+            super::send_rst(ctx, self.local, self.remote, self.snd_nxt, None);
+            self.fail(ctx, TcpError::TimedOut);
+            return;
+        }
+        ctx.counters.keepalive_probes += 1;
+        self.ka_probes += 1;
+        self.ka_sent_at = ctx.now;
+        self.emit(ctx, self.snd_nxt.wrapping_sub(1), 0, false, true);
     }
 
     pub fn on_timers(&mut self, ctx: &mut Ctx) {
@@ -1593,17 +1709,103 @@ impl Conn {
             self.ack_now = true;
             self.output(ctx);
         }
+        if self.tlp_at.is_some_and(|t| t <= now) {
+            self.on_tlp(ctx);
+        }
         if self.rtx_at.is_some_and(|t| t <= now) {
             self.on_rto(ctx);
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.on_persist(ctx);
         }
+        if self.keepalive_at().is_some_and(|t| t <= now) {
+            self.on_keepalive(ctx);
+        }
+    }
+
+    /// Arms the tail loss probe (RFC 8985 7.2): PTO = 2 SRTT, plus the
+    /// worst-case delayed ACK when one segment is in flight; only with SACK
+    /// (the probe's ACK must say what arrived), outside recovery, one probe
+    /// per episode, and only if it fires before the RTO.
+    fn arm_tlp(&mut self, now: Instant) {
+        self.tlp_at = None;
+        let Some(srtt) = self.srtt else {
+            return;
+        };
+        if !self.sack_ok
+            || self.in_recovery
+            || self.tlp_end.is_some()
+            || self.snd_una == self.snd_max
+            || !matches!(
+                self.state,
+                TcpState::Established
+                    | TcpState::CloseWait
+                    | TcpState::FinWait1
+                    | TcpState::LastAck
+            )
+        {
+            return;
+        }
+        let mut pto = srtt * 2;
+        if self.snd_max.wrapping_sub(self.snd_una) <= self.seg_mss() {
+            pto += TLP_DELACK;
+        }
+        let at = now + pto;
+        if self.rtx_at.is_some_and(|r| at < r) {
+            self.tlp_at = Some(at);
+        }
+    }
+
+    /// The probe timeout expired (RFC 8985 7.3): send one new segment if
+    /// the windows allow, else resend the last one, so the peer's ACK (and
+    /// SACK) tells what arrived without waiting for the RTO; the RTO is
+    /// armed again behind it.
+    fn on_tlp(&mut self, ctx: &mut Ctx) {
+        self.tlp_at = None;
+        if self.snd_una == self.snd_max || self.in_recovery || self.snd_wnd == 0 {
+            return;
+        }
+        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+        let room = wnd_end.wrapping_sub(self.snd_nxt);
+        let (len, fin) = if self.snd_nxt == self.snd_max && seq::lt(self.snd_nxt, wnd_end) {
+            self.segment_at(self.snd_nxt, room)
+        } else {
+            (0, false)
+        };
+        ctx.counters.tail_loss_probes += 1;
+        if len > 0 || fin {
+            let s = self.snd_nxt;
+            self.emit(ctx, s, len, fin, false);
+            self.snd_nxt = s.wrapping_add(len + u32::from(fin));
+            self.tlp_rtx = false;
+        } else {
+            // The last segment sent: its first byte is at most one
+            // segment below SND.MAX (the FIN counts as one).
+            let fin_sent = self.fin_queued
+                && self.snd_max
+                    == self
+                        .snd_buf_seq
+                        .wrapping_add(self.snd_buf.len() as u32)
+                        .wrapping_add(1);
+            let data_end = self.snd_max.wrapping_sub(u32::from(fin_sent));
+            let back = data_end.wrapping_sub(self.snd_una).min(self.seg_mss());
+            let s = data_end.wrapping_sub(back);
+            let (len, fin) = self.segment_at(s, back);
+            if len == 0 && !fin {
+                return;
+            }
+            self.emit(ctx, s, len, fin, false);
+            self.tlp_rtx = true;
+        }
+        self.tlp_end = Some(self.snd_max);
+        self.rtx_at = Some(ctx.now + self.rto);
     }
 
     /// The retransmission timer expired (RFC 6298 5.4-5.7, RFC 5681 3.1).
     fn on_rto(&mut self, ctx: &mut Ctx) {
         self.rtx_at = None;
+        self.tlp_at = None;
+        self.tlp_end = None;
         ctx.counters.timeouts += 1;
         self.retries += 1;
         let limit = match self.state {
@@ -1617,9 +1819,10 @@ impl Conn {
         }
         let mss = self.snd_mss;
         if self.retries == 1 {
-            // RFC 5681 eq. 4, only for the first timeout of a segment.
+            // RFC 5681 eq. 4 / RFC 9438 4.8: a congestion event, only for
+            // the first timeout of a segment.
             let flight = self.snd_max.wrapping_sub(self.snd_una);
-            self.ssthresh = (flight / 2).max(2 * mss);
+            self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
         }
         self.cwnd = mss;
         self.in_recovery = false;

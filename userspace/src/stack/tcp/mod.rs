@@ -15,8 +15,11 @@
 //! - `mod.rs`: the tables (listeners, connections by 4-tuple, TIME-WAIT
 //!   list), LISTEN and CLOSED processing (RFC 9293 3.10.7.1-2), the API;
 //! - `conn.rs`: one connection: states, data, timers, RTO (RFC 6298),
-//!   congestion control (RFC 5681, NewReno RFC 6582), SACK (RFC 2018,
-//!   2883, 6675), timestamps and PAWS (RFC 7323), path MTU (RFC 1191);
+//!   loss recovery (RFC 5681, NewReno RFC 6582), SACK (RFC 2018,
+//!   2883, 6675), timestamps and PAWS (RFC 7323), path MTU (RFC 1191),
+//!   the tail loss probe (RFC 8985 7), keep-alive (RFC 9293 3.8.4);
+//! - `congestion/`: congestion control behind a trait: CUBIC (RFC 9438,
+//!   the default) and NewReno's window arithmetic (RFC 5681);
 //! - `isn.rs`: initial sequence numbers (RFC 6528, SipHash-2-4);
 //! - `cookie.rs`: SYN cookies for a full half-open table (RFC 4987);
 //! - `seq.rs`: sequence number arithmetic.
@@ -26,6 +29,7 @@
 //! entries (`max_time_wait`, oldest evicted), per-connection buffers and
 //! out-of-order segments, and the output queue.
 
+pub mod congestion;
 mod conn;
 mod cookie;
 mod isn;
@@ -47,6 +51,7 @@ use crate::stack::time::Instant;
 use crate::wire::ip;
 use crate::wire::tcp::{Flags, Packet, TcpOptions, TcpRepr};
 use crate::wire::Error as WireError;
+pub use congestion::Algorithm as CongestionAlgorithm;
 use conn::Conn;
 
 /// Segments the output queue holds; more are dropped and counted.
@@ -89,6 +94,8 @@ pub struct TcpConfig {
     /// Answer SYNs with SYN cookies when a listener's backlog is full
     /// (RFC 4987), as Linux does by default; off: such SYNs are dropped.
     pub syn_cookies: bool,
+    /// Congestion control for every connection (`--tcp-cc`).
+    pub congestion: CongestionAlgorithm,
 }
 
 impl TcpConfig {
@@ -109,8 +116,22 @@ impl TcpConfig {
             time_wait: Duration::from_secs(60),
             isn_secret,
             syn_cookies: true,
+            congestion: CongestionAlgorithm::default(),
         }
     }
+}
+
+/// Keep-alive for one connection (RFC 9293 3.8.4, RFC 1122 4.2.3.6;
+/// Linux's TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Silence from the peer before the first probe (RFC 1122: at least
+    /// two hours by default; a service may choose less).
+    pub idle: Duration,
+    /// Between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is aborted.
+    pub count: u32,
 }
 
 /// A connection's handle, valid until it is released (or aborted).
@@ -181,6 +202,8 @@ pub struct ConnView {
     pub rto_ms: u64,
     pub cwnd: u32,
     pub retransmits: u64,
+    /// The congestion control algorithm (none for a listener).
+    pub congestion: Option<CongestionAlgorithm>,
 }
 
 /// Counters shown by `xdpstack stats` under "tcp".
@@ -252,6 +275,15 @@ pub struct TcpCounters {
     /// sequence number outside SND.UNA..SND.MAX (RFC 5927 5.1), an MTU
     /// below 68 or not below the current one.
     pub pmtu_ignored: u64,
+    /// Tail loss probes sent (RFC 8985 7).
+    pub tail_loss_probes: u64,
+    /// Probes that resent the last segment and repaired a loss (no D-SACK
+    /// said the original had arrived).
+    pub tail_loss_probe_recoveries: u64,
+    /// Keep-alive probes sent (RFC 9293 3.8.4).
+    pub keepalive_probes: u64,
+    /// Connections aborted after unanswered keep-alive probes.
+    pub keepalive_aborts: u64,
 }
 
 /// What a connection's code needs from the engine while it runs.
@@ -473,6 +505,11 @@ impl Tcp {
     /// `Stack::accept_partial_checksums` for when that is safe).
     pub fn set_accept_partial_checksums(&mut self, on: bool) {
         self.accept_partial = on;
+    }
+
+    /// Congestion control for connections made from now on.
+    pub fn set_congestion(&mut self, alg: CongestionAlgorithm) {
+        self.cfg.congestion = alg;
     }
 
     pub fn config(&self) -> &TcpConfig {
@@ -902,7 +939,8 @@ impl Tcp {
         self.counters.pmtu_ignored += 1;
     }
 
-    /// Timers: retransmission, delayed ACK, zero-window probe, TIME-WAIT.
+    /// Timers: retransmission, delayed ACK, zero-window probe, keep-alive,
+    /// TIME-WAIT.
     pub fn poll(&mut self, now: Instant) {
         if !self.out.is_empty() {
             self.materialize(None);
@@ -1079,6 +1117,13 @@ impl Tcp {
         self.with_conn(now, id, |c, ctx| c.send(ctx, data))?
     }
 
+    /// Keep-alive on a connection (`None`: off, the default).
+    pub fn set_keepalive(&mut self, id: ConnId, ka: Option<KeepAlive>) -> Result<(), TcpError> {
+        let c = self.conns.get_mut(&id).ok_or(TcpError::NoSuchConnection)?;
+        c.set_keepalive(ka);
+        Ok(())
+    }
+
     pub fn send_capacity(&self, id: ConnId) -> usize {
         self.conns.get(&id).map_or(0, |c| c.send_capacity())
     }
@@ -1146,6 +1191,7 @@ impl Tcp {
             rto_ms: 0,
             cwnd: 0,
             retransmits: 0,
+            congestion: None,
         });
         let conns = self
             .conns
@@ -1160,6 +1206,7 @@ impl Tcp {
             rto_ms: c.rto().as_millis() as u64,
             cwnd: c.cwnd(),
             retransmits: c.retransmits,
+            congestion: Some(c.congestion()),
         }))
     }
 

@@ -1962,3 +1962,298 @@ fn many_tiny_sack_ranges_keep_the_connection_working() {
     assert_eq!(c.send_q, 40000 - sent as usize);
     assert!(!out(&mut b).is_empty(), "more data goes out");
 }
+
+/// A sim whose sender (A) uses `alg`.
+fn sim_with_cc(alg: CongestionAlgorithm, link: LinkConfig, seed: u64) -> Sim {
+    let mut a = super::sim::config(A);
+    a.congestion = alg;
+    Sim::with_configs(a, super::sim::config(B), link, seed)
+}
+
+/// RFC 9438 4.6 / RFC 5681 eq. 4: at the fast retransmit of one lost
+/// segment the window drops to beta * W: 0.7 with CUBIC, half with NewReno.
+#[test]
+fn a_loss_multiplies_the_window_by_beta() {
+    for (alg, beta) in [
+        (CongestionAlgorithm::Cubic, 0.7),
+        (CongestionAlgorithm::Reno, 0.5),
+    ] {
+        run_with_seeds(0..4, |seed| {
+            let mut sim = sim_with_cc(alg, LinkConfig::clean(5), seed);
+            let (ca, cb) = connected(&mut sim);
+            let mut n = 0;
+            sim.drop_a_to_b = Some(Box::new(move |r| {
+                if r.payload.is_empty() {
+                    return false;
+                }
+                n += 1;
+                n == 300
+            }));
+            let data = pattern(2_000_000, seed);
+            let (mut sent, mut got) = (0, Vec::new());
+            let cwnd = |s: &Sim| s.a.connections()[0].cwnd;
+            let mut before = 0;
+            let mut after = None;
+            sim.run(STEPS * 10, |s| {
+                if sent < data.len() {
+                    sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+                }
+                drain(&mut s.b, s.now, cb, &mut got).unwrap();
+                if s.a.counters().fast_retransmits == 0 {
+                    before = cwnd(s);
+                } else if after.is_none() {
+                    after = Some(cwnd(s));
+                }
+                got.len() == data.len()
+            });
+            assert_eq!(fnv1a(&got), fnv1a(&data));
+            assert_eq!(sim.a.connections()[0].congestion, Some(alg));
+            let after = f64::from(after.expect("a fast retransmit"));
+            // The window the reduction started from: the step that saw the
+            // loss may also have grown it by some ACKs of new data first
+            // (slow start: at most an MSS each), and NewReno halves the
+            // flight, which may be a little under cwnd.
+            let from = after / beta;
+            let before = f64::from(before);
+            assert!(
+                from >= before - 4.0 * 1460.0 && from <= before + 16.0 * 1460.0,
+                "{alg}: cwnd {before} -> {after}, beta {beta}"
+            );
+        });
+    }
+}
+
+/// Ten megabytes over a lossy, reordering, duplicating link arrive
+/// byte-exact with either algorithm, over several seeds (more with
+/// `XDPSTACK_SIM_SEEDS`; each run takes seconds).
+#[test]
+fn ten_megabytes_over_a_lossy_link_with_either_algorithm() {
+    let seeds = std::env::var("XDPSTACK_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(3, |n: u64| n.min(16));
+    for alg in [CongestionAlgorithm::Cubic, CongestionAlgorithm::Reno] {
+        run_with_seeds(0..seeds, |seed| {
+            let link = LinkConfig {
+                delay: Duration::from_millis(5),
+                loss: 20,
+                reorder: 30,
+                reorder_extra: Duration::from_millis(3),
+                duplicate: 20,
+            };
+            let mut sim = sim_with_cc(alg, link, seed);
+            let (ca, cb) = connected(&mut sim);
+            let data = pattern(10 * 1024 * 1024, seed);
+            let got = transfer(&mut sim, ca, cb, &data, 3_000_000);
+            assert_eq!(got.len(), data.len(), "{alg}");
+            assert_eq!(fnv1a(&got), fnv1a(&data), "{alg}");
+            assert!(sim.a.counters().fast_retransmits > 0, "{alg}");
+        });
+    }
+}
+
+/// The lossy many-seeds transfer with NewReno too (the default is CUBIC).
+#[test]
+fn lossy_links_of_many_seeds_deliver_intact_with_newreno() {
+    run_with_many_seeds(|seed| {
+        let link = LinkConfig {
+            delay: Duration::from_millis(3),
+            loss: 30,
+            reorder: 30,
+            reorder_extra: Duration::from_millis(2),
+            duplicate: 30,
+        };
+        let mut sim = sim_with_cc(CongestionAlgorithm::Reno, link, seed);
+        let (ca, cb) = connected(&mut sim);
+        let data = pattern(100_000, seed);
+        let got = transfer(&mut sim, ca, cb, &data, STEPS * 10);
+        assert_eq!(fnv1a(&got), fnv1a(&data));
+    });
+}
+
+const KA: KeepAlive = KeepAlive {
+    idle: Duration::from_secs(10),
+    interval: Duration::from_secs(2),
+    count: 3,
+};
+
+/// Keep-alive probes from A: (when, SEG.SEQ) of every empty ACK A sent
+/// after `from` (A has nothing else to send then).
+fn probes(sim: &Sim, from: usize) -> Vec<(bool, u32)> {
+    sim.parsed_trace()[from..]
+        .iter()
+        .filter(|(to_b, r)| *to_b && r.payload.is_empty() && !r.flags.rst())
+        .map(|(to_b, r)| (*to_b, r.seq))
+        .collect()
+}
+
+/// RFC 9293 3.8.4 / RFC 1122 4.2.3.6: off by default; when set, a silent
+/// peer gets probes at exactly idle, idle + interval, ... (the deadlines
+/// are in `poll_at`); after `count` unanswered ones the connection is
+/// aborted with a RST and counted.
+#[test]
+fn unanswered_keepalive_probes_abort_the_connection() {
+    run_with_seeds(0..4, |seed| {
+        let mut sim = Sim::new(LinkConfig::clean(5), seed);
+        let (ca, _cb) = connected(&mut sim);
+        // Off by default: a minute of silence sends nothing.
+        sim.record = true;
+        sim.advance(Duration::from_secs(60));
+        assert!(sim.trace.is_empty());
+        assert_eq!(sim.a.counters().keepalive_probes, 0);
+
+        // On, counted from the last segment heard (60 s ago): at once.
+        let t0 = sim.now;
+        sim.a.set_keepalive(ca, Some(KA)).unwrap();
+        assert!(sim.a.poll_at().is_some_and(|t| t <= t0));
+        // The peer vanished: nothing reaches it.
+        sim.drop_a_to_b = Some(Box::new(|_| true));
+        let mut times = Vec::new();
+        let mut sent = 0;
+        assert!(sim.run(STEPS, |s| {
+            let n = s.a.counters().keepalive_probes;
+            if n > sent {
+                sent = n;
+                times.push(s.now);
+            }
+            s.a.state(ca) == Some(TcpState::Closed)
+        }));
+        // The first fires at once (idle long past), then every interval.
+        assert_eq!(times.len(), 3, "{times:?}");
+        assert_eq!(times[0], t0);
+        assert_eq!(times[1], t0 + KA.interval);
+        assert_eq!(times[2], t0 + KA.interval * 2);
+        assert_eq!(sim.now, t0 + KA.interval * 3, "aborted after count");
+        let c = sim.a.counters();
+        assert_eq!((c.keepalive_probes, c.keepalive_aborts), (3, 1));
+        assert_eq!(
+            sim.a.recv(sim.now, ca, &mut [0u8; 8]),
+            Err(TcpError::TimedOut)
+        );
+    });
+}
+
+/// Probes at exactly idle, idle + interval, ... after the last segment
+/// heard; each is SEG.SEQ = SND.NXT - 1 with no data; an answered probe
+/// keeps the connection, and the idle time starts again.
+#[test]
+fn answered_keepalive_probes_keep_the_connection() {
+    run_with_seeds(0..4, |seed| {
+        let mut sim = Sim::new(LinkConfig::clean(5), seed);
+        let (ca, cb) = connected(&mut sim);
+        sim.a.set_keepalive(ca, Some(KA)).unwrap();
+        // Something to hear from B now.
+        sim.b.send(sim.now, cb, b"hi").unwrap();
+        let mut got = Vec::new();
+        assert!(sim.run(STEPS, |s| {
+            drain(&mut s.a, s.now, ca, &mut got).unwrap();
+            got == b"hi" && s.a.poll_at().is_some_and(|t| t > s.now + KA.idle / 2)
+        }));
+        let heard = sim.a.poll_at().unwrap() - KA.idle;
+        sim.record = true;
+        let from = sim.trace.len();
+        // The first probe is due at exactly heard + idle.
+        sim.advance((heard + KA.idle).since(sim.now) - Duration::from_micros(1));
+        assert_eq!(sim.a.counters().keepalive_probes, 0);
+        sim.advance(Duration::from_micros(1));
+        assert_eq!(sim.a.counters().keepalive_probes, 1);
+        let p = probes(&sim, from);
+        assert_eq!(p.len(), 1);
+        // Answered: a minute later, a probe every idle + RTT, no abort.
+        sim.advance(Duration::from_secs(60));
+        // SND.NXT - 1: the peer cannot accept it and must ACK SND.NXT.
+        let answer = sim.parsed_trace()[from..]
+            .iter()
+            .find(|(to_b, _)| !*to_b)
+            .map(|(_, r)| r.ack)
+            .expect("the probe was answered");
+        assert_eq!(p[0].1, answer.wrapping_sub(1));
+        let c = sim.a.counters().clone();
+        assert_eq!(c.keepalive_aborts, 0);
+        assert!((6..=7).contains(&c.keepalive_probes), "{c:?}");
+        assert_eq!(sim.a.state(ca), Some(TcpState::Established));
+        assert_eq!(sim.b.state(cb), Some(TcpState::Established));
+        // Turned off: silence.
+        sim.a.set_keepalive(ca, None).unwrap();
+        sim.advance(Duration::from_secs(60));
+        assert_eq!(sim.a.counters().keepalive_probes, c.keepalive_probes);
+    });
+}
+
+/// RFC 8985 7: the last segment of a burst is lost and nothing follows to
+/// produce duplicate ACKs; the tail loss probe (2 SRTT after the last ACK)
+/// resends it and the burst completes well before the RTO (200 ms).
+#[test]
+fn tail_loss_probe_recovers_a_lost_last_segment_without_an_rto() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    run_with_many_seeds(|seed| {
+        let mut sim = Sim::new(LinkConfig::clean(5), seed);
+        let (ca, cb) = connected(&mut sim);
+        // Warm up: an RTT estimate and a window larger than the burst.
+        let warm = pattern(100_000, seed);
+        let mut got = Vec::new();
+        sim.a.send(sim.now, ca, &warm).unwrap();
+        assert!(sim.run(STEPS, |s| {
+            drain(&mut s.b, s.now, cb, &mut got).unwrap();
+            got.len() == warm.len()
+        }));
+        sim.advance(Duration::from_secs(1));
+        let armed = Rc::new(Cell::new(0u32));
+        let seen = armed.clone();
+        sim.drop_a_to_b = Some(Box::new(move |r| {
+            if r.payload.is_empty() || seen.get() == 0 {
+                return false;
+            }
+            seen.set(seen.get() + 1);
+            // Data segments of the burst are 2, 3, 4, 5: drop the last.
+            seen.get() == 5
+        }));
+        armed.set(1);
+        let before = sim.a.counters().clone();
+        // Four full segments (the MSS less the timestamps option).
+        let burst = pattern(4 * 1448, seed + 1);
+        let start = sim.now;
+        assert_eq!(sim.a.send(sim.now, ca, &burst).unwrap(), burst.len());
+        got.clear();
+        assert!(sim.run(STEPS, |s| {
+            drain(&mut s.b, s.now, cb, &mut got).unwrap();
+            got.len() == burst.len()
+        }));
+        assert_eq!(got, burst);
+        let took = sim.now.since(start);
+        // The probe's ACK on its way back.
+        sim.advance(Duration::from_millis(20));
+        assert_eq!(armed.get(), 6, "four segments, the last lost, one probe");
+        let c = sim.a.counters();
+        assert_eq!(c.timeouts, before.timeouts, "{c:?}");
+        assert_eq!(c.fast_retransmits, before.fast_retransmits);
+        assert_eq!(c.tail_loss_probes, before.tail_loss_probes + 1);
+        assert_eq!(
+            c.tail_loss_probe_recoveries,
+            before.tail_loss_probe_recoveries + 1
+        );
+        // 2 SRTT after the first ACK plus a trip: about 40 ms, not 200.
+        assert!(took < Duration::from_millis(100), "{took:?}");
+    });
+}
+
+/// CUBIC unless set otherwise; `set_congestion` applies to connections
+/// made from then on, and the views name the algorithm.
+#[test]
+fn congestion_control_is_cubic_by_default_and_selectable() {
+    let mut sim = Sim::new(LinkConfig::clean(5), 1);
+    assert_eq!(sim.a.config().congestion, CongestionAlgorithm::Cubic);
+    sim.a.set_congestion(CongestionAlgorithm::Reno);
+    let (_, _) = connected(&mut sim);
+    let a = sim.a.connections();
+    assert_eq!(a[0].congestion, Some(CongestionAlgorithm::Reno));
+    let b = sim.b.connections();
+    assert!(b
+        .iter()
+        .any(|v| v.state == TcpState::Listen && v.congestion.is_none()));
+    assert!(b
+        .iter()
+        .any(|v| v.state == TcpState::Established
+            && v.congestion == Some(CongestionAlgorithm::Cubic)));
+}
