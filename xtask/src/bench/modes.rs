@@ -334,6 +334,7 @@ impl BenchLab {
     pub fn tcp_send(&self, mode: Mode, bytes: u64) -> Result<TcpSend> {
         let client_before = self.client_retrans()?;
         let sender_before = self.sender_retrans(mode)?;
+        let timeouts_before = self.sender_timeouts(mode)?;
         let (elapsed_s, received) = if mode == Mode::Kernel {
             let server = transport::kernel_chargen(self.stack().ns())?;
             let got = transport::recv_bulk(self.client().ns(), bytes);
@@ -359,7 +360,18 @@ impl BenchLab {
             mbit_s: bytes as f64 * 8.0 / elapsed_s / 1e6,
             sender_retransmits: self.sender_retrans(mode)?.saturating_sub(sender_before),
             client_retransmits: self.client_retrans()?.saturating_sub(client_before),
+            sender_timeouts: self.sender_timeouts(mode)?.saturating_sub(timeouts_before),
         })
+    }
+
+    /// Retransmission timeouts of whoever serves in `mode`.
+    fn sender_timeouts(&self, mode: Mode) -> Result<u64> {
+        if mode == Mode::Kernel {
+            let netstat = self.stack().exec_ok(["cat", "/proc/net/netstat"])?;
+            transport::tcp_timeouts(&netstat).context("no TcpExt TCPTimeouts in /proc/net/netstat")
+        } else {
+            self.daemon_stat("stack.tcp.timeouts")
+        }
     }
 
     /// Segments retransmitted by whoever serves in `mode`: the stack

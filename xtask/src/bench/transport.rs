@@ -144,6 +144,10 @@ pub struct TcpSend {
     pub sender_retransmits: u64,
     /// The client kernel's RetransSegs (ACKs only flow that way: ~0).
     pub client_retransmits: u64,
+    /// The sender's retransmission timer expiries: the stack namespace's
+    /// TcpExt TCPTimeouts, or xdpstack's `stack.tcp.timeouts`; losses that
+    /// waited for an RTO instead of being repaired within a round trip.
+    pub sender_timeouts: u64,
 }
 
 /// The RFC 864 stream, one period (95 lines of 72 characters and CR LF):
@@ -403,6 +407,14 @@ pub fn retrans_segs(snmp: &str) -> Option<u64> {
     values.split_whitespace().nth(i)?.parse().ok()
 }
 
+/// `TCPTimeouts` from a `/proc/net/netstat` text (`TcpExt:` header, values).
+pub fn tcp_timeouts(netstat: &str) -> Option<u64> {
+    let mut ext = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (ext.next()?, ext.next()?);
+    let i = names.split_whitespace().position(|n| n == "TCPTimeouts")?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,5 +443,8 @@ mod tests {
         assert_eq!(retrans_segs(snmp), Some(17));
         assert_eq!(retrans_segs("Tcp: RetransSegs\n"), None);
         assert_eq!(retrans_segs(""), None);
+        let netstat = "TcpExt: SyncookiesSent TCPTimeouts\nTcpExt: 0 42\n";
+        assert_eq!(tcp_timeouts(netstat), Some(42));
+        assert_eq!(tcp_timeouts("TcpExt: TCPTimeouts\n"), None);
     }
 }
