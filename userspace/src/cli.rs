@@ -294,6 +294,11 @@ const SERVICES: &[(&str, ServiceName, &str)] = &[
         "UDP and TCP port 9 (RFC 863)",
     ),
     ("http", ServiceName::Http, "TCP port 80: the status page"),
+    (
+        "chargen",
+        ServiceName::Chargen,
+        "UDP and TCP port 19 (RFC 864)",
+    ),
     ("none", ServiceName::None, "No service"),
 ];
 

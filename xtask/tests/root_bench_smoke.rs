@@ -72,6 +72,54 @@ fn root_bench_smoke_writes_results_and_chart() {
             assert!(m["udp"]["rtt_per_s"].as_f64().is_some_and(f64::is_finite));
         }
     }
+    // TCP bulk the other way (chargen, every byte checked by the client)
+    // and both ways over the lossy link: kernel and fastpath only, every
+    // byte delivered, the sender's retransmissions counted.
+    for m in modes {
+        let transport = matches!(m["mode"].as_str(), Some("kernel" | "fastpath"));
+        for key in ["tcp_send", "tcp_lossy", "tcp_send_lossy"] {
+            let run = &m[key];
+            assert_eq!(run.is_object(), transport, "{key} in {}", m["mode"]);
+            if !transport {
+                continue;
+            }
+            assert_eq!(run["received"].as_u64(), Some(1 << 20), "{key}: {run}");
+            assert!(run["mbit_s"].as_f64().is_some_and(f64::is_finite), "{run}");
+            assert!(run["elapsed_s"].as_f64().is_some_and(|s| s > 0.0), "{run}");
+            let retr = if key == "tcp_lossy" {
+                "client_retransmits"
+            } else {
+                "sender_retransmits"
+            };
+            assert!(run[retr].as_u64().is_some(), "{key}: {run}");
+        }
+    }
+    assert!(v["settings"]["lossy_link"]
+        .as_str()
+        .is_some_and(|s| s.contains("1%")));
+    let bulk = v["summary"]["bulk"].as_array().expect("summary.bulk");
+    assert_eq!(bulk.len(), 8, "4 directions x kernel, fastpath");
+    for b in bulk {
+        for key in ["mbit_s", "elapsed_s", "sender_retransmits"] {
+            assert!(b[key]["median"].as_f64().is_some_and(f64::is_finite), "{b}");
+        }
+    }
+    let ratios = v["summary"]["bulk_ratios"].as_array().expect("bulk_ratios");
+    let kinds: Vec<&str> = ratios.iter().filter_map(|r| r["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["receive", "send", "receive, 1% loss", "send, 1% loss"]
+    );
+    let targets = v["targets"].as_array().expect("targets");
+    for kind in kinds {
+        assert!(
+            targets.iter().any(|t| t["target"]
+                .as_str()
+                .is_some_and(|s| s.contains(&format!("TCP bulk {kind}:")))),
+            "no target for bulk {kind}"
+        );
+    }
+
     // TCP_RR and TCP_CRR in the same modes: every connection did at least
     // one transaction, at least one connection completed, and the CPU
     // figures are there (the daemon's only where a daemon ran).

@@ -1,6 +1,6 @@
 //! Applications that run on the stack's socket APIs (UDP: `Stack::udp_*`,
 //! TCP: `Stack::tcp`), outside the stack itself: echo (RFC 862), discard
-//! (RFC 863) and a small HTTP/1.1 status page (`http.rs`).
+//! (RFC 863), chargen (RFC 864) and a small HTTP/1.1 status page (`http.rs`).
 //!
 //! The daemon calls [`Services::poll`] after every batch of received frames
 //! and after the stack's timers, with the stack locked; a service does what
@@ -8,6 +8,7 @@
 //! in as values: the stack's monotonic `now`, and the wall clock for what
 //! people read (the HTTP `Date` header).
 
+mod chargen;
 mod discard;
 mod echo;
 mod http;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::stack::time::Instant;
 use crate::stack::Stack;
 
+pub use chargen::{Chargen, ChargenCounters};
 pub use discard::{Discard, DiscardCounters};
 pub use echo::{Echo, EchoCounters};
 pub use http::{Http, HttpCounters};
@@ -41,6 +43,8 @@ pub enum ServiceName {
     Discard,
     /// TCP port 80: the status page.
     Http,
+    /// UDP and TCP port 19 (RFC 864).
+    Chargen,
     /// No service.
     None,
 }
@@ -51,6 +55,7 @@ pub struct Services {
     echo: Option<Echo>,
     discard: Option<Discard>,
     http: Option<Http>,
+    chargen: Option<Chargen>,
 }
 
 impl Services {
@@ -70,6 +75,9 @@ impl Services {
                 .transpose()?,
             http: on(ServiceName::Http)
                 .then(|| Http::start(stack))
+                .transpose()?,
+            chargen: on(ServiceName::Chargen)
+                .then(|| Chargen::start(stack))
                 .transpose()?,
         })
     }
@@ -100,6 +108,9 @@ impl Services {
         if let Some(h) = &mut self.http {
             h.set_metrics(source);
         }
+        if let Some(s) = &mut self.chargen {
+            s.poll(now, stack);
+        }
     }
 
     /// When [`Services::poll`] next has something to do without new input
@@ -114,6 +125,7 @@ impl Services {
             echo: self.echo.as_ref().map(|s| s.counters().clone()),
             discard: self.discard.as_ref().map(|s| s.counters().clone()),
             http: self.http.as_ref().map(|s| s.counters().clone()),
+            chargen: self.chargen.as_ref().map(|s| s.counters().clone()),
         }
     }
 }
@@ -128,6 +140,8 @@ pub struct ServicesStats {
     pub discard: Option<DiscardCounters>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpCounters>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chargen: Option<ChargenCounters>,
 }
 
 /// Where the services listen: our address, for messages.

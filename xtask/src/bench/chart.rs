@@ -214,15 +214,24 @@ pub fn draw(res: &Results, path: &Path) -> Result<()> {
     let (tcp_area, udp_area) = middle.split_horizontally(SIZE.0 / 2);
     let t = &res.summary.transport;
     let names: Vec<String> = t.iter().map(|m| m.mode.clone()).collect();
+    // TCP bulk both ways, clean and lossy: one category per direction.
+    let bulk = &res.summary.bulk;
+    let kinds: Vec<String> = bulk
+        .chunks(names.len().max(1))
+        .filter_map(|c| Some(c.first()?.kind.clone()))
+        .collect();
     bars(
         &tcp_area,
         &format!(
-            "TCP: {} into discard (port 9)",
+            "TCP bulk, {}: receive (discard), send (chargen)",
             byte_size(res.settings.tcp_bytes)
         ),
         "Mbit/s",
-        &["client kernel -> discard".to_string()],
-        &[t.iter().map(|m| m.tcp_mbit_s).collect()],
+        &kinds,
+        &bulk
+            .chunks(names.len().max(1))
+            .map(|c| c.iter().map(|b| b.mbit_s).collect())
+            .collect::<Vec<_>>(),
         &series(&names, &COLORS),
         &|v| format!("{v:.0}"),
     )?;

@@ -14,6 +14,10 @@
 //!   sending into discard, port 9) and UDP echo round trips per second
 //!   (port 7), see [`transport`]: xdpstack's built-in services against
 //!   kernel-socket servers in the stack namespace;
+//! - in the same modes, TCP bulk the other way: the client reads from
+//!   chargen (port 19, RFC 864), xdpstack's or a kernel-socket server's,
+//!   checking every byte; then both directions again over a client link
+//!   that drops 1% of frames each way ([`modes::LOSSY_LINK`]);
 //! - in the same modes, TCP request/response against echo (TCP 7): TCP_RR
 //!   (64 connections, 1 byte each way) and TCP_CRR (connect, 1 byte each
 //!   way, close), with the CPU they cost (daemon CPU per frame, softirq per
@@ -207,6 +211,7 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
             cost_repeat: opts.cost_repeat,
             cost_trials: opts.cost_trials,
             tcp_bytes: opts.tcp_bytes,
+            lossy_link: modes::LOSSY_LINK.to_string(),
             udp_payload: transport::UDP_PAYLOAD,
             udp_timeout_ms: transport::UDP_TIMEOUT.as_secs_f64() * 1e3,
             rr_connections: rr::RR_CONNECTIONS,
@@ -296,6 +301,23 @@ fn measure_mode(
         progress.step(&what(&format!("UDP echo for {} s", opts.duration)));
         udp = Some(lab.with_client_peer(|| lab.udp_echo(mode, opts.duration))?);
     }
+    let (mut tcp_send, mut tcp_lossy, mut tcp_send_lossy) = (None, None, None);
+    if Mode::TRANSPORT.contains(&mode) {
+        let size = transport::byte_size(opts.tcp_bytes);
+        check_interrupted()?;
+        progress.step(&what(&format!("TCP {size} from chargen")));
+        tcp_send = Some(lab.with_client_peer(|| lab.tcp_send(mode, opts.tcp_bytes))?);
+        check_interrupted()?;
+        progress.step(&what(&format!("TCP {size} into discard, 1% loss")));
+        tcp_lossy = Some(
+            lab.with_client_peer(|| lab.with_lossy_link(|| lab.tcp_bulk(mode, opts.tcp_bytes)))?,
+        );
+        check_interrupted()?;
+        progress.step(&what(&format!("TCP {size} from chargen, 1% loss")));
+        tcp_send_lossy = Some(
+            lab.with_client_peer(|| lab.with_lossy_link(|| lab.tcp_send(mode, opts.tcp_bytes)))?,
+        );
+    }
     let (mut tcp_rr, mut tcp_crr) = (None, None);
     let (mut tcp_rr_poll, mut tcp_crr_poll) = (None, None);
     if Mode::TRANSPORT.contains(&mode) {
@@ -349,6 +371,9 @@ fn measure_mode(
         live_stats,
         tcp,
         udp,
+        tcp_send,
+        tcp_lossy,
+        tcp_send_lossy,
         tcp_rr,
         tcp_crr,
         tcp_rr_poll,
@@ -371,11 +396,12 @@ struct Progress {
 impl Progress {
     fn new(opts: &BenchOptions) -> Progress {
         // cost + per round: per mode (start, ping, 4 floods) + 2 stats + 2 ceiling
-        // + TCP, UDP, TCP_RR and TCP_CRR in the transport modes.
+        // + TCP, UDP, TCP_RR and TCP_CRR in the transport modes, and the
+        // three other bulk transfers (send, both directions lossy).
         let per_round = Mode::COMPARED.len() as u32 * (2 + Load::ALL.len() as u32)
             + 2
             + 2
-            + 4 * Mode::TRANSPORT.len() as u32
+            + 7 * Mode::TRANSPORT.len() as u32
             // TCP_RR and TCP_CRR again in kernel mode, the 1-thread server.
             + 2;
         Progress {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cpu::{self, CpuUse, DaemonCpu, DaemonMemory, Snapshot};
 use super::rr::{self, KernelEcho, Server, TcpCrr, TcpRr};
-use super::transport::{self, TcpBulk, UdpEcho};
+use super::transport::{self, TcpBulk, TcpSend, UdpEcho};
 use crate::cmd;
 use crate::netns::{in_namespace, Lab, Side, CLIENT_ADDR, PREFIX_LEN, STACK_ADDR};
 
@@ -49,6 +49,12 @@ impl Mode {
         }
     }
 }
+
+/// The lossy link, as recorded in results.json.
+pub const LOSSY_LINK: &str = "client veth, tc clsact ingress and egress: classic BPF \
+     dropping a random 1% of frames (TC_ACT_STOLEN, silent like a wire loss), no added delay";
+/// `ld rand; jgt 0.99*2^32; ret STOLEN; ret OK` (as the netns tests' lossy link).
+const LOSS_1PCT: &str = "4,32 0 0 4294963256,37 0 1 4252017622,6 0 0 4,6 0 0 0";
 
 /// How long the daemon may take to load, attach and say "serving".
 const DAEMON_READY: Duration = Duration::from_secs(20);
@@ -156,6 +162,8 @@ impl BenchLab {
             "--control-dir".into(),
             self.run_dir.display().to_string(),
         ];
+        // chargen (TCP 19) for the sending benchmark, beside the defaults.
+        args.extend(["--services".into(), "echo,discard,http,chargen".into()]);
         if mode == Mode::Userspace {
             args.extend(["--fastpath".into(), "off".into()]);
         }
@@ -318,6 +326,87 @@ impl BenchLab {
             mbit_s: bytes as f64 * 8.0 / elapsed_s / 1e6,
             client_retransmits: self.client_retrans()?.saturating_sub(retrans_before),
         })
+    }
+
+    /// A bulk transfer the other way: the client reads `bytes` from
+    /// chargen (TCP 19), the kernel's (a server thread in the stack
+    /// namespace) in kernel mode, xdpstack's otherwise, checking every byte.
+    pub fn tcp_send(&self, mode: Mode, bytes: u64) -> Result<TcpSend> {
+        let client_before = self.client_retrans()?;
+        let sender_before = self.sender_retrans(mode)?;
+        let timeouts_before = self.sender_timeouts(mode)?;
+        let (elapsed_s, received) = if mode == Mode::Kernel {
+            let server = transport::kernel_chargen(self.stack().ns())?;
+            let got = transport::recv_bulk(self.client().ns(), bytes);
+            let written = server
+                .join()
+                .map_err(|_| anyhow!("the kernel chargen server panicked"))?;
+            let got = got?;
+            written?;
+            got
+        } else {
+            transport::recv_bulk(self.client().ns(), bytes)?
+        };
+        if received != bytes {
+            bail!(
+                "{}: the client read {received} of {bytes} bytes from chargen",
+                mode.name()
+            );
+        }
+        Ok(TcpSend {
+            bytes,
+            received,
+            elapsed_s,
+            mbit_s: bytes as f64 * 8.0 / elapsed_s / 1e6,
+            sender_retransmits: self.sender_retrans(mode)?.saturating_sub(sender_before),
+            client_retransmits: self.client_retrans()?.saturating_sub(client_before),
+            sender_timeouts: self.sender_timeouts(mode)?.saturating_sub(timeouts_before),
+        })
+    }
+
+    /// Retransmission timeouts of whoever serves in `mode`.
+    fn sender_timeouts(&self, mode: Mode) -> Result<u64> {
+        if mode == Mode::Kernel {
+            let netstat = self.stack().exec_ok(["cat", "/proc/net/netstat"])?;
+            transport::tcp_timeouts(&netstat).context("no TcpExt TCPTimeouts in /proc/net/netstat")
+        } else {
+            self.daemon_stat("stack.tcp.timeouts")
+        }
+    }
+
+    /// Segments retransmitted by whoever serves in `mode`: the stack
+    /// namespace's kernel, or xdpstack.
+    fn sender_retrans(&self, mode: Mode) -> Result<u64> {
+        if mode == Mode::Kernel {
+            let snmp = self.stack().exec_ok(["cat", "/proc/net/snmp"])?;
+            transport::retrans_segs(&snmp).context("no Tcp RetransSegs in /proc/net/snmp")
+        } else {
+            self.daemon_stat("stack.tcp.retransmits")
+        }
+    }
+
+    /// Runs `f` with the client's link losing 1% of frames each way (see
+    /// [`LOSSY_LINK`]), and takes the loss away after.
+    pub fn with_lossy_link<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let iface = self.client().iface().to_string();
+        self.client()
+            .exec_ok(["tc", "qdisc", "add", "dev", &iface, "clsact"])?;
+        let mut result = Ok(());
+        for dir in ["ingress", "egress"] {
+            if result.is_ok() {
+                result = self
+                    .client()
+                    .exec_ok([
+                        "tc", "filter", "add", "dev", &iface, dir, "bpf", "da", "bytecode",
+                        LOSS_1PCT,
+                    ])
+                    .map(drop);
+            }
+        }
+        let result = result.and_then(|()| f());
+        self.client()
+            .exec_ok(["tc", "qdisc", "del", "dev", &iface, "clsact"])?;
+        result
     }
 
     /// UDP echo round trips for `duration` seconds: the kernel's echo (a

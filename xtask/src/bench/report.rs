@@ -9,7 +9,7 @@ use super::cpu::{CpuUse, DaemonCpu, DaemonMemory};
 use super::modes::{Flood, Load, Mode};
 use super::ping::PingResult;
 use super::rr::{TcpCrr, TcpRr};
-use super::transport::{byte_size, TcpBulk, UdpEcho};
+use super::transport::{byte_size, TcpBulk, TcpSend, UdpEcho};
 
 /// Everything `results.json` holds.
 #[derive(Debug, Serialize)]
@@ -36,6 +36,8 @@ pub struct Settings {
     pub cost_repeat: u32,
     pub cost_trials: u32,
     pub tcp_bytes: u64,
+    /// How the lossy-link transfers lose frames.
+    pub lossy_link: String,
     pub udp_payload: usize,
     pub udp_timeout_ms: f64,
     pub rr_connections: usize,
@@ -102,6 +104,11 @@ pub struct ModeRun {
     pub tcp: Option<TcpBulk>,
     /// `Mode::TRANSPORT` only: UDP echo round trips (port 7).
     pub udp: Option<UdpEcho>,
+    /// `Mode::TRANSPORT` only: a bulk transfer from chargen (TCP 19) to
+    /// the client, and both directions again over the lossy link.
+    pub tcp_send: Option<TcpSend>,
+    pub tcp_lossy: Option<TcpBulk>,
+    pub tcp_send_lossy: Option<TcpSend>,
     /// `Mode::TRANSPORT` only: TCP_RR and TCP_CRR against echo (TCP 7); in
     /// kernel mode the thread-per-connection server answered.
     pub tcp_rr: Option<TcpRr>,
@@ -194,6 +201,11 @@ pub struct Summary {
     /// Per-round fastpath/kernel ratios of TCP Mbit/s and UDP round trips/s.
     pub transport_ratio_tcp: Spread,
     pub transport_ratio_udp: Spread,
+    /// TCP bulk both ways, clean and over the lossy link, per
+    /// `Mode::TRANSPORT` mode (receive = the client sends into discard).
+    pub bulk: Vec<BulkSummary>,
+    /// Per-round fastpath/kernel Mbit/s of each `bulk` direction.
+    pub bulk_ratios: Vec<BulkRatio>,
     /// TCP_RR and TCP_CRR: kernel (thread per connection), kernel-1thread
     /// (poll server), fastpath.
     pub request_response: Vec<RrSummary>,
@@ -254,6 +266,53 @@ pub struct TransportSummary {
     pub udp_mean_rtt_us: Spread,
     pub udp_lost: Spread,
 }
+
+#[derive(Debug, Serialize)]
+pub struct BulkSummary {
+    /// One of [`BULK_KINDS`].
+    pub kind: String,
+    pub mode: String,
+    pub mbit_s: Spread,
+    /// The whole transfer, connect to last byte: on the lossy link, what
+    /// recovering from the losses cost.
+    pub elapsed_s: Spread,
+    /// Segments the sending side retransmitted (the client kernel when
+    /// xdpstack receives; the stack namespace's kernel or xdpstack when
+    /// it sends).
+    pub sender_retransmits: Spread,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BulkRatio {
+    pub kind: String,
+    pub mbit_s: Spread,
+}
+
+/// The bulk transfers: label, and its (Mbit/s, seconds, sender
+/// retransmits) in a mode's run.
+type BulkOf = fn(&ModeRun) -> Option<(f64, f64, u64)>;
+pub const BULK_KINDS: [(&str, BulkOf); 4] = [
+    ("receive", |m| {
+        m.tcp
+            .as_ref()
+            .map(|t| (t.mbit_s, t.elapsed_s, t.client_retransmits))
+    }),
+    ("send", |m| {
+        m.tcp_send
+            .as_ref()
+            .map(|t| (t.mbit_s, t.elapsed_s, t.sender_retransmits))
+    }),
+    ("receive, 1% loss", |m| {
+        m.tcp_lossy
+            .as_ref()
+            .map(|t| (t.mbit_s, t.elapsed_s, t.client_retransmits))
+    }),
+    ("send, 1% loss", |m| {
+        m.tcp_send_lossy
+            .as_ref()
+            .map(|t| (t.mbit_s, t.elapsed_s, t.sender_retransmits))
+    }),
+];
 
 #[derive(Debug, Serialize)]
 pub struct LoadSpread {
@@ -495,6 +554,40 @@ fn summarize(rounds: &[Round]) -> Summary {
                 .collect::<Vec<_>>(),
         )
     };
+    let mut bulk = Vec::new();
+    for (kind, of) in BULK_KINDS {
+        for mode in Mode::TRANSPORT {
+            let spread = |f: fn((f64, f64, u64)) -> f64| {
+                Spread::of(
+                    &mode_runs(rounds, mode)
+                        .filter_map(|m| of(m).map(f))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            bulk.push(BulkSummary {
+                kind: kind.to_string(),
+                mode: mode.name().to_string(),
+                mbit_s: spread(|b| b.0),
+                elapsed_s: spread(|b| b.1),
+                sender_retransmits: spread(|b| b.2 as f64),
+            });
+        }
+    }
+    let bulk_ratios = BULK_KINDS
+        .iter()
+        .map(|&(kind, of)| BulkRatio {
+            kind: kind.to_string(),
+            mbit_s: Spread::of(
+                &rounds
+                    .iter()
+                    .filter_map(|r| {
+                        let find = |m: Mode| r.modes.iter().find(|x| x.mode == m.name());
+                        Some(of(find(Mode::Fastpath)?)?.0 / of(find(Mode::Kernel)?)?.0)
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        })
+        .collect();
     let request_response = RR_ROWS
         .iter()
         .map(|&(label, mode, poll)| {
@@ -580,6 +673,8 @@ fn summarize(rounds: &[Round]) -> Summary {
         transport,
         transport_ratio_tcp: transport_ratio(|m| m.tcp.as_ref().map(|t| t.mbit_s)),
         transport_ratio_udp: transport_ratio(|m| m.udp.as_ref().map(|u| u.rtt_per_s)),
+        bulk,
+        bulk_ratios,
         request_response,
         transport_ratio_tcp_rr: rr_ratio(&rr_tps(false), &rr_tps(false)),
         transport_ratio_tcp_crr: rr_ratio(&crr_cps(false), &crr_cps(false)),
@@ -660,6 +755,29 @@ fn check_targets(summary: &Summary, rounds: &[Round], cost: &CostReport) -> Vec<
                 case.ratio, case.fastpath_ns, case.mac_swap_ns, case.ratio_with_harness
             ),
             met: case.ratio <= 1.5,
+        });
+    }
+    // Issue 12: bulk receive and send each >= 1.0x the kernel, and ahead
+    // of it over the lossy link.
+    for r in &summary.bulk_ratios {
+        let lossy = r.kind.contains("loss");
+        let m = r.mbit_s;
+        targets.push(TargetCheck {
+            target: format!(
+                "TCP bulk {}: fastpath {} the kernel's Mbit/s",
+                r.kind,
+                if lossy {
+                    "> 1.0x (ahead of)"
+                } else {
+                    ">= 1.0x"
+                }
+            ),
+            measured: format!("{:.2}x (median; {:.2}-{:.2})", m.median, m.min, m.max),
+            met: if lossy {
+                m.median > 1.0
+            } else {
+                m.median >= 1.0
+            },
         });
     }
     for load in ["echo 56", "arp"] {
@@ -884,6 +1002,39 @@ pub fn table(res: &Results) -> String {
         spread_ratio(&s.transport_ratio_tcp),
         spread_ratio(&s.transport_ratio_udp)
     );
+
+    let _ = writeln!(
+        t,
+        "\nTCP bulk both ways, {} each: receive = the client sends into discard (9), \
+         send = the client reads chargen (19), checking every byte; \
+         1% loss: {}",
+        byte_size(res.settings.tcp_bytes),
+        res.settings.lossy_link
+    );
+    let _ = writeln!(
+        t,
+        "{:<18} {:<10} {:>22} {:>20} {:>16}",
+        "direction", "mode", "Mbit/s", "time s", "sender retr"
+    );
+    for b in &s.bulk {
+        let _ = writeln!(
+            t,
+            "{:<18} {:<10} {:>22} {:>20} {:>16}",
+            b.kind,
+            b.mode,
+            spread_f(&b.mbit_s, 0),
+            spread_f(&b.elapsed_s, 3),
+            spread_f(&b.sender_retransmits, 0)
+        );
+    }
+    for r in &s.bulk_ratios {
+        let _ = writeln!(
+            t,
+            "fastpath/kernel    {:<18} Mbit/s {}",
+            r.kind,
+            spread_ratio(&r.mbit_s)
+        );
+    }
 
     let _ = writeln!(
         t,

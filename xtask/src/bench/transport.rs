@@ -18,9 +18,10 @@ use serde::Serialize;
 
 use crate::netns::{in_namespace, CLIENT_ADDR, STACK_ADDR};
 
-/// RFC 863 discard and RFC 862 echo.
+/// RFC 863 discard, RFC 862 echo and RFC 864 chargen.
 pub const DISCARD_PORT: u16 = 9;
 pub const ECHO_PORT: u16 = 7;
+pub const CHARGEN_PORT: u16 = 19;
 
 /// What each `write` hands the client's kernel: large, so the sender's
 /// system calls are not what is measured.
@@ -123,6 +124,138 @@ pub fn kernel_discard(stack_ns: &str) -> Result<JoinHandle<Result<u64>>> {
                 Ok(n) => total += n as u64,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e).context("kernel discard server: read"),
+            }
+        }
+    }))
+}
+
+/// One bulk transfer from chargen (TCP 19) to the client.
+#[derive(Clone, Debug, Serialize)]
+pub struct TcpSend {
+    pub bytes: u64,
+    /// What the client read and found to be the RFC 864 pattern, byte for
+    /// byte; the bench fails unless it equals `bytes`.
+    pub received: u64,
+    /// From before connect() until the client has read `bytes`.
+    pub elapsed_s: f64,
+    pub mbit_s: f64,
+    /// The sender's retransmitted segments during the transfer: the stack
+    /// namespace kernel's RetransSegs, or xdpstack's `stack.tcp.retransmits`.
+    pub sender_retransmits: u64,
+    /// The client kernel's RetransSegs (ACKs only flow that way: ~0).
+    pub client_retransmits: u64,
+    /// The sender's retransmission timer expiries: the stack namespace's
+    /// TcpExt TCPTimeouts, or xdpstack's `stack.tcp.timeouts`; losses that
+    /// waited for an RTO instead of being repaired within a round trip.
+    pub sender_timeouts: u64,
+}
+
+/// The RFC 864 stream, one period (95 lines of 72 characters and CR LF):
+/// byte `i` of a connection is `chargen_pattern()[i % len]`. Written from
+/// the RFC here, apart from xdpstack's, so the check is independent.
+pub fn chargen_pattern() -> Vec<u8> {
+    let mut p = Vec::with_capacity(95 * 74);
+    for line in 0..95u8 {
+        p.extend((0..72u8).map(|k| b' ' + (line + k) % 95));
+        p.extend_from_slice(b"\r\n");
+    }
+    p
+}
+
+/// The client's side of a transfer from chargen: connect from `client_ns`,
+/// read `bytes` bytes checking each against the pattern, close. Returns the
+/// seconds it took and the bytes verified.
+pub fn recv_bulk(client_ns: &str, bytes: u64) -> Result<(f64, u64)> {
+    let pattern = chargen_pattern();
+    let started = Instant::now();
+    let mut stream = in_namespace(client_ns, || {
+        TcpStream::connect_timeout(&stack_addr(CHARGEN_PORT), STALL)
+            .with_context(|| format!("connecting to {STACK_ADDR}:{CHARGEN_PORT} (chargen)"))
+    })?;
+    stream.set_read_timeout(Some(STALL))?;
+    let mut buf = vec![0u8; SEND_CHUNK];
+    let repeated: Vec<u8> = pattern
+        .iter()
+        .copied()
+        .cycle()
+        .take(SEND_CHUNK + pattern.len())
+        .collect();
+    let mut got = 0u64;
+    while got < bytes {
+        let want = (bytes - got).min(buf.len() as u64) as usize;
+        let n = match stream.read(&mut buf[..want]) {
+            Ok(0) => bail!("chargen closed after {got} of {bytes} bytes"),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading chargen, {got} of {bytes} bytes"))
+            }
+        };
+        // One slice comparison (memcmp) against the pattern repeated: a
+        // byte-by-byte loop in a debug build would bound the throughput.
+        let at = (got % pattern.len() as u64) as usize;
+        if buf[..n] != repeated[at..at + n] {
+            let i = (0..n)
+                .find(|&i| buf[i] != repeated[at + i])
+                .unwrap_or_default();
+            bail!("chargen byte {} is not the pattern's", got + i as u64);
+        }
+        got += n as u64;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // Closing with unread data resets the connection (RFC 1122 4.2.2.13):
+    // how a chargen client ends it.
+    drop(stream);
+    Ok((elapsed, got))
+}
+
+/// The kernel's chargen server: a listener on 10.10.0.4:19 in `stack_ns`
+/// that takes one connection and writes the pattern until the client goes
+/// away. The thread returns the bytes written.
+pub fn kernel_chargen(stack_ns: &str) -> Result<JoinHandle<Result<u64>>> {
+    let listener = in_namespace(stack_ns, || {
+        TcpListener::bind(stack_addr(CHARGEN_PORT))
+            .with_context(|| format!("binding the kernel chargen server to {STACK_ADDR}:19"))
+    })?;
+    listener.set_nonblocking(true)?;
+    Ok(thread::spawn(move || {
+        let deadline = Instant::now() + ACCEPT_WAIT;
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => return Err(e).context("kernel chargen server: accept"),
+            }
+        };
+        stream.set_nonblocking(false)?;
+        stream.set_write_timeout(Some(STALL))?;
+        // Whole periods, so every write starts where the last one ended.
+        let once = chargen_pattern();
+        let chunk: Vec<u8> = once
+            .iter()
+            .copied()
+            .cycle()
+            .take(once.len() * 150)
+            .collect();
+        let mut at = 0usize;
+        let mut total = 0u64;
+        loop {
+            match stream.write(&chunk[at..at + once.len() * 140]) {
+                Ok(0) => return Ok(total),
+                Ok(n) => {
+                    total += n as u64;
+                    at = (at + n) % once.len();
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // The client read what it wanted and closed: done.
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) =>
+                {
+                    return Ok(total)
+                }
+                Err(e) => return Err(e).context("kernel chargen server: write"),
             }
         }
     }))
@@ -274,6 +407,14 @@ pub fn retrans_segs(snmp: &str) -> Option<u64> {
     values.split_whitespace().nth(i)?.parse().ok()
 }
 
+/// `TCPTimeouts` from a `/proc/net/netstat` text (`TcpExt:` header, values).
+pub fn tcp_timeouts(netstat: &str) -> Option<u64> {
+    let mut ext = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (ext.next()?, ext.next()?);
+    let i = names.split_whitespace().position(|n| n == "TCPTimeouts")?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +427,15 @@ mod tests {
     }
 
     #[test]
+    fn the_chargen_pattern_is_rfc_864s() {
+        let p = chargen_pattern();
+        assert_eq!(p.len(), 95 * 74);
+        assert!(p.starts_with(b" !\"#$%&'()*+,-./0123456789"));
+        assert_eq!(&p[70..76], b"fg\r\n!\"");
+        assert_eq!(&p[p.len() - 74..p.len() - 72], b"~ ");
+    }
+
+    #[test]
     fn retrans_segs_from_snmp() {
         let snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
                     Tcp: RtoAlgorithm RtoMin ActiveOpens RetransSegs InErrs\n\
@@ -293,5 +443,8 @@ mod tests {
         assert_eq!(retrans_segs(snmp), Some(17));
         assert_eq!(retrans_segs("Tcp: RetransSegs\n"), None);
         assert_eq!(retrans_segs(""), None);
+        let netstat = "TcpExt: SyncookiesSent TCPTimeouts\nTcpExt: 0 42\n";
+        assert_eq!(tcp_timeouts(netstat), Some(42));
+        assert_eq!(tcp_timeouts("TcpExt: TCPTimeouts\n"), None);
     }
 }
