@@ -345,12 +345,12 @@ impl ser::SerializeStructVariant for &mut Walker<'_, '_> {
 
 /// The areas of `xdpstack stats`, in the order it shows them: the XDP fast
 /// path first, then the stack by protocol, the services, the AF_XDP sockets.
-pub const AREAS: [&str; 11] = [
-    "xdp", "link", "arp", "ipv4", "icmp", "udp", "tcp", "echo", "discard", "http", "xsk",
+pub const AREAS: [&str; 12] = [
+    "xdp", "link", "arp", "ipv4", "icmp", "udp", "tcp", "echo", "discard", "http", "chargen", "xsk",
 ];
 
 /// The services among [`AREAS`] (`xdpstack_services_<name>_*` as metrics).
-pub const SERVICE_AREAS: [&str; 3] = ["echo", "discard", "http"];
+pub const SERVICE_AREAS: [&str; 4] = ["echo", "discard", "http", "chargen"];
 
 /// One counter of a stats reply, named once: `area` (one of [`AREAS`]),
 /// `name` within it (dots between levels, no repeated prefix) and, for the

@@ -91,12 +91,16 @@ impl Services {
         if let Some(s) = &mut self.discard {
             s.poll(now, stack);
         }
-        let (echo, discard) = (&self.echo, &self.discard);
+        if let Some(s) = &mut self.chargen {
+            s.poll(now, stack);
+        }
+        let (echo, discard, chargen) = (&self.echo, &self.discard, &self.chargen);
         // The other services' counters, copied only when /metrics is asked.
         let others = || ServicesStats {
             echo: echo.as_ref().map(|s| s.counters().clone()),
             discard: discard.as_ref().map(|s| s.counters().clone()),
             http: None,
+            chargen: chargen.as_ref().map(|s| s.counters().clone()),
         };
         if let Some(s) = &mut self.http {
             s.poll(now, wall, stack, &others);
@@ -107,9 +111,6 @@ impl Services {
     pub fn set_metrics(&mut self, source: MetricsSource) {
         if let Some(h) = &mut self.http {
             h.set_metrics(source);
-        }
-        if let Some(s) = &mut self.chargen {
-            s.poll(now, stack);
         }
     }
 
