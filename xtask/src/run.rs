@@ -8,7 +8,8 @@ use std::process::Command;
 use anyhow::{bail, Result};
 
 use crate::netns::{
-    is_root, Lab, LabOptions, COURSE_STACK_IF, COURSE_STACK_NS, PREFIX_LEN, STACK_ADDR,
+    is_root, Lab, LabOptions, COURSE_STACK_IF, COURSE_STACK_NS, PREFIX_LEN, PREFIX_LEN6,
+    STACK_ADDR, STACK_ADDR6,
 };
 use crate::{cmd, lab, setup, target_dir, workspace_root};
 
@@ -79,7 +80,8 @@ pub fn setup_if_missing(scope: setup::Scope) -> Result<()> {
 }
 
 /// The xdpstack command line: inside the lab's stack namespace on its veth
-/// with 10.10.0.4/24, unless `args` name an interface themselves.
+/// with 10.10.0.4/24 and fd00:10:10::4/64 (the lab's client has
+/// fd00:10:10::2), unless `args` name an interface themselves.
 pub fn xdpstack_command_line(binary: &Path, args: &[String]) -> Vec<String> {
     let binary = binary.display().to_string();
     let mut argv = Vec::new();
@@ -100,6 +102,10 @@ pub fn xdpstack_command_line(binary: &Path, args: &[String]) -> Vec<String> {
         // The user's own --ip wins (clap would reject it given twice).
         if !has_flag(args, "--ip") {
             argv.extend(["--ip".to_string(), format!("{STACK_ADDR}/{PREFIX_LEN}")]);
+        }
+        // Likewise --ip6: given, the user's addresses are the whole list.
+        if !has_flag(args, "--ip6") {
+            argv.extend(["--ip6".to_string(), format!("{STACK_ADDR6}/{PREFIX_LEN6}")]);
         }
     }
     argv.extend(args.iter().cloned());
@@ -136,6 +142,8 @@ mod tests {
                 "veth-stack",
                 "--ip",
                 "10.10.0.4/24",
+                "--ip6",
+                "fd00:10:10::4/64",
             ])
         );
     }
