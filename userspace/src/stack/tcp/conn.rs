@@ -975,8 +975,9 @@ impl Conn {
             if self.sack_ok {
                 // RFC 6675: below.
             } else if self.dup_acks == 3 && !self.in_recovery {
-                // RFC 6582 3.2 step 2: only if this ACK covers more than `recover`.
-                if seq::gt(ack, self.recover) || self.recover == self.iss {
+                // RFC 6582 3.2 step 2: only if this ACK covers more than
+                // `recover` (the highest byte sent, SND.MAX - 1 here).
+                if seq::ge(ack, self.recover) {
                     let flight = self.snd_max.wrapping_sub(self.snd_una);
                     self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
                     self.recover = self.snd_max;
@@ -996,7 +997,10 @@ impl Conn {
         if self.sack_ok && !advanced && ack == self.snd_una && self.snd_max != self.snd_una {
             if !self.in_recovery
                 && (self.dup_acks >= DUP_THRESH || self.is_lost(self.snd_una))
-                && (seq::gt(ack, self.recover) || self.recover == self.iss)
+                // RFC 6675 5.1: a new recovery once HighACK >= RecoveryPoint
+                // (SND.MAX at the last one's start): the first segment
+                // past it may be lost too.
+                && seq::ge(ack, self.recover)
             {
                 let mss = self.snd_mss;
                 let flight = self.snd_max.wrapping_sub(self.snd_una);
