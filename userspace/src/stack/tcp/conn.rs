@@ -173,6 +173,9 @@ pub(super) struct Conn {
     scoreboard: Vec<(u32, u32)>,
     /// RFC 6675 HighRxt: the end of the highest retransmission in recovery.
     high_rxt: u32,
+    /// This recovery's retransmissions: (first byte, SND.MAX when sent),
+    /// to find one that was lost again (below, `lost_retransmit`).
+    rtx_log: Vec<(u32, u32)>,
 
     // Congestion control: the window's growth and ssthresh on a loss
     // come from `cc` (congestion/); recovery (NewReno RFC 6582, SACK
@@ -286,6 +289,7 @@ impl Conn {
             dsack: None,
             scoreboard: Vec::new(),
             high_rxt: iss,
+            rtx_log: Vec::new(),
         }
     }
 
@@ -884,6 +888,7 @@ impl Conn {
                 self.high_rxt = ack;
             }
             self.scoreboard.retain(|&(_, r)| seq::gt(r, ack));
+            self.rtx_log.retain(|&(s, _)| seq::ge(s, ack));
             if let Some(first) = self.scoreboard.first_mut() {
                 if seq::lt(first.0, ack) {
                     first.0 = ack;
@@ -914,6 +919,7 @@ impl Conn {
                 if seq::ge(ack, self.recover) {
                     // RFC 6582 3.2 step 3: full acknowledgment, leave recovery.
                     self.in_recovery = false;
+                    self.rtx_log.clear();
                     let flight = self.snd_max.wrapping_sub(self.snd_una);
                     self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
                 } else if self.sack_ok {
@@ -975,8 +981,9 @@ impl Conn {
             if self.sack_ok {
                 // RFC 6675: below.
             } else if self.dup_acks == 3 && !self.in_recovery {
-                // RFC 6582 3.2 step 2: only if this ACK covers more than `recover`.
-                if seq::gt(ack, self.recover) || self.recover == self.iss {
+                // RFC 6582 3.2 step 2: only if this ACK covers more than
+                // `recover` (the highest byte sent, SND.MAX - 1 here).
+                if seq::ge(ack, self.recover) {
                     let flight = self.snd_max.wrapping_sub(self.snd_una);
                     self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
                     self.recover = self.snd_max;
@@ -996,7 +1003,10 @@ impl Conn {
         if self.sack_ok && !advanced && ack == self.snd_una && self.snd_max != self.snd_una {
             if !self.in_recovery
                 && (self.dup_acks >= DUP_THRESH || self.is_lost(self.snd_una))
-                && (seq::gt(ack, self.recover) || self.recover == self.iss)
+                // RFC 6675 5.1: a new recovery once HighACK >= RecoveryPoint
+                // (SND.MAX at the last one's start): the first segment
+                // past it may be lost too.
+                && seq::ge(ack, self.recover)
             {
                 let mss = self.snd_mss;
                 let flight = self.snd_max.wrapping_sub(self.snd_una);
@@ -1012,10 +1022,12 @@ impl Conn {
                     if len > 0 || fin {
                         self.emit(ctx, self.snd_una, len, fin, false);
                         self.high_rxt = self.snd_una.wrapping_add(len + u32::from(fin));
+                        self.log_rtx(self.snd_una);
                     }
                 }
                 self.sack_send(ctx);
             } else if self.in_recovery {
+                self.lost_retransmit(ctx);
                 self.sack_send(ctx);
             }
         }
@@ -1604,9 +1616,39 @@ impl Conn {
             let end = s.wrapping_add(len + u32::from(fin));
             if lost.is_some() {
                 self.high_rxt = end;
+                self.log_rtx(s);
             } else {
                 self.snd_nxt = end;
             }
+        }
+    }
+
+    /// Notes a retransmission in recovery, with the SND.MAX it went behind.
+    fn log_rtx(&mut self, s: u32) {
+        if self.rtx_log.len() < 4096 {
+            self.rtx_log.push((s, self.snd_max));
+        }
+    }
+
+    /// A retransmission of SND.UNA that was lost again: RFC 6675 resends a
+    /// segment once per recovery, so it would wait for the RTO. Like RACK
+    /// (RFC 8985 6.2, without its reordering window) and Linux's older
+    /// lost-retransmit marking, it is lost once more than (DupThresh - 1)
+    /// segments sent after it are SACKed (the IsLost rule above its
+    /// SND.MAX at the time): resend it and watch the new copy.
+    fn lost_retransmit(&mut self, ctx: &mut Ctx) {
+        let una = self.snd_una;
+        let Some(i) = self.rtx_log.iter().position(|&(s, _)| s == una) else {
+            return;
+        };
+        let fence = self.rtx_log[i].1;
+        if !seq::lt(fence, self.snd_max) || !self.is_lost(fence) || self.snd_wnd == 0 {
+            return;
+        }
+        let (len, fin) = self.segment_at(una, self.snd_wnd.min(self.seg_mss()));
+        if len > 0 || fin {
+            self.emit(ctx, una, len, fin, false);
+            self.rtx_log[i].1 = self.snd_max;
         }
     }
 
@@ -1826,6 +1868,7 @@ impl Conn {
         }
         self.cwnd = mss;
         self.in_recovery = false;
+        self.rtx_log.clear();
         self.dup_acks = 0;
         // RFC 2018 8: after a timeout SACK information is not trusted (the
         // receiver may have reneged): go back N from SND.UNA.
