@@ -207,6 +207,16 @@ fn root_bench_smoke_writes_results_and_chart() {
     }
     assert_eq!(rounds[0]["loadavg"].as_array().map(Vec::len), Some(3));
     assert_eq!(v["cost"]["cases"].as_array().map(Vec::len), Some(3));
+    // The same cases with one capture client: present, finite, copies made.
+    let capture_cases = v["cost_capture"]["cases"].as_array().expect("cost_capture");
+    assert_eq!(capture_cases.len(), 3);
+    for c in capture_cases {
+        assert!(c["fastpath_ns"].as_f64().is_some_and(f64::is_finite), "{c}");
+    }
+    assert!(v["cost_capture"]["capture"]["copies"]
+        .as_u64()
+        .is_some_and(|n| n > 0));
+    assert!(v["cost"]["capture"].is_null());
     assert!(v["summary"]["ratios"]
         .as_array()
         .is_some_and(|r| r.len() == 2));

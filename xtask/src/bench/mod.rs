@@ -26,7 +26,8 @@
 //! - in the xdpstack modes, the daemon's memory at the end.
 //!
 //! Once per round: the generator's ceiling (nothing answering). Once per
-//! run: the per-packet cost (`xdpstack loadgen cost`). Results go to stdout
+//! run: the per-packet cost (`xdpstack loadgen cost`), with no capture client
+//! and with one (`--capture`). Results go to stdout
 //! (a table), `target/bench/results.json` and `target/bench/bench.png`.
 
 mod chart;
@@ -163,7 +164,9 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
     let loadavg_start = cpu::loadavg();
 
     progress.step("per-packet cost (BPF_PROG_TEST_RUN)");
-    let cost = measure_cost(&binary, opts)?;
+    let cost = measure_cost(&binary, opts, false)?;
+    progress.step("per-packet cost with a capture client (BPF_PROG_TEST_RUN)");
+    let cost_capture = measure_cost(&binary, opts, true)?;
 
     let mut lab = BenchLab::new(&binary, &opts.out_dir)?;
     let mut rounds = Vec::new();
@@ -226,7 +229,7 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
         started.elapsed().as_secs_f64(),
         [loadavg_start, cpu::loadavg()],
         rounds,
-        cost,
+        [cost, cost_capture],
     );
     let json_path = opts.out_dir.join("results.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&results)?)
@@ -238,16 +241,22 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
     Ok(results)
 }
 
-fn measure_cost(binary: &Path, opts: &BenchOptions) -> Result<CostReport> {
+/// `capture`: with one capture client (`FLAG_CAPTURE` set, the ring drained).
+fn measure_cost(binary: &Path, opts: &BenchOptions, capture: bool) -> Result<CostReport> {
     check_interrupted()?;
-    let out = cmd::stdout_ok(Command::new(binary).args([
+    let mut c = Command::new(binary);
+    c.args([
         "loadgen",
         "cost",
         "--repeat",
         &opts.cost_repeat.to_string(),
         "--trials",
         &opts.cost_trials.to_string(),
-    ]))?;
+    ]);
+    if capture {
+        c.arg("--capture");
+    }
+    let out = cmd::stdout_ok(&mut c)?;
     serde_json::from_str(&out).with_context(|| format!("reading loadgen cost's output: {out}"))
 }
 
@@ -395,8 +404,8 @@ struct Progress {
 
 impl Progress {
     fn new(opts: &BenchOptions) -> Progress {
-        // cost + per round: per mode (start, ping, 4 floods) + 2 stats + 2 ceiling
-        // + TCP, UDP, TCP_RR and TCP_CRR in the transport modes, and the
+        // cost (capture off, on) + per round: per mode (start, ping, 4 floods)
+        // + 2 stats + 2 ceiling + TCP, UDP, TCP_RR and TCP_CRR in the transport modes, and the
         // three other bulk transfers (send, both directions lossy).
         let per_round = Mode::COMPARED.len() as u32 * (2 + Load::ALL.len() as u32)
             + 2
@@ -407,7 +416,7 @@ impl Progress {
         Progress {
             started: Instant::now(),
             steps_done: 0,
-            steps_total: 1 + opts.rounds * per_round,
+            steps_total: 2 + opts.rounds * per_round,
             tty: std::io::stderr().is_terminal(),
         }
     }

@@ -25,6 +25,9 @@ pub struct Results {
     pub summary: Summary,
     pub targets: Vec<TargetCheck>,
     pub cost: CostReport,
+    /// The same cases with one capture client (`loadgen cost --capture`):
+    /// `FLAG_CAPTURE` set, the copies drained as the daemon drains them.
+    pub cost_capture: CostReport,
     pub rounds: Vec<Round>,
 }
 
@@ -128,6 +131,16 @@ pub struct ModeRun {
 pub struct CostReport {
     pub method: String,
     pub cases: Vec<CostCase>,
+    /// Only with `--capture`: copies made, lost (ring full) and drained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureCost>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CaptureCost {
+    pub copies: u64,
+    pub lost: u64,
+    pub drained: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -365,7 +378,8 @@ impl Results {
         elapsed_s: f64,
         loadavg: [[f64; 3]; 2],
         rounds: Vec<Round>,
-        cost: CostReport,
+        // The per-packet cost with no capture client, and with one.
+        [cost, cost_capture]: [CostReport; 2],
     ) -> Results {
         let summary = summarize(&rounds);
         let targets = check_targets(&summary, &rounds, &cost);
@@ -380,6 +394,7 @@ impl Results {
             summary,
             targets,
             cost,
+            cost_capture,
             rounds,
         }
     }
@@ -938,19 +953,34 @@ pub fn table(res: &Results) -> String {
     );
     let _ = writeln!(
         t,
-        "{:<14} {:>10} {:>10} {:>8} {:>16} {:>14}",
-        "case", "fast path", "mac_swap", "ratio", "whole-run ratio", "harness alone"
+        "{:<14} {:>10} {:>10} {:>8} {:>16} {:>14} {:>11}",
+        "case", "fast path", "mac_swap", "ratio", "whole-run ratio", "harness alone", "capture on"
     );
     for c in &res.cost.cases {
+        // The fast path's cost with one capture client, the same case.
+        let on = res
+            .cost_capture
+            .cases
+            .iter()
+            .find(|o| o.kind == c.kind && o.payload == c.payload)
+            .map_or_else(|| "-".to_string(), |o| format!("{:.1}", o.fastpath_ns));
         let _ = writeln!(
             t,
-            "{:<14} {:>10.1} {:>10.1} {:>7.2}x {:>15.2}x {:>14.1}",
+            "{:<14} {:>10.1} {:>10.1} {:>7.2}x {:>15.2}x {:>14.1} {:>11}",
             c.label(),
             c.fastpath_ns,
             c.mac_swap_ns,
             c.ratio,
             c.ratio_with_harness,
-            super::report::median_of(&c.harness_empty_ns)
+            super::report::median_of(&c.harness_empty_ns),
+            on
+        );
+    }
+    if let Some(cap) = &res.cost_capture.capture {
+        let _ = writeln!(
+            t,
+            "capture on: one client draining the ring; {} copies, {} lost (ring full), {} drained",
+            cap.copies, cap.lost, cap.drained
         );
     }
     let live: Vec<String> = s
