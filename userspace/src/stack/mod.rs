@@ -280,16 +280,6 @@ impl Stack {
         self.flush_tcp(now, dev);
     }
 
-    /// [`Stack::poll`] where no device is at hand: what the timers make
-    /// waits for the next [`Stack::flush`].
-    pub fn poll_deferred(&mut self, now: Instant) {
-        let mut q = std::mem::replace(&mut self.deferred, FrameQueue::new(0, 0));
-        self.poll_arp(now, &mut q);
-        self.poll_reassembly(now, &mut q);
-        self.deferred = q;
-        self.tcp.poll(now);
-    }
-
     /// When [`Stack::poll`] next has something to do: the earliest deadline
     /// of every timer the stack owns (ARP cache, ARP announcements,
     /// reassembly, TCP); `None`: nothing until a frame or a call arrives.
