@@ -12,6 +12,9 @@ use xdpstack::logging::LogFormat;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run(_) | Command::Capture(_)) {
+        restore_sigpipe();
+    }
     xdpstack::logging::init(cli.log_format);
     let json_logs = cli.log_format == LogFormat::Json;
     let result = match cli.command {
@@ -91,5 +94,18 @@ fn flood_args(a: FloodArgs) -> loadgen::FloodArgs {
         dst_mac: a.dst_mac,
         dst_ip: a.dst_ip,
         stats_prog_id: a.stats_prog_id,
+    }
+}
+
+/// Rust ignores SIGPIPE, so `println!` panics when the reader of a pipe
+/// has gone (`xdpstack stats | head -1`). The one-shot commands die of the
+/// signal quietly instead, as other Unix tools do. The daemon keeps it
+/// ignored (a control client leaving must not kill it), and `capture` ends
+/// on the write error itself so it can still print its totals.
+fn restore_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -226,3 +226,29 @@ fn scratch_dir(what: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("a scratch directory");
     dir
 }
+
+/// A reader that goes away early (`xdpstack completions bash | head -1`)
+/// ends the command by SIGPIPE, as it would any Unix tool, and never with a
+/// Rust panic (exit 101 and a "Broken pipe" backtrace message).
+#[test]
+fn closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xdpstack"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running xdpstack");
+    // Close our end before the child has started writing.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waiting for xdpstack");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert_ne!(out.status.code(), Some(101), "stderr: {stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "status {:?}, stderr: {stderr}",
+        out.status
+    );
+}
