@@ -34,6 +34,8 @@ fn config() -> StackConfig {
         prefix: 24,
         mac: US_MAC,
         gateway: Some(Ipv4Addr::new(10, 10, 0, 1)),
+        ip6: Vec::new(),
+        gateway6: None,
         mtu: MTU,
         arp_timeout: Duration::from_secs(60),
         // Small, so eviction runs.

@@ -206,6 +206,10 @@ pub struct RunArgs {
     /// Next hop for off-link destinations.
     #[arg(long)]
     pub gateway: Option<Ipv4Addr>,
+    /// IPv6 next hop for off-link destinations (needs --ip6; a link-local
+    /// router address is usual).
+    #[arg(long)]
+    pub gateway6: Option<Ipv6Addr>,
     /// Seconds before a reachable ARP entry turns stale.
     #[arg(long, default_value_t = 60)]
     pub arp_timeout: u64,
@@ -246,6 +250,7 @@ impl RunArgs {
             capture_all: self.capture == Capture::All,
             fastpath: self.fastpath == Switch::On,
             gateway: self.gateway,
+            gateway6: self.gateway6,
             arp_timeout: Duration::from_secs(self.arp_timeout),
             arp_max: self.arp_max,
             control_dir: self.control_dir,

@@ -71,6 +71,8 @@ pub struct Config {
     pub fastpath: bool,
     /// Next hop for off-link destinations.
     pub gateway: Option<Ipv4Addr>,
+    /// IPv6 next hop for off-link destinations (`--gateway6`).
+    pub gateway6: Option<Ipv6Addr>,
     /// How long a reachable ARP entry stays reachable.
     pub arp_timeout: Duration,
     pub arp_max: usize,
@@ -323,6 +325,8 @@ pub fn run(args: Config) -> Result<()> {
         prefix,
         mac,
         gateway: args.gateway,
+        ip6: ip6.clone(),
+        gateway6: args.gateway6,
         mtu,
         arp_timeout: args.arp_timeout,
         arp_max: args.arp_max,

@@ -40,7 +40,7 @@ pub mod time;
 pub mod udp;
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,11 @@ pub struct StackConfig {
     pub prefix: u8,
     pub mac: MacAddr,
     pub gateway: Option<Ipv4Addr>,
+    /// Our IPv6 addresses and prefix lengths, the link-local one included
+    /// (`daemon::ip6_addresses`); empty: the stack does not speak IPv6.
+    pub ip6: Vec<(Ipv6Addr, u8)>,
+    /// IPv6 next hop for off-link destinations (`--gateway6`).
+    pub gateway6: Option<Ipv6Addr>,
     pub mtu: usize,
     pub arp_timeout: Duration,
     pub arp_max: usize,
