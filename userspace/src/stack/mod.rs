@@ -30,6 +30,7 @@ pub mod arp_cache;
 pub mod arp_defence;
 mod icmp;
 mod ipv4;
+pub mod ndp_cache;
 pub mod rate_limit;
 pub mod reassembly;
 pub mod rng;
