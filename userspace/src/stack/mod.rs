@@ -15,6 +15,11 @@
 //!   and fragmentation (RFC 791, 1122);
 //! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792),
 //!   "fragmentation needed" handed to TCP (RFC 1191);
+//! - `ipv6.rs`: IPv6 input checks, extension headers, reassembly, output
+//!   with source selection, neighbour resolution and fragmentation (RFC
+//!   8200); `icmpv6.rs`: echo, errors, ping and Neighbor Discovery input
+//!   (RFC 4443, 4861); `ndp_cache.rs`: the IPv6 neighbour cache (RFC 4861
+//!   7.3 NUD);
 //! - `udp.rs`: UDP input and output and the socket API the services use
 //!   (RFC 768);
 //! - `tcp/`: the TCP engine (RFC 9293); IPv4 hands it segments, and
@@ -29,7 +34,9 @@ mod arp;
 pub mod arp_cache;
 pub mod arp_defence;
 mod icmp;
+pub mod icmpv6;
 mod ipv4;
+pub mod ipv6;
 pub mod ndp_cache;
 pub mod rate_limit;
 pub mod reassembly;
@@ -41,7 +48,7 @@ pub mod time;
 pub mod udp;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -50,8 +57,11 @@ use crate::device::{Device, FrameQueue, TxToken};
 use crate::wire::{EtherType, EthernetFrame, MacAddr};
 use arp_cache::{ArpCache, ArpCacheConfig, ArpCounters, ArpEntry, ArpError};
 use arp_defence::{ArpDefence, DefenceCounters};
+use icmpv6::Icmpv6Counters;
+use ipv6::Ipv6Counters;
+use ndp_cache::{NdpCache, NdpCounters, NdpEntry};
 use rate_limit::{RateLimitConfig, RateLimitCounters, TokenBucket};
-use reassembly::{Reassembler, ReassemblyConfig, ReassemblyCounters};
+use reassembly::{FragKey6, Reassembler, ReassemblyConfig, ReassemblyCounters};
 use rng::Rng;
 use tcp::{ConnView, Tcp, TcpConfig, TcpCounters};
 use time::Instant;
@@ -163,6 +173,13 @@ pub struct StackStats {
     pub tcp: TcpCounters,
     /// Gauge: entries in the ARP cache.
     pub arp_entries: usize,
+    pub ipv6: Ipv6Counters,
+    pub icmpv6: Icmpv6Counters,
+    pub icmpv6_rate_limit: RateLimitCounters,
+    pub ndp_cache: NdpCounters,
+    pub reassembly6: ReassemblyCounters,
+    /// Gauge: entries in the IPv6 neighbour cache.
+    pub ndp_entries: usize,
 }
 
 pub struct Stack {
@@ -172,6 +189,14 @@ pub struct Stack {
     reasm: Reassembler,
     icmp_errors: TokenBucket,
     counters: StackCounters,
+    ndp: NdpCache,
+    reasm6: Reassembler<FragKey6>,
+    /// RFC 4443 2.4 (f): ICMPv6 errors have a bucket of their own.
+    icmp6_errors: TokenBucket,
+    ipv6: Ipv6Counters,
+    icmp6: Icmpv6Counters,
+    /// Identification of our IPv6 fragments (RFC 8200 4.5, RFC 7739).
+    next_ident6: u32,
     /// Frames made where no device was at hand, sent at the next flush.
     deferred: FrameQueue,
     /// Scratch for a payload being fragmented.
@@ -200,13 +225,21 @@ impl Stack {
         let mut rng = Rng::from_seed(cfg.seed);
         // RFC 6528 3: the key must be secret and fresh at every start.
         let isn_key = rng.bytes();
-        let tcp = Tcp::with_rng(TcpConfig::new(cfg.ip, cfg.mtu, isn_key), rng.fork());
+        let mut tcp_cfg = TcpConfig::new(cfg.ip, cfg.mtu, isn_key);
+        tcp_cfg.also_local = cfg.ip6.iter().map(|(a, _)| IpAddr::V6(*a)).collect();
+        let tcp = Tcp::with_rng(tcp_cfg, rng.fork());
         Stack {
             arp,
             defence,
             reasm: Reassembler::new(ReassemblyConfig::default()),
             icmp_errors: TokenBucket::new(RateLimitConfig::default()),
             counters: StackCounters::default(),
+            ndp: NdpCache::default(),
+            reasm6: Reassembler::default(),
+            icmp6_errors: TokenBucket::new(RateLimitConfig::default()),
+            ipv6: Ipv6Counters::default(),
+            icmp6: Icmpv6Counters::default(),
+            next_ident6: rng.u32(),
             deferred: FrameQueue::new(
                 DEFERRED_MAX,
                 crate::wire::ethernet::EthernetRepr::HEADER_LEN + cfg.mtu,
@@ -271,6 +304,7 @@ impl Stack {
         match eth.ethertype() {
             EtherType::Arp => self.receive_arp(now, dev, eth.payload()),
             EtherType::Ipv4 => self.receive_ipv4(now, dev, dst.is_multicast(), eth.payload()),
+            EtherType::Ipv6 => self.receive_ipv6(now, dev, dst.is_multicast(), eth.payload()),
             _ => self.counters.rx_unhandled_ethertype += 1,
         }
     }
@@ -281,7 +315,9 @@ impl Stack {
     pub fn poll<D: Device>(&mut self, now: Instant, dev: &mut D) {
         self.flush(now, dev);
         self.poll_arp(now, dev);
+        self.poll_ndp(now, dev);
         self.poll_reassembly(now, dev);
+        self.poll_reassembly6(now, dev);
         self.tcp.poll(now);
         self.flush_tcp(now, dev);
     }
@@ -295,6 +331,8 @@ impl Stack {
             self.arp.poll_at(),
             self.defence.poll_at(),
             self.reasm.poll_at(),
+            self.ndp.poll_at(),
+            self.reasm6.poll_at(),
             self.tcp.poll_at(),
         ]
         .into_iter()
@@ -326,8 +364,12 @@ impl Stack {
         let Stack {
             cfg,
             arp,
+            ndp,
             counters,
+            ipv6,
+            icmp6,
             next_ident,
+            next_ident6,
             scratch,
             tcp,
             ..
@@ -335,7 +377,11 @@ impl Stack {
         let mut out = ipv4::Output {
             cfg,
             arp,
+            ndp,
             counters,
+            ipv6,
+            icmp6,
+            next_ident6,
             next_ident,
             scratch,
         };
@@ -343,6 +389,7 @@ impl Stack {
             out.ip(
                 now,
                 dev,
+                seg.src,
                 seg.dst,
                 crate::wire::IpProtocol::Tcp,
                 seg.buffer_len(),
@@ -357,7 +404,11 @@ impl Stack {
         ipv4::Output {
             cfg: &self.cfg,
             arp: &mut self.arp,
+            ndp: &mut self.ndp,
             counters: &mut self.counters,
+            ipv6: &mut self.ipv6,
+            icmp6: &mut self.icmp6,
+            next_ident6: &mut self.next_ident6,
             next_ident: &mut self.next_ident,
             scratch: &mut self.scratch,
         }
@@ -423,6 +474,12 @@ impl Stack {
             udp: self.udp.counters().clone(),
             tcp: self.tcp.counters().clone(),
             arp_entries: self.arp.len(),
+            ipv6: self.ipv6.clone(),
+            icmpv6: self.icmp6.clone(),
+            icmpv6_rate_limit: self.icmp6_errors.counters().clone(),
+            ndp_cache: self.ndp.counters().clone(),
+            reassembly6: self.reasm6.counters().clone(),
+            ndp_entries: self.ndp.len(),
         }
     }
 
@@ -474,6 +531,45 @@ impl Stack {
     pub fn arp_flush(&mut self) -> usize {
         self.arp.flush()
     }
+
+    pub fn ndp_cache(&self) -> &NdpCache {
+        &self.ndp
+    }
+
+    /// Every IPv6 neighbour entry, sorted by address (`xdpstack neigh`).
+    pub fn ndp_entries(&self, now: Instant) -> Vec<NdpEntry> {
+        self.ndp.entries(now)
+    }
+
+    /// `xdpstack neigh add` for an IPv6 neighbour: a permanent entry.
+    pub fn ndp_add(&mut self, now: Instant, ip: Ipv6Addr, mac: MacAddr) -> Result<(), String> {
+        if !mac.is_unicast() {
+            return Err(format!("{mac} is not a unicast MAC address"));
+        }
+        if self.cfg.is_our_ip6(ip) {
+            return Err(format!("{ip} is our own address"));
+        }
+        if ip.is_multicast() || ip.is_unspecified() || ip.is_loopback() {
+            return Err(format!("{ip} is not a neighbour's address"));
+        }
+        match self.ndp.add_permanent(now, ip, mac) {
+            Ok(action) => {
+                if let Some(a) = action {
+                    self.deferred(|s, q| s.apply_ndp_action(now, q, a));
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub fn ndp_del(&mut self, ip: Ipv6Addr) -> bool {
+        self.ndp.remove(ip)
+    }
+
+    pub fn ndp_flush(&mut self) -> usize {
+        self.ndp.flush()
+    }
 }
 
 /// A whole Ethernet frame: header then `payload_len` bytes that `fill`
@@ -500,3 +596,6 @@ fn ethernet_frame(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests6;
