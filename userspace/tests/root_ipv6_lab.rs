@@ -6,7 +6,7 @@
 mod support;
 
 use support::*;
-use xtask::netns::{PREFIX_LEN6, STACK_ADDR6};
+use xtask::netns::{CLIENT_ADDR6, PREFIX_LEN6, STACK_ADDR6};
 
 /// The daemon with `--ip6 fd00:10:10::4/64` (the link-local address is
 /// derived from the stack end's MAC).
@@ -174,4 +174,93 @@ fn root_client_dad_for_our_address_fails_on_our_advert() {
         assert!(r.stat("xdp.ndp_dad_advert_sent") > before);
         r.client_ok(&["ip", "-6", "addr", "del", &addr, "dev", &iface]);
     }
+}
+
+/// IPv6 through the userspace stack with real clients: a 3000-byte ping
+/// (fragments, reassembled and answered in fragments by userspace), HTTP,
+/// TCP and UDP echo, `xdpstack ping` to the client and `xdpstack neigh`.
+#[test]
+fn root_ipv6_through_the_userspace_stack() {
+    if !root_or_skip("root_ipv6_through_the_userspace_stack") {
+        return;
+    }
+    let r = start6();
+    wait_client_link_local(&r);
+    let rx_before = rx_frames(&r);
+    let out = r.client_ok(&[
+        "ping",
+        "-6",
+        "-c",
+        "3",
+        "-i",
+        "0.3",
+        "-W",
+        "3",
+        "-s",
+        "3000",
+        STACK_ADDR6,
+    ]);
+    assert!(out.contains("3 received"), "{out}");
+    assert!(rx_frames(&r) > rx_before, "fragments go through userspace");
+    assert!(r.stat("stack.ipv6.reassembled") >= 3);
+    assert!(r.stat("stack.ipv6.fragments_sent") >= 6);
+    assert!(r.stat("stack.icmpv6.echo_replies_sent") >= 3);
+
+    let url = format!("http://[{STACK_ADDR6}]/");
+    let code = r.client_ok(&[
+        "curl",
+        "-6",
+        "-sS",
+        "-m",
+        "10",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &url,
+    ]);
+    assert_eq!(code.trim(), "200");
+
+    let tcp = r.client_ok(&[
+        "sh",
+        "-c",
+        &format!("printf 'hello over tcp6\\n' | nc -6 -N -w 5 {STACK_ADDR6} 7"),
+    ]);
+    assert_eq!(tcp, "hello over tcp6\n");
+    let udp = r.client_ok(&[
+        "sh",
+        "-c",
+        &format!("printf 'hello over udp6\\n' | nc -6 -u -w 2 {STACK_ADDR6} 7"),
+    ]);
+    assert_eq!(udp, "hello over udp6\n");
+    // UDP to a closed port: port unreachable from userspace (RFC 4443 3.1).
+    let before = r.stat("stack.icmpv6.errors_sent");
+    let _ = r.client(&["nc", "-6", "-uzv", "-w", "2", STACK_ADDR6, "9999"]);
+    assert!(r.stat("stack.icmpv6.errors_sent") > before);
+
+    // The client's kernel learned us.
+    let neigh = r.client_ok(&["ip", "-6", "neigh", "show", "dev", r.lab.client().iface()]);
+    assert!(
+        neigh
+            .lines()
+            .any(|l| l.starts_with(STACK_ADDR6) && l.contains("lladdr")),
+        "{neigh}"
+    );
+
+    // xdpstack's own ping to the client, and the client in its table.
+    let out = r.cli(&["ping", "-c", "2", "-i", "0.2", CLIENT_ADDR6]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("2 received"), "{text}");
+    let rows = r.cli_json(&["neigh", "-6", "-j"]);
+    let rows = rows.as_array().expect("a list");
+    assert!(
+        rows.iter().any(|e| e["dst"] == CLIENT_ADDR6
+            && e["lladdr"].is_string()
+            && e["state"][0].is_string()),
+        "{rows:?}"
+    );
+    assert!(rows
+        .iter()
+        .all(|e| e["dst"].as_str().is_some_and(|d| d.contains(':'))));
 }
