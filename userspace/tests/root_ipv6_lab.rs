@@ -123,8 +123,8 @@ fn root_ipv6_other_traffic_reaches_userspace() {
     }
     let r = start6();
     // Resolve first, then a UDP datagram: not answerable in-kernel, so it
-    // goes to the AF_XDP socket (the userspace stack counts it as
-    // unhandled until its IPv6 lands; it must not crash on it).
+    // goes to the AF_XDP socket (the userspace stack answers it with port
+    // unreachable; see root_ipv6_through_the_userspace_stack).
     r.client_ok(&["ping", "-6", "-c", "1", "-W", "2", STACK_ADDR6]);
     let before = r.stat("xdp.slow_ip6_not_icmp");
     let _ = r.client(&[

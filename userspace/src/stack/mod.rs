@@ -148,8 +148,8 @@ pub struct StackCounters {
     /// TCP segments in broadcast or multicast datagrams: dropped (TCP is
     /// unicast only, RFC 1122 4.2.3.10).
     pub tcp_not_unicast: u64,
-    /// Datagrams a transport addressed to IPv6: dropped, this IP layer
-    /// sends IPv4 only so far.
+    /// Datagrams a transport addressed to IPv6 while the stack has no
+    /// IPv6 address (`--ip6`): dropped.
     pub ipv6_not_supported: u64,
     /// Frames dropped because the device had no free buffer (or, for
     /// frames made without a device, the deferred queue was full).
