@@ -125,7 +125,10 @@ fn check_sent(frame: &[u8]) {
                 }
                 NextHeader::Udp => {
                     let u = UdpPacket::new_checked(ip.payload()).expect("sent UDP length");
-                    assert!(u.checksum() != 0 && u.verify_checksum(src, dst), "UDP checksum");
+                    assert!(
+                        u.checksum() != 0 && u.verify_checksum(src, dst),
+                        "UDP checksum"
+                    );
                 }
                 NextHeader::Tcp => {
                     let t = TcpPacket::new_checked(ip.payload()).expect("sent TCP length");
