@@ -263,4 +263,10 @@ fn root_ipv6_through_the_userspace_stack() {
     assert!(rows
         .iter()
         .all(|e| e["dst"].as_str().is_some_and(|d| d.contains(':'))));
+
+    // Start-up: both addresses passed DAD (nobody else has them) and the
+    // solicited-node groups were joined with MLDv2 reports.
+    assert!(eventually(5, || r.stat("stack.dad.succeeded") >= 2));
+    assert_eq!(r.stat("stack.dad.failed"), 0);
+    assert!(r.stat("stack.icmpv6.mld_reports_sent") >= 2);
 }

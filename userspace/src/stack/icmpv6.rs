@@ -49,6 +49,10 @@ pub struct Icmpv6Counters {
     pub other_received: u64,
     /// Neighbour events from the XDP program (NS/NA it saw).
     pub neigh_events: u64,
+    pub mld_reports_sent: u64,
+    /// Multicast Listener Queries failing RFC 3810 5.1.14 (hop limit 1,
+    /// link-local source).
+    pub mld_queries_invalid: u64,
 }
 
 impl Stack {
@@ -140,6 +144,23 @@ impl Stack {
                     _ => self.icmp6.other_received += 1,
                 }
             }
+            Icmpv6Repr::Other {
+                msg_type: msg_type::MLD_QUERY,
+                rest_of_header,
+                ..
+            } => {
+                // RFC 3810 5.1.14: from a link-local source, hop limit 1.
+                if d.hop_limit != 1 || !d.src.is_unicast_link_local() {
+                    self.icmp6.mld_queries_invalid += 1;
+                    return;
+                }
+                // Maximum Response Code in ms; the exponential form (>=
+                // 32768, RFC 3810 5.1.3) means longer than we wait anyway.
+                let code = u16::from_be_bytes([rest_of_header[0], rest_of_header[1]]);
+                let max = std::time::Duration::from_millis(u64::from(code.min(10_000)));
+                let jitter = f64::from(self.rng.u16()) / 65536.0;
+                self.dad.on_query(now, max, jitter);
+            }
             r if r.is_error() => self.icmp6.errors_received += 1,
             _ => self.icmp6.other_received += 1,
         }
@@ -212,9 +233,10 @@ impl Stack {
         router: bool,
     ) {
         if self.cfg.is_our_ip6(target) {
-            if lladdr.is_some_and(|m| m != self.cfg.mac) {
+            // We never hear our own adverts: another node claims it.
+            if lladdr != Some(self.cfg.mac) {
                 self.icmp6.dad_conflicts += 1;
-                log::warn!("{target} is advertised by another node too");
+                self.on_address_claimed(target, lladdr);
             }
             return;
         }
@@ -238,7 +260,14 @@ impl Stack {
         self.deferred(|s, q| {
             let action = match ev.icmp_type {
                 msg_type::NEIGHBOR_SOLICIT => s.ndp.on_solicit(now, ip, mac),
-                msg_type::NEIGHBOR_ADVERT if !s.cfg.is_our_ip6(ip) => {
+                msg_type::NEIGHBOR_ADVERT if s.cfg.is_our_ip6(ip) => {
+                    if mac != s.cfg.mac {
+                        s.icmp6.dad_conflicts += 1;
+                        s.on_address_claimed(ip, Some(mac));
+                    }
+                    None
+                }
+                msg_type::NEIGHBOR_ADVERT => {
                     let f = ev.flags & NA_FLAGS_MASK;
                     s.ndp.on_advert(
                         now,

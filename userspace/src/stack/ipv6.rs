@@ -8,13 +8,14 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use serde::Serialize;
 
+use super::dad::{AddrState, DadAction};
 use super::ipv4::Output;
 use super::ndp_cache::SendOutcome;
 use super::reassembly::{FragKey6, FragOutcome, Fragment};
 use super::time::Instant;
 use super::{Stack, StackConfig};
 use crate::device::Device;
-use crate::wire::icmpv6::time_exceeded;
+use crate::wire::icmpv6::{mld_record, time_exceeded, MldRecords};
 use crate::wire::ipv6::{self as ip6, multicast_mac, solicited_node, ALL_NODES, HEADER_LEN};
 use crate::wire::ipv6ext::{self, ExtError, FragmentHeader, FragmentRepr};
 use crate::wire::{EtherType, Ipv6Error, Ipv6Packet, Ipv6Repr, MacAddr, NextHeader};
@@ -391,6 +392,92 @@ impl Stack {
 }
 
 impl Output<'_> {
+    /// A DAD probe for `target` (RFC 4862 5.4.2): from ::, to its
+    /// solicited-node group, without a link-layer address option.
+    pub fn dad_probe<D: Device>(&mut self, dev: &mut D, target: Ipv6Addr) {
+        let dst = solicited_node(target);
+        let repr = crate::wire::Icmpv6Repr::Ndp(crate::wire::NdpRepr::NeighborSolicit {
+            target,
+            lladdr: None,
+        });
+        let src = Ipv6Addr::UNSPECIFIED;
+        let ip = Ipv6Repr {
+            src,
+            dst,
+            next_header: NextHeader::Icmpv6,
+            payload_len: repr.buffer_len(),
+            hop_limit: 255,
+            traffic_class: 0,
+            flow_label: 0,
+        };
+        self.icmp6.ns_sent += 1;
+        self.frame(
+            dev,
+            multicast_mac(dst),
+            EtherType::Ipv6,
+            ip.buffer_len(),
+            |b| {
+                let mut p = Ipv6Packet::new_unchecked(b);
+                ip.emit(&mut p);
+                repr.emit(
+                    src,
+                    dst,
+                    &mut crate::wire::Icmpv6Packet::new_unchecked(p.payload_mut()),
+                );
+            },
+        );
+    }
+
+    /// An MLDv2 report (RFC 3810 5.2) for every solicited-node group of
+    /// ours, records of `record_type`, to ff02::16 with hop limit 1 and a
+    /// Router Alert (RFC 3810 5). All-nodes is never reported (RFC 3810 6).
+    pub fn mld_report<D: Device>(&mut self, dev: &mut D, src: Ipv6Addr, record_type: u8) {
+        let mut groups: Vec<(u8, Ipv6Addr)> = Vec::new();
+        for (a, _) in &self.cfg.ip6 {
+            let g = solicited_node(*a);
+            if !groups.iter().any(|(_, x)| *x == g) {
+                groups.push((record_type, g));
+            }
+        }
+        if groups.is_empty() {
+            return;
+        }
+        let mut buf = vec![0u8; groups.len() * 20];
+        let Ok(records) = MldRecords::write(&groups, &mut buf) else {
+            return;
+        };
+        let repr = crate::wire::Icmpv6Repr::MldReport { records };
+        let dst = ip6::ALL_MLDV2_ROUTERS;
+        let hbh = ipv6ext::router_alert_hop_by_hop(u8::from(NextHeader::Icmpv6));
+        let ip = Ipv6Repr {
+            src,
+            dst,
+            next_header: NextHeader::HopByHop,
+            payload_len: hbh.len() + repr.buffer_len(),
+            hop_limit: 1,
+            traffic_class: 0,
+            flow_label: 0,
+        };
+        self.icmp6.mld_reports_sent += 1;
+        self.frame(
+            dev,
+            multicast_mac(dst),
+            EtherType::Ipv6,
+            ip.buffer_len(),
+            |b| {
+                let mut p = Ipv6Packet::new_unchecked(b);
+                ip.emit(&mut p);
+                let pl = p.payload_mut();
+                pl[..hbh.len()].copy_from_slice(&hbh);
+                repr.emit(
+                    src,
+                    dst,
+                    &mut crate::wire::Icmpv6Packet::new_unchecked(&mut pl[hbh.len()..]),
+                );
+            },
+        );
+    }
+
     /// A transport's datagram over IPv6 from `src` (or the selected source)
     /// to `dst`, hop limit 64.
     #[allow(clippy::too_many_arguments)]
@@ -604,6 +691,44 @@ impl Output<'_> {
 }
 
 impl Stack {
+    /// DAD probes and MLD reports that are due.
+    pub(super) fn poll_dad<D: Device>(&mut self, now: Instant, dev: &mut D) {
+        for action in self.dad.poll(now) {
+            match action {
+                DadAction::Probe(target) => self.output().dad_probe(dev, target),
+                DadAction::Report { answer_to_query } => {
+                    let t = if answer_to_query {
+                        mld_record::MODE_IS_EXCLUDE
+                    } else {
+                        mld_record::CHANGE_TO_EXCLUDE
+                    };
+                    // RFC 3810 5.2.13: from :: while the link-local address
+                    // is still tentative.
+                    let src = self
+                        .cfg
+                        .link_local6()
+                        .filter(|a| self.dad.state(*a) != Some(AddrState::Tentative))
+                        .unwrap_or(Ipv6Addr::UNSPECIFIED);
+                    self.output().mld_report(dev, src, t);
+                }
+            }
+        }
+    }
+
+    /// Another node advertises `ip`, one of our addresses: during DAD it
+    /// is a duplicate and we stop using it (RFC 4862 5.4.5).
+    pub(super) fn on_address_claimed(&mut self, ip: Ipv6Addr, by: Option<MacAddr>) {
+        if self.dad.on_claim(ip) {
+            log::error!(
+                "duplicate address: {ip} is in use by {}; not using it",
+                by.map_or_else(|| "another node".to_string(), |m| m.to_string())
+            );
+            self.cfg.ip6.retain(|(a, _)| *a != ip);
+        } else {
+            log::warn!("{ip} is advertised by another node too");
+        }
+    }
+
     /// A solicitation the neighbour cache asked for.
     pub(super) fn send_solicit<D: Device>(
         &mut self,

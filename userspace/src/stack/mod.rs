@@ -33,6 +33,7 @@
 mod arp;
 pub mod arp_cache;
 pub mod arp_defence;
+pub mod dad;
 mod icmp;
 pub mod icmpv6;
 mod ipv4;
@@ -57,6 +58,7 @@ use crate::device::{Device, FrameQueue, TxToken};
 use crate::wire::{EtherType, EthernetFrame, MacAddr};
 use arp_cache::{ArpCache, ArpCacheConfig, ArpCounters, ArpEntry, ArpError};
 use arp_defence::{ArpDefence, DefenceCounters};
+use dad::{Dad, DadConfig, DadCounters};
 use icmpv6::Icmpv6Counters;
 use ipv6::Ipv6Counters;
 use ndp_cache::{NdpCache, NdpCounters, NdpEntry};
@@ -178,6 +180,7 @@ pub struct StackStats {
     pub icmpv6_rate_limit: RateLimitCounters,
     pub ndp_cache: NdpCounters,
     pub reassembly6: ReassemblyCounters,
+    pub dad: DadCounters,
     /// Gauge: entries in the IPv6 neighbour cache.
     pub ndp_entries: usize,
 }
@@ -197,6 +200,7 @@ pub struct Stack {
     icmp6: Icmpv6Counters,
     /// Identification of our IPv6 fragments (RFC 8200 4.5, RFC 7739).
     next_ident6: u32,
+    dad: Dad,
     /// Frames made where no device was at hand, sent at the next flush.
     deferred: FrameQueue,
     /// Scratch for a payload being fragmented.
@@ -240,6 +244,11 @@ impl Stack {
             ipv6: Ipv6Counters::default(),
             icmp6: Icmpv6Counters::default(),
             next_ident6: rng.u32(),
+            dad: Dad::new(
+                DadConfig::default(),
+                &cfg.ip6.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+                now,
+            ),
             deferred: FrameQueue::new(
                 DEFERRED_MAX,
                 crate::wire::ethernet::EthernetRepr::HEADER_LEN + cfg.mtu,
@@ -316,6 +325,7 @@ impl Stack {
         self.flush(now, dev);
         self.poll_arp(now, dev);
         self.poll_ndp(now, dev);
+        self.poll_dad(now, dev);
         self.poll_reassembly(now, dev);
         self.poll_reassembly6(now, dev);
         self.tcp.poll(now);
@@ -332,6 +342,7 @@ impl Stack {
             self.defence.poll_at(),
             self.reasm.poll_at(),
             self.ndp.poll_at(),
+            self.dad.poll_at(),
             self.reasm6.poll_at(),
             self.tcp.poll_at(),
         ]
@@ -479,6 +490,7 @@ impl Stack {
             icmpv6_rate_limit: self.icmp6_errors.counters().clone(),
             ndp_cache: self.ndp.counters().clone(),
             reassembly6: self.reasm6.counters().clone(),
+            dad: self.dad.counters().clone(),
             ndp_entries: self.ndp.len(),
         }
     }
@@ -530,6 +542,11 @@ impl Stack {
 
     pub fn arp_flush(&mut self) -> usize {
         self.arp.flush()
+    }
+
+    /// DAD and MLD start-up state of our IPv6 addresses.
+    pub fn dad(&self) -> &Dad {
+        &self.dad
     }
 
     pub fn ndp_cache(&self) -> &NdpCache {

@@ -141,6 +141,127 @@ fn icmp_of(frame: &[u8]) -> Icmpv6Repr<'_> {
     Icmpv6Repr::parse(src, dst, &Icmpv6Packet::new_checked(payload).unwrap()).unwrap()
 }
 
+/// The ICMPv6 type of a frame, behind any extension headers.
+fn icmp_of_any(frame: &[u8]) -> Option<u8> {
+    let p = Ipv6Packet::new_checked(&frame[14..]).ok()?;
+    let w = crate::wire::ipv6ext::walk(&p).ok()?;
+    (w.protocol == NextHeader::Icmpv6).then(|| p.packet()[w.offset])
+}
+
+#[test]
+fn start_up_joins_the_groups_and_probes_every_address() {
+    let mut s = S {
+        stack: Stack::new(config(1500), t(0)),
+        dev: FrameQueue::new(1000, 1514),
+    };
+    s.stack.poll(t(0), &mut s.dev);
+    let f = s.out(t(0));
+    assert_eq!(f.len(), 3, "one MLDv2 report, two DAD probes");
+    // The report: from :: (link-local still tentative), hop limit 1, to
+    // ff02::16 behind a Router Alert, one join per solicited-node group.
+    let p = ip6(&f[0]);
+    assert_eq!(
+        (p.src(), p.dst(), p.hop_limit()),
+        (
+            Ipv6Addr::UNSPECIFIED,
+            crate::wire::ipv6::ALL_MLDV2_ROUTERS,
+            1
+        )
+    );
+    let w = crate::wire::ipv6ext::walk(&p).unwrap();
+    assert_eq!(w.router_alert, Some(0));
+    let m = Icmpv6Packet::new_checked(&p.packet()[w.offset..]).unwrap();
+    let Icmpv6Repr::MldReport { records } = Icmpv6Repr::parse(p.src(), p.dst(), &m).unwrap() else {
+        panic!("not an MLDv2 report");
+    };
+    // Both addresses end in ::4 here: one group, reported once.
+    let groups: Vec<Ipv6Addr> = records.iter().map(|r| r.mcast_addr).collect();
+    assert_eq!(
+        crate::wire::ipv6::solicited_node(US),
+        crate::wire::ipv6::solicited_node(link_local())
+    );
+    assert_eq!(groups, vec![crate::wire::ipv6::solicited_node(US)]);
+    assert!(records.iter().all(|r| r.record_type == 4));
+    // The probes: from ::, no link-layer option, to the solicited-node group.
+    for (frame, target) in f[1..].iter().zip([US, link_local()]) {
+        let p = ip6(frame);
+        assert_eq!(p.src(), Ipv6Addr::UNSPECIFIED);
+        assert_eq!(p.dst(), crate::wire::ipv6::solicited_node(target));
+        assert_eq!(
+            icmp_of(frame),
+            Icmpv6Repr::Ndp(NdpRepr::NeighborSolicit {
+                target,
+                lladdr: None
+            })
+        );
+    }
+    // A second report a second later, from the link-local address now.
+    s.stack.poll(t(1000), &mut s.dev);
+    let f = s.out(t(1000));
+    assert_eq!(f.len(), 1);
+    assert_eq!(ip6(&f[0]).src(), link_local());
+    assert_eq!(s.stack.dad().state(US), Some(dad::AddrState::Preferred));
+}
+
+#[test]
+fn an_advert_for_our_tentative_address_makes_it_duplicate() {
+    let mut s = S {
+        stack: Stack::new(config(1500), t(0)),
+        dev: FrameQueue::new(1000, 1514),
+    };
+    s.stack.poll(t(0), &mut s.dev);
+    let na = Icmpv6Repr::Ndp(NdpRepr::NeighborAdvert {
+        router: false,
+        solicited: false,
+        override_: true,
+        target: US,
+        lladdr: Some(PEER_MAC),
+    });
+    let all = crate::wire::ipv6::ALL_NODES;
+    s.rx(t(10), &frame6(PEER, all, 58, 255, &icmp6(PEER, all, &na)));
+    assert_eq!(s.stack.dad().state(US), Some(dad::AddrState::Duplicate));
+    assert_eq!(s.stack.stats().dad.failed, 1);
+    // No longer ours: not a source, not a destination.
+    assert_eq!(s.stack.config().source6_for(PEER), Some(link_local()));
+    s.rx(
+        t(20),
+        &frame6(PEER, US, 58, 64, &icmp6(PEER, US, &echo(b"a"))),
+    );
+    assert_eq!(s.stack.stats().ipv6.rx_not_for_us, 1);
+}
+
+#[test]
+fn a_listener_query_is_answered_with_a_report() {
+    let mut s = S::new();
+    s.stack.poll(t(1000), &mut s.dev);
+    s.out(t(1000));
+    let router: Ipv6Addr = "fe80::1".parse().unwrap();
+    // MLDv1-style general query (24 bytes), max response delay 1000 ms.
+    let q = Icmpv6Repr::Other {
+        msg_type: msg_type::MLD_QUERY,
+        code: 0,
+        rest_of_header: [0x03, 0xe8, 0, 0],
+        data: &[0u8; 16],
+    };
+    let all = crate::wire::ipv6::ALL_NODES;
+    s.rx(
+        t(2000),
+        &frame6(router, all, 58, 1, &icmp6(router, all, &q)),
+    );
+    // Within the query's maximum response delay.
+    s.stack.poll(t(3000), &mut s.dev);
+    let f = s.out(t(3000));
+    assert_eq!(f.len(), 1);
+    assert_eq!(icmp_of_any(&f[0]), Some(msg_type::MLDV2_REPORT));
+    assert_eq!(s.stack.stats().dad.queries_received, 1);
+    // A forwarded query (hop limit > 1) is invalid.
+    s.rx(
+        t(4000),
+        &frame6(router, all, 58, 2, &icmp6(router, all, &q)),
+    );
+    assert_eq!(s.stack.stats().icmpv6.mld_queries_invalid, 1);
+}
+
 #[test]
 fn echo_request_reaching_userspace_is_answered() {
     let mut s = S::new();
@@ -186,9 +307,14 @@ fn unknown_neighbour_is_solicited_and_the_reply_waits_for_the_advert() {
         })
     );
     assert_eq!(s.stack.ndp_cache().state(PEER), Some(NdpState::Incomplete));
-    // Retried after a second.
+    // Retried after a second (beside the start-up's second MLD report).
     s.stack.poll(t(1001), &mut s.dev);
-    assert_eq!(s.out(t(1001)).len(), 1);
+    let retries = s
+        .out(t(1001))
+        .into_iter()
+        .filter(|f| matches!(icmp_of_any(f), Some(m) if m == msg_type::NEIGHBOR_SOLICIT))
+        .count();
+    assert_eq!(retries, 1);
     // The solicited advert releases the queued reply.
     let na = Icmpv6Repr::Ndp(NdpRepr::NeighborAdvert {
         router: false,
@@ -386,7 +512,11 @@ fn reassembly_timeout_sends_time_exceeded_when_the_first_fragment_came() {
     let f = fragments(&msg, 1024, 3);
     s.rx(t(0), &f[0]);
     s.stack.poll(t(30_000), &mut s.dev);
-    let out = s.out(t(30_000));
+    let out: Vec<Vec<u8>> = s
+        .out(t(30_000))
+        .into_iter()
+        .filter(|f| icmp_of_any(f) == Some(msg_type::TIME_EXCEEDED))
+        .collect();
     assert_eq!(out.len(), 1);
     assert!(matches!(
         icmp_of(&out[0]),
