@@ -14,7 +14,7 @@ use super::ipv6::Datagram6;
 use super::time::Instant;
 use super::Stack;
 use crate::device::Device;
-use crate::wire::icmpv6::{msg_type, quote, unreachable};
+use crate::wire::icmpv6::{msg_type, parse_invoking, quote, unreachable};
 use crate::wire::{Error, Icmpv6Packet, Icmpv6Repr, MacAddr, NdpRepr, NextHeader};
 
 /// ICMPv6 counters (`xdpstack stats`, under `icmpv6`).
@@ -50,6 +50,9 @@ pub struct Icmpv6Counters {
     /// Neighbour events from the XDP program (NS/NA it saw).
     pub neigh_events: u64,
     pub mld_reports_sent: u64,
+    /// Packet Too Big received; those about our TCP segments lower the
+    /// connection's segment size (see tcp's pmtu_reductions, pmtu_ignored).
+    pub packet_too_big_received: u64,
     /// Multicast Listener Queries failing RFC 3810 5.1.14 (hop limit 1,
     /// link-local source).
     pub mld_queries_invalid: u64,
@@ -161,6 +164,11 @@ impl Stack {
                 let jitter = f64::from(self.rng.u16()) / 65536.0;
                 self.dad.on_query(now, max, jitter);
             }
+            Icmpv6Repr::PacketTooBig { mtu, invoking } => {
+                self.icmp6.errors_received += 1;
+                self.icmp6.packet_too_big_received += 1;
+                self.receive_packet_too_big(now, dev, mtu, invoking);
+            }
             r if r.is_error() => self.icmp6.errors_received += 1,
             _ => self.icmp6.other_received += 1,
         }
@@ -245,6 +253,29 @@ impl Stack {
             .on_advert(now, target, lladdr, solicited, override_, router)
         {
             self.apply_ndp_action(now, dev, a);
+        }
+    }
+
+    /// Packet Too Big about a packet we sent (RFC 8201 4): TCP lowers its
+    /// segment size; checked against the quoted addresses and connection
+    /// (RFC 5927 5.1). UDP and ICMPv6 keep no path MTU.
+    fn receive_packet_too_big<D: Device>(
+        &mut self,
+        now: Instant,
+        dev: &mut D,
+        mtu: u32,
+        invoking: &[u8],
+    ) {
+        let Ok(q) = parse_invoking(invoking) else {
+            self.icmp6.malformed += 1;
+            return;
+        };
+        if !self.cfg.is_our_ip6(q.src) || q.protocol != NextHeader::Tcp {
+            self.tcp.note_pmtu_ignored();
+            return;
+        }
+        if self.tcp.on_packet_too_big(now, q.dst, q.transport, mtu) {
+            self.flush(now, dev);
         }
     }
 

@@ -820,3 +820,89 @@ fn gateway6_takes_off_link_traffic() {
         Icmpv6Repr::Ndp(NdpRepr::NeighborSolicit { target, .. }) if target == router
     ));
 }
+
+/// A TCP segment from the peer's port 40000 to our port 80.
+fn tcp6(flags: TcpFlags, seq: u32, ack: u32) -> Vec<u8> {
+    let repr = TcpRepr {
+        src_port: 40000,
+        dst_port: 80,
+        seq,
+        ack,
+        flags,
+        window: 65535,
+        urgent: 0,
+        options: TcpOptions {
+            mss: flags.syn().then_some(1440),
+            ..TcpOptions::default()
+        },
+        payload: &[],
+    };
+    let mut b = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), PEER, US);
+    frame6(PEER, US, 6, 64, &b)
+}
+
+/// The TCP segments (header, payload length) among frames.
+fn tcp_segments(frames: &[Vec<u8>]) -> Vec<(TcpRepr<'_>, usize)> {
+    frames
+        .iter()
+        .filter(|f| ip6(f).next_header() == NextHeader::Tcp)
+        .map(|f| {
+            let p = &f[14 + 40..];
+            let r = TcpRepr::parse(&TcpPacket::new_checked(p).unwrap(), US, PEER).unwrap();
+            let n = r.payload.len();
+            (r, n)
+        })
+        .collect()
+}
+
+#[test]
+fn packet_too_big_lowers_the_tcp_segment_size() {
+    let mut s = S::new();
+    s.learn_peer();
+    s.stack.tcp().listen(80).unwrap();
+    s.rx(t(1), &tcp6(TcpFlags::SYN, 1000, 0));
+    let f = s.out(t(1));
+    let (synack, _) = tcp_segments(&f)[0].clone();
+    s.rx(t(2), &tcp6(TcpFlags::ACK, 1001, synack.seq.wrapping_add(1)));
+    let conn = s.stack.tcp().accept(80).unwrap();
+    s.stack.tcp().send(t(3), conn, &vec![7u8; 4000]).unwrap();
+    let f = s.out(t(3));
+    let segs = tcp_segments(&f);
+    assert!(
+        segs.iter().any(|(_, n)| *n == 1440),
+        "full-size segments first"
+    );
+    // A router on the way takes 1280 bytes: Packet Too Big quoting the
+    // first data segment.
+    let first = f
+        .iter()
+        .find(|f| f.len() > 14 + 40 + 20 + 1000)
+        .expect("a data segment");
+    let invoking = crate::wire::icmpv6::quote(&first[14..]);
+    let router: Ipv6Addr = "fd00:10:10::1".parse().unwrap();
+    let ptb = Icmpv6Repr::PacketTooBig {
+        mtu: 1280,
+        invoking,
+    };
+    s.rx(t(4), &frame6(router, US, 58, 64, &icmp6(router, US, &ptb)));
+    let f = s.out(t(4));
+    let segs = tcp_segments(&f);
+    assert!(!segs.is_empty(), "resent at once");
+    assert!(
+        segs.iter().all(|(_, n)| *n <= 1220),
+        "{:?}",
+        segs.iter().map(|x| x.1).collect::<Vec<_>>()
+    );
+    assert_eq!(s.stack.stats().tcp.pmtu_reductions, 1);
+    assert_eq!(s.stack.stats().icmpv6.packet_too_big_received, 1);
+    // One about a connection we do not have is ignored.
+    let mut other = first[14..].to_vec();
+    other[40] ^= 0xff; // another local port
+    let ptb = Icmpv6Repr::PacketTooBig {
+        mtu: 1280,
+        invoking: crate::wire::icmpv6::quote(&other),
+    };
+    s.rx(t(5), &frame6(router, US, 58, 64, &icmp6(router, US, &ptb)));
+    assert_eq!(s.stack.stats().tcp.pmtu_reductions, 1);
+}

@@ -975,6 +975,44 @@ impl Tcp {
         applied
     }
 
+    /// ICMPv6 Packet Too Big (RFC 4443 3.2, RFC 8201 4) about a segment we
+    /// sent to `remote_ip`; `quoted_tcp` as for [`Tcp::on_frag_needed`].
+    /// The path MTU is taken as at least 1280 (RFC 8200 5), the segment
+    /// size is it less 60 bytes of headers. True if a connection's segment
+    /// size went down.
+    pub fn on_packet_too_big(
+        &mut self,
+        now: Instant,
+        remote_ip: Ipv6Addr,
+        quoted_tcp: &[u8],
+        mtu: u32,
+    ) -> bool {
+        let Some(h) = quoted_tcp.get(..8) else {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        };
+        let local_port = u16::from_be_bytes([h[0], h[1]]);
+        let remote_port = u16::from_be_bytes([h[2], h[3]]);
+        let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let mss = mtu.clamp(1280, u32::from(u16::MAX)) - 60;
+        let remote = SocketAddr::new(remote_ip.into(), remote_port);
+        let Some(&id) = self.tuples.get(&(local_port, remote)) else {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        };
+        let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
+        let applied = conns
+            .get_mut(&id)
+            .is_some_and(|c| c.on_path_mtu(&mut ctx, seq, mss));
+        if applied {
+            self.counters.pmtu_reductions += 1;
+        } else {
+            self.counters.pmtu_ignored += 1;
+        }
+        applied
+    }
+
     /// Counts a "fragmentation needed" the stack found not to be about one
     /// of our TCP segments.
     pub fn note_pmtu_ignored(&mut self) {
