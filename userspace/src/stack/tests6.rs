@@ -863,7 +863,7 @@ fn packet_too_big_lowers_the_tcp_segment_size() {
     s.stack.tcp().listen(80).unwrap();
     s.rx(t(1), &tcp6(TcpFlags::SYN, 1000, 0));
     let f = s.out(t(1));
-    let (synack, _) = tcp_segments(&f)[0].clone();
+    let (synack, _) = tcp_segments(&f)[0];
     s.rx(t(2), &tcp6(TcpFlags::ACK, 1001, synack.seq.wrapping_add(1)));
     let conn = s.stack.tcp().accept(80).unwrap();
     s.stack.tcp().send(t(3), conn, &vec![7u8; 4000]).unwrap();
