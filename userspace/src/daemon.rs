@@ -346,6 +346,7 @@ pub fn run(args: Config) -> Result<()> {
     let status = StatusReply {
         iface: args.iface.clone(),
         ip: format!("{ip}/{prefix}"),
+        ip6: ip6.iter().map(|(a, p)| format!("{a}/{p}")).collect(),
         mac: mac.to_string(),
         xdp_mode: attached.mode.to_string(),
         xdp_mode_reason: attached.reason.clone(),

@@ -133,6 +133,10 @@ pub struct StatusReply {
     pub iface: String,
     /// Our address with its prefix length.
     pub ip: String,
+    /// Our IPv6 addresses with their prefix lengths (`--ip6` and the
+    /// link-local one); absent without IPv6.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ip6: Vec<String>,
     pub mac: String,
     pub xdp_mode: String,
     pub xdp_mode_reason: String,
