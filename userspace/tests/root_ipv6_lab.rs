@@ -270,3 +270,22 @@ fn root_ipv6_through_the_userspace_stack() {
     assert_eq!(r.stat("stack.dad.failed"), 0);
     assert!(r.stat("stack.icmpv6.mld_reports_sent") >= 2);
 }
+
+/// With the fast path off, Neighbor Discovery and echo reach userspace,
+/// which answers them itself (RFC 4861 7.2.4, RFC 4443 4.2).
+#[test]
+fn root_ipv6_answered_by_userspace_with_the_fast_path_off() {
+    if !root_or_skip("root_ipv6_answered_by_userspace_with_the_fast_path_off") {
+        return;
+    }
+    let addr = format!("{STACK_ADDR6}/{PREFIX_LEN6}");
+    let r = Running::start(&["--ip6", &addr, "--fastpath", "off"]);
+    wait_client_link_local(&r);
+    let out = r.client_ok(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", STACK_ADDR6]);
+    assert!(out.contains("3 received"), "{out}");
+    let ll = format!("{}%{}", stack_link_local(&r), r.lab.client().iface());
+    let out = r.client_ok(&["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", &ll]);
+    assert!(out.contains("2 received"), "{out}");
+    assert!(r.stat("stack.icmpv6.na_sent") >= 2);
+    assert!(r.stat("stack.icmpv6.echo_replies_sent") >= 5);
+}

@@ -134,6 +134,11 @@ impl Stack {
                     NdpRepr::NeighborSolicit { target, lladdr } => {
                         self.receive_ns(now, dev, d, target, lladdr)
                     }
+                    // RFC 4861 4.4: an advert comes from an address of
+                    // its sender.
+                    NdpRepr::NeighborAdvert { .. } if d.src.is_unspecified() => {
+                        self.icmp6.na_invalid += 1
+                    }
                     NdpRepr::NeighborAdvert {
                         router,
                         solicited,

@@ -906,3 +906,20 @@ fn packet_too_big_lowers_the_tcp_segment_size() {
     s.rx(t(5), &frame6(router, US, 58, 64, &icmp6(router, US, &ptb)));
     assert_eq!(s.stack.stats().tcp.pmtu_reductions, 1);
 }
+
+#[test]
+fn an_advert_from_the_unspecified_address_is_invalid() {
+    let mut s = S::new();
+    let na = Icmpv6Repr::Ndp(NdpRepr::NeighborAdvert {
+        router: false,
+        solicited: false,
+        override_: true,
+        target: US,
+        lladdr: Some(PEER_MAC),
+    });
+    let all = crate::wire::ipv6::ALL_NODES;
+    let any = Ipv6Addr::UNSPECIFIED;
+    s.rx(t(10), &frame6(any, all, 58, 255, &icmp6(any, all, &na)));
+    assert_eq!(s.stack.stats().icmpv6.na_invalid, 1);
+    assert_eq!(s.stack.dad().state(US), Some(dad::AddrState::Tentative));
+}
