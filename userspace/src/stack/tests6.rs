@@ -923,3 +923,39 @@ fn an_advert_from_the_unspecified_address_is_invalid() {
     assert_eq!(s.stack.stats().icmpv6.na_invalid, 1);
     assert_eq!(s.stack.dad().state(US), Some(dad::AddrState::Tentative));
 }
+
+mod random_frames {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any IPv6 frame to us, header chain and payload mutated: no
+        /// panic, and what the stack sends is well-formed IPv6 from us.
+        #[test]
+        fn random_ipv6_frames_never_panic(
+            nh in prop::sample::select(vec![0u8, 6, 17, 43, 44, 58, 59, 60, 253]),
+            hop in prop::sample::select(vec![1u8, 64, 255]),
+            body in prop::collection::vec(any::<u8>(), 0..3000),
+            to_group in any::<bool>(),
+            frames in 1usize..4,
+        ) {
+            let mut s = S::new();
+            s.learn_peer();
+            let dst = if to_group { crate::wire::ipv6::solicited_node(US) } else { US };
+            for i in 0..frames {
+                let mut b = body.clone();
+                if let Some(x) = b.get_mut(i) {
+                    *x = x.wrapping_add(i as u8);
+                }
+                s.rx(t(i as u64), &frame6(PEER, dst, nh, hop, &b));
+            }
+            s.stack.poll(t(60_000), &mut s.dev);
+            for f in s.out(t(60_000)) {
+                let p = ip6(&f);
+                let src = p.src();
+                prop_assert!(src == US || src == link_local() || src.is_unspecified());
+                prop_assert!(f.len() <= 14 + 1500);
+            }
+        }
+    }
+}
