@@ -19,7 +19,8 @@
 //!   with source selection, neighbour resolution and fragmentation (RFC
 //!   8200); `icmpv6.rs`: echo, errors, ping and Neighbor Discovery input
 //!   (RFC 4443, 4861); `ndp_cache.rs`: the IPv6 neighbour cache (RFC 4861
-//!   7.3 NUD);
+//!   7.3 NUD), on the same `neigh_table` as the ARP cache; `dad.rs`: DAD
+//!   and MLDv2 reports for our addresses at start (RFC 4862, 3810);
 //! - `udp.rs`: UDP input and output and the socket API the services use
 //!   (RFC 768);
 //! - `tcp/`: the TCP engine (RFC 9293); IPv4 hands it segments, and
@@ -39,6 +40,7 @@ pub mod icmpv6;
 mod ipv4;
 pub mod ipv6;
 pub mod ndp_cache;
+pub mod neigh_table;
 pub mod rate_limit;
 pub mod reassembly;
 pub mod rng;

@@ -5,9 +5,11 @@
 //! [`NdpAction`]s the caller turns into frames, `poll_at()` says when it
 //! next needs to run.
 //!
-//! The ARP cache has no DELAY/PROBE states (RFC 826 has no unicast probe),
-//! so the two stay separate types; the eviction order, the queue bound and
-//! the snapshot rows follow the ARP cache's.
+//! The table with its deadline and eviction orderings is the one the ARP
+//! cache is built on (`neigh_table.rs`); the states differ (ARP has no
+//! DELAY/PROBE: RFC 826 has no unicast probe), so each protocol keeps its
+//! own state machine over it, with the same eviction order, queue bound
+//! and snapshot rows.
 //!
 //! Lifecycle of an entry (RFC 4861 7.3.3, Appendix C):
 //! - `send` to an unknown address creates it INCOMPLETE (packet queued, a
@@ -27,16 +29,16 @@
 //! Eviction when the table is full (a new entry needs a slot): FAILED, then
 //! STALE, then INCOMPLETE, then DELAY/PROBE, each oldest first, then the
 //! least recently confirmed REACHABLE; never PERMANENT (then the new entry
-//! is refused, `table_full`). Eviction scans the table: at most
-//! `max_entries` (1024) entries, on a new neighbour only.
+//! is refused, `table_full`).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use super::neigh_table::{NeighTable, Slot};
 use super::time::Instant;
 use crate::wire::MacAddr;
 
@@ -237,6 +239,14 @@ impl Entry {
             router: false,
         }
     }
+}
+
+impl Slot for Entry {
+    type Config = NdpCacheConfig;
+
+    fn deadline(&self, _: &NdpCacheConfig) -> Option<Instant> {
+        self.timer
+    }
 
     /// Which entries go first when room is needed (lower first).
     fn evict_rank(&self) -> Option<(u8, Instant)> {
@@ -255,9 +265,8 @@ impl Entry {
 #[derive(Debug)]
 pub struct NdpCache {
     cfg: NdpCacheConfig,
-    entries: HashMap<Ipv6Addr, Entry>,
-    /// (timer, address) of every entry with a timer.
-    timers: BTreeSet<(Instant, Ipv6Addr)>,
+    /// The entries, with their deadline and eviction orderings.
+    entries: NeighTable<Ipv6Addr, Entry>,
     counters: NdpCounters,
 }
 
@@ -280,8 +289,7 @@ impl NdpCache {
         cfg.max_unicast_solicit = cfg.max_unicast_solicit.max(1);
         NdpCache {
             cfg,
-            entries: HashMap::new(),
-            timers: BTreeSet::new(),
+            entries: NeighTable::default(),
             counters: NdpCounters::default(),
         }
     }
@@ -483,12 +491,9 @@ impl NdpCache {
     /// Runs every timer due at `now`.
     pub fn poll(&mut self, now: Instant) -> Vec<NdpAction> {
         let mut out = Vec::new();
-        while let Some(&(at, ip)) = self.timers.first() {
-            if at > now {
-                break;
-            }
+        while let Some((at, ip)) = self.entries.next_due(now) {
             let Some(state) = self.state(ip) else {
-                self.timers.remove(&(at, ip));
+                self.entries.drop_deadline(at, ip);
                 continue;
             };
             let cfg = self.cfg.clone();
@@ -574,7 +579,7 @@ impl NdpCache {
 
     /// When `poll` next has something to do.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.timers.first().map(|&(at, _)| at)
+        self.entries.poll_at()
     }
 
     /// `xdpstack neigh add`: a permanent entry; flushes a queue waiting for it.
@@ -584,8 +589,11 @@ impl NdpCache {
         ip: Ipv6Addr,
         mac: MacAddr,
     ) -> Result<Option<NdpAction>, NdpError> {
-        let queue = match self.entries.get_mut(&ip) {
-            Some(e) => std::mem::take(&mut e.queue),
+        let queue = match self
+            .entries
+            .modify(&self.cfg, ip, |e| std::mem::take(&mut e.queue))
+        {
+            Some(q) => q,
             None => {
                 if !self.make_room() {
                     self.counters.table_full += 1;
@@ -602,15 +610,7 @@ impl NdpCache {
     }
 
     pub fn remove(&mut self, ip: Ipv6Addr) -> bool {
-        match self.entries.remove(&ip) {
-            Some(e) => {
-                if let Some(t) = e.timer {
-                    self.timers.remove(&(t, ip));
-                }
-                true
-            }
-            None => false,
-        }
+        self.entries.remove(&self.cfg, ip).is_some()
     }
 
     /// Removes every entry but the permanent ones; returns how many went.
@@ -683,49 +683,25 @@ impl NdpCache {
         }
     }
 
-    /// Changes an entry through `f`, keeping the timer index right.
+    /// Changes an entry through `f`, keeping the table's orderings right.
     fn set<R>(&mut self, ip: Ipv6Addr, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
-        let e = self.entries.get_mut(&ip)?;
-        let before = e.timer;
-        let r = f(e);
-        let after = e.timer;
-        if before != after {
-            if let Some(t) = before {
-                self.timers.remove(&(t, ip));
-            }
-            if let Some(t) = after {
-                self.timers.insert((t, ip));
-            }
-        }
-        Some(r)
+        self.entries.modify(&self.cfg, ip, f)
     }
 
     fn insert(&mut self, ip: Ipv6Addr, e: Entry) {
-        self.remove(ip);
-        if let Some(t) = e.timer {
-            self.timers.insert((t, ip));
-        }
-        self.entries.insert(ip, e);
+        self.entries.insert(&self.cfg, ip, e);
     }
 
-    /// Frees a slot if the table is full; false if none can be freed.
+    /// Evicts until a new entry fits; false if only permanent ones remain.
     fn make_room(&mut self) -> bool {
-        if self.entries.len() < self.cfg.max_entries {
-            return true;
+        while self.entries.len() >= self.cfg.max_entries {
+            let Some(victim) = self.entries.victim() else {
+                return false;
+            };
+            self.remove(victim);
+            self.counters.evicted += 1;
         }
-        let victim = self
-            .entries
-            .iter()
-            .filter_map(|(ip, e)| e.evict_rank().map(|r| (r, *ip)))
-            .min();
-        match victim {
-            Some((_, ip)) => {
-                self.remove(ip);
-                self.counters.evicted += 1;
-                true
-            }
-            None => false,
-        }
+        true
     }
 }
 
@@ -757,12 +733,7 @@ mod tests {
     }
 
     fn check_index(c: &NdpCache) {
-        let want: BTreeSet<(Instant, Ipv6Addr)> = c
-            .entries
-            .iter()
-            .filter_map(|(ip, e)| e.timer.map(|t| (t, *ip)))
-            .collect();
-        assert_eq!(c.timers, want);
+        c.entries.check(&c.cfg);
     }
 
     #[test]
