@@ -6,10 +6,12 @@
 //!
 //! Input: records of `op, len_hi, len_lo, bytes[len]` (op 0-1: receive a
 //! frame; 2: advance the clock `len` ms and poll, no bytes; 3: neighbour
-//! event; 4: `xdpstack ping` to the address in the bytes).
+//! event, ARP or NDP by its length; 4: `xdpstack ping` to the address in
+//! the bytes, IPv4 or, with 16 bytes or more, IPv6). The stack has IPv6
+//! addresses too, so IPv6 frames reach its IPv6 input.
 #![no_main]
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
@@ -19,14 +21,19 @@ use xdpstack::stack::time::Instant;
 use xdpstack::stack::{Stack, StackConfig};
 use xdpstack::wire::ipv4::is_martian_source;
 use xdpstack::wire::{
-    ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, IpProtocol,
-    Ipv4Packet, MacAddr, TcpPacket, UdpPacket,
+    ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, Icmpv6Packet,
+    IpProtocol, Ipv4Packet, Ipv6Packet, MacAddr, NextHeader, TcpPacket, UdpPacket,
 };
-use xdpstack_common::neigh::NeighEvent;
+use xdpstack_common::neigh::{NeighEvent, NeighEvent6};
 
 const US: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 4);
 const US_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x04]);
+const US6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0x10, 0, 0, 0, 0, 4);
 const MTU: usize = 1500;
+
+fn link_local() -> Ipv6Addr {
+    xdpstack::wire::ipv6::link_local_from_mac(US_MAC)
+}
 
 fn config() -> StackConfig {
     StackConfig {
@@ -34,6 +41,8 @@ fn config() -> StackConfig {
         prefix: 24,
         mac: US_MAC,
         gateway: Some(Ipv4Addr::new(10, 10, 0, 1)),
+        ip6: vec![(US6, 64), (link_local(), 64)],
+        gateway6: Some(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1)),
         mtu: MTU,
         arp_timeout: Duration::from_secs(60),
         // Small, so eviction runs.
@@ -93,6 +102,43 @@ fn check_sent(frame: &[u8]) {
                 _ => {}
             }
         }
+        EtherType::Ipv6 => {
+            let ip = Ipv6Packet::new_checked(eth.payload()).expect("sent IPv6 checks");
+            let (src, dst) = (ip.src(), ip.dst());
+            // One of ours, or :: in a DAD probe or an MLD report before it.
+            assert!(
+                src == US6 || src == link_local() || src.is_unspecified(),
+                "from {src}"
+            );
+            assert!(!dst.is_unspecified() && !dst.is_loopback(), "to {dst}");
+            if dst.is_multicast() {
+                assert_eq!(
+                    repr.dst,
+                    xdpstack::wire::ipv6::multicast_mac(dst),
+                    "group MAC"
+                );
+            }
+            match ip.next_header() {
+                NextHeader::Icmpv6 => {
+                    let m = Icmpv6Packet::new_checked(ip.payload()).expect("sent ICMPv6 length");
+                    assert!(m.verify_checksum(src, dst), "sent ICMPv6 checksum");
+                }
+                NextHeader::Udp => {
+                    let u = UdpPacket::new_checked(ip.payload()).expect("sent UDP length");
+                    assert!(
+                        u.checksum() != 0 && u.verify_checksum(src, dst),
+                        "UDP checksum"
+                    );
+                }
+                NextHeader::Tcp => {
+                    let t = TcpPacket::new_checked(ip.payload()).expect("sent TCP length");
+                    assert!(t.verify_checksum(src, dst), "sent TCP checksum");
+                    assert!(!dst.is_multicast());
+                }
+                // Fragments, and MLD behind its Hop-by-Hop header.
+                _ => {}
+            }
+        }
         other => panic!("sent a frame of EtherType {other}"),
     }
 }
@@ -126,6 +172,11 @@ fuzz_target!(|data: &[u8]| {
                 match op {
                     3 => {
                         if let Some(ev) = chunk
+                            .get(..NeighEvent6::SIZE)
+                            .and_then(NeighEvent6::from_bytes)
+                        {
+                            stack.on_neigh_event6(now, &ev);
+                        } else if let Some(ev) = chunk
                             .get(..NeighEvent::SIZE)
                             .and_then(NeighEvent::from_bytes)
                         {
@@ -133,7 +184,13 @@ fuzz_target!(|data: &[u8]| {
                         }
                     }
                     4 => {
-                        if let [a, b, c, d, s, ..] = chunk {
+                        if let Some(a) = chunk.get(..16) {
+                            let mut o = [0u8; 16];
+                            o.copy_from_slice(a);
+                            let s = chunk.get(16).copied().unwrap_or(1);
+                            let dst = Ipv6Addr::from(o);
+                            let _ = stack.ping_start(now, dst, u16::from(s), usize::from(s) * 16);
+                        } else if let [a, b, c, d, s, ..] = chunk {
                             let dst = Ipv4Addr::new(*a, *b, *c, *d);
                             let _ = stack.ping_start(now, dst, u16::from(*s), usize::from(*s) * 8);
                         }
@@ -152,4 +209,5 @@ fuzz_target!(|data: &[u8]| {
     // Counters and the ARP table are readable whatever happened.
     let _ = stack.stats();
     assert!(stack.arp_entries(now).len() <= 8);
+    assert!(stack.ndp_entries(now).len() <= 1024);
 });

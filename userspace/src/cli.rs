@@ -5,7 +5,7 @@
 
 pub mod commands;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,6 +39,8 @@ pub enum Command {
     Run(RunArgs),
     /// Show or change the ARP cache of a running daemon.
     Arp(ArpArgs),
+    /// Show or change both neighbour tables (ARP and IPv6), like `ip neigh`.
+    Neigh(NeighArgs),
     /// Show the counters that are not zero, by area (XDP fast path, the
     /// stack by protocol, services, AF_XDP sockets), like `nstat`.
     Stats(StatsArgs),
@@ -47,7 +49,7 @@ pub enum Command {
     Status(StatusArgs),
     /// List TCP connections, like `ss -tan`.
     Conns(ConnsArgs),
-    /// Send ICMP echo requests from the daemon's own address.
+    /// Send ICMP or ICMPv6 echo requests from the daemon's own address.
     Ping(PingArgs),
     /// Capture every frame the stack receives and sends, in-kernel answers
     /// included (PcapNG, or pcap): `xdpstack capture -w - | tcpdump -r - -en`.
@@ -206,6 +208,10 @@ pub struct RunArgs {
     /// Next hop for off-link destinations.
     #[arg(long)]
     pub gateway: Option<Ipv4Addr>,
+    /// IPv6 next hop for off-link destinations (needs --ip6; a link-local
+    /// router address is usual).
+    #[arg(long)]
+    pub gateway6: Option<Ipv6Addr>,
     /// Seconds before a reachable ARP entry turns stale.
     #[arg(long, default_value_t = 60)]
     pub arp_timeout: u64,
@@ -246,6 +252,7 @@ impl RunArgs {
             capture_all: self.capture == Capture::All,
             fastpath: self.fastpath == Switch::On,
             gateway: self.gateway,
+            gateway6: self.gateway6,
             arp_timeout: Duration::from_secs(self.arp_timeout),
             arp_max: self.arp_max,
             control_dir: self.control_dir,
@@ -321,6 +328,19 @@ fn choice<T: Copy + Send + Sync + 'static>(
     })
 }
 
+/// `ADDR` or `ADDR%IFACE` (a zone, RFC 4007 11).
+fn parse_ping_dst(s: &str) -> Result<(IpAddr, Option<String>), String> {
+    let (addr, zone) = match s.split_once('%') {
+        Some((a, z)) => (a, Some(z.to_string())),
+        None => (s, None),
+    };
+    let ip: IpAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    if zone.is_some() && !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()) {
+        return Err("only a link-local IPv6 address takes %IFACE".into());
+    }
+    Ok((ip, zone))
+}
+
 /// How the CLI finds a daemon.
 #[derive(Debug, Args)]
 pub struct Target {
@@ -351,6 +371,33 @@ pub enum ArpAction {
     /// Delete an entry.
     Del { ip: Ipv4Addr },
     /// Remove every entry that is not permanent.
+    Flush,
+}
+
+#[derive(Debug, Args)]
+pub struct NeighArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Print JSON (`ip -j neigh`'s keys: dst, dev, lladdr, state).
+    #[arg(short = 'j', long)]
+    pub json: bool,
+    /// IPv4 (ARP) entries only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 entries only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    #[command(subcommand)]
+    pub action: Option<NeighAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NeighAction {
+    /// Add a permanent entry (IPv4 or IPv6).
+    Add { ip: IpAddr, mac: MacAddr },
+    /// Delete an entry.
+    Del { ip: IpAddr },
+    /// Remove every entry that is not permanent, from both tables.
     Flush,
 }
 
@@ -394,8 +441,10 @@ pub struct ConnsArgs {
 
 #[derive(Debug, Args)]
 pub struct PingArgs {
-    /// The address to ping.
-    pub dst: Ipv4Addr,
+    /// The address to ping, IPv4 or IPv6 (a link-local one may carry
+    /// `%IFACE`, which must be the daemon's interface).
+    #[arg(value_parser = parse_ping_dst)]
+    pub dst: (IpAddr, Option<String>),
     #[command(flatten)]
     pub target: Target,
     /// Stop after this many replies or timeouts.

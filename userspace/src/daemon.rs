@@ -18,7 +18,7 @@
 //! when frames made without a device wait in the stack or a deadline is
 //! earlier than the one it sleeps until. An idle daemon does not wake at all.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -71,6 +71,8 @@ pub struct Config {
     pub fastpath: bool,
     /// Next hop for off-link destinations.
     pub gateway: Option<Ipv4Addr>,
+    /// IPv6 next hop for off-link destinations (`--gateway6`).
+    pub gateway6: Option<Ipv6Addr>,
     /// How long a reachable ARP entry stays reachable.
     pub arp_timeout: Duration,
     pub arp_max: usize,
@@ -323,6 +325,8 @@ pub fn run(args: Config) -> Result<()> {
         prefix,
         mac,
         gateway: args.gateway,
+        ip6: ip6.clone(),
+        gateway6: args.gateway6,
         mtu,
         arp_timeout: args.arp_timeout,
         arp_max: args.arp_max,
@@ -342,6 +346,7 @@ pub fn run(args: Config) -> Result<()> {
     let status = StatusReply {
         iface: args.iface.clone(),
         ip: format!("{ip}/{prefix}"),
+        ip6: ip6.iter().map(|(a, p)| format!("{a}/{p}")).collect(),
         mac: mac.to_string(),
         xdp_mode: attached.mode.to_string(),
         xdp_mode_reason: attached.reason.clone(),
@@ -566,7 +571,8 @@ async fn main_task(
                         // a record of unknown length is skipped.
                         match NeighRecord::from_bytes(&item) {
                             Some(NeighRecord::Arp(ev)) => st.on_neigh_event(now, &ev),
-                            Some(NeighRecord::Ndp(_)) | None => {}
+                            Some(NeighRecord::Ndp(ev)) => st.on_neigh_event6(now, &ev),
+                            None => {}
                         }
                     }
                     // Learning flushes queued packets and (re)arms ARP
@@ -886,6 +892,40 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
                     .collect::<Vec<_>>(),
             )
         }
+        Request::Neigh {} => {
+            let st = shared.stack();
+            let dev = &shared.status.iface;
+            let v4 = st.arp_entries(now);
+            let v6 = st.ndp_entries(now);
+            let rows = v4.iter().map(|e| NeighEntryJson::new(e, dev));
+            let rows = rows.chain(v6.iter().map(|e| NeighEntryJson::from_ndp(e, dev)));
+            Response::ok(rows.collect::<Vec<_>>())
+        }
+        Request::NeighAdd { ip, mac } => match parse_mac(&mac) {
+            Ok(mac) => match ip {
+                IpAddr::V4(v4) => shared.stack().arp_add(now, v4, mac),
+                IpAddr::V6(v6) => shared.stack().ndp_add(now, v6, mac),
+            }
+            .map_or_else(Response::error, |()| Response::done()),
+            Err(e) => Response::error(e),
+        },
+        Request::NeighDel { ip } => {
+            let gone = match ip {
+                IpAddr::V4(v4) => shared.stack().arp_del(v4),
+                IpAddr::V6(v6) => shared.stack().ndp_del(v6),
+            };
+            if gone {
+                Response::done()
+            } else {
+                Response::error(format!("no neighbour entry for {ip}"))
+            }
+        }
+        Request::NeighFlush {} => {
+            let mut st = shared.stack();
+            st.arp_flush();
+            st.ndp_flush();
+            Response::done()
+        }
         Request::Conns {} => {
             let conns = shared.stack().tcp_connections();
             Response::ok(conns.iter().map(ConnJson::from).collect::<Vec<_>>())
@@ -920,7 +960,7 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
 }
 
 /// Sends one echo request from the stack and waits for its reply.
-async fn ping(shared: &Shared, dst: Ipv4Addr, size: usize, seq: u16, timeout_ms: u64) -> Response {
+async fn ping(shared: &Shared, dst: IpAddr, size: usize, seq: u16, timeout_ms: u64) -> Response {
     let timeout = Duration::from_millis(timeout_ms.clamp(1, 60_000));
     let key = {
         let mut st = shared.stack();

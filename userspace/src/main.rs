@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => xdpstack::daemon::run(args.config()),
         Command::Arp(args) => commands::arp(args),
+        Command::Neigh(args) => commands::neigh(args),
         Command::Stats(args) => commands::stats(args),
         Command::Status(args) => commands::status(args),
         Command::Conns(args) => commands::conns(args),

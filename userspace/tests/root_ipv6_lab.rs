@@ -6,7 +6,7 @@
 mod support;
 
 use support::*;
-use xtask::netns::{PREFIX_LEN6, STACK_ADDR6};
+use xtask::netns::{CLIENT_ADDR6, PREFIX_LEN6, STACK_ADDR6};
 
 /// The daemon with `--ip6 fd00:10:10::4/64` (the link-local address is
 /// derived from the stack end's MAC).
@@ -123,8 +123,8 @@ fn root_ipv6_other_traffic_reaches_userspace() {
     }
     let r = start6();
     // Resolve first, then a UDP datagram: not answerable in-kernel, so it
-    // goes to the AF_XDP socket (the userspace stack counts it as
-    // unhandled until its IPv6 lands; it must not crash on it).
+    // goes to the AF_XDP socket (the userspace stack answers it with port
+    // unreachable; see root_ipv6_through_the_userspace_stack).
     r.client_ok(&["ping", "-6", "-c", "1", "-W", "2", STACK_ADDR6]);
     let before = r.stat("xdp.slow_ip6_not_icmp");
     let _ = r.client(&[
@@ -174,4 +174,118 @@ fn root_client_dad_for_our_address_fails_on_our_advert() {
         assert!(r.stat("xdp.ndp_dad_advert_sent") > before);
         r.client_ok(&["ip", "-6", "addr", "del", &addr, "dev", &iface]);
     }
+}
+
+/// IPv6 through the userspace stack with real clients: a 3000-byte ping
+/// (fragments, reassembled and answered in fragments by userspace), HTTP,
+/// TCP and UDP echo, `xdpstack ping` to the client and `xdpstack neigh`.
+#[test]
+fn root_ipv6_through_the_userspace_stack() {
+    if !root_or_skip("root_ipv6_through_the_userspace_stack") {
+        return;
+    }
+    let r = start6();
+    wait_client_link_local(&r);
+    let rx_before = rx_frames(&r);
+    let out = r.client_ok(&[
+        "ping",
+        "-6",
+        "-c",
+        "3",
+        "-i",
+        "0.3",
+        "-W",
+        "3",
+        "-s",
+        "3000",
+        STACK_ADDR6,
+    ]);
+    assert!(out.contains("3 received"), "{out}");
+    assert!(rx_frames(&r) > rx_before, "fragments go through userspace");
+    assert!(r.stat("stack.ipv6.reassembled") >= 3);
+    assert!(r.stat("stack.ipv6.fragments_sent") >= 6);
+    assert!(r.stat("stack.icmpv6.echo_replies_sent") >= 3);
+
+    let url = format!("http://[{STACK_ADDR6}]/");
+    let code = r.client_ok(&[
+        "curl",
+        "-6",
+        "-sS",
+        "-m",
+        "10",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &url,
+    ]);
+    assert_eq!(code.trim(), "200");
+
+    let tcp = r.client_ok(&[
+        "sh",
+        "-c",
+        &format!("printf 'hello over tcp6\\n' | nc -6 -N -w 5 {STACK_ADDR6} 7"),
+    ]);
+    assert_eq!(tcp, "hello over tcp6\n");
+    let udp = r.client_ok(&[
+        "sh",
+        "-c",
+        &format!("printf 'hello over udp6\\n' | nc -6 -u -w 2 {STACK_ADDR6} 7"),
+    ]);
+    assert_eq!(udp, "hello over udp6\n");
+    // UDP to a closed port: port unreachable from userspace (RFC 4443 3.1).
+    let before = r.stat("stack.icmpv6.errors_sent");
+    let _ = r.client(&["nc", "-6", "-uzv", "-w", "2", STACK_ADDR6, "9999"]);
+    assert!(r.stat("stack.icmpv6.errors_sent") > before);
+
+    // The client's kernel learned us.
+    let neigh = r.client_ok(&["ip", "-6", "neigh", "show", "dev", r.lab.client().iface()]);
+    assert!(
+        neigh
+            .lines()
+            .any(|l| l.starts_with(STACK_ADDR6) && l.contains("lladdr")),
+        "{neigh}"
+    );
+
+    // xdpstack's own ping to the client, and the client in its table.
+    let out = r.cli(&["ping", "-c", "2", "-i", "0.2", CLIENT_ADDR6]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("2 received"), "{text}");
+    let rows = r.cli_json(&["neigh", "-6", "-j"]);
+    let rows = rows.as_array().expect("a list");
+    assert!(
+        rows.iter().any(|e| e["dst"] == CLIENT_ADDR6
+            && e["lladdr"].is_string()
+            && e["state"][0].is_string()),
+        "{rows:?}"
+    );
+    assert!(rows
+        .iter()
+        .all(|e| e["dst"].as_str().is_some_and(|d| d.contains(':'))));
+
+    // Start-up: both addresses passed DAD (nobody else has them) and the
+    // solicited-node groups were joined with MLDv2 reports.
+    assert!(eventually(5, || r.stat("stack.dad.succeeded") >= 2));
+    assert_eq!(r.stat("stack.dad.failed"), 0);
+    assert!(r.stat("stack.icmpv6.mld_reports_sent") >= 2);
+}
+
+/// With the fast path off, Neighbor Discovery and echo reach userspace,
+/// which answers them itself (RFC 4861 7.2.4, RFC 4443 4.2).
+#[test]
+fn root_ipv6_answered_by_userspace_with_the_fast_path_off() {
+    if !root_or_skip("root_ipv6_answered_by_userspace_with_the_fast_path_off") {
+        return;
+    }
+    let addr = format!("{STACK_ADDR6}/{PREFIX_LEN6}");
+    let r = Running::start(&["--ip6", &addr, "--fastpath", "off"]);
+    wait_client_link_local(&r);
+    let out = r.client_ok(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", STACK_ADDR6]);
+    assert!(out.contains("3 received"), "{out}");
+    let ll = format!("{}%{}", stack_link_local(&r), r.lab.client().iface());
+    let out = r.client_ok(&["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", &ll]);
+    assert!(out.contains("2 received"), "{out}");
+    assert!(r.stat("stack.icmpv6.na_sent") >= 2);
+    assert!(r.stat("stack.icmpv6.echo_replies_sent") >= 5);
 }

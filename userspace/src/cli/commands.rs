@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::{ArpAction, ArpArgs, CaptureArgs, ConnsArgs, PingArgs, StatsArgs, StatusArgs};
+use super::{
+    ArpAction, ArpArgs, CaptureArgs, ConnsArgs, NeighAction, NeighArgs, PingArgs, StatsArgs,
+    StatusArgs,
+};
 use crate::capture::pcap::{Format, Writer};
 use crate::capture::stream::{decode, Record};
 use crate::capture::{Captured, Direction, Filter};
@@ -34,6 +37,33 @@ pub fn arp(args: ArpArgs) -> Result<()> {
         }
         None => {
             let entries: Vec<NeighEntryJson> = client.call(&Request::Arp {})?;
+            if args.json {
+                print_json(&entries, true)?;
+            } else {
+                print!("{}", table::arp_table(&entries));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn neigh(args: NeighArgs) -> Result<()> {
+    let mut client = Client::connect(&args.target.control_dir, args.target.iface.as_deref())?;
+    match args.action {
+        Some(NeighAction::Add { ip, mac }) => {
+            client.call::<()>(&Request::NeighAdd {
+                ip,
+                mac: mac.to_string(),
+            })?;
+        }
+        Some(NeighAction::Del { ip }) => client.call::<()>(&Request::NeighDel { ip })?,
+        Some(NeighAction::Flush) => client.call::<()>(&Request::NeighFlush {})?,
+        None => {
+            let entries: Vec<NeighEntryJson> = client.call(&Request::Neigh {})?;
+            let entries: Vec<NeighEntryJson> = entries
+                .into_iter()
+                .filter(|e| !(args.ipv4 && e.dst.is_ipv6() || args.ipv6 && e.dst.is_ipv4()))
+                .collect();
             if args.json {
                 print_json(&entries, true)?;
             } else {
@@ -183,9 +213,13 @@ pub fn ping(args: PingArgs) -> Result<()> {
     let interval =
         Duration::try_from_secs_f64(args.interval.max(0.001)).context("bad --interval")?;
     let timeout_ms = (args.timeout.max(0.001) * 1000.0) as u64;
+    let (dst, zone) = args.dst;
+    if let Some(z) = zone.filter(|z| *z != client.iface) {
+        anyhow::bail!("xdpstack serves {}, not {z}", client.iface);
+    }
     println!(
         "PING {} {} data bytes (from xdpstack on {})",
-        args.dst, args.size, client.iface
+        dst, args.size, client.iface
     );
     let started = Instant::now();
     let mut rtts: Vec<f64> = Vec::new();
@@ -193,7 +227,7 @@ pub fn ping(args: PingArgs) -> Result<()> {
         let seq = (i + 1) as u16;
         let sent_at = Instant::now();
         match client.call::<PingJson>(&Request::Ping {
-            dst: args.dst,
+            dst,
             size: args.size,
             seq,
             timeout_ms,
@@ -202,7 +236,7 @@ pub fn ping(args: PingArgs) -> Result<()> {
                 let rtt_ms = rtt_us as f64 / 1000.0;
                 println!(
                     "{bytes} bytes from {}: icmp_seq={seq} ttl={ttl} time={rtt_ms:.3} ms",
-                    args.dst
+                    dst
                 );
                 rtts.push(rtt_ms);
             }
@@ -219,7 +253,7 @@ pub fn ping(args: PingArgs) -> Result<()> {
     } else {
         100.0 * (sent - received) as f64 / sent as f64
     };
-    println!("\n--- {} ping statistics ---", args.dst);
+    println!("\n--- {} ping statistics ---", dst);
     println!(
         "{sent} packets transmitted, {received} received, {loss:.0}% packet loss, time {}ms",
         started.elapsed().as_millis()
@@ -232,7 +266,7 @@ pub fn ping(args: PingArgs) -> Result<()> {
         println!("rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms");
     }
     if received == 0 {
-        anyhow::bail!("no reply from {}", args.dst);
+        anyhow::bail!("no reply from {}", dst);
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! [`PingJson`] (the documents of `present::json`).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -37,8 +37,21 @@ pub enum Request {
     ArpFlush {},
     /// TCP connections, listeners and TIME-WAIT entries, like `ss -tan`.
     Conns {},
+    /// Both neighbour tables (ARP and IPv6), like `ip neigh`.
+    Neigh {},
+    /// A permanent entry in the table of `ip`'s version.
+    NeighAdd {
+        ip: IpAddr,
+        mac: String,
+    },
+    NeighDel {
+        ip: IpAddr,
+    },
+    /// Every entry that is not permanent, of both tables.
+    NeighFlush {},
+    /// An echo request to an IPv4 or IPv6 address.
     Ping {
-        dst: Ipv4Addr,
+        dst: IpAddr,
         size: usize,
         seq: u16,
         timeout_ms: u64,
@@ -148,6 +161,22 @@ mod tests {
             (r#"{"cmd":"status"}"#, Request::Status {}),
             (r#"{"cmd":"arp_flush"}"#, Request::ArpFlush {}),
             (r#"{"cmd":"conns"}"#, Request::Conns {}),
+            (r#"{"cmd":"neigh"}"#, Request::Neigh {}),
+            (
+                r#"{"cmd":"neigh_del","ip":"fd00:10:10::2"}"#,
+                Request::NeighDel {
+                    ip: "fd00:10:10::2".parse().unwrap(),
+                },
+            ),
+            (
+                r#"{"cmd":"ping","dst":"10.10.0.2","size":56,"seq":1,"timeout_ms":1000}"#,
+                Request::Ping {
+                    dst: Ipv4Addr::new(10, 10, 0, 2).into(),
+                    size: 56,
+                    seq: 1,
+                    timeout_ms: 1000,
+                },
+            ),
             (
                 r#"{"cmd":"capture","snaplen":96}"#,
                 Request::Capture {

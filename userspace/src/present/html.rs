@@ -63,6 +63,35 @@ fn write_status_page(out: &mut String, now: Instant, stack: &Stack) -> fmt::Resu
         "xdpstack arp",
     )?;
 
+    if !cfg.ip6.is_empty() {
+        out.push_str("<p>IPv6");
+        for (a, p) in &cfg.ip6 {
+            write!(out, " {a}/{p}")?;
+        }
+        out.push_str("</p>\n<h2>IPv6 neighbours</h2>\n<table>\n<tr><th>address</th><th>lladdr</th><th>state</th><th>age</th></tr>\n");
+        let entries = stack.ndp_entries(now);
+        for e in entries.iter().take(PAGE_ROWS) {
+            write!(out, "<tr><td>{}</td><td>", e.ip)?;
+            match e.mac {
+                Some(m) => write!(out, "{m}")?,
+                None => out.push('-'),
+            }
+            writeln!(
+                out,
+                "</td><td>{}</td><td>{:.1}s</td></tr>",
+                e.state,
+                e.since_confirmed.as_millis() as f64 / 1000.0
+            )?;
+        }
+        out.push_str("</table>\n");
+        more(
+            out,
+            entries.len().saturating_sub(PAGE_ROWS),
+            "entries",
+            "xdpstack neigh -6",
+        )?;
+    }
+
     out.push_str("<h2>TCP</h2>\n<table>\n<tr><th>state</th><th>local</th><th>peer</th><th>recv-q</th><th>send-q</th></tr>\n");
     let (rows, hidden, time_wait) = first_connections(stack, PAGE_ROWS);
     for c in &rows {
@@ -171,6 +200,8 @@ mod tests {
                 prefix: 24,
                 mac: MacAddr([2, 0, 0, 0, 0, 4]),
                 gateway: None,
+                ip6: Vec::new(),
+                gateway6: None,
                 mtu: 1500,
                 arp_timeout: Duration::from_secs(60),
                 arp_max: 1024,
@@ -236,6 +267,25 @@ mod tests {
         let mut out = String::new();
         status_page(&mut out, t(20), s);
         out
+    }
+
+    #[test]
+    fn ipv6_addresses_and_neighbours_are_shown_when_configured() {
+        assert!(!page(&stack()).contains("IPv6"));
+        let mut cfg = stack().config().clone();
+        cfg.ip6 = vec![("fd00:10:10::4".parse().unwrap(), 64)];
+        let mut s = Stack::new(cfg, t(0));
+        s.ndp_add(
+            t(1),
+            "fd00:10:10::2".parse().unwrap(),
+            MacAddr([2, 0, 0, 0, 0, 2]),
+        )
+        .unwrap();
+        let p = page(&s);
+        assert!(p.contains("<p>IPv6 fd00:10:10::4/64</p>"), "{p}");
+        let n = rows(&p, "IPv6 neighbours");
+        assert_eq!(n.len(), 1);
+        assert!(n[0].contains("fd00:10:10::2") && n[0].contains("PERMANENT"));
     }
 
     /// The rows of the table under heading `h2`.

@@ -2,12 +2,13 @@
 //! `conns --json` and `ping` read back: the daemon serializes these types
 //! and the CLI deserializes the same ones.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::names;
 use crate::stack::arp_cache::ArpEntry;
+use crate::stack::ndp_cache::NdpEntry;
 use crate::stack::tcp::ConnView;
 use crate::stack::PingReply;
 use crate::wire::MacAddr;
@@ -17,13 +18,13 @@ use crate::wire::MacAddr;
 /// as a list of upper-case names), then xdpstack's own fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighEntryJson {
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     pub dev: String,
     /// Absent while incomplete or failed, as in `ip -j neigh`.
     #[serde(with = "mac_text", default, skip_serializing_if = "Option::is_none")]
     pub lladdr: Option<MacAddr>,
-    /// `["REACHABLE"]`: one of INCOMPLETE, REACHABLE, STALE, FAILED,
-    /// PERMANENT.
+    /// `["REACHABLE"]`: one of INCOMPLETE, REACHABLE, STALE, DELAY, PROBE
+    /// (IPv6 only), FAILED, PERMANENT.
     pub state: Vec<String>,
     /// Milliseconds since the entry was last confirmed. This and the two
     /// below are xdpstack's own; absent (0) when reading `ip -j neigh`.
@@ -41,10 +42,25 @@ impl NeighEntryJson {
     /// The entry `e` of the cache of the daemon serving `dev`.
     pub fn new(e: &ArpEntry, dev: &str) -> Self {
         NeighEntryJson {
-            dst: e.ip,
+            dst: e.ip.into(),
             dev: dev.to_string(),
             lladdr: e.mac,
             state: vec![names::arp_state(e.state).to_uppercase()],
+            age_ms: e.since_confirmed.as_millis() as u64,
+            learned_ms: e.since_learned.as_millis() as u64,
+            queued: e.queued,
+        }
+    }
+}
+
+impl NeighEntryJson {
+    /// The IPv6 neighbour `e` of the daemon serving `dev`.
+    pub fn from_ndp(e: &NdpEntry, dev: &str) -> Self {
+        NeighEntryJson {
+            dst: e.ip.into(),
+            dev: dev.to_string(),
+            lladdr: e.mac,
+            state: vec![e.state.to_string()],
             age_ms: e.since_confirmed.as_millis() as u64,
             learned_ms: e.since_learned.as_millis() as u64,
             queued: e.queued,
@@ -117,6 +133,10 @@ pub struct StatusReply {
     pub iface: String,
     /// Our address with its prefix length.
     pub ip: String,
+    /// Our IPv6 addresses with their prefix lengths (`--ip6` and the
+    /// link-local one); absent without IPv6.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ip6: Vec<String>,
     pub mac: String,
     pub xdp_mode: String,
     pub xdp_mode_reason: String,
@@ -169,7 +189,26 @@ mod tests {
     use super::*;
     use crate::stack::arp_cache::ArpState;
     use crate::stack::tcp::TcpState;
+    use std::net::Ipv4Addr;
     use std::time::Duration;
+
+    #[test]
+    fn ipv6_neighbour_row_has_ip_neigh_keys() {
+        let e = NdpEntry {
+            ip: "fd00:10:10::2".parse().unwrap(),
+            mac: Some(MacAddr([2, 0, 0, 0, 0, 2])),
+            state: crate::stack::ndp_cache::NdpState::Delay,
+            router: false,
+            since_learned: Duration::from_millis(20),
+            since_confirmed: Duration::from_millis(10),
+            queued: 0,
+        };
+        let v = serde_json::to_value(NeighEntryJson::from_ndp(&e, "veth0")).unwrap();
+        assert_eq!(v["dst"], "fd00:10:10::2");
+        assert_eq!(v["dev"], "veth0");
+        assert_eq!(v["lladdr"], "02:00:00:00:00:02");
+        assert_eq!(v["state"], serde_json::json!(["DELAY"]));
+    }
 
     /// The transports are keyed by `SocketAddr`; an IPv4 endpoint prints
     /// as `a.b.c.d:port`, as `ss` shows it.

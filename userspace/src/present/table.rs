@@ -62,7 +62,12 @@ pub fn status_table(rows: &[StatusReply]) -> String {
         .map(|r| {
             [
                 r.iface.clone(),
-                r.ip.clone(),
+                // `ip -br addr`'s way: every address in one column.
+                std::iter::once(&r.ip)
+                    .chain(&r.ip6)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 r.xdp_mode.clone(),
                 r.prog_id.map_or_else(|| "-".into(), |id| id.to_string()),
                 r.queues.to_string(),
@@ -213,6 +218,21 @@ mod tests {
         assert_eq!(
             super::super::counters::flatten(&v),
             vec![("xdp.arp_replied".into(), 1)]
+        );
+    }
+
+    #[test]
+    fn status_shows_the_ipv6_addresses_beside_the_ipv4_one() {
+        let r = StatusReply {
+            iface: "veth0".into(),
+            ip: "10.10.0.4/24".into(),
+            ip6: vec!["fd00:10:10::4/64".into(), "fe80::4/64".into()],
+            ..StatusReply::default()
+        };
+        let t = status_table(&[r]);
+        assert!(
+            t.contains("10.10.0.4/24 fd00:10:10::4/64 fe80::4/64"),
+            "{t}"
         );
     }
 

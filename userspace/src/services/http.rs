@@ -414,6 +414,8 @@ mod tests {
                 prefix: 24,
                 mac: MacAddr([2, 0, 0, 0, 0, 4]),
                 gateway: None,
+                ip6: Vec::new(),
+                gateway6: None,
                 mtu: 1500,
                 arp_timeout: Duration::from_secs(60),
                 arp_max: 1024,

@@ -26,13 +26,14 @@
 //! entries are never evicted; if every slot is permanent the new entry is
 //! refused and counted in `table_full`.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use super::neigh_table::{NeighTable, Slot};
 use super::time::Instant;
 use crate::wire::MacAddr;
 
@@ -222,17 +223,8 @@ struct Entry {
     last_request: Option<Instant>,
 }
 
-impl Entry {
-    /// Position in the eviction order; `None` for permanent entries.
-    fn evict_key(&self, ip: Ipv4Addr) -> Option<(u8, Instant, Ipv4Addr)> {
-        match self.state {
-            ArpState::Failed => Some((0, self.since, ip)),
-            ArpState::Stale => Some((1, self.since, ip)),
-            ArpState::Incomplete => Some((2, self.since, ip)),
-            ArpState::Reachable => Some((3, self.confirmed, ip)),
-            ArpState::Permanent => None,
-        }
-    }
+impl Slot for Entry {
+    type Config = ArpCacheConfig;
 
     /// When `poll` next has work for this entry.
     fn deadline(&self, cfg: &ArpCacheConfig) -> Option<Instant> {
@@ -244,6 +236,19 @@ impl Entry {
         }
     }
 
+    /// Position in the eviction order; `None` for permanent entries.
+    fn evict_rank(&self) -> Option<(u8, Instant)> {
+        match self.state {
+            ArpState::Failed => Some((0, self.since)),
+            ArpState::Stale => Some((1, self.since)),
+            ArpState::Incomplete => Some((2, self.since)),
+            ArpState::Reachable => Some((3, self.confirmed)),
+            ArpState::Permanent => None,
+        }
+    }
+}
+
+impl Entry {
     /// The earliest time another request may go out (RFC 1122 2.3.2.1).
     fn next_request_at(&self, cfg: &ArpCacheConfig) -> Instant {
         self.last_request
@@ -263,39 +268,12 @@ impl Entry {
     }
 }
 
-/// The two orderings the cache needs, kept in step with `entries`.
-#[derive(Debug, Default)]
-struct Index {
-    evict: BTreeSet<(u8, Instant, Ipv4Addr)>,
-    timers: BTreeSet<(Instant, Ipv4Addr)>,
-}
-
-impl Index {
-    fn insert(&mut self, ip: Ipv4Addr, e: &Entry, cfg: &ArpCacheConfig) {
-        if let Some(k) = e.evict_key(ip) {
-            self.evict.insert(k);
-        }
-        if let Some(d) = e.deadline(cfg) {
-            self.timers.insert((d, ip));
-        }
-    }
-
-    fn remove(&mut self, ip: Ipv4Addr, e: &Entry, cfg: &ArpCacheConfig) {
-        if let Some(k) = e.evict_key(ip) {
-            self.evict.remove(&k);
-        }
-        if let Some(d) = e.deadline(cfg) {
-            self.timers.remove(&(d, ip));
-        }
-    }
-}
-
 /// The ARP cache. See the module documentation for states and eviction.
 #[derive(Debug)]
 pub struct ArpCache {
     config: ArpCacheConfig,
-    entries: HashMap<Ipv4Addr, Entry>,
-    index: Index,
+    /// The entries, with their deadline and eviction orderings.
+    entries: NeighTable<Ipv4Addr, Entry>,
     counters: ArpCounters,
 }
 
@@ -328,8 +306,7 @@ impl ArpCache {
         config.retrans_time = config.retrans_time.max(MIN_RETRANS);
         ArpCache {
             config,
-            entries: HashMap::new(),
-            index: Index::default(),
+            entries: NeighTable::default(),
             counters: ArpCounters::default(),
         }
     }
@@ -541,13 +518,10 @@ impl ArpCache {
     pub fn poll(&mut self, now: Instant) -> Vec<ArpAction> {
         let mut actions = Vec::new();
         let max_requests = self.config.max_requests;
-        while let Some(&(deadline, ip)) = self.index.timers.iter().next() {
-            if deadline > now {
-                break;
-            }
+        while let Some((deadline, ip)) = self.entries.next_due(now) {
             let Some(entry) = self.entries.get(&ip) else {
                 // Cannot happen (the index follows the map); drop the key so the loop ends.
-                self.index.timers.remove(&(deadline, ip));
+                self.entries.drop_deadline(deadline, ip);
                 continue;
             };
             match entry.state {
@@ -587,7 +561,7 @@ impl ArpCache {
                     actions.push(ArpAction::Failed { ip, dropped });
                 }
                 ArpState::Permanent => {
-                    self.index.timers.remove(&(deadline, ip));
+                    self.entries.drop_deadline(deadline, ip);
                 }
             }
         }
@@ -596,7 +570,7 @@ impl ArpCache {
 
     /// When `poll` next has work to do; `None` when nothing is timed.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.index.timers.iter().next().map(|&(t, _)| t)
+        self.entries.poll_at()
     }
 
     /// Add or replace a permanent entry (`ip neigh replace ... nud permanent`).
@@ -693,23 +667,18 @@ impl ArpCache {
 
     /// Change an entry through `f`, keeping the indexes in step.
     fn modify<R>(&mut self, ip: Ipv4Addr, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
-        let e = self.entries.get_mut(&ip)?;
-        self.index.remove(ip, e, &self.config);
-        let r = f(e);
-        self.index.insert(ip, e, &self.config);
-        Some(r)
+        self.entries.modify(&self.config, ip, f)
     }
 
     fn insert(&mut self, ip: Ipv4Addr, e: Entry) {
-        // Callers insert only absent IPs; this keeps the index right regardless.
-        self.remove_entry(ip);
-        self.index.insert(ip, &e, &self.config);
-        self.entries.insert(ip, e);
+        // Callers insert only absent IPs; a replaced entry's queue is counted.
+        if let Some(old) = self.entries.insert(&self.config, ip, e) {
+            self.counters.queue_dropped += old.queue.len() as u64;
+        }
     }
 
     fn remove_entry(&mut self, ip: Ipv4Addr) -> Option<Entry> {
-        let e = self.entries.remove(&ip)?;
-        self.index.remove(ip, &e, &self.config);
+        let e = self.entries.remove(&self.config, ip)?;
         self.counters.queue_dropped += e.queue.len() as u64;
         Some(e)
     }
@@ -717,7 +686,7 @@ impl ArpCache {
     /// Evict until a new entry fits; false if only permanent entries remain.
     fn make_room(&mut self) -> bool {
         while self.entries.len() >= self.config.max_entries {
-            let Some(&(_, _, victim)) = self.index.evict.iter().next() else {
+            let Some(victim) = self.entries.victim() else {
                 return false;
             };
             self.remove_entry(victim);
@@ -755,23 +724,21 @@ mod tests {
         c.on_arp(now, US, ip, mac, US)
     }
 
-    /// Check the indexes agree with the map.
+    /// Check the indexes agree with the map (the table's own check: every
+    /// non-permanent entry filed once in each ordering).
     fn check_index(c: &ArpCache) {
         let evict: usize = c
             .entries
             .iter()
             .filter(|(_, e)| e.state != ArpState::Permanent)
             .count();
-        assert_eq!(c.index.evict.len(), evict);
-        assert_eq!(c.index.timers.len(), evict);
-        for (ip, e) in &c.entries {
-            if let Some(k) = e.evict_key(*ip) {
-                assert!(c.index.evict.contains(&k));
-            }
-            if let Some(d) = e.deadline(&c.config) {
-                assert!(c.index.timers.contains(&(d, *ip)));
-            }
-        }
+        let timed = c
+            .entries
+            .iter()
+            .filter(|(_, e)| e.deadline(&c.config).is_some())
+            .count();
+        assert_eq!(timed, evict);
+        c.entries.check(&c.config);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! ICMP (RFC 792): echo, errors under RFC 1122 3.2.2's rules, and the
 //! echo requests of `xdpstack ping`.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
 use xdpstack_common::layout::{icmp, ipv4};
@@ -22,16 +22,16 @@ const MAX_PINGS: usize = 1024;
 /// Identifies one echo request of `xdpstack ping`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PingKey {
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     pub ident: u16,
     pub seq: u16,
 }
 
 #[derive(Clone, Debug)]
 pub(super) struct PingState {
-    sent: Instant,
-    size: usize,
-    reply: Option<PingReply>,
+    pub(super) sent: Instant,
+    pub(super) size: usize,
+    pub(super) reply: Option<PingReply>,
 }
 
 /// What `xdpstack ping` prints for a reply.
@@ -78,7 +78,7 @@ impl Stack {
             Icmpv4Repr::EchoReply { ident, seq, data } => {
                 self.counters.icmp_echo_replies_received += 1;
                 let key = PingKey {
-                    dst: d.src,
+                    dst: IpAddr::V4(d.src),
                     ident,
                     seq,
                 };
@@ -215,14 +215,19 @@ impl Stack {
         self.counters.icmp_errors_sent += 1;
     }
 
-    /// Starts one echo request of `xdpstack ping`.
+    /// Starts one echo request of `xdpstack ping`, to an IPv4 or an IPv6
+    /// address.
     pub fn ping_start(
         &mut self,
         now: Instant,
-        dst: Ipv4Addr,
+        dst: impl Into<IpAddr>,
         seq: u16,
         size: usize,
     ) -> Result<PingKey, String> {
+        let dst = match dst.into() {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(v6) => return self.ping6_start(now, v6, seq, size),
+        };
         if size > 65_507 {
             return Err(format!(
                 "packet size {size} is too large: at most 65507 bytes of data fit"
@@ -240,6 +245,26 @@ impl Stack {
         if dst == self.cfg.ip {
             return Err(format!("{dst} is our own address"));
         }
+        let key = PingKey {
+            dst: IpAddr::V4(dst),
+            ident: self.ping_ident,
+            seq,
+        };
+        self.remember_ping(key, now, size);
+        // ping(8)'s pattern: bytes counting up, easy to spot in a capture.
+        let data: Vec<u8> = (0..size).map(|i| i as u8).collect();
+        let req = Icmpv4Repr::EchoRequest {
+            ident: key.ident,
+            seq,
+            data: &data,
+        };
+        // No device at hand: it goes out at the next flush.
+        self.deferred(|s, q| s.send_icmp(now, q, dst, &req));
+        Ok(key)
+    }
+
+    /// Records a ping sent, forgetting the oldest past the bound.
+    pub(super) fn remember_ping(&mut self, key: PingKey, now: Instant, size: usize) {
         if self.pings.len() >= MAX_PINGS {
             // Forget the oldest: a CLI that went away never collected it.
             if let Some(oldest) = self
@@ -251,29 +276,7 @@ impl Stack {
                 self.pings.remove(&oldest);
             }
         }
-        let key = PingKey {
-            dst,
-            ident: self.ping_ident,
-            seq,
-        };
-        // ping(8)'s pattern: bytes counting up, easy to spot in a capture.
-        let data: Vec<u8> = (0..size).map(|i| i as u8).collect();
-        self.pings.insert(
-            key,
-            PingState {
-                sent: now,
-                size,
-                reply: None,
-            },
-        );
-        let req = Icmpv4Repr::EchoRequest {
-            ident: key.ident,
-            seq,
-            data: &data,
-        };
-        // No device at hand: it goes out at the next flush.
-        self.deferred(|s, q| s.send_icmp(now, q, dst, &req));
-        Ok(key)
+        self.pings.insert(key, PingState::new(now, size));
     }
 
     /// The reply to a ping, once it arrived (then forgotten).

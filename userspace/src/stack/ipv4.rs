@@ -8,6 +8,9 @@ use xdpstack_common::layout::ipv4::{
 };
 
 use super::arp_cache::{ArpCache, SendOutcome};
+use super::icmpv6::Icmpv6Counters;
+use super::ipv6::Ipv6Counters;
+use super::ndp_cache::NdpCache;
 use super::reassembly::{FragKey, FragOutcome, Fragment};
 use super::time::Instant;
 use super::{Stack, StackConfig, StackCounters};
@@ -166,7 +169,12 @@ impl Stack {
 pub(super) struct Output<'a> {
     pub cfg: &'a StackConfig,
     pub arp: &'a mut ArpCache,
+    pub ndp: &'a mut NdpCache,
     pub counters: &'a mut StackCounters,
+    pub ipv6: &'a mut Ipv6Counters,
+    pub icmp6: &'a mut Icmpv6Counters,
+    /// Identification of our IPv6 fragments (RFC 8200 4.5).
+    pub next_ident6: &'a mut u32,
     /// Identification for datagrams we originate (RFC 791 3.2).
     pub next_ident: &'a mut u16,
     /// A whole transport payload being cut into fragments.
@@ -235,22 +243,28 @@ impl Output<'_> {
         });
     }
 
-    /// A transport's datagram to `dst` of either version: IPv4 goes out,
-    /// IPv6 is dropped and counted until the stack speaks it.
+    /// A transport's datagram from `src` to `dst` of either version (over
+    /// IPv4 the source is always our address). IPv6 without addresses
+    /// configured is dropped and counted (`ipv6_not_supported`).
     #[allow(clippy::too_many_arguments)]
     pub fn ip<D: Device>(
         &mut self,
         now: Instant,
         dev: &mut D,
+        src: IpAddr,
         dst: IpAddr,
         protocol: IpProtocol,
         len: usize,
         dont_frag: bool,
         fill: impl FnOnce(&mut [u8]),
     ) {
-        match dst {
-            IpAddr::V4(v4) => self.ipv4(now, dev, v4, protocol, len, dont_frag, fill),
-            IpAddr::V6(_) => self.counters.ipv6_not_supported += 1,
+        match (src, dst) {
+            (_, IpAddr::V4(v4)) => self.ipv4(now, dev, v4, protocol, len, dont_frag, fill),
+            (IpAddr::V6(s), IpAddr::V6(v6)) if self.cfg.is_our_ip6(s) => {
+                let nh = crate::wire::NextHeader::from(u8::from(protocol));
+                self.ipv6(now, dev, Some(s), v6, nh, len, dont_frag, fill)
+            }
+            _ => self.counters.ipv6_not_supported += 1,
         }
     }
 

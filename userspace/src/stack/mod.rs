@@ -15,6 +15,12 @@
 //!   and fragmentation (RFC 791, 1122);
 //! - `icmp.rs`: echo, errors with rate limiting, `xdpstack ping` (RFC 792),
 //!   "fragmentation needed" handed to TCP (RFC 1191);
+//! - `ipv6.rs`: IPv6 input checks, extension headers, reassembly, output
+//!   with source selection, neighbour resolution and fragmentation (RFC
+//!   8200); `icmpv6.rs`: echo, errors, ping and Neighbor Discovery input
+//!   (RFC 4443, 4861); `ndp_cache.rs`: the IPv6 neighbour cache (RFC 4861
+//!   7.3 NUD), on the same `neigh_table` as the ARP cache; `dad.rs`: DAD
+//!   and MLDv2 reports for our addresses at start (RFC 4862, 3810);
 //! - `udp.rs`: UDP input and output and the socket API the services use
 //!   (RFC 768);
 //! - `tcp/`: the TCP engine (RFC 9293); IPv4 hands it segments, and
@@ -28,8 +34,13 @@
 mod arp;
 pub mod arp_cache;
 pub mod arp_defence;
+pub mod dad;
 mod icmp;
+pub mod icmpv6;
 mod ipv4;
+pub mod ipv6;
+pub mod ndp_cache;
+pub mod neigh_table;
 pub mod rate_limit;
 pub mod reassembly;
 pub mod rng;
@@ -40,7 +51,7 @@ pub mod time;
 pub mod udp;
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -49,8 +60,12 @@ use crate::device::{Device, FrameQueue, TxToken};
 use crate::wire::{EtherType, EthernetFrame, MacAddr};
 use arp_cache::{ArpCache, ArpCacheConfig, ArpCounters, ArpEntry, ArpError};
 use arp_defence::{ArpDefence, DefenceCounters};
+use dad::{Dad, DadConfig, DadCounters};
+use icmpv6::Icmpv6Counters;
+use ipv6::Ipv6Counters;
+use ndp_cache::{NdpCache, NdpCounters, NdpEntry};
 use rate_limit::{RateLimitConfig, RateLimitCounters, TokenBucket};
-use reassembly::{Reassembler, ReassemblyConfig, ReassemblyCounters};
+use reassembly::{FragKey6, Reassembler, ReassemblyConfig, ReassemblyCounters};
 use rng::Rng;
 use tcp::{ConnView, Tcp, TcpConfig, TcpCounters};
 use time::Instant;
@@ -69,6 +84,11 @@ pub struct StackConfig {
     pub prefix: u8,
     pub mac: MacAddr,
     pub gateway: Option<Ipv4Addr>,
+    /// Our IPv6 addresses and prefix lengths, the link-local one included
+    /// (`daemon::ip6_addresses`); empty: the stack does not speak IPv6.
+    pub ip6: Vec<(Ipv6Addr, u8)>,
+    /// IPv6 next hop for off-link destinations (`--gateway6`).
+    pub gateway6: Option<Ipv6Addr>,
     pub mtu: usize,
     pub arp_timeout: Duration,
     pub arp_max: usize,
@@ -132,8 +152,8 @@ pub struct StackCounters {
     /// TCP segments in broadcast or multicast datagrams: dropped (TCP is
     /// unicast only, RFC 1122 4.2.3.10).
     pub tcp_not_unicast: u64,
-    /// Datagrams a transport addressed to IPv6: dropped, this IP layer
-    /// sends IPv4 only so far.
+    /// Datagrams a transport addressed to IPv6 while the stack has no
+    /// IPv6 address (`--ip6`): dropped.
     pub ipv6_not_supported: u64,
     /// Frames dropped because the device had no free buffer (or, for
     /// frames made without a device, the deferred queue was full).
@@ -157,6 +177,14 @@ pub struct StackStats {
     pub tcp: TcpCounters,
     /// Gauge: entries in the ARP cache.
     pub arp_entries: usize,
+    pub ipv6: Ipv6Counters,
+    pub icmpv6: Icmpv6Counters,
+    pub icmpv6_rate_limit: RateLimitCounters,
+    pub ndp_cache: NdpCounters,
+    pub reassembly6: ReassemblyCounters,
+    pub dad: DadCounters,
+    /// Gauge: entries in the IPv6 neighbour cache.
+    pub ndp_entries: usize,
 }
 
 pub struct Stack {
@@ -166,6 +194,15 @@ pub struct Stack {
     reasm: Reassembler,
     icmp_errors: TokenBucket,
     counters: StackCounters,
+    ndp: NdpCache,
+    reasm6: Reassembler<FragKey6>,
+    /// RFC 4443 2.4 (f): ICMPv6 errors have a bucket of their own.
+    icmp6_errors: TokenBucket,
+    ipv6: Ipv6Counters,
+    icmp6: Icmpv6Counters,
+    /// Identification of our IPv6 fragments (RFC 8200 4.5, RFC 7739).
+    next_ident6: u32,
+    dad: Dad,
     /// Frames made where no device was at hand, sent at the next flush.
     deferred: FrameQueue,
     /// Scratch for a payload being fragmented.
@@ -194,13 +231,26 @@ impl Stack {
         let mut rng = Rng::from_seed(cfg.seed);
         // RFC 6528 3: the key must be secret and fresh at every start.
         let isn_key = rng.bytes();
-        let tcp = Tcp::with_rng(TcpConfig::new(cfg.ip, cfg.mtu, isn_key), rng.fork());
+        let mut tcp_cfg = TcpConfig::new(cfg.ip, cfg.mtu, isn_key);
+        tcp_cfg.also_local = cfg.ip6.iter().map(|(a, _)| IpAddr::V6(*a)).collect();
+        let tcp = Tcp::with_rng(tcp_cfg, rng.fork());
         Stack {
             arp,
             defence,
             reasm: Reassembler::new(ReassemblyConfig::default()),
             icmp_errors: TokenBucket::new(RateLimitConfig::default()),
             counters: StackCounters::default(),
+            ndp: NdpCache::default(),
+            reasm6: Reassembler::default(),
+            icmp6_errors: TokenBucket::new(RateLimitConfig::default()),
+            ipv6: Ipv6Counters::default(),
+            icmp6: Icmpv6Counters::default(),
+            next_ident6: rng.u32(),
+            dad: Dad::new(
+                DadConfig::default(),
+                &cfg.ip6.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+                now,
+            ),
             deferred: FrameQueue::new(
                 DEFERRED_MAX,
                 crate::wire::ethernet::EthernetRepr::HEADER_LEN + cfg.mtu,
@@ -265,6 +315,7 @@ impl Stack {
         match eth.ethertype() {
             EtherType::Arp => self.receive_arp(now, dev, eth.payload()),
             EtherType::Ipv4 => self.receive_ipv4(now, dev, dst.is_multicast(), eth.payload()),
+            EtherType::Ipv6 => self.receive_ipv6(now, dev, dst.is_multicast(), eth.payload()),
             _ => self.counters.rx_unhandled_ethertype += 1,
         }
     }
@@ -275,7 +326,10 @@ impl Stack {
     pub fn poll<D: Device>(&mut self, now: Instant, dev: &mut D) {
         self.flush(now, dev);
         self.poll_arp(now, dev);
+        self.poll_ndp(now, dev);
+        self.poll_dad(now, dev);
         self.poll_reassembly(now, dev);
+        self.poll_reassembly6(now, dev);
         self.tcp.poll(now);
         self.flush_tcp(now, dev);
     }
@@ -289,6 +343,9 @@ impl Stack {
             self.arp.poll_at(),
             self.defence.poll_at(),
             self.reasm.poll_at(),
+            self.ndp.poll_at(),
+            self.dad.poll_at(),
+            self.reasm6.poll_at(),
             self.tcp.poll_at(),
         ]
         .into_iter()
@@ -320,8 +377,12 @@ impl Stack {
         let Stack {
             cfg,
             arp,
+            ndp,
             counters,
+            ipv6,
+            icmp6,
             next_ident,
+            next_ident6,
             scratch,
             tcp,
             ..
@@ -329,7 +390,11 @@ impl Stack {
         let mut out = ipv4::Output {
             cfg,
             arp,
+            ndp,
             counters,
+            ipv6,
+            icmp6,
+            next_ident6,
             next_ident,
             scratch,
         };
@@ -337,6 +402,7 @@ impl Stack {
             out.ip(
                 now,
                 dev,
+                seg.src,
                 seg.dst,
                 crate::wire::IpProtocol::Tcp,
                 seg.buffer_len(),
@@ -351,7 +417,11 @@ impl Stack {
         ipv4::Output {
             cfg: &self.cfg,
             arp: &mut self.arp,
+            ndp: &mut self.ndp,
             counters: &mut self.counters,
+            ipv6: &mut self.ipv6,
+            icmp6: &mut self.icmp6,
+            next_ident6: &mut self.next_ident6,
             next_ident: &mut self.next_ident,
             scratch: &mut self.scratch,
         }
@@ -417,6 +487,13 @@ impl Stack {
             udp: self.udp.counters().clone(),
             tcp: self.tcp.counters().clone(),
             arp_entries: self.arp.len(),
+            ipv6: self.ipv6.clone(),
+            icmpv6: self.icmp6.clone(),
+            icmpv6_rate_limit: self.icmp6_errors.counters().clone(),
+            ndp_cache: self.ndp.counters().clone(),
+            reassembly6: self.reasm6.counters().clone(),
+            dad: self.dad.counters().clone(),
+            ndp_entries: self.ndp.len(),
         }
     }
 
@@ -468,6 +545,50 @@ impl Stack {
     pub fn arp_flush(&mut self) -> usize {
         self.arp.flush()
     }
+
+    /// DAD and MLD start-up state of our IPv6 addresses.
+    pub fn dad(&self) -> &Dad {
+        &self.dad
+    }
+
+    pub fn ndp_cache(&self) -> &NdpCache {
+        &self.ndp
+    }
+
+    /// Every IPv6 neighbour entry, sorted by address (`xdpstack neigh`).
+    pub fn ndp_entries(&self, now: Instant) -> Vec<NdpEntry> {
+        self.ndp.entries(now)
+    }
+
+    /// `xdpstack neigh add` for an IPv6 neighbour: a permanent entry.
+    pub fn ndp_add(&mut self, now: Instant, ip: Ipv6Addr, mac: MacAddr) -> Result<(), String> {
+        if !mac.is_unicast() {
+            return Err(format!("{mac} is not a unicast MAC address"));
+        }
+        if self.cfg.is_our_ip6(ip) {
+            return Err(format!("{ip} is our own address"));
+        }
+        if ip.is_multicast() || ip.is_unspecified() || ip.is_loopback() {
+            return Err(format!("{ip} is not a neighbour's address"));
+        }
+        match self.ndp.add_permanent(now, ip, mac) {
+            Ok(action) => {
+                if let Some(a) = action {
+                    self.deferred(|s, q| s.apply_ndp_action(now, q, a));
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub fn ndp_del(&mut self, ip: Ipv6Addr) -> bool {
+        self.ndp.remove(ip)
+    }
+
+    pub fn ndp_flush(&mut self) -> usize {
+        self.ndp.flush()
+    }
 }
 
 /// A whole Ethernet frame: header then `payload_len` bytes that `fill`
@@ -494,3 +615,6 @@ fn ethernet_frame(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests6;

@@ -1,4 +1,7 @@
-//! IPv4 fragment reassembly (RFC 791 3.2), as a pure state machine.
+//! Fragment reassembly for IPv4 (RFC 791 3.2) and IPv6 (RFC 8200 4.5), as
+//! a pure state machine generic over the fragment key; what differs between
+//! the versions (header sizes, the largest datagram, overlaps) is
+//! [`FragRules`] on the key.
 //!
 //! Each datagram in progress keeps one payload buffer and a sorted map of
 //! the byte ranges received (merged, equivalent to RFC 815's hole list).
@@ -11,28 +14,40 @@
 //! since 4.17, rather than evicting the oldest). A fragment that would grow
 //! a datagram past the byte bound drops that datagram, which could never
 //! complete. Datagrams expire 30 s after their first fragment (RFC 791
-//! suggests a 15 s lower bound; Linux uses 30 s).
+//! suggests a 15 s lower bound; Linux uses 30 s; RFC 8200 4.5 says 60 s at
+//! most).
 //!
-//! Safety, in the spirit of RFC 5722: overlaps must carry identical bytes or
-//! the whole datagram is dropped; a second last fragment must agree on the
-//! length; a datagram whose header plus payload would exceed 65535 bytes is
-//! dropped (the "ping of death").
+//! Safety: over IPv4, in the spirit of RFC 5722, overlaps must carry
+//! identical bytes or the whole datagram is dropped; over IPv6 any overlap
+//! drops it (RFC 5722 3, RFC 8200 4.5), except an exact duplicate of a
+//! fragment already held, which is ignored (RFC 8200 4.5 allows that). A
+//! second last fragment must agree on the length; a datagram whose header
+//! plus payload would exceed the version's bound is dropped (the "ping of
+//! death").
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::time::Instant;
 
-/// Largest IPv4 datagram, header included: the total length is 16 bits (RFC 791 3.1).
-const MAX_DATAGRAM: usize = 65535;
-/// IHL bounds: 5 to 15 words (RFC 791 3.1).
-const MIN_HEADER: usize = 20;
-const MAX_HEADER: usize = 60;
 /// Payload bytes quoted in ICMP time exceeded: 64 bits (RFC 792).
 const QUOTE_LEN: usize = 8;
+
+/// What a fragment key's IP version decides about reassembly.
+pub trait FragRules: Copy + Eq + Hash + Ord + Debug {
+    /// Lengths the first fragment's kept header may have.
+    const HEADER_LEN: RangeInclusive<usize>;
+    /// Header plus payload of the whole datagram, at most.
+    const MAX_DATAGRAM: usize;
+    /// Any overlap drops the datagram (RFC 5722), not only differing bytes.
+    const OVERLAP_DROPS: bool;
+}
 
 /// Tunables of reassembly; `Default` gives the values documented per field.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,10 +79,37 @@ pub struct FragKey {
     pub ident: u16,
 }
 
+impl FragRules for FragKey {
+    /// IHL bounds: 5 to 15 words (RFC 791 3.1).
+    const HEADER_LEN: RangeInclusive<usize> = 20..=60;
+    /// The total length is 16 bits (RFC 791 3.1).
+    const MAX_DATAGRAM: usize = 65535;
+    const OVERLAP_DROPS: bool = false;
+}
+
+/// What identifies the fragments of one IPv6 packet (RFC 8200 4.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FragKey6 {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub ident: u32,
+}
+
+impl FragRules for FragKey6 {
+    /// The unfragmentable part (fixed header and the extension headers
+    /// before the Fragment header) plus the Fragment header; longer than
+    /// the minimum MTU is not a real packet.
+    const HEADER_LEN: RangeInclusive<usize> = 48..=1280;
+    /// The Payload Length is 16 bits (RFC 8200 3) and does not count the
+    /// fixed header.
+    const MAX_DATAGRAM: usize = 65535 + 40;
+    const OVERLAP_DROPS: bool = true;
+}
+
 /// One received fragment, as the caller parsed it.
 #[derive(Clone, Copy, Debug)]
-pub struct Fragment<'a> {
-    pub key: FragKey,
+pub struct Fragment<'a, K = FragKey> {
+    pub key: K,
     /// Position of the payload in the datagram, in bytes (fragment offset * 8).
     pub offset: usize,
     /// The MF flag: more fragments follow.
@@ -81,8 +123,8 @@ pub struct Fragment<'a> {
 /// A reassembled datagram: the first fragment's header as received (the
 /// caller fixes total length, flags and checksum) and the whole payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reassembled {
-    pub key: FragKey,
+pub struct Reassembled<K = FragKey> {
+    pub key: K,
     pub header: Vec<u8>,
     pub payload: Vec<u8>,
 }
@@ -106,11 +148,11 @@ pub enum FragDrop {
 
 /// The result of feeding one fragment.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FragOutcome {
+pub enum FragOutcome<K = FragKey> {
     /// Stored; the datagram is not complete yet.
     Pending,
     /// This fragment completed the datagram.
-    Complete(Reassembled),
+    Complete(Reassembled<K>),
     /// Not stored; see the reason for what happened to the datagram.
     Dropped(FragDrop),
 }
@@ -118,8 +160,8 @@ pub enum FragOutcome {
 /// A datagram that timed out after its first fragment arrived: send ICMP
 /// time exceeded, code 1, quoting these bytes (RFC 792, RFC 1122 3.2.1.4).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TimeExceeded {
-    pub key: FragKey,
+pub struct TimeExceeded<K = FragKey> {
+    pub key: K,
     /// The first fragment's IP header.
     pub header: Vec<u8>,
     /// The first 8 payload bytes (fewer if the first fragment was shorter).
@@ -134,8 +176,11 @@ pub struct ReassemblyCounters {
     pub completed: u64,
     /// Datagrams expired before completion.
     pub timed_out: u64,
-    /// Datagrams dropped for overlapping fragments with different bytes.
+    /// Datagrams dropped for overlapping fragments (with different bytes
+    /// over IPv4, any over IPv6).
     pub overlap_conflicts: u64,
+    /// Exact duplicates of an IPv6 fragment already held, ignored.
+    pub duplicates: u64,
     /// Datagrams dropped for inconsistent lengths.
     pub length_conflicts: u64,
     /// Datagrams dropped for exceeding 65535 bytes.
@@ -160,6 +205,9 @@ struct Partial {
     data: Vec<u8>,
     /// Received ranges, start -> end: disjoint and never adjacent (merged).
     have: BTreeMap<usize, usize>,
+    /// The fragments as received (start, end), to tell an exact duplicate
+    /// from an overlap; kept only where overlaps drop (IPv6).
+    pieces: BTreeSet<(usize, usize)>,
 }
 
 impl Partial {
@@ -181,6 +229,14 @@ impl Partial {
             }
         }
         true
+    }
+
+    /// True if any byte of [start, end) was received already.
+    fn overlaps(&self, start: usize, end: usize) -> bool {
+        self.have
+            .range(..end)
+            .next_back()
+            .is_some_and(|(_, &e)| e > start)
     }
 
     /// Record [start, end) as received, merging touching ranges.
@@ -213,22 +269,23 @@ impl Partial {
     }
 }
 
-/// Reassembles IPv4 datagrams from their fragments.
+/// Reassembles datagrams from their fragments (IPv4 with the default key,
+/// IPv6 with [`FragKey6`]).
 #[derive(Debug)]
-pub struct Reassembler {
+pub struct Reassembler<K = FragKey> {
     config: ReassemblyConfig,
-    partials: HashMap<FragKey, Partial>,
+    partials: HashMap<K, Partial>,
     bytes: usize,
     counters: ReassemblyCounters,
 }
 
-impl Default for Reassembler {
+impl<K: FragRules> Default for Reassembler<K> {
     fn default() -> Self {
         Reassembler::new(ReassemblyConfig::default())
     }
 }
 
-impl Reassembler {
+impl<K: FragRules> Reassembler<K> {
     /// An empty reassembler with these bounds.
     pub fn new(config: ReassemblyConfig) -> Self {
         Reassembler {
@@ -260,14 +317,14 @@ impl Reassembler {
     }
 
     /// Feed one fragment received at `now`. Expiry happens only in `poll`.
-    pub fn on_fragment(&mut self, now: Instant, frag: Fragment<'_>) -> FragOutcome {
+    pub fn on_fragment(&mut self, now: Instant, frag: Fragment<'_, K>) -> FragOutcome<K> {
         let key = frag.key;
         let len = frag.payload.len();
         // RFC 791 3.2: offsets count 8-octet units and every fragment but the
         // last carries a multiple of 8 octets.
         let header = if frag.offset == 0 { frag.header } else { None };
-        let bad_header = frag.offset == 0
-            && !header.is_some_and(|h| (MIN_HEADER..=MAX_HEADER).contains(&h.len()));
+        let bad_header =
+            frag.offset == 0 && !header.is_some_and(|h| K::HEADER_LEN.contains(&h.len()));
         if !frag.offset.is_multiple_of(8) || (frag.more && !len.is_multiple_of(8)) || bad_header {
             self.counters.invalid += 1;
             return FragOutcome::Dropped(FragDrop::Invalid);
@@ -277,10 +334,10 @@ impl Reassembler {
         let header_len = header
             .map(<[u8]>::len)
             .or_else(|| existing.and_then(|p| p.header.as_ref().map(Vec::len)))
-            .unwrap_or(MIN_HEADER);
+            .unwrap_or(*K::HEADER_LEN.start());
         let highest = existing.map_or(0, |p| p.data.len());
         let end = frag.offset.checked_add(len);
-        let fits = end.is_some_and(|end| header_len + end.max(highest) <= MAX_DATAGRAM);
+        let fits = end.is_some_and(|end| header_len + end.max(highest) <= K::MAX_DATAGRAM);
         let Some(end) = end.filter(|_| fits) else {
             return self.drop_datagram(key, FragDrop::TooBig);
         };
@@ -298,6 +355,17 @@ impl Reassembler {
         if conflict {
             return self.drop_datagram(key, FragDrop::LengthConflict);
         }
+        if K::OVERLAP_DROPS && p.overlaps(frag.offset, end) {
+            // RFC 8200 4.5: an exact duplicate may be dropped alone.
+            if p.pieces.contains(&(frag.offset, end))
+                && p.overlap_agrees(frag.offset, frag.payload)
+                && (frag.more || p.total == Some(end))
+            {
+                self.counters.duplicates += 1;
+                return FragOutcome::Pending;
+            }
+            return self.drop_datagram(key, FragDrop::OverlapConflict);
+        }
         if !p.overlap_agrees(frag.offset, frag.payload) {
             return self.drop_datagram(key, FragDrop::OverlapConflict);
         }
@@ -310,7 +378,7 @@ impl Reassembler {
         let Some(p) = self.partials.get_mut(&key) else {
             return FragOutcome::Pending;
         };
-        store(p, frag.offset, frag.payload, frag.more, new_header);
+        store::<K>(p, frag.offset, frag.payload, frag.more, new_header);
         self.bytes += growth;
         self.counters.bytes_in_use = self.bytes as u64;
         if p.is_complete() {
@@ -320,7 +388,7 @@ impl Reassembler {
     }
 
     /// The first fragment of a datagram not in progress.
-    fn start(&mut self, now: Instant, key: FragKey, frag: Fragment<'_>, end: usize) -> FragOutcome {
+    fn start(&mut self, now: Instant, key: K, frag: Fragment<'_, K>, end: usize) -> FragOutcome<K> {
         let header = if frag.offset == 0 { frag.header } else { None };
         if frag.offset == 0 && !frag.more {
             // Not a fragment at all: hand it back without buffering.
@@ -346,15 +414,16 @@ impl Reassembler {
             total: None,
             data: Vec::new(),
             have: BTreeMap::new(),
+            pieces: BTreeSet::new(),
         };
-        store(&mut p, frag.offset, frag.payload, frag.more, header);
+        store::<K>(&mut p, frag.offset, frag.payload, frag.more, header);
         self.bytes += need;
         self.counters.bytes_in_use = self.bytes as u64;
         self.partials.insert(key, p);
         FragOutcome::Pending
     }
 
-    fn complete(&mut self, key: FragKey) -> FragOutcome {
+    fn complete(&mut self, key: K) -> FragOutcome<K> {
         let Some(mut p) = self.remove(key) else {
             return FragOutcome::Pending;
         };
@@ -367,7 +436,7 @@ impl Reassembler {
         })
     }
 
-    fn drop_datagram(&mut self, key: FragKey, why: FragDrop) -> FragOutcome {
+    fn drop_datagram(&mut self, key: K, why: FragDrop) -> FragOutcome<K> {
         self.remove(key);
         let counter = match why {
             FragDrop::Invalid => &mut self.counters.invalid,
@@ -381,7 +450,7 @@ impl Reassembler {
         FragOutcome::Dropped(why)
     }
 
-    fn remove(&mut self, key: FragKey) -> Option<Partial> {
+    fn remove(&mut self, key: K) -> Option<Partial> {
         let p = self.partials.remove(&key)?;
         self.bytes = self.bytes.saturating_sub(p.bytes());
         self.counters.bytes_in_use = self.bytes as u64;
@@ -390,9 +459,9 @@ impl Reassembler {
 
     /// Expire datagrams whose timeout has passed (at exactly `first + timeout`);
     /// returns, oldest first, those that had their first fragment.
-    pub fn poll(&mut self, now: Instant) -> Vec<TimeExceeded> {
+    pub fn poll(&mut self, now: Instant) -> Vec<TimeExceeded<K>> {
         let timeout = self.config.timeout;
-        let mut expired: Vec<(Instant, FragKey)> = self
+        let mut expired: Vec<(Instant, K)> = self
             .partials
             .iter()
             .filter(|(_, p)| now >= p.first_seen + timeout)
@@ -423,8 +492,17 @@ impl Reassembler {
 }
 
 /// Copy a validated fragment into `p` (bounds already checked by the caller).
-fn store(p: &mut Partial, offset: usize, payload: &[u8], more: bool, header: Option<&[u8]>) {
+fn store<K: FragRules>(
+    p: &mut Partial,
+    offset: usize,
+    payload: &[u8],
+    more: bool,
+    header: Option<&[u8]>,
+) {
     let end = offset + payload.len();
+    if K::OVERLAP_DROPS {
+        p.pieces.insert((offset, end));
+    }
     if p.data.len() < end {
         p.data.resize(end, 0);
     }
@@ -901,5 +979,95 @@ mod tests {
             prop_assert!(r.is_empty());
             prop_assert_eq!(r.counters().bytes_in_use, 0);
         }
+    }
+
+    const KEY6: FragKey6 = FragKey6 {
+        src: Ipv6Addr::new(0xfd00, 0x10, 0x10, 0, 0, 0, 0, 2),
+        dst: Ipv6Addr::new(0xfd00, 0x10, 0x10, 0, 0, 0, 0, 4),
+        ident: 0xdead_beef,
+    };
+
+    fn feed6(
+        r: &mut Reassembler<FragKey6>,
+        whole: &[u8],
+        offset: usize,
+        len: usize,
+    ) -> FragOutcome<FragKey6> {
+        let end = offset + len;
+        let h = [0u8; 48];
+        r.on_fragment(
+            ms(0),
+            Fragment {
+                key: KEY6,
+                offset,
+                more: end < whole.len(),
+                payload: &whole[offset..end],
+                header: (offset == 0).then_some(&h[..]),
+            },
+        )
+    }
+
+    #[test]
+    fn ipv6_reassembles_with_its_own_header_bounds() {
+        let mut r: Reassembler<FragKey6> = Reassembler::default();
+        let d = data(3008);
+        assert_eq!(feed6(&mut r, &d, 1448, 1448), FragOutcome::Pending);
+        assert_eq!(feed6(&mut r, &d, 2896, 112), FragOutcome::Pending);
+        match feed6(&mut r, &d, 0, 1448) {
+            FragOutcome::Complete(whole) => {
+                assert_eq!(whole.payload, d);
+                assert_eq!(whole.header.len(), 48);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A 20-byte header is an IPv4 one: invalid here.
+        let h = [0u8; 20];
+        let bad = Fragment {
+            key: KEY6,
+            offset: 0,
+            more: true,
+            payload: &d[..8],
+            header: Some(&h[..]),
+        };
+        assert_eq!(
+            r.on_fragment(ms(0), bad),
+            FragOutcome::Dropped(FragDrop::Invalid)
+        );
+    }
+
+    #[test]
+    fn ipv6_any_overlap_drops_the_datagram_rfc_5722() {
+        let mut r: Reassembler<FragKey6> = Reassembler::default();
+        let d = data(100);
+        assert_eq!(feed6(&mut r, &d, 0, 48), FragOutcome::Pending);
+        // Same bytes, but overlapping [40, 48): IPv4 would take it.
+        assert_eq!(
+            feed6(&mut r, &d, 40, 16),
+            FragOutcome::Dropped(FragDrop::OverlapConflict)
+        );
+        assert!(r.is_empty());
+        assert_eq!(r.counters().overlap_conflicts, 1);
+        // The rest of the datagram starts a new one that never completes.
+        assert_eq!(feed6(&mut r, &d, 56, 44), FragOutcome::Pending);
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn ipv6_exact_duplicate_is_ignored_not_an_overlap() {
+        let mut r: Reassembler<FragKey6> = Reassembler::default();
+        let d = data(100);
+        assert_eq!(feed6(&mut r, &d, 0, 48), FragOutcome::Pending);
+        assert_eq!(feed6(&mut r, &d, 0, 48), FragOutcome::Pending);
+        assert_eq!(r.counters().duplicates, 1);
+        assert_eq!(feed6(&mut r, &d, 48, 48), FragOutcome::Pending);
+        assert!(matches!(feed6(&mut r, &d, 96, 4), FragOutcome::Complete(_)));
+        // A "duplicate" with other bytes is an overlap.
+        let mut e = d.clone();
+        assert_eq!(feed6(&mut r, &d, 0, 48), FragOutcome::Pending);
+        e[3] ^= 1;
+        assert_eq!(
+            feed6(&mut r, &e, 0, 48),
+            FragOutcome::Dropped(FragDrop::OverlapConflict)
+        );
     }
 }

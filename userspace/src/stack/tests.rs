@@ -75,6 +75,8 @@ fn stack() -> TestStack {
         prefix: 24,
         mac: US_MAC,
         gateway: None,
+        ip6: Vec::new(),
+        gateway6: None,
         mtu: 1500,
         arp_timeout: Duration::from_secs(60),
         arp_max: 1024,

@@ -15,6 +15,7 @@ use serde::Serialize;
 use xdpstack_common::layout::icmp;
 
 use super::ipv4::Datagram;
+use super::ipv6::Datagram6;
 use super::rng::{self, Rng};
 use super::time::Instant;
 use super::Stack;
@@ -105,6 +106,16 @@ pub struct UdpCounters {
     /// Sent by sockets (`OutDatagrams`).
     pub sent: u64,
     pub sockets: u64,
+}
+
+/// What became of one datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UdpInput {
+    Delivered,
+    /// Malformed or bad checksum (counted).
+    Dropped,
+    /// No socket on its port: port unreachable is due.
+    NoPort,
 }
 
 struct Socket {
@@ -213,40 +224,60 @@ impl Stack {
     /// the socket bound to the destination port, or answer port unreachable
     /// (RFC 1122 4.1.3.1; the ICMP rules decide whether it may be sent).
     pub(super) fn receive_udp<D: Device>(&mut self, now: Instant, dev: &mut D, d: &Datagram<'_>) {
+        if self.udp_input(d.src.into(), d.dst.into(), d.payload) == UdpInput::NoPort {
+            self.send_icmp_error(now, dev, d, icmp::CODE_PORT_UNREACHABLE);
+        }
+    }
+
+    /// UDP over IPv6: the same, with port unreachable per RFC 4443 3.1.
+    pub(super) fn receive_udp6<D: Device>(&mut self, now: Instant, dev: &mut D, d: &Datagram6<'_>) {
+        if self.udp_input(d.src.into(), d.dst.into(), d.payload) == UdpInput::NoPort {
+            self.send_port_unreachable6(now, dev, d);
+        }
+    }
+
+    /// The checks and the delivery, for either IP version.
+    fn udp_input(&mut self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> UdpInput {
         self.udp.counters.received += 1;
-        let Ok(packet) = UdpPacket::new_checked(d.payload) else {
+        let Ok(packet) = UdpPacket::new_checked(payload) else {
             self.udp.counters.malformed += 1;
-            return;
+            return UdpInput::Dropped;
         };
-        // A zero checksum means the sender computed none (RFC 768).
-        let repr = match UdpRepr::parse(&packet, d.src, d.dst) {
+        // A zero checksum means the sender computed none (RFC 768); over
+        // IPv6 it is mandatory (RFC 8200 8.1).
+        if src.is_ipv6() && packet.checksum() == 0 {
+            self.udp.counters.bad_checksum += 1;
+            return UdpInput::Dropped;
+        }
+        let repr = match UdpRepr::parse(&packet, src, dst) {
             Ok(r) => r,
             Err(crate::wire::Error::Checksum)
-                if self.udp.accept_partial && packet.has_partial_checksum(d.src, d.dst) =>
+                if self.udp.accept_partial && packet.has_partial_checksum(src, dst) =>
             {
                 self.udp.counters.partial_checksum_accepted += 1;
                 match UdpRepr::parse_unverified(&packet) {
                     Ok(r) => r,
                     Err(_) => {
                         self.udp.counters.malformed += 1;
-                        return;
+                        return UdpInput::Dropped;
                     }
                 }
             }
             Err(_) => {
                 self.udp.counters.bad_checksum += 1;
-                return;
+                return UdpInput::Dropped;
             }
         };
         let datagram = UdpDatagram {
-            src: SocketAddr::new(d.src.into(), repr.src_port),
-            dst: d.dst.into(),
+            src: SocketAddr::new(src, repr.src_port),
+            dst,
             data: repr.payload.to_vec(),
         };
         if self.udp.deliver(repr.dst_port, datagram).is_err() {
             self.udp.counters.no_port += 1;
-            self.send_icmp_error(now, dev, d, icmp::CODE_PORT_UNREACHABLE);
+            return UdpInput::NoPort;
         }
+        UdpInput::Delivered
     }
 
     /// Binds a socket to `port` on our address (0: an ephemeral port).
@@ -256,8 +287,7 @@ impl Stack {
 
     /// Sends one datagram from the socket's port, checksum always filled in
     /// (RFC 1122 4.1.3.4 lets a host omit it; we never do). Larger than the
-    /// MTU, it goes out in fragments. An IPv6 destination is accepted and
-    /// dropped by the IP layer, counted: it sends IPv4 only for now.
+    /// MTU, it goes out in fragments (over IPv6 with a Fragment header).
     ///
     /// There is no device at hand here: the frame is built in the stack's
     /// deferred queue (the socket's send buffer, as it were) and copied
@@ -269,27 +299,58 @@ impl Stack {
         dst: impl Into<SocketAddr>,
         data: &[u8],
     ) -> Result<(), UdpError> {
-        let dst = dst.into();
+        self.udp_send_from(now, h, None, dst.into(), data)
+    }
+
+    /// [`Stack::udp_send_to`] from a given local address (`src`: the
+    /// address the datagram being answered was sent to, so a reply to our
+    /// link-local address comes from it), else the one selected for `dst`.
+    pub fn udp_send_from(
+        &mut self,
+        now: Instant,
+        h: UdpHandle,
+        src: Option<IpAddr>,
+        dst: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), UdpError> {
         self.udp.socket_mut(h)?;
         if data.len() > MAX_PAYLOAD {
             return Err(UdpError::TooBig(data.len()));
         }
         let ip = dst.ip();
-        if dst.port() == 0 || ip.is_unspecified() || ip.is_loopback() || ip == self.cfg.ip {
+        let ours = match ip {
+            IpAddr::V4(v4) => v4 == self.cfg.ip,
+            IpAddr::V6(v6) => self.cfg.is_our_ip6(v6),
+        };
+        if dst.port() == 0 || ip.is_unspecified() || ip.is_loopback() || ours {
             return Err(UdpError::BadDestination(dst));
         }
+        let src: IpAddr = match ip {
+            IpAddr::V4(_) => self.cfg.ip.into(),
+            // No IPv6 address: the IP layer drops it, counted
+            // (`ipv6_not_supported`).
+            IpAddr::V6(v6) => self
+                .source6(src, v6)
+                .unwrap_or(std::net::Ipv6Addr::UNSPECIFIED)
+                .into(),
+        };
         let repr = UdpRepr {
             src_port: h.port,
             dst_port: dst.port(),
             payload: data,
         };
-        let src = self.cfg.ip;
         self.udp.counters.sent += 1;
         self.deferred(|s, q| {
-            s.output()
-                .ip(now, q, ip, IpProtocol::Udp, repr.buffer_len(), false, |b| {
-                    repr.emit(&mut UdpPacket::new_unchecked(b), src, ip)
-                })
+            s.output().ip(
+                now,
+                q,
+                src,
+                ip,
+                IpProtocol::Udp,
+                repr.buffer_len(),
+                false,
+                |b| repr.emit(&mut UdpPacket::new_unchecked(b), src, ip),
+            )
         });
         Ok(())
     }

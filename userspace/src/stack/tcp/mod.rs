@@ -74,6 +74,9 @@ const MAX_TIME_WAIT: Duration = Duration::from_secs(240);
 #[derive(Clone, Debug)]
 pub struct TcpConfig {
     pub local_ip: IpAddr,
+    /// Our other addresses (the IPv6 ones of a dual-stack host): segments
+    /// to them are ours too, and listeners accept on them.
+    pub also_local: Vec<IpAddr>,
     /// The MSS we announce: the MTU less the IP and TCP headers (RFC 9293
     /// 3.7.1, RFC 8200 8.3): MTU - 40 over IPv4, MTU - 60 over IPv6.
     pub mss: u16,
@@ -107,6 +110,7 @@ impl TcpConfig {
         let mss = mtu.saturating_sub(headers).clamp(88, usize::from(u16::MAX)) as u16;
         TcpConfig {
             local_ip,
+            also_local: Vec::new(),
             mss,
             rcv_buf: 256 * 1024,
             snd_buf: 256 * 1024,
@@ -117,6 +121,43 @@ impl TcpConfig {
             isn_secret,
             syn_cookies: true,
             congestion: CongestionAlgorithm::default(),
+        }
+    }
+}
+
+impl TcpConfig {
+    /// True for any of our addresses.
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        ip == self.local_ip || self.also_local.contains(&ip)
+    }
+
+    /// The MSS to announce on a connection from `local`: `mss` is for
+    /// `local_ip`'s version; the IPv6 header is 20 bytes longer (RFC 8200
+    /// 8.3).
+    pub fn mss_for(&self, local: IpAddr) -> u16 {
+        match (self.local_ip.is_ipv4(), local.is_ipv4()) {
+            (true, false) => self.mss.saturating_sub(20).max(88),
+            (false, true) => self.mss.saturating_add(20),
+            _ => self.mss,
+        }
+    }
+
+    /// Our address of `remote`'s version for an active open: link-local
+    /// for a link-local IPv6 peer (RFC 6724 rule 2), else the first.
+    fn local_for(&self, remote: IpAddr) -> Option<IpAddr> {
+        let mut candidates = std::iter::once(self.local_ip)
+            .chain(self.also_local.iter().copied())
+            .filter(|a| a.is_ipv4() == remote.is_ipv4());
+        match remote {
+            IpAddr::V6(r) => {
+                let ll = r.is_unicast_link_local();
+                let all: Vec<IpAddr> = candidates.collect();
+                all.iter()
+                    .copied()
+                    .find(|a| matches!(a, IpAddr::V6(v) if v.is_unicast_link_local() == ll))
+                    .or(all.first().copied())
+            }
+            IpAddr::V4(_) => candidates.next(),
         }
     }
 }
@@ -635,7 +676,7 @@ impl Tcp {
             }
         };
         // Not ours, or from an address no connection can have (RFC 1122 4.2.3.10).
-        if dst != self.cfg.local_ip
+        if !self.cfg.is_local(dst)
             || src.is_ipv4() != dst.is_ipv4()
             || !is_unicast_host(src)
             || seg.src_port == 0
@@ -728,7 +769,8 @@ impl Tcp {
     /// It offers the MSS only: window scaling (and SACK, timestamps) would
     /// need state the cookie cannot hold.
     fn send_cookie(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr) {
-        let peer_mss = seg.options.mss.unwrap_or(536).min(self.cfg.mss);
+        let our_mss = self.cfg.mss_for(local.ip());
+        let peer_mss = seg.options.mss.unwrap_or(536).min(our_mss);
         let (iss, _) = cookie::encode(&self.cfg.isn_secret, local, remote, seg.seq, peer_mss, now);
         if let Some(l) = self.listeners.get_mut(&local.port()) {
             l.last_cookie = Some(now);
@@ -743,7 +785,7 @@ impl Tcp {
             window: conn::cookie_window(&self.cfg),
             urgent: 0,
             options: TcpOptions {
-                mss: Some(self.cfg.mss),
+                mss: Some(our_mss),
                 ..TcpOptions::default()
             },
             payload: &[],
@@ -933,6 +975,44 @@ impl Tcp {
         applied
     }
 
+    /// ICMPv6 Packet Too Big (RFC 4443 3.2, RFC 8201 4) about a segment we
+    /// sent to `remote_ip`; `quoted_tcp` as for [`Tcp::on_frag_needed`].
+    /// The path MTU is taken as at least 1280 (RFC 8200 5), the segment
+    /// size is it less 60 bytes of headers. True if a connection's segment
+    /// size went down.
+    pub fn on_packet_too_big(
+        &mut self,
+        now: Instant,
+        remote_ip: Ipv6Addr,
+        quoted_tcp: &[u8],
+        mtu: u32,
+    ) -> bool {
+        let Some(h) = quoted_tcp.get(..8) else {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        };
+        let local_port = u16::from_be_bytes([h[0], h[1]]);
+        let remote_port = u16::from_be_bytes([h[2], h[3]]);
+        let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let mss = mtu.clamp(1280, u32::from(u16::MAX)) - 60;
+        let remote = SocketAddr::new(remote_ip.into(), remote_port);
+        let Some(&id) = self.tuples.get(&(local_port, remote)) else {
+            self.counters.pmtu_ignored += 1;
+            return false;
+        };
+        let (mut ctx, conns) = self.ctx(now);
+        ctx.conn = Some(id);
+        let applied = conns
+            .get_mut(&id)
+            .is_some_and(|c| c.on_path_mtu(&mut ctx, seq, mss));
+        if applied {
+            self.counters.pmtu_reductions += 1;
+        } else {
+            self.counters.pmtu_ignored += 1;
+        }
+        applied
+    }
+
     /// Counts a "fragmentation needed" the stack found not to be about one
     /// of our TCP segments.
     pub fn note_pmtu_ignored(&mut self) {
@@ -1051,10 +1131,10 @@ impl Tcp {
         remote: impl Into<SocketAddr>,
     ) -> Result<ConnId, TcpError> {
         let remote = remote.into();
-        if remote.port() == 0
-            || !is_unicast_host(remote.ip())
-            || remote.is_ipv4() != self.cfg.local_ip.is_ipv4()
-        {
+        let Some(local_ip) = self.cfg.local_for(remote.ip()) else {
+            return Err(TcpError::InvalidState);
+        };
+        if remote.port() == 0 || !is_unicast_host(remote.ip()) {
             return Err(TcpError::InvalidState);
         }
         if self.live_connections() >= self.cfg.max_connections as u64 {
@@ -1068,7 +1148,7 @@ impl Tcp {
         } else {
             local_port
         };
-        let local = SocketAddr::new(self.cfg.local_ip, port);
+        let local = SocketAddr::new(local_ip, port);
         let iss = isn::isn(&self.cfg.isn_secret, local, remote, now);
         let id = self.new_id();
         let cfg = self.cfg.clone();
