@@ -45,7 +45,9 @@ static SCRATCH: PerCpuArray<CaptureRecord> = PerCpuArray::with_max_entries(1, 0)
 #[inline(always)]
 pub fn before(ctx: &XdpContext) {
     if let Some(rec) = SCRATCH.get_ptr_mut(0) {
-        fill(ctx, rec, DIR_IN);
+        // SAFETY: a helper without arguments.
+        let ts = unsafe { bpf_ktime_get_ns() };
+        fill(ctx, rec, DIR_IN, ts);
     }
 }
 
@@ -70,14 +72,9 @@ pub fn after(ctx: &XdpContext, v: u32) {
     };
     send(rec);
     if action == xdp_action::XDP_TX {
-        fill(ctx, rec, DIR_OUT);
-        // SAFETY: as above; the reply leaves with the request's verdict and
-        // shares its timestamp.
-        unsafe {
-            (*rec).hdr.action = action;
-            (*rec).hdr.reason = verdict_reason(v);
-            (*rec).hdr.ts_ns = ts;
-        }
+        // The reply keeps the verdict just written and shares the request's
+        // timestamp: the program made both in one run.
+        fill(ctx, rec, DIR_OUT, ts);
         send(rec);
     }
 }
@@ -108,16 +105,18 @@ fn send(rec: *mut CaptureRecord) {
 }
 
 /// Copies the frame into a record and fills its header but the verdict.
+/// The verdict and the padding are left as they are: `after` writes the
+/// verdict before each send, and the padding is never written (zero).
+/// Each header field is one store: a struct-wide assignment would become a
+/// call to a byte-by-byte `memset`.
 #[inline(always)]
-fn fill(ctx: &XdpContext, rec: *mut CaptureRecord, dir: u8) {
+fn fill(ctx: &XdpContext, rec: *mut CaptureRecord, dir: u8, ts: u64) {
     let len = ctx.data_end() - ctx.data();
     let n = if len > CAPTURE_MAX { CAPTURE_MAX } else { len };
     // The mask keeps the size within [1, CAPTURE_MAX] where the verifier can
     // see it; for 1..=CAPTURE_MAX it is the identity (CAPTURE_MAX is a
     // power of two).
     let n = ((n.wrapping_sub(1)) & (CAPTURE_MAX - 1)) + 1;
-    // SAFETY: a helper without arguments.
-    let ts = unsafe { bpf_ktime_get_ns() };
     // SAFETY: `rec` is a record of `CaptureRecord` size, so `data` has room
     // for CAPTURE_MAX >= n bytes; the helper checks the frame's bounds
     // itself and fails instead of reading past them.
@@ -128,9 +127,6 @@ fn fill(ctx: &XdpContext, rec: *mut CaptureRecord, dir: u8) {
         (*rec).hdr.ts_ns = ts;
         (*rec).hdr.len = len as u32;
         (*rec).hdr.caplen = if copied == 0 { n as u32 } else { 0 };
-        (*rec).hdr.action = 0;
-        (*rec).hdr.reason = 0;
         (*rec).hdr.dir = dir;
-        (*rec).hdr._pad = [0; 7];
     }
 }
