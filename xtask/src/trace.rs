@@ -27,9 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::netns::{
-    self, is_root, Lab, LabOptions, CLIENT_ADDR, CLIENT_ADDR6, COURSE_CLIENT_IF,
-    COURSE_CLIENT_NS, COURSE_STACK_IF, COURSE_STACK_NS, PREFIX_LEN, PREFIX_LEN6, STACK_ADDR,
-    STACK_ADDR6,
+    self, is_root, Lab, LabOptions, CLIENT_ADDR, CLIENT_ADDR6, COURSE_CLIENT_IF, COURSE_CLIENT_NS,
+    COURSE_STACK_IF, COURSE_STACK_NS, PREFIX_LEN, PREFIX_LEN6, STACK_ADDR, STACK_ADDR6,
 };
 use crate::run::{build, Profile};
 use crate::{cmd, lab, workspace_root};
@@ -258,7 +257,9 @@ fn journeys(
     blocks.insert(
         "udp-command".into(),
         shown(
-            &client_line(&format!("sh -c \"printf 'hello\\n' | nc -u -w 1 {STACK_ADDR} 7\"")),
+            &client_line(&format!(
+                "sh -c \"printf 'hello\\n' | nc -u -w 1 {STACK_ADDR} 7\""
+            )),
             &seen.output,
         ),
     );
