@@ -432,3 +432,53 @@ fn root_snaplen_limited_capture_keeps_each_frames_head_and_length() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Resident KiB of the daemon's BPF map mappings (mmap'ed rings).
+fn bpf_map_rss_kib(pid: i32) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut total = 0;
+    let mut in_map = false;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            in_map = line.ends_with("anon_inode:bpf-map");
+        } else if in_map {
+            if let Some(kb) = line.strip_prefix("Rss:") {
+                total += kb
+                    .trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap();
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn root_capture_ring_is_mapped_only_while_a_capture_runs() {
+    if !root_or_skip("root_capture_ring_is_mapped_only_while_a_capture_runs") {
+        return;
+    }
+    // A ring's mmap maps all its pages at once, the data twice: the 4 MiB
+    // capture ring is 8 MiB of the daemon's resident memory while mapped.
+    const MAPPED_KIB: u64 = 8 * 1024;
+    let r = Running::start(&[]);
+    let idle = bpf_map_rss_kib(r.pid());
+    assert!(
+        idle < MAPPED_KIB,
+        "{idle} KiB of maps resident with no capture"
+    );
+    let cap = start_capture(&r, &["-w", "/dev/null"]);
+    assert!(eventually(5, || capture_flag_on(&r)));
+    assert!(eventually(5, || bpf_map_rss_kib(r.pid()) >= idle + MAPPED_KIB));
+    kill(cap.id() as i32, libc::SIGINT);
+    let out = cap.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        eventually(5, || bpf_map_rss_kib(r.pid()) == idle),
+        "{} KiB after the capture, {idle} before",
+        bpf_map_rss_kib(r.pid())
+    );
+}
