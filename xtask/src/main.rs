@@ -90,6 +90,9 @@ enum Task {
         /// Use this xdpstack binary (built with `--features lab`) instead of building the release one
         #[arg(long)]
         binary: Option<std::path::PathBuf>,
+        /// Only the per-packet cost, without and with a capture client (no lab)
+        #[arg(long)]
+        cost_only: bool,
     },
     /// Run the cargo-fuzz targets (parsers, stack input), each for --time seconds
     Fuzz {
@@ -186,6 +189,7 @@ fn dispatch(task: Task) -> Result<()> {
             cost_repeat,
             tcp_bytes,
             binary,
+            cost_only,
         } => {
             let mut opts = if quick {
                 BenchOptions::quick()
@@ -202,6 +206,9 @@ fn dispatch(task: Task) -> Result<()> {
             opts.cost_repeat = cost_repeat.unwrap_or(opts.cost_repeat);
             opts.tcp_bytes = tcp_bytes.unwrap_or(opts.tcp_bytes);
             opts.binary = binary;
+            if cost_only {
+                return bench::cost::run(&opts);
+            }
             bench::run(&opts).map(|_| ())
         }
         Task::Fuzz { time, targets } => {
