@@ -3,9 +3,10 @@
 //! connected (`FLAG_CAPTURE` in the config), and how a verdict carries its
 //! reason out of the program's handlers.
 
-/// Bytes of each frame the program copies at most. The ring reserves
-/// fixed-size records (the verifier wants a constant size), so this is also
-/// the record's data size; a standard 1514-byte Ethernet frame fits whole.
+/// Bytes of each frame the program copies at most: the data size of its
+/// per-CPU scratch record (the verifier wants a bound it can see). A ring
+/// record carries the header and only the `caplen` bytes copied; a standard
+/// 1514-byte Ethernet frame fits whole.
 pub const CAPTURE_MAX: usize = 2048;
 
 /// The frame came in (the verdict is the program's decision about it).
@@ -13,7 +14,7 @@ pub const DIR_IN: u8 = 0;
 /// The frame is the reply the program built and sends with XDP_TX.
 pub const DIR_OUT: u8 = 1;
 
-/// The header of a record; `CAPTURE_MAX` bytes of frame follow.
+/// The header of a record; `caplen` bytes of frame follow.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CaptureHeader {

@@ -437,7 +437,12 @@ pub fn cost(args: &CostArgs) -> Result<CostReport> {
                 while let Some(_item) = ring.next() {
                     n += 1;
                 }
-                std::thread::yield_now();
+                // Drained in passes, as the daemon does (every 5 ms): a
+                // reader spinning on the ring pulls its cache lines to the
+                // other core under the program and made the figures swing
+                // 2-3x from run to run. 1 ms: a 1000-repetition run of
+                // full-size frames (2000 copies, 3 MB) fits the 4 MiB ring.
+                std::thread::sleep(std::time::Duration::from_millis(1));
             }
             n
         }))

@@ -180,14 +180,15 @@ fn documented_commands_parse() {
     let text = repo_file("docker-compose.yml");
     let mut checked = 0;
     for line in text.lines() {
+        let line = line.trim_start_matches('#').trim();
+        // `-T`: the output is piped to a command on the host (after `|`).
         let Some(rest) = line
-            .trim_start_matches('#')
-            .trim()
             .strip_prefix("docker compose exec stack ")
+            .or_else(|| line.strip_prefix("docker compose exec -T stack "))
         else {
             continue;
         };
-        let command = rest.split('#').next().unwrap_or("").trim();
+        let command = rest.split(['#', '|']).next().unwrap_or("").trim();
         let words: Vec<&str> = command.split_whitespace().collect();
         if words.first() == Some(&"xdpstack") {
             Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{command}: {e}"));

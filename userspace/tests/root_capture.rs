@@ -15,6 +15,8 @@ use support::{command_exists, eventually, kill, root_or_skip, Running};
 #[derive(Debug)]
 struct Rec {
     outbound: Option<bool>,
+    /// The frame's length on the wire (the data may be shorter).
+    orig_len: usize,
     comment: String,
     data: Vec<u8>,
 }
@@ -33,6 +35,7 @@ fn read_pcapng(b: &[u8]) -> Vec<Rec> {
         assert!(len >= 12 && o + len <= b.len(), "block at {o}");
         if kind == 6 {
             let caplen = u32le(b, o + 20) as usize;
+            let orig_len = u32le(b, o + 24) as usize;
             let data = b[o + 28..o + 28 + caplen].to_vec();
             let mut p = o + 28 + caplen.div_ceil(4) * 4;
             let (mut outbound, mut comment) = (None, String::new());
@@ -50,6 +53,7 @@ fn read_pcapng(b: &[u8]) -> Vec<Rec> {
             }
             out.push(Rec {
                 outbound,
+                orig_len,
                 comment,
                 data,
             });
@@ -324,4 +328,157 @@ fn root_capture_of_an_echo_flood_loses_nothing_or_counts_it() {
     // (the pings of `capture_flag_on` add a few more).
     assert!(captured + lost >= 2 * answered, "{stderr}");
     assert!(captured + lost <= 2 * answered + 20, "{stderr}");
+}
+
+#[test]
+fn root_snaplen_limited_capture_keeps_each_frames_head_and_length() {
+    if !root_or_skip("root_snaplen_limited_capture_keeps_each_frames_head_and_length") {
+        return;
+    }
+    if !command_exists("tcpdump") {
+        eprintln!("tcpdump missing: skipped");
+        return;
+    }
+    const SNAPLEN: usize = 80;
+    let r = Running::start(&[]);
+    r.client_ok(&["ping", "-c", "1", "-W", "2", "10.10.0.4"]);
+    let dir = std::env::temp_dir().join(format!("xdpstack-snaplen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stack_file = dir.join("stack.pcapng");
+    let client_file = dir.join("client.pcap");
+    let mut tcpdump = r
+        .lab
+        .client()
+        .command([
+            "tcpdump",
+            "-i",
+            r.lab.client().iface(),
+            "-U",
+            "--immediate-mode",
+            "-n",
+            "-w",
+            client_file.to_str().unwrap(),
+            "icmp",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tcpdump on the client");
+    assert!(eventually(5, || std::fs::metadata(&client_file)
+        .is_ok_and(|m| m.len() >= 24)));
+    std::thread::sleep(Duration::from_millis(200));
+    let snaplen = SNAPLEN.to_string();
+    let cap = start_capture(&r, &["-s", &snaplen, "-w", stack_file.to_str().unwrap()]);
+    assert!(eventually(5, || capture_flag_on(&r)));
+    std::thread::sleep(Duration::from_millis(200));
+    // Longer than the snap length: answered in-kernel (1000 data bytes, one
+    // frame) and in userspace (3000, three fragments each way).
+    r.client_ok(&[
+        "ping",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-W",
+        "2",
+        "-s",
+        "1000",
+        "10.10.0.4",
+    ]);
+    r.client_ok(&["ping", "-c", "1", "-W", "2", "-s", "3000", "10.10.0.4"]);
+    std::thread::sleep(Duration::from_millis(500));
+    kill(cap.id() as i32, libc::SIGINT);
+    kill(tcpdump.id() as i32, libc::SIGINT);
+    let out = cap.wait_with_output().unwrap();
+    let _ = tcpdump.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "capture: {stderr}");
+    assert!(stderr.contains(" frames captured, 0 lost"), "{stderr}");
+    let stack: Vec<Rec> = read_pcapng(&std::fs::read(&stack_file).unwrap())
+        .into_iter()
+        .filter(|r| r.data.len() >= 24 && r.data[12..14] == [0x08, 0x00] && r.data[23] == 1)
+        .collect();
+    let client = read_pcap(&std::fs::read(&client_file).unwrap());
+    // Each recorded frame is cut at the snap length and keeps its length.
+    for rec in &stack {
+        assert_eq!(rec.data.len(), rec.orig_len.min(SNAPLEN), "{rec:?}");
+    }
+    // The last 2 x 2 + 2 x 3 frames are the two pings' requests and
+    // replies; they are the heads of the client's last ones, in order.
+    let want = |comment: &str, n: usize| stack.iter().filter(|r| r.comment == comment).count() >= n;
+    assert!(want("xdp_tx icmp_echo_replied", 4), "{stack:?}");
+    assert!(want("xsk rx", 3) && want("xsk tx", 3), "{stack:?}");
+    let stack_mac = r.lab.stack().mac().expect("the stack end's MAC");
+    for outbound in [false, true] {
+        let s: Vec<&Rec> = stack
+            .iter()
+            .filter(|r| r.outbound == Some(outbound))
+            .collect();
+        let c: Vec<&Vec<u8>> = client
+            .iter()
+            .filter(|f| f.len() >= 12 && (f[6..12] == stack_mac) == outbound)
+            .collect();
+        assert!(
+            s.len() >= 5 && c.len() >= s.len(),
+            "{} {}",
+            s.len(),
+            c.len()
+        );
+        for (rec, frame) in s.iter().rev().zip(c.iter().rev()).take(5) {
+            assert_eq!(rec.orig_len, frame.len(), "outbound {outbound}");
+            assert!(rec.orig_len > SNAPLEN, "outbound {outbound}: {rec:?}");
+            assert_eq!(rec.data[..], frame[..SNAPLEN], "outbound {outbound}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Resident KiB of the daemon's BPF map mappings (mmap'ed rings).
+fn bpf_map_rss_kib(pid: i32) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut total = 0;
+    let mut in_map = false;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            in_map = line.ends_with("anon_inode:bpf-map");
+        } else if in_map {
+            if let Some(kb) = line.strip_prefix("Rss:") {
+                total += kb
+                    .trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap();
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn root_capture_ring_is_mapped_only_while_a_capture_runs() {
+    if !root_or_skip("root_capture_ring_is_mapped_only_while_a_capture_runs") {
+        return;
+    }
+    // A ring's mmap maps all its pages at once, the data twice: the 4 MiB
+    // capture ring is 8 MiB of the daemon's resident memory while mapped.
+    const MAPPED_KIB: u64 = 8 * 1024;
+    let r = Running::start(&[]);
+    let idle = bpf_map_rss_kib(r.pid());
+    assert!(
+        idle < MAPPED_KIB,
+        "{idle} KiB of maps resident with no capture"
+    );
+    let cap = start_capture(&r, &["-w", "/dev/null"]);
+    assert!(eventually(5, || capture_flag_on(&r)));
+    assert!(eventually(5, || bpf_map_rss_kib(r.pid()) >= idle + MAPPED_KIB));
+    kill(cap.id() as i32, libc::SIGINT);
+    let out = cap.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        eventually(5, || bpf_map_rss_kib(r.pid()) == idle),
+        "{} KiB after the capture, {idle} before",
+        bpf_map_rss_kib(r.pid())
+    );
 }

@@ -84,12 +84,18 @@ enum Task {
         /// Repetitions per BPF_PROG_TEST_RUN of the per-packet cost
         #[arg(long)]
         cost_repeat: Option<u32>,
+        /// Trials of the per-packet cost (the median is kept)
+        #[arg(long)]
+        cost_trials: Option<u32>,
         /// Bytes per TCP bulk transfer into discard (default 512 MiB, 64 MiB with --quick)
         #[arg(long)]
         tcp_bytes: Option<u64>,
         /// Use this xdpstack binary (built with `--features lab`) instead of building the release one
         #[arg(long)]
         binary: Option<std::path::PathBuf>,
+        /// Only the per-packet cost, without and with a capture client (no lab)
+        #[arg(long)]
+        cost_only: bool,
     },
     /// Run the cargo-fuzz targets (parsers, stack input), each for --time seconds
     Fuzz {
@@ -184,8 +190,10 @@ fn dispatch(task: Task) -> Result<()> {
             duration,
             ping_count,
             cost_repeat,
+            cost_trials,
             tcp_bytes,
             binary,
+            cost_only,
         } => {
             let mut opts = if quick {
                 BenchOptions::quick()
@@ -200,8 +208,12 @@ fn dispatch(task: Task) -> Result<()> {
             opts.duration = duration.unwrap_or(opts.duration);
             opts.ping_count = ping_count.unwrap_or(opts.ping_count);
             opts.cost_repeat = cost_repeat.unwrap_or(opts.cost_repeat);
+            opts.cost_trials = cost_trials.unwrap_or(opts.cost_trials);
             opts.tcp_bytes = tcp_bytes.unwrap_or(opts.tcp_bytes);
             opts.binary = binary;
+            if cost_only {
+                return bench::cost::run(&opts);
+            }
             bench::run(&opts).map(|_| ())
         }
         Task::Fuzz { time, targets } => {

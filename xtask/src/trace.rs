@@ -1,16 +1,21 @@
 //! `cargo xtask lab trace`: regenerates the captures of `docs/packet-flow.md`.
 //!
 //! It brings up the course lab, starts xdpstack on the stack end, and for
-//! each journey of the document runs tcpdump on the client's veth while it
-//! drives the traffic with the real tools (`ping`, `xdpstack ping`), reading
-//! `xdpstack stats` before and after to show which path answered. Then it
-//! rewrites, in place, every block of the document that sits between
-//! `<!-- trace:NAME -->` and `<!-- /trace -->`; the prose around them is left
-//! alone. A block the document names but the trace did not produce is an
-//! error, so the document cannot silently keep stale output.
+//! each journey of the document watches both ends of the wire while it
+//! drives the traffic with the real tools (`ping`, `nc`, `curl`,
+//! `xdpstack ping`): tcpdump on the client's veth, and on the stack's side
+//! what a learner runs there, `xdpstack capture -w - | tcpdump -r -`, plus
+//! `xdpstack capture` printing lines, which name the path each frame took
+//! (tcpdump does not print PcapNG comments). It reads `xdpstack stats`
+//! before and after to show which counters moved. Then it rewrites, in
+//! place, every block of the document that sits between `<!-- trace:NAME -->`
+//! and `<!-- /trace -->`; the prose around them is left alone. A block the
+//! document names but the trace did not produce is an error, so the
+//! document cannot silently keep stale output.
 //!
-//! Every wait is bounded: tcpdump runs under `timeout` with a packet count,
-//! the daemon must say it is serving within 20 s.
+//! Every wait is bounded: each tcpdump runs under `timeout`, the captures
+//! end by SIGINT once the traffic is over, the daemon must say it is serving
+//! within 20 s and that a capture started within 5 s.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -22,8 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::netns::{
-    self, is_root, Lab, LabOptions, CLIENT_ADDR, COURSE_CLIENT_IF, COURSE_CLIENT_NS,
-    COURSE_STACK_IF, COURSE_STACK_NS, PREFIX_LEN, STACK_ADDR,
+    self, is_root, Lab, LabOptions, CLIENT_ADDR, CLIENT_ADDR6, COURSE_CLIENT_IF, COURSE_CLIENT_NS,
+    COURSE_STACK_IF, COURSE_STACK_NS, PREFIX_LEN, PREFIX_LEN6, STACK_ADDR, STACK_ADDR6,
 };
 use crate::run::{build, Profile};
 use crate::{cmd, lab, workspace_root};
@@ -31,13 +36,19 @@ use crate::{cmd, lab, workspace_root};
 /// The document whose capture blocks this rewrites.
 pub const DOC: &str = "docs/packet-flow.md";
 /// tcpdump as the document shows it: link-level headers (-e), numbers not
-/// names (-n), every header field (-vv), time since the previous frame (-ttt),
-/// IPv4 only (the lab's IPv6 router solicitations would only add noise).
+/// names (-n), every header field (-vv), time since the previous frame (-ttt).
 const TCPDUMP: &[&str] = &["tcpdump", "-l", "-e", "-n", "-vv", "-ttt"];
+/// The IPv4 journeys' filter: the namespaces' kernels' own IPv6 chatter
+/// (router solicitations, MLD) would only add noise.
 const FILTER: &str = "arp or icmp";
-/// Upper bound on one capture; it normally ends at its packet count.
-const CAPTURE_SECS: &str = "10";
+/// The IPv6 journey's: ICMPv6 between the two lab addresses, the neighbour
+/// solicitation to the solicited-node group included.
+const FILTER6: &str = "icmp6 and (src host fd00:10:10::2 or src host fd00:10:10::4)";
+/// Upper bound on one capture; it normally ends by SIGINT after the traffic.
+const CAPTURE_SECS: &str = "30";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a capture goes on after the traffic, for the last frames.
+const SETTLE: Duration = Duration::from_millis(400);
 
 pub fn run() -> Result<()> {
     if !is_root() {
@@ -70,32 +81,73 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-/// Starts xdpstack, drives the three journeys, stops it; returns the blocks.
+/// Starts xdpstack, drives the journeys, stops it; returns the blocks.
 fn trace(binary: &Path) -> Result<BTreeMap<String, String>> {
     let mut blocks = BTreeMap::new();
     let mut daemon = Daemon::start(binary)?;
-    let outcome = journeys(binary, &mut blocks);
+    let outcome = journeys(binary, &mut daemon, &mut blocks);
     daemon.stop();
     outcome?;
     blocks.insert("start".into(), daemon.output(binary));
     Ok(blocks)
 }
 
-fn journeys(binary: &Path, blocks: &mut BTreeMap<String, String>) -> Result<()> {
+/// Puts a journey's views into `blocks` as `NAME-capture` (the client's
+/// tcpdump), `NAME-stack` (the stack's capture through tcpdump) and
+/// `NAME-paths` (the stack's capture as lines), and its counters.
+fn record(
+    blocks: &mut BTreeMap<String, String>,
+    name: &str,
+    seen: &Seen,
+    before: &[(String, u64)],
+    after: &[(String, u64)],
+) {
+    blocks.insert(format!("{name}-capture"), seen.client.join("\n"));
+    blocks.insert(
+        format!("{name}-stack"),
+        shown(
+            &stack_line(&format!(
+                "xdpstack capture -w - | tcpdump -r - -e -n -vv -ttt '{}'",
+                seen.filter
+            )),
+            &seen.stack.join("\n"),
+        ),
+    );
+    blocks.insert(
+        format!("{name}-paths"),
+        shown(
+            &stack_line("xdpstack capture"),
+            &format!("{}\n^C\n{}", seen.paths.join("\n"), seen.tally),
+        ),
+    );
+    blocks.insert(format!("{name}-counters"), counter_changes(before, after));
+}
+
+fn journeys(
+    binary: &Path,
+    daemon: &mut Daemon,
+    blocks: &mut BTreeMap<String, String>,
+) -> Result<()> {
     let xdpstack = binary.display().to_string();
+    let v4 = |l: &str| l.contains("ethertype ARP") || l.contains("ethertype IPv4");
 
     // 1. One ping, the client knowing nothing yet: ARP, then echo.
     client(&["ip", "neigh", "flush", "dev", COURSE_CLIENT_IF])?;
     let before = stats(&xdpstack)?;
-    let (frames, output) = capture(4, || client(&["ping", "-c", "1", "-W", "2", STACK_ADDR]))?;
+    let seen = both_sides(daemon, &xdpstack, FILTER, &v4, || {
+        client(&["ping", "-c", "1", "-W", "2", STACK_ADDR])
+    })?;
     let after = stats(&xdpstack)?;
+    record(blocks, "ping", &seen, &before, &after);
     blocks.insert(
         "ping-command".into(),
-        shown(&client_line(&format!("ping -c 1 {STACK_ADDR}")), &output),
+        shown(
+            &client_line(&format!("ping -c 1 {STACK_ADDR}")),
+            &seen.output,
+        ),
     );
-    blocks.insert("ping-capture".into(), frames.join("\n"));
-    blocks.insert("ping-counters".into(), counter_changes(&before, &after));
-    let find = |what: &str, f: &dyn Fn(&str) -> bool| pick(&frames, what, f);
+    let frames = &seen.client;
+    let find = |what: &str, f: &dyn Fn(&str) -> bool| pick(frames, what, f);
     let who_has_stack = format!("Request who-has {STACK_ADDR} tell {CLIENT_ADDR}");
     let stack_is_at = format!("Reply {STACK_ADDR} is-at");
     let to_stack = format!("{CLIENT_ADDR} > {STACK_ADDR}: ICMP echo request");
@@ -126,68 +178,145 @@ fn journeys(binary: &Path, blocks: &mut BTreeMap<String, String>) -> Result<()> 
 
     // 2. A ping too big for one frame: 3 fragments each way, via userspace.
     let before = stats(&xdpstack)?;
-    let (frames, output) = capture(6, || {
+    let seen = both_sides(daemon, &xdpstack, FILTER, &v4, || {
         client(&["ping", "-c", "1", "-W", "2", "-s", "3000", STACK_ADDR])
     })?;
     let after = stats(&xdpstack)?;
+    record(blocks, "frag", &seen, &before, &after);
     blocks.insert(
         "frag-command".into(),
         shown(
             &client_line(&format!("ping -c 1 -s 3000 {STACK_ADDR}")),
-            &output,
+            &seen.output,
         ),
     );
-    blocks.insert("frag-capture".into(), frames.join("\n"));
-    blocks.insert("frag-counters".into(), counter_changes(&before, &after));
     let from_client = format!("{CLIENT_ADDR} > {STACK_ADDR}");
     let from_stack = format!("{STACK_ADDR} > {CLIENT_ADDR}");
     blocks.insert(
         "frag-in".into(),
-        all(&frames, "fragments in", &|f| f.contains(&from_client))?,
+        all(&seen.client, "fragments in", &|f| f.contains(&from_client))?,
     );
     blocks.insert(
         "frag-out".into(),
-        all(&frames, "fragments out", &|f| f.contains(&from_stack))?,
+        all(&seen.client, "fragments out", &|f| f.contains(&from_stack))?,
     );
 
     // 3. xdpstack pings the client, having forgotten its MAC: ARP first.
     stack(&[&xdpstack, "arp", "flush"])?;
     let before = stats(&xdpstack)?;
-    let (frames, output) = capture(4, || stack(&[&xdpstack, "ping", CLIENT_ADDR, "-c", "1"]))?;
+    let seen = both_sides(daemon, &xdpstack, FILTER, &v4, || {
+        stack(&[&xdpstack, "ping", CLIENT_ADDR, "-c", "1"])
+    })?;
     let after = stats(&xdpstack)?;
+    record(blocks, "out", &seen, &before, &after);
     blocks.insert(
         "out-command".into(),
         shown(
             &stack_line(&format!("xdpstack ping {CLIENT_ADDR} -c 1")),
-            &output,
+            &seen.output,
         ),
     );
-    blocks.insert("out-capture".into(), frames.join("\n"));
-    blocks.insert("out-counters".into(), counter_changes(&before, &after));
+    let frames = &seen.client;
     let who_has_client = format!("Request who-has {CLIENT_ADDR} tell {STACK_ADDR}");
     let client_is_at = format!("Reply {CLIENT_ADDR} is-at");
     let to_client = format!("{STACK_ADDR} > {CLIENT_ADDR}: ICMP echo request");
     let to_stack = format!("{CLIENT_ADDR} > {STACK_ADDR}: ICMP echo reply");
     blocks.insert(
         "out-arp-request".into(),
-        find_in(&frames, "xdpstack's ARP request", &who_has_client)?,
+        find_in(frames, "xdpstack's ARP request", &who_has_client)?,
     );
     blocks.insert(
         "out-arp-reply".into(),
-        find_in(&frames, "the client's ARP reply", &client_is_at)?,
+        find_in(frames, "the client's ARP reply", &client_is_at)?,
     );
     blocks.insert(
         "out-echo-request".into(),
-        find_in(&frames, "xdpstack's echo request", &to_client)?,
+        find_in(frames, "xdpstack's echo request", &to_client)?,
     );
     blocks.insert(
         "out-echo-reply".into(),
-        find_in(&frames, "the client's echo reply", &to_stack)?,
+        find_in(frames, "the client's echo reply", &to_stack)?,
     );
     blocks.insert(
         "out-arp-table".into(),
         shown(&stack_line("xdpstack arp"), &stack(&[&xdpstack, "arp"])?),
     );
+
+    // 4. A UDP datagram to the echo service (port 7, RFC 862).
+    let udp_filter = "udp port 7";
+    let before = stats(&xdpstack)?;
+    let seen = both_sides(daemon, &xdpstack, udp_filter, &v4, || {
+        client(&[
+            "sh",
+            "-c",
+            &format!("printf 'hello\\n' | nc -u -w 1 {STACK_ADDR} 7"),
+        ])
+    })?;
+    let after = stats(&xdpstack)?;
+    record(blocks, "udp", &seen, &before, &after);
+    blocks.insert(
+        "udp-command".into(),
+        shown(
+            &client_line(&format!(
+                "sh -c \"printf 'hello\\n' | nc -u -w 1 {STACK_ADDR} 7\""
+            )),
+            &seen.output,
+        ),
+    );
+    count_at_least(&seen.client, "the datagram and its echo", 2)?;
+
+    // 5. A TCP connection to the HTTP service: handshake, request,
+    //    response, close. HEAD keeps the response to one segment.
+    let tcp_filter = "tcp port 80";
+    let url = format!("http://{STACK_ADDR}/");
+    let before = stats(&xdpstack)?;
+    let seen = both_sides(daemon, &xdpstack, tcp_filter, &v4, || {
+        client(&["curl", "-sS", "-I", "--max-time", "5", &url])
+    })?;
+    let after = stats(&xdpstack)?;
+    record(blocks, "tcp", &seen, &before, &after);
+    blocks.insert(
+        "tcp-command".into(),
+        shown(&client_line(&format!("curl -sS -I {url}")), &seen.output),
+    );
+    count_at_least(&seen.client, "the connection's segments", 7)?;
+
+    // 6. IPv6: neighbour discovery and an echo, both answered in-kernel.
+    let v6 = |l: &str| l.contains(CLIENT_ADDR6) || l.contains(STACK_ADDR6);
+    client(&["ip", "-6", "neigh", "flush", "dev", COURSE_CLIENT_IF])?;
+    let before = stats(&xdpstack)?;
+    let seen = both_sides(daemon, &xdpstack, FILTER6, &v6, || {
+        client(&["ping", "-6", "-c", "1", "-W", "2", STACK_ADDR6])
+    })?;
+    let after = stats(&xdpstack)?;
+    record(blocks, "v6", &seen, &before, &after);
+    blocks.insert(
+        "v6-command".into(),
+        shown(
+            &client_line(&format!("ping -6 -c 1 {STACK_ADDR6}")),
+            &seen.output,
+        ),
+    );
+    count_at_least(&seen.client, "the solicitation, advert, echo and reply", 4)?;
+    blocks.insert(
+        "v6-neigh".into(),
+        shown(
+            &client_line(&format!("ip -6 neigh show {STACK_ADDR6}")),
+            &client(&["ip", "-6", "neigh", "show", STACK_ADDR6])?,
+        ),
+    );
+    Ok(())
+}
+
+/// Fails when a capture holds fewer than `n` frames.
+fn count_at_least(frames: &[String], what: &str, n: usize) -> Result<()> {
+    if frames.len() < n {
+        bail!(
+            "the capture lacks {what} ({} frames, {n} expected):\n{}",
+            frames.len(),
+            frames.join("\n")
+        );
+    }
     Ok(())
 }
 
@@ -237,33 +366,190 @@ fn stack(args: &[&str]) -> Result<String> {
     netns::exec_ok(COURSE_STACK_NS, args)
 }
 
-/// Runs tcpdump on the client veth while `drive` runs; returns the frames it
-/// saw (at most `count`, within CAPTURE_SECS) and `drive`'s output.
-fn capture(count: u32, drive: impl FnOnce() -> Result<String>) -> Result<(Vec<String>, String)> {
-    let count = count.to_string();
+/// One journey as both ends saw it.
+struct Seen {
+    filter: &'static str,
+    /// The client's tcpdump, one entry per frame.
+    client: Vec<String>,
+    /// `xdpstack capture -w - | tcpdump -r -`, one entry per frame.
+    stack: Vec<String>,
+    /// `xdpstack capture`'s lines that `keep` admitted.
+    paths: Vec<String>,
+    /// Its last words: "N frames captured, M lost".
+    tally: String,
+    /// What the driving command printed.
+    output: String,
+}
+
+/// Watches both ends while `drive` runs: tcpdump on the client veth, and on
+/// the stack end two capture clients, one piped into tcpdump, one printing
+/// lines (those `keep` admits are kept). All end once the traffic is over.
+fn both_sides(
+    daemon: &mut Daemon,
+    xdpstack: &str,
+    filter: &'static str,
+    keep: &dyn Fn(&str) -> bool,
+    drive: impl FnOnce() -> Result<String>,
+) -> Result<Seen> {
     let mut args = vec!["timeout", CAPTURE_SECS];
     args.extend_from_slice(TCPDUMP);
-    args.extend(["-i", COURSE_CLIENT_IF, "-c", &count, FILTER]);
+    args.extend(["-i", COURSE_CLIENT_IF, filter]);
     let mut tcpdump = netns::command(COURSE_CLIENT_NS, &args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .context("starting tcpdump: is it installed? (`cargo xtask setup`)")?;
-    let ready = wait_listening(&mut tcpdump);
-    let output = match ready {
-        Ok(()) => drive(),
-        Err(e) => Err(e),
-    };
-    // tcpdump ends by itself at `count` frames, or at the timeout.
-    let mut stdout = String::new();
-    if let Some(mut out) = tcpdump.stdout.take() {
-        out.read_to_string(&mut stdout)
-            .context("reading tcpdump's output")?;
+    let mut procs = Procs(vec![]);
+    let outcome = (|| {
+        wait_listening(&mut tcpdump)?;
+        // The learner's command, as two processes so that SIGINT reaches
+        // the capture and tcpdump then reads to the end of the stream.
+        let mut piped = netns::command(COURSE_STACK_NS, [xdpstack, "capture", "-w", "-"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting xdpstack capture -w -")?;
+        let stream = piped
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("the capture's stdout is not piped"))?;
+        procs.0.push(piped);
+        let mut args = vec!["timeout", CAPTURE_SECS];
+        args.extend_from_slice(TCPDUMP);
+        args.extend(["-r", "-", filter]);
+        let reader = netns::command(COURSE_STACK_NS, &args)
+            .stdin(Stdio::from(stream))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting tcpdump -r -")?;
+        procs.0.push(reader);
+        // The first client turns the in-kernel copy on; the daemon says so.
+        daemon.wait_for("capture started", Duration::from_secs(5))?;
+        let mut lines = netns::command(COURSE_STACK_NS, [xdpstack, "capture"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting xdpstack capture")?;
+        let stderr = lines
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow!("the capture's stderr is not piped"))?;
+        procs.0.push(lines);
+        let said = line_channel(stderr);
+        // It prints this once its subscription is in place.
+        wait_line(&said, "capturing on", Duration::from_secs(5))?;
+        let output = drive()?;
+        std::thread::sleep(SETTLE);
+        Ok::<_, anyhow::Error>((output, said))
+    })();
+    // SIGINT ends each capture cleanly; tcpdump -r then sees the stream end.
+    interrupt(&tcpdump);
+    for i in [0, 2] {
+        if let Some(p) = procs.0.get(i) {
+            interrupt(p);
+        }
     }
+    let client = frames(&read_all(&mut tcpdump)?);
     let _ = tcpdump.wait();
-    let output = output?;
-    Ok((frames(&stdout), output))
+    let (output, said) = outcome?;
+    let stack_out = match procs.0.get_mut(1) {
+        Some(reader) => read_all(reader)?,
+        None => String::new(),
+    };
+    let lines_out = match procs.0.get_mut(2) {
+        Some(lines) => read_all(lines)?,
+        None => String::new(),
+    };
+    procs.wait();
+    // Its stderr closes as it exits, which ends this iteration.
+    let tally = said
+        .iter()
+        .find(|l| l.contains("frames captured"))
+        .ok_or_else(|| anyhow!("xdpstack capture did not say what it captured"))?;
+    Ok(Seen {
+        filter,
+        client,
+        stack: frames(&stack_out),
+        paths: lines_out
+            .lines()
+            .filter(|l| keep(l))
+            .map(String::from)
+            .collect(),
+        tally,
+        output,
+    })
+}
+
+/// Processes of one journey: waited for (after SIGINT, or killed if they
+/// linger) whatever happens, so none keeps a namespace alive.
+struct Procs(Vec<Child>);
+
+impl Procs {
+    fn wait(&mut self) {
+        for p in &mut self.0 {
+            for _ in 0..50 {
+                if let Ok(Some(_)) = p.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        self.0.clear();
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            interrupt(p);
+        }
+        self.wait();
+    }
+}
+
+fn interrupt(p: &Child) {
+    let _ = cmd::output(Command::new("kill").args(["-INT", &p.id().to_string()]));
+}
+
+fn read_all(p: &mut Child) -> Result<String> {
+    let mut s = String::new();
+    if let Some(mut out) = p.stdout.take() {
+        out.read_to_string(&mut s).context("reading a capture")?;
+    }
+    Ok(s)
+}
+
+/// The lines of `r`, as they come, on a channel.
+fn line_channel(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line containing `needle`; lines before it are dropped.
+fn wait_line(lines: &mpsc::Receiver<String>, needle: &str, within: Duration) -> Result<()> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return Ok(()),
+            Ok(line) => seen.push(line),
+            Err(_) => bail!("no `{needle}` within {within:?}: {}", seen.join("; ")),
+        }
+    }
 }
 
 /// Waits until tcpdump says its filter is in place ("listening on ...").
@@ -402,6 +688,8 @@ impl Daemon {
                 COURSE_STACK_IF.into(),
                 "--ip".into(),
                 format!("{STACK_ADDR}/{PREFIX_LEN}"),
+                "--ip6".into(),
+                format!("{STACK_ADDR6}/{PREFIX_LEN6}"),
             ],
         )
         .stdin(Stdio::null())
@@ -460,6 +748,11 @@ impl Daemon {
         }
     }
 
+    /// Waits for a log line containing `needle` (after the start).
+    fn wait_for(&mut self, needle: &str, within: Duration) -> Result<()> {
+        wait_line(&self.lines, needle, within).context("xdpstack's log")
+    }
+
     /// SIGTERM, then a bounded wait; SIGKILL if it does not exit.
     fn stop(&mut self) {
         let pid = self.child.id().to_string();
@@ -477,7 +770,8 @@ impl Daemon {
     /// What it printed while starting, without log timestamps.
     fn output(&self, binary: &Path) -> String {
         let command = stack_line(&format!(
-            "xdpstack run --iface {COURSE_STACK_IF} --ip {STACK_ADDR}/{PREFIX_LEN}"
+            "xdpstack run --iface {COURSE_STACK_IF} --ip {STACK_ADDR}/{PREFIX_LEN} \
+             --ip6 {STACK_ADDR6}/{PREFIX_LEN6}"
         ));
         let lines: Vec<String> = self
             .seen

@@ -284,11 +284,16 @@ impl Fastpath {
     /// Takes the capture ring (once): the frames and XDP_TX replies the
     /// program copies while `FLAG_CAPTURE` is set (`xdpstack capture`).
     pub fn take_capture_ring(&mut self) -> Result<RingBuf<MapData>> {
-        let map = self
-            .ebpf
+        Ok(RingBuf::try_from(self.take_capture_map()?)?)
+    }
+
+    /// Takes the capture ring's map (once) without mapping it: mmap maps a
+    /// ring's pages all at once, twice its size in resident memory, so the
+    /// daemon maps it only while a capture runs (`RingBuf::try_from(&map)`).
+    pub fn take_capture_map(&mut self) -> Result<aya::maps::Map> {
+        self.ebpf
             .take_map(names::CAPTURE_MAP)
-            .ok_or_else(|| anyhow!("capture ring already taken"))?;
-        Ok(RingBuf::try_from(map)?)
+            .ok_or_else(|| anyhow!("capture ring already taken"))
     }
 
     /// The configuration the program reads now.

@@ -31,6 +31,7 @@
 //! (a table), `target/bench/results.json` and `target/bench/bench.png`.
 
 mod chart;
+pub mod cost;
 mod cpu;
 mod modes;
 mod ping;
