@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::congestion::{Algorithm, Congestion, Controller};
+use super::congestion::{Algorithm, Congestion, Controller, HyStart, Phase, CSS_GROWTH_DIVISOR};
 use super::seq;
 use super::{Ctx, KeepAlive, TcpConfig, TcpError, TcpState};
 use crate::stack::time::Instant;
@@ -260,6 +260,10 @@ pub(super) struct Conn {
     // come from `cc` (congestion/); recovery (NewReno RFC 6582, SACK
     // RFC 6675) is here.
     cc: Congestion,
+    /// HyStart++ (RFC 9406) for CUBIC's initial slow start.
+    hystart: HyStart,
+    /// The RTT of the newest segment sent once that this ACK delivered.
+    ack_rtt: Option<Duration>,
     cwnd: u32,
     ssthresh: u32,
     dup_acks: u32,
@@ -346,6 +350,8 @@ impl Conn {
             ka_probes: 0,
             ka_sent_at: Instant::ZERO,
             cc: Congestion::new(cfg.congestion),
+            hystart: HyStart::default(),
+            ack_rtt: None,
             cwnd: 0,
             ssthresh: u32::MAX,
             dup_acks: 0,
@@ -986,6 +992,7 @@ impl Conn {
             _ => None,
         };
         let prior_sacked = self.sacked_bytes;
+        self.ack_rtt = None;
         let advanced = seq::gt(ack, self.snd_una);
         let mut acked = 0;
         let mut flight = 0;
@@ -1018,6 +1025,7 @@ impl Conn {
                 if seq::ge(ack, s) {
                     self.rtt_probe = None;
                     self.rtt_sample(ctx.now.since(at));
+                    self.ack_rtt = Some(ctx.now.since(at));
                 }
             }
             self.retries = 0;
@@ -1058,15 +1066,35 @@ impl Conn {
                     }
                 }
             } else {
-                // Slow start or congestion avoidance: the algorithm's.
-                self.cwnd = self.cc.on_ack(
-                    ctx.now,
-                    self.cwnd,
-                    self.ssthresh,
-                    data_acked as u32,
-                    mss,
-                    self.srtt,
-                );
+                // CUBIC's initial slow start (ssthresh not yet set) runs
+                // HyStart++ (RFC 9406 4.2).
+                let phase = if self.ssthresh == u32::MAX && self.cc.algorithm() == Algorithm::Cubic
+                {
+                    self.hystart.on_ack(ack, self.snd_nxt, self.ack_rtt)
+                } else {
+                    Phase::SlowStart
+                };
+                match phase {
+                    Phase::Exit => {
+                        ctx.counters.hystart_exits += 1;
+                        self.ssthresh = self.cwnd;
+                    }
+                    Phase::Conservative => {
+                        let grow = (data_acked as u32).min(mss) / CSS_GROWTH_DIVISOR;
+                        self.cwnd = self.cwnd.saturating_add(grow.max(1));
+                    }
+                    // Slow start or congestion avoidance: the algorithm's.
+                    Phase::SlowStart => {
+                        self.cwnd = self.cc.on_ack(
+                            ctx.now,
+                            self.cwnd,
+                            self.ssthresh,
+                            data_acked as u32,
+                            mss,
+                            self.srtt,
+                        );
+                    }
+                }
             }
             self.dup_acks = 0;
             // RFC 6298 5.2/5.3: stop the timer when all is acked, else restart it.
@@ -1285,8 +1313,11 @@ impl Conn {
             if self.rack.min_rtt.is_some_and(|m| rtt < m) {
                 return;
             }
-        } else if self.rack.min_rtt.is_none_or(|m| rtt < m) {
-            self.rack.min_rtt = Some(rtt);
+        } else {
+            if self.rack.min_rtt.is_none_or(|m| rtt < m) {
+                self.rack.min_rtt = Some(rtt);
+            }
+            self.ack_rtt = Some(rtt);
         }
         self.rack.rtt = rtt;
         let later = match self.rack.xmit {

@@ -286,6 +286,9 @@ pub struct TcpCounters {
     /// RACK reordering timer expiries that marked a loss (the losses a
     /// tail, or a retransmission, would otherwise wait for an RTO for).
     pub rack_timer_losses: u64,
+    /// Initial slow starts HyStart++ ended because the delay grew
+    /// (RFC 9406), before any loss.
+    pub hystart_exits: u64,
     /// Keep-alive probes sent (RFC 9293 3.8.4).
     pub keepalive_probes: u64,
     /// Connections aborted after unanswered keep-alive probes.

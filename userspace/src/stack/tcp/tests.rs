@@ -2515,3 +2515,41 @@ fn a_timeout_keeps_the_scoreboard_and_resends_only_unsacked_data() {
         assert_eq!(distinct.len(), 10, "{resent:?}");
     });
 }
+
+/// RFC 9406: CUBIC's initial slow start ends without a loss when the
+/// round trip grows (here from 20 to 40 ms once the window passed 64
+/// segments: a queue building): Conservative Slow Start for five rounds,
+/// then congestion avoidance, so the window ends far smaller than slow
+/// start's. A steady delay keeps slow start.
+#[test]
+fn hystart_leaves_slow_start_when_the_delay_grows() {
+    run_with_seeds(0..4, |seed| {
+        let mut end_cwnd = Vec::new();
+        for grow in [false, true] {
+            let mut ca = super::sim::config(A);
+            let mut cb = super::sim::config(B);
+            ca.snd_buf = 16 * 1024 * 1024;
+            cb.rcv_buf = 16 * 1024 * 1024;
+            let mut sim = Sim::with_configs(ca, cb, LinkConfig::clean(10), seed);
+            let (ca, cb) = connected(&mut sim);
+            let data = pattern(4_000_000, seed);
+            let (mut sent, mut got) = (0, Vec::new());
+            assert!(sim.run(STEPS * 10, |s| {
+                if sent < data.len() {
+                    sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+                }
+                drain(&mut s.b, s.now, cb, &mut got).unwrap();
+                if grow && s.a.connections()[0].cwnd > 64 * 1448 {
+                    s.link.delay = Duration::from_millis(20);
+                }
+                got.len() == data.len()
+            }));
+            assert_eq!(fnv1a(&got), fnv1a(&data));
+            let c = sim.a.counters();
+            assert_eq!((c.fast_retransmits, c.timeouts), (0, 0), "{c:?}");
+            assert_eq!(c.hystart_exits, u64::from(grow), "grow {grow}: {c:?}");
+            end_cwnd.push(sim.a.connections()[0].cwnd);
+        }
+        assert!(end_cwnd[1] < end_cwnd[0] / 2, "{end_cwnd:?}");
+    });
+}
