@@ -9,13 +9,43 @@ use super::modes::{BenchLab, Mode};
 use super::transport::{TcpBulk, TcpSend};
 use super::BenchOptions;
 
-/// xdpstack's `stack.tcp` counters (none in kernel mode).
+/// Every counter of xdpstack's `stats --json`, flattened to dotted names
+/// (none in kernel mode).
 fn tcp_counters(lab: &BenchLab, mode: Mode) -> Option<serde_json::Map<String, serde_json::Value>> {
+    fn flatten(
+        prefix: &str,
+        v: &serde_json::Value,
+        out: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let name = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&name, v, out);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    flatten(&format!("{prefix}.{i}"), v, out);
+                }
+            }
+            serde_json::Value::Number(_) => {
+                out.insert(prefix.to_string(), v.clone());
+            }
+            _ => {}
+        }
+    }
     if mode == Mode::Kernel {
         return None;
     }
     let stats = lab.daemon_stats().ok()?;
-    stats["stack"]["tcp"].as_object().cloned()
+    let mut out = serde_json::Map::new();
+    flatten("", &stats, &mut out);
+    Some(out)
 }
 
 /// True when the environment asks for the TCP transfers only.
@@ -80,7 +110,10 @@ pub fn run(binary: &std::path::Path, opts: &BenchOptions) -> Result<()> {
                         (d > 0).then(|| format!("{k} {d}"))
                     })
                     .collect();
-                println!("       stack.tcp during send 1%: {}", moved.join(", "));
+                println!(
+                    "       xdpstack counters during send 1%: {}",
+                    moved.join(", ")
+                );
             }
         }
     }
