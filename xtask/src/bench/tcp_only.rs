@@ -11,7 +11,9 @@ use super::BenchOptions;
 
 /// Every counter of xdpstack's `stats --json`, flattened to dotted names
 /// (none in kernel mode).
-fn tcp_counters(lab: &BenchLab, mode: Mode) -> Option<serde_json::Map<String, serde_json::Value>> {
+type Counters = serde_json::Map<String, serde_json::Value>;
+
+fn tcp_counters(lab: &BenchLab, mode: Mode) -> Option<Counters> {
     fn flatten(
         prefix: &str,
         v: &serde_json::Value,
@@ -43,9 +45,27 @@ fn tcp_counters(lab: &BenchLab, mode: Mode) -> Option<serde_json::Map<String, se
         return None;
     }
     let stats = lab.daemon_stats().ok()?;
-    let mut out = serde_json::Map::new();
+    let mut out = Counters::new();
     flatten("", &stats, &mut out);
     Some(out)
+}
+
+/// Prints every xdpstack counter that moved between `a` and `b`.
+fn moved(a: &Option<Counters>, b: &Option<Counters>, what: &str) {
+    let (Some(a), Some(b)) = (a, b) else {
+        return;
+    };
+    let moved: Vec<String> = b
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v.as_u64()?.checked_sub(a.get(k)?.as_u64()?)?;
+            (d > 0).then(|| format!("{k} {d}"))
+        })
+        .collect();
+    println!(
+        "       xdpstack counters during {what}: {}",
+        moved.join(", ")
+    );
 }
 
 /// True when the environment asks for the TCP transfers only.
@@ -94,27 +114,16 @@ pub fn run(binary: &std::path::Path, opts: &BenchOptions) -> Result<()> {
             let b = lab.with_client_peer(|| lab.tcp_send(mode, n))?;
             let (m, s, x, t) = send(&b);
             row("send", m, s, x, t);
+            let before = tcp_counters(&lab, mode);
             let b = lab.with_client_peer(|| lab.with_lossy_link(|| lab.tcp_bulk(mode, n)))?;
             let (m, s, x, t) = bulk(&b);
             row("receive 1%", m, s, x, t);
+            moved(&before, &tcp_counters(&lab, mode), "receive 1%");
             let before = tcp_counters(&lab, mode);
             let b = lab.with_client_peer(|| lab.with_lossy_link(|| lab.tcp_send(mode, n)))?;
             let (m, s, x, t) = send(&b);
             row("send 1%", m, s, x, t);
-            // What xdpstack's sender did meanwhile: every counter that moved.
-            if let (Some(a), Some(b)) = (before, tcp_counters(&lab, mode)) {
-                let moved: Vec<String> = b
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        let d = v.as_u64()?.checked_sub(a.get(k)?.as_u64()?)?;
-                        (d > 0).then(|| format!("{k} {d}"))
-                    })
-                    .collect();
-                println!(
-                    "       xdpstack counters during send 1%: {}",
-                    moved.join(", ")
-                );
-            }
+            moved(&before, &tcp_counters(&lab, mode), "send 1%");
         }
     }
     Ok(())

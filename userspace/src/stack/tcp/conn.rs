@@ -264,6 +264,9 @@ pub(super) struct Conn {
     hystart: HyStart,
     /// The RTT of the newest segment sent once that this ACK delivered.
     ack_rtt: Option<Duration>,
+    /// The RTT of the oldest segment sent once that this ACK cumulatively
+    /// acknowledged (RFC 6298's sample, to the microsecond).
+    cum_rtt: Option<Duration>,
     cwnd: u32,
     ssthresh: u32,
     dup_acks: u32,
@@ -352,6 +355,7 @@ impl Conn {
             cc: Congestion::new(cfg.congestion),
             hystart: HyStart::default(),
             ack_rtt: None,
+            cum_rtt: None,
             cwnd: 0,
             ssthresh: u32::MAX,
             dup_acks: 0,
@@ -993,6 +997,7 @@ impl Conn {
         };
         let prior_sacked = self.sacked_bytes;
         self.ack_rtt = None;
+        self.cum_rtt = None;
         let advanced = seq::gt(ack, self.snd_una);
         let mut acked = 0;
         let mut flight = 0;
@@ -1011,13 +1016,20 @@ impl Conn {
                 self.snd_nxt = ack;
             }
             self.take_cumulative(ctx.now, ack, echo, sack_mode);
-            // RFC 7323 4: with timestamps every ACK of new data times the
-            // segment it answers (TSecr echoes its TSval), retransmitted or
-            // not; RFC 7323 G: weighted by the samples expected per RTT.
+            // Every ACK of new data is an RTT sample, weighted by the
+            // samples expected per RTT (RFC 7323 G): from the scoreboard's
+            // send times when it acknowledges a segment sent once (to the
+            // microsecond, as Linux measures; the TSval clock counts
+            // milliseconds, too coarse on a LAN), else with timestamps
+            // from TSecr, which also times retransmissions (RFC 7323 4).
             let ts_rtt = echo
                 .map(|ecr| self.ts_now(ctx.now).wrapping_sub(ecr))
                 .filter(|ms| *ms < 60_000);
-            if let Some(ms) = ts_rtt {
+            if let Some(r) = self.cum_rtt.take() {
+                self.rtt_probe = None;
+                let expected = flight.div_ceil(2 * self.snd_mss.max(1)).max(1);
+                self.rtt_sample_weighted(r, expected);
+            } else if let Some(ms) = ts_rtt {
                 self.rtt_probe = None;
                 let expected = flight.div_ceil(2 * self.snd_mss.max(1)).max(1);
                 self.rtt_sample_weighted(Duration::from_millis(u64::from(ms)), expected);
@@ -1261,6 +1273,9 @@ impl Conn {
                 let g = *first;
                 self.sent.pop_front();
                 self.forget(&g);
+                if !g.retransmitted && self.cum_rtt.is_none() {
+                    self.cum_rtt = Some(now.since(g.xmit));
+                }
                 if rack && !g.sacked {
                     self.rack_delivered(now, &g, echo);
                 }

@@ -2553,3 +2553,33 @@ fn hystart_leaves_slow_start_when_the_delay_grows() {
         assert!(end_cwnd[1] < end_cwnd[0] / 2, "{end_cwnd:?}");
     });
 }
+
+/// RTT samples come from the scoreboard's send times, to the microsecond
+/// (TSecr counts milliseconds: on a LAN every sample would read 0 or 1
+/// ms): a 300 µs round trip gives SRTT 300 µs, so the tail loss probe is
+/// due 2 SRTT = 600 µs after the ACK.
+#[test]
+fn rtt_samples_are_timed_to_the_microsecond() {
+    let us = |n: u64| ms(0) + Duration::from_micros(n);
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    let syn = raw(80, Flags::SYN, PEER_ISS, 0, linux_syn_options(), b"");
+    b.receive(us(0), A, B, &syn);
+    let snd = out(&mut b)[0].seq.wrapping_add(1);
+    b.receive(us(300), A, B, &ack_with_window(snd, 60000));
+    let id = b.accept(80).unwrap();
+    b.send(us(10_000), id, &[1u8; 3 * 1448]).unwrap();
+    let o = out(&mut b);
+    assert_eq!(o.len(), 3);
+    let tsval = o[0].options.timestamps.unwrap().0;
+    // One acknowledged 300 µs later, the TSecr echoing its TSval; two
+    // still out (one alone would add 200 ms to the probe's timeout).
+    b.receive(
+        us(10_300),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd + 1448, (5, tsval), &[], b""),
+    );
+    assert!(out(&mut b).is_empty());
+    assert_eq!(b.poll_at(), Some(us(10_300 + 600)), "TLP at 2 SRTT");
+}
