@@ -1049,7 +1049,13 @@ impl Conn {
                     // ssthresh (RFC 6937), after a timeout it kept growing
                     // in slow start.
                     self.in_recovery = false;
-                    if !std::mem::take(&mut self.rto_recovery) {
+                    if std::mem::take(&mut self.rto_recovery) {
+                        // Slow start kept growing it.
+                    } else if sack_mode {
+                        // RFC 6937 3: PRR ends with cwnd = ssthresh (not
+                        // the flight, which a stretch ACK may have drained).
+                        self.cwnd = self.ssthresh;
+                    } else {
                         let flight = self.snd_max.wrapping_sub(self.snd_una);
                         self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
                     }

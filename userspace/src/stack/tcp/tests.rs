@@ -2583,3 +2583,39 @@ fn rtt_samples_are_timed_to_the_microsecond() {
     assert!(out(&mut b).is_empty());
     assert_eq!(b.poll_at(), Some(us(10_300 + 600)), "TLP at 2 SRTT");
 }
+
+/// RFC 6937 3: a SACK recovery (PRR) ends with cwnd = ssthresh = 0.7 of
+/// the window before the loss (CUBIC), not the flight left when the last
+/// ACK came (here nothing: the full ACK drained it), which would leave a
+/// window of two segments to slow-start from.
+#[test]
+fn a_sack_recovery_ends_with_the_window_at_ssthresh() {
+    let (mut b, snd, id) = established_rtt(40);
+    let mut una = snd;
+    for k in 0..2 {
+        b.send(ms(50 + k), id, &[5u8; 3 * 1448]).unwrap();
+        let n: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
+        una += n;
+        b.receive(ms(51 + k), A, B, &ack_with_window(una, 60000));
+        assert!(out(&mut b).is_empty());
+    }
+    let before = b.connections()[1].cwnd;
+    b.send(ms(100), id, &[5u8; 5 * 1448]).unwrap();
+    assert_eq!(out(&mut b).len(), 5);
+    // The first is lost, the other four SACKed: RACK, recovery, resend.
+    let sack = [(una + 1448, una + 5 * 1448)];
+    b.receive(
+        ms(140),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, una, (140, 0), &sack, b""),
+    );
+    let o = out(&mut b);
+    assert_eq!((o.len(), o[0].seq), (1, una));
+    assert_eq!(b.counters().fast_retransmits, 1);
+    // The resend arrives: everything is acknowledged.
+    b.receive(ms(180), A, B, &ack_with_window(una + 5 * 1448, 60000));
+    let after = b.connections()[1].cwnd;
+    let beta = (f64::from(before) * 0.7) as u32;
+    assert!(after + 1 >= beta && after <= before, "{before} -> {after}");
+}
