@@ -37,6 +37,7 @@ mod modes;
 mod ping;
 mod report;
 mod rr;
+mod tcp_only;
 mod transport;
 
 use std::io::{IsTerminal, Write};
@@ -158,6 +159,10 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
     }
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("creating {}", opts.out_dir.display()))?;
+    if tcp_only::requested() {
+        tcp_only::run(&binary, opts)?;
+        bail!("XDPSTACK_BENCH_ONLY=tcp: only the TCP transfers ran (table above)");
+    }
     let started = Instant::now();
     let mut progress = Progress::new(opts);
     let date = date_now();

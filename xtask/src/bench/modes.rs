@@ -597,7 +597,7 @@ impl BenchLab {
     }
 
     /// The running daemon's `xdpstack stats --json`.
-    fn daemon_stats(&self) -> Result<serde_json::Value> {
+    pub(super) fn daemon_stats(&self) -> Result<serde_json::Value> {
         let out = self.stack().exec_ok([
             &self.binary.display().to_string(),
             "stats",

@@ -1,9 +1,10 @@
 //! One connection's state machine: segment arrival (RFC 9293 3.10.7),
 //! output, timers, RTO (RFC 6298), loss recovery (RFC 5681, 6582) with the
 //! window arithmetic in `congestion/` (NewReno, CUBIC RFC 9438),
-//! SACK both ways with RFC 6675 recovery (RFC 2018, 2883), timestamps and
-//! PAWS (RFC 7323), path MTU (RFC 1191), the tail loss probe (RFC 8985 7),
-//! keep-alive (RFC 9293 3.8.4).
+//! SACK both ways with RFC 6675 recovery (RFC 2018, 2883), losses found
+//! by RACK (RFC 8985 6) and the tail loss probe (RFC 8985 7), recovery
+//! paced by PRR (RFC 6937), timestamps and PAWS (RFC 7323), path MTU
+//! (RFC 1191), keep-alive (RFC 9293 3.8.4).
 //!
 //! A `Conn` never touches the connection tables; it changes its own state
 //! and [`super::Tcp`] settles the tables afterwards (accept queue,
@@ -13,7 +14,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::congestion::{Algorithm, Congestion, Controller};
+use super::congestion::{Algorithm, Congestion, Controller, HyStart, Phase, CSS_GROWTH_DIVISOR};
 use super::seq;
 use super::{Ctx, KeepAlive, TcpConfig, TcpError, TcpState};
 use crate::stack::time::Instant;
@@ -47,10 +48,6 @@ const MAX_PERSIST: Duration = Duration::from_secs(60);
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 /// RFC 6675 2: DupThresh.
 const DUP_THRESH: u32 = 3;
-/// SACKed ranges kept; a peer SACKing many tiny ranges cannot make every
-/// ACK cost more than this. Forgetting the highest ones is safe: that data
-/// just counts as not SACKed.
-const MAX_SACK_RANGES: usize = 64;
 /// RFC 8985 7.2 WCDelAckT: the worst-case delayed ACK a probe waits for
 /// when one segment is in flight.
 const TLP_DELACK: Duration = Duration::from_millis(200);
@@ -58,6 +55,76 @@ const TLP_DELACK: Duration = Duration::from_millis(200);
 /// the peer's FIN, then goes (Linux's tcp_fin_timeout), so a silent peer
 /// cannot hold a slot forever.
 const FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One segment on the scoreboard.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    start: u32,
+    /// One past its last sequence number (a SYN or FIN counts one).
+    end: u32,
+    /// When it was last sent (RFC 8985 Segment.xmit_ts).
+    xmit: Instant,
+    retransmitted: bool,
+    sacked: bool,
+    /// Marked lost and not sent again since.
+    lost: bool,
+}
+
+impl Sent {
+    fn len(&self) -> u32 {
+        self.end.wrapping_sub(self.start)
+    }
+}
+
+/// RFC 8985 6: the state of RACK's time-based loss detection.
+#[derive(Clone, Debug)]
+struct Rack {
+    /// The most recently sent segment known delivered: its send time and
+    /// end (RACK.xmit_ts, RACK.end_seq); `None` before any delivery.
+    xmit: Option<(Instant, u32)>,
+    /// The RTT of that delivery (RACK.rtt).
+    rtt: Duration,
+    /// The smallest RTT seen (RACK.min_RTT; like Linux's, over the
+    /// connection's life here, not windowed).
+    min_rtt: Option<Duration>,
+    /// The highest end of a delivered segment (RACK.fack).
+    fack: u32,
+    /// Reordering was seen (RACK.reord): a segment never retransmitted
+    /// was delivered below `fack`.
+    reord: bool,
+    /// RACK.reo_wnd_mult, RACK.reo_wnd_persist and RACK.dsack_round (6.2).
+    reo_wnd_mult: u32,
+    reo_wnd_persist: u32,
+    dsack_round: Option<u32>,
+    /// The reordering timer (6.2 step 5's RACK timer).
+    timer: Option<Instant>,
+    /// The end of the highest retransmission: a D-SACK below it reports
+    /// a retransmission that was not needed.
+    rtx_high: u32,
+}
+
+impl Rack {
+    fn new(fack: u32) -> Rack {
+        Rack {
+            xmit: None,
+            rtt: Duration::ZERO,
+            min_rtt: None,
+            fack,
+            reord: false,
+            reo_wnd_mult: 1,
+            reo_wnd_persist: 0,
+            dsack_round: None,
+            timer: None,
+            rtx_high: fack,
+        }
+    }
+}
+
+/// RFC 8985 6.2 RACK_sent_after: sent later, or at the same time and
+/// ending higher.
+fn sent_after(t1: Instant, end1: u32, t2: Instant, end2: u32) -> bool {
+    t1 > t2 || (t1 == t2 && seq::gt(end1, end2))
+}
 
 pub(super) struct Conn {
     pub state: TcpState,
@@ -169,18 +236,37 @@ pub(super) struct Conn {
     last_ooo: Option<u32>,
     /// A duplicate to report once as the first block (D-SACK, RFC 2883).
     dsack: Option<(u32, u32)>,
-    /// What the peer SACKed above SND.UNA: sorted, disjoint ranges.
-    scoreboard: Vec<(u32, u32)>,
-    /// RFC 6675 HighRxt: the end of the highest retransmission in recovery.
-    high_rxt: u32,
-    /// This recovery's retransmissions: (first byte, SND.MAX when sent),
-    /// to find one that was lost again (below, `lost_retransmit`).
-    rtx_log: Vec<(u32, u32)>,
+    /// The scoreboard: every segment sent and not yet cumulatively
+    /// acknowledged, SND.UNA to SND.MAX in order, with when it last went
+    /// out and whether it is SACKed or lost (RFC 6675 4, RFC 8985 6.1).
+    sent: VecDeque<Sent>,
+    /// Bytes of `sent` SACKed, and how many segments.
+    sacked_bytes: u32,
+    sacked_segs: u32,
+    /// Bytes of `sent` marked lost and not yet retransmitted.
+    lost_bytes: u32,
+    rack: Rack,
+
+    // Proportional rate reduction (RFC 6937) during fast recovery.
+    prr_delivered: u32,
+    prr_out: u32,
+    /// The window when the recovery began (RFC 6937's RecoverFS).
+    prior_cwnd: u32,
+    /// The recovery was started by a timeout (RFC 8985 6.3, RFC 5681 3.1:
+    /// slow start from one segment) rather than a fast retransmit.
+    rto_recovery: bool,
 
     // Congestion control: the window's growth and ssthresh on a loss
     // come from `cc` (congestion/); recovery (NewReno RFC 6582, SACK
     // RFC 6675) is here.
     cc: Congestion,
+    /// HyStart++ (RFC 9406) for CUBIC's initial slow start.
+    hystart: HyStart,
+    /// The RTT of the newest segment sent once that this ACK delivered.
+    ack_rtt: Option<Duration>,
+    /// The RTT of the oldest segment sent once that this ACK cumulatively
+    /// acknowledged (RFC 6298's sample, to the microsecond).
+    cum_rtt: Option<Duration>,
     cwnd: u32,
     ssthresh: u32,
     dup_acks: u32,
@@ -267,6 +353,9 @@ impl Conn {
             ka_probes: 0,
             ka_sent_at: Instant::ZERO,
             cc: Congestion::new(cfg.congestion),
+            hystart: HyStart::default(),
+            ack_rtt: None,
+            cum_rtt: None,
             cwnd: 0,
             ssthresh: u32::MAX,
             dup_acks: 0,
@@ -287,9 +376,15 @@ impl Conn {
             sack_ok: false,
             last_ooo: None,
             dsack: None,
-            scoreboard: Vec::new(),
-            high_rxt: iss,
-            rtx_log: Vec::new(),
+            sent: VecDeque::new(),
+            sacked_bytes: 0,
+            sacked_segs: 0,
+            lost_bytes: 0,
+            rack: Rack::new(iss),
+            prr_delivered: 0,
+            prr_out: 0,
+            prior_cwnd: 0,
+            rto_recovery: false,
         }
     }
 
@@ -431,7 +526,11 @@ impl Conn {
     fn drop_send_side(&mut self) {
         self.snd_buf = VecDeque::new();
         self.ooo = Vec::new();
-        self.scoreboard = Vec::new();
+        self.sent = VecDeque::new();
+        self.sacked_bytes = 0;
+        self.sacked_segs = 0;
+        self.lost_bytes = 0;
+        self.rack.timer = None;
         self.rtx_at = None;
         self.persist_at = None;
         self.tlp_at = None;
@@ -618,10 +717,26 @@ impl Conn {
         }
         self.path_mss = mss;
         self.snd_mss = mss;
-        // The oversized segments in flight were dropped on the way: resend
-        // from SND.UNA (go-back-N within the windows, as after a timeout).
-        self.snd_nxt = self.snd_una;
         self.rtt_probe = None;
+        if self.sack_mode() {
+            // The oversized segments in flight were dropped on the way:
+            // lost, resent in the new size (Linux's tcp_simple_retransmit).
+            let fits = self.seg_mss();
+            let mut newly_lost = 0u32;
+            for g in self.sent.iter_mut() {
+                if !g.sacked && !g.lost && g.len() > fits {
+                    g.lost = true;
+                    newly_lost = newly_lost.saturating_add(g.len());
+                }
+            }
+            self.lost_bytes = self.lost_bytes.saturating_add(newly_lost);
+            // Room for the first resend whatever the pipe holds.
+            self.cwnd = self.cwnd.max(self.pipe().saturating_add(mss));
+        } else {
+            // Resend from SND.UNA (go-back-N within the windows, as after
+            // a timeout).
+            self.snd_nxt = self.snd_una;
+        }
         self.output(ctx);
         true
     }
@@ -813,6 +928,7 @@ impl Conn {
             // The SYN-ACK repeats our SYN's number but is no retransmission.
             self.snd_nxt = self.iss;
             self.snd_max = self.iss;
+            self.sent.clear();
             self.rtt_probe = None;
             self.rtx_at = None;
         }
@@ -851,7 +967,9 @@ impl Conn {
             )
     }
 
-    /// An acceptable ACK (RFC 9293 3.10.7.4 fifth, RFC 5681, RFC 6582, RFC 6298).
+    /// An acceptable ACK (RFC 9293 3.10.7.4 fifth, RFC 5681, RFC 6582,
+    /// RFC 6298; with SACK: RFC 6675's scoreboard, RACK (RFC 8985 6) to
+    /// find losses and PRR (RFC 6937) to pace the recovery).
     fn on_ack(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
         let ack = seg.ack;
         let new_wnd = if seg.flags.syn() {
@@ -859,19 +977,32 @@ impl Conn {
         } else {
             u32::from(seg.window) << self.snd_shift
         };
-        if self.sack_ok {
-            // RFC 8985 7.4: a D-SACK of the probe says its original got
-            // through: no loss was repaired.
-            if let (true, Some(&(_, r))) = (self.tlp_rtx, seg.options.sack.as_slice().first()) {
-                if seq::le(r, ack) {
-                    self.tlp_rtx = false;
-                }
-            }
-            self.take_sack(seg);
+        let sack_mode = self.sack_mode();
+        // RFC 2883 4: a first block at or below the ACK reports a duplicate.
+        let dsack = self.sack_ok
+            && seg
+                .options
+                .sack
+                .as_slice()
+                .first()
+                .is_some_and(|&(_, r)| seq::le(r, ack));
+        // RFC 8985 7.4: a D-SACK of the probe says its original got
+        // through: no loss was repaired.
+        if self.tlp_rtx && dsack {
+            self.tlp_rtx = false;
         }
+        let echo = match (self.ts_ok, seg.options.timestamps) {
+            (true, Some((_, ecr))) if ecr != 0 => Some(ecr),
+            _ => None,
+        };
+        let prior_sacked = self.sacked_bytes;
+        self.ack_rtt = None;
+        self.cum_rtt = None;
         let advanced = seq::gt(ack, self.snd_una);
+        let mut acked = 0;
+        let mut flight = 0;
         if advanced {
-            let acked = ack.wrapping_sub(self.snd_una);
+            acked = ack.wrapping_sub(self.snd_una);
             // Data leaves the send buffer (SYN and FIN occupy no bytes of it).
             let mut data_acked = 0;
             if seq::gt(ack, self.snd_buf_seq) {
@@ -879,31 +1010,26 @@ impl Conn {
                 self.snd_buf.drain(..data_acked);
                 self.snd_buf_seq = self.snd_buf_seq.wrapping_add(data_acked as u32);
             }
-            let flight = self.snd_max.wrapping_sub(self.snd_una);
+            flight = self.snd_max.wrapping_sub(self.snd_una);
             self.snd_una = ack;
             if seq::lt(self.snd_nxt, ack) {
                 self.snd_nxt = ack;
             }
-            if seq::lt(self.high_rxt, ack) {
-                self.high_rxt = ack;
-            }
-            self.scoreboard.retain(|&(_, r)| seq::gt(r, ack));
-            self.rtx_log.retain(|&(s, _)| seq::ge(s, ack));
-            if let Some(first) = self.scoreboard.first_mut() {
-                if seq::lt(first.0, ack) {
-                    first.0 = ack;
-                }
-            }
-            // RFC 7323 4: with timestamps every ACK of new data times the
-            // segment it answers (TSecr echoes its TSval), retransmitted or
-            // not; RFC 7323 G: weighted by the samples expected per RTT.
-            let ts_rtt = match (self.ts_ok, seg.options.timestamps) {
-                (true, Some((_, ecr))) if ecr != 0 => {
-                    Some(self.ts_now(ctx.now).wrapping_sub(ecr)).filter(|ms| *ms < 60_000)
-                }
-                _ => None,
-            };
-            if let Some(ms) = ts_rtt {
+            self.take_cumulative(ctx.now, ack, echo, sack_mode);
+            // Every ACK of new data is an RTT sample, weighted by the
+            // samples expected per RTT (RFC 7323 G): from the scoreboard's
+            // send times when it acknowledges a segment sent once (to the
+            // microsecond, as Linux measures; the TSval clock counts
+            // milliseconds, too coarse on a LAN), else with timestamps
+            // from TSecr, which also times retransmissions (RFC 7323 4).
+            let ts_rtt = echo
+                .map(|ecr| self.ts_now(ctx.now).wrapping_sub(ecr))
+                .filter(|ms| *ms < 60_000);
+            if let Some(r) = self.cum_rtt.take() {
+                self.rtt_probe = None;
+                let expected = flight.div_ceil(2 * self.snd_mss.max(1)).max(1);
+                self.rtt_sample_weighted(r, expected);
+            } else if let Some(ms) = ts_rtt {
                 self.rtt_probe = None;
                 let expected = flight.div_ceil(2 * self.snd_mss.max(1)).max(1);
                 self.rtt_sample_weighted(Duration::from_millis(u64::from(ms)), expected);
@@ -911,21 +1037,45 @@ impl Conn {
                 if seq::ge(ack, s) {
                     self.rtt_probe = None;
                     self.rtt_sample(ctx.now.since(at));
+                    self.ack_rtt = Some(ctx.now.since(at));
                 }
             }
             self.retries = 0;
             let mss = self.snd_mss;
             if self.in_recovery {
                 if seq::ge(ack, self.recover) {
-                    // RFC 6582 3.2 step 3: full acknowledgment, leave recovery.
+                    // RFC 6582 3.2 step 3, RFC 6675 5: full acknowledgment,
+                    // leave recovery; after a fast recovery the window is
+                    // ssthresh (RFC 6937), after a timeout it kept growing
+                    // in slow start.
                     self.in_recovery = false;
-                    self.rtx_log.clear();
-                    let flight = self.snd_max.wrapping_sub(self.snd_una);
-                    self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
-                } else if self.sack_ok {
-                    // RFC 6675 5 (C): the scoreboard says what to resend.
-                    self.sack_send(ctx);
-                } else {
+                    if std::mem::take(&mut self.rto_recovery) {
+                        // Slow start kept growing it.
+                    } else if sack_mode {
+                        // RFC 6937 3: PRR ends with cwnd = ssthresh (not
+                        // the flight, which a stretch ACK may have drained).
+                        self.cwnd = self.ssthresh;
+                    } else {
+                        let flight = self.snd_max.wrapping_sub(self.snd_una);
+                        self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
+                    }
+                    // RFC 8985 6.2 step 4: the reordering window's growth
+                    // lasts 16 recoveries without a D-SACK.
+                    self.rack.reo_wnd_persist = self.rack.reo_wnd_persist.saturating_sub(1);
+                    if self.rack.reo_wnd_persist == 0 {
+                        self.rack.reo_wnd_mult = 1;
+                    }
+                } else if self.rto_recovery {
+                    // RFC 5681 3.1: after a timeout, slow start.
+                    self.cwnd = self.cc.on_ack(
+                        ctx.now,
+                        self.cwnd,
+                        self.ssthresh,
+                        data_acked as u32,
+                        mss,
+                        self.srtt,
+                    );
+                } else if !sack_mode {
                     // RFC 6582 3.2 step 4: partial ACK, retransmit the next hole.
                     self.retransmit_first(ctx);
                     self.cwnd = self.cwnd.saturating_sub(acked).max(mss);
@@ -934,15 +1084,35 @@ impl Conn {
                     }
                 }
             } else {
-                // Slow start or congestion avoidance: the algorithm's.
-                self.cwnd = self.cc.on_ack(
-                    ctx.now,
-                    self.cwnd,
-                    self.ssthresh,
-                    data_acked as u32,
-                    mss,
-                    self.srtt,
-                );
+                // CUBIC's initial slow start (ssthresh not yet set) runs
+                // HyStart++ (RFC 9406 4.2).
+                let phase = if self.ssthresh == u32::MAX && self.cc.algorithm() == Algorithm::Cubic
+                {
+                    self.hystart.on_ack(ack, self.snd_nxt, self.ack_rtt)
+                } else {
+                    Phase::SlowStart
+                };
+                match phase {
+                    Phase::Exit => {
+                        ctx.counters.hystart_exits += 1;
+                        self.ssthresh = self.cwnd;
+                    }
+                    Phase::Conservative => {
+                        let grow = (data_acked as u32).min(mss) / CSS_GROWTH_DIVISOR;
+                        self.cwnd = self.cwnd.saturating_add(grow.max(1));
+                    }
+                    // Slow start or congestion avoidance: the algorithm's.
+                    Phase::SlowStart => {
+                        self.cwnd = self.cc.on_ack(
+                            ctx.now,
+                            self.cwnd,
+                            self.ssthresh,
+                            data_acked as u32,
+                            mss,
+                            self.srtt,
+                        );
+                    }
+                }
             }
             self.dup_acks = 0;
             // RFC 6298 5.2/5.3: stop the timer when all is acked, else restart it.
@@ -951,19 +1121,6 @@ impl Conn {
             } else {
                 Some(ctx.now + self.rto)
             };
-            // RFC 8985 7.4: the probe's episode ends when its data is
-            // acked; if the probe resent the last segment and no D-SACK
-            // came, it repaired a loss: the congestion response of a fast
-            // recovery.
-            if self.tlp_end.is_some_and(|end| seq::ge(ack, end)) {
-                self.tlp_end = None;
-                if std::mem::take(&mut self.tlp_rtx) && !self.in_recovery {
-                    ctx.counters.tail_loss_probe_recoveries += 1;
-                    self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
-                    self.cwnd = self.ssthresh;
-                }
-            }
-            self.arm_tlp(ctx.now);
         } else if ack == self.snd_una
             && seg.payload.is_empty()
             && !seg.flags.syn()
@@ -978,8 +1135,8 @@ impl Conn {
             ctx.counters.dup_acks_received += 1;
             self.dup_acks += 1;
             let mss = self.snd_mss;
-            if self.sack_ok {
-                // RFC 6675: below.
+            if sack_mode {
+                // RACK, below.
             } else if self.dup_acks == 3 && !self.in_recovery {
                 // RFC 6582 3.2 step 2: only if this ACK covers more than
                 // `recover` (the highest byte sent, SND.MAX - 1 here).
@@ -997,39 +1154,50 @@ impl Conn {
                 self.cwnd = self.cwnd.saturating_add(mss);
             }
         }
-        // RFC 6675 5: with SACK, recovery starts after DupThresh duplicate
-        // ACKs or as soon as the scoreboard shows SND.UNA lost; during it
-        // every duplicate ACK may let a lost segment (or new data) go.
-        if self.sack_ok && !advanced && ack == self.snd_una && self.snd_max != self.snd_una {
-            if !self.in_recovery
-                && (self.dup_acks >= DUP_THRESH || self.is_lost(self.snd_una))
-                // RFC 6675 5.1: a new recovery once HighACK >= RecoveryPoint
-                // (SND.MAX at the last one's start): the first segment
-                // past it may be lost too.
-                && seq::ge(ack, self.recover)
-            {
-                let mss = self.snd_mss;
-                let flight = self.snd_max.wrapping_sub(self.snd_una);
-                self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
-                self.cwnd = self.ssthresh;
-                self.recover = self.snd_max;
-                self.in_recovery = true;
-                self.high_rxt = self.snd_una;
-                ctx.counters.fast_retransmits += 1;
-                // Step 4.3: the first unacknowledged segment at once.
-                if self.snd_wnd > 0 {
-                    let (len, fin) = self.segment_at(self.snd_una, self.snd_wnd);
-                    if len > 0 || fin {
-                        self.emit(ctx, self.snd_una, len, fin, false);
-                        self.high_rxt = self.snd_una.wrapping_add(len + u32::from(fin));
-                        self.log_rtx(self.snd_una);
-                    }
+        if self.sack_ok {
+            self.take_sack(ctx.now, seg, echo);
+        }
+        if sack_mode {
+            if dsack {
+                if let Some(&b) = seg.options.sack.as_slice().first() {
+                    self.rack_on_dsack(b);
                 }
-                self.sack_send(ctx);
-            } else if self.in_recovery {
-                self.lost_retransmit(ctx);
-                self.sack_send(ctx);
             }
+            // RFC 8985 7.2: no probe while segments are SACKed; RACK's
+            // timer watches the tail then.
+            if self.sacked_segs > 0 {
+                self.tlp_at = None;
+            }
+            // RFC 8985 6.2 step 5: losses by time; RFC 6675 5: a loss
+            // starts a recovery (once per window: `recover`).
+            if self.sacked_segs > 0 || self.in_recovery {
+                self.rack_detect_loss(ctx);
+            }
+            if !self.in_recovery && self.lost_bytes > 0 {
+                self.enter_recovery(ctx);
+            }
+            if self.in_recovery && !self.rto_recovery {
+                let delivered = acked
+                    .saturating_add(self.sacked_bytes)
+                    .saturating_sub(prior_sacked);
+                self.prr_update(delivered);
+            }
+        }
+        if advanced {
+            // RFC 8985 7.4: the probe's episode ends when its data is
+            // acked; if the probe resent the last segment and no D-SACK
+            // came, it repaired a loss: the congestion response of a fast
+            // recovery.
+            if self.tlp_end.is_some_and(|end| seq::ge(ack, end)) {
+                self.tlp_end = None;
+                if std::mem::take(&mut self.tlp_rtx) && !self.in_recovery {
+                    ctx.counters.tail_loss_probe_recoveries += 1;
+                    let mss = self.snd_mss;
+                    self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
+                    self.cwnd = self.ssthresh;
+                }
+            }
+            self.arm_tlp(ctx.now);
         }
         // RFC 9293 3.10.7.4: update the send window from the newest segment.
         if seq::lt(self.snd_wl1, seg.seq) || (self.snd_wl1 == seg.seq && seq::le(self.snd_wl2, ack))
@@ -1042,6 +1210,244 @@ impl Conn {
                 self.persist_at = None;
                 self.persist_backoff = 0;
             }
+        }
+    }
+
+    /// SACK recovery and RACK run once the handshake is over.
+    fn sack_mode(&self) -> bool {
+        self.sack_ok && !matches!(self.state, TcpState::SynSent | TcpState::SynReceived)
+    }
+
+    /// Starts a fast recovery (RFC 6675 5 steps 4.1-4.2, RFC 6937): the
+    /// algorithm's ssthresh; PRR paces the window down to it.
+    fn enter_recovery(&mut self, ctx: &mut Ctx) {
+        let mss = self.snd_mss;
+        let flight = self.snd_max.wrapping_sub(self.snd_una);
+        self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
+        self.prior_cwnd = self.cwnd.max(mss);
+        self.prr_delivered = 0;
+        self.prr_out = 0;
+        self.recover = self.snd_max;
+        self.in_recovery = true;
+        self.rto_recovery = false;
+        self.tlp_at = None;
+        ctx.counters.fast_retransmits += 1;
+    }
+
+    /// RFC 6937 3: the window for this ACK of `delivered` bytes (newly
+    /// acknowledged or SACKed): in proportion to the deliveries while
+    /// the pipe is above ssthresh, then slow start back up to it
+    /// (PRR-SSRB); at least one segment goes at the start of a recovery
+    /// (the fast retransmit).
+    fn prr_update(&mut self, delivered: u32) {
+        let mss = self.snd_mss;
+        self.prr_delivered = self.prr_delivered.saturating_add(delivered);
+        let pipe = self.pipe();
+        let mut sndcnt = if pipe > self.ssthresh {
+            let target = (u64::from(self.prr_delivered) * u64::from(self.ssthresh))
+                .div_ceil(u64::from(self.prior_cwnd.max(1)));
+            (target.min(u64::from(u32::MAX)) as u32).saturating_sub(self.prr_out)
+        } else {
+            let limit = self
+                .prr_delivered
+                .saturating_sub(self.prr_out)
+                .max(delivered)
+                .saturating_add(mss);
+            limit.min(self.ssthresh - pipe)
+        };
+        if self.prr_out == 0 {
+            sndcnt = sndcnt.max(mss);
+        }
+        self.cwnd = pipe.saturating_add(sndcnt);
+    }
+
+    /// RFC 6675 4 SetPipe, as Linux's packets in flight: the bytes sent
+    /// and neither acknowledged, SACKed nor marked lost (a retransmitted
+    /// segment counts once, until it is marked lost again).
+    fn pipe(&self) -> u32 {
+        self.snd_max
+            .wrapping_sub(self.snd_una)
+            .saturating_sub(self.sacked_bytes)
+            .saturating_sub(self.lost_bytes)
+    }
+
+    /// Drops the cumulatively acknowledged segments from the scoreboard;
+    /// with SACK, each one not SACKed before is a delivery for RACK.
+    fn take_cumulative(&mut self, now: Instant, ack: u32, echo: Option<u32>, rack: bool) {
+        while let Some(first) = self.sent.front_mut() {
+            if seq::le(first.end, ack) {
+                let g = *first;
+                self.sent.pop_front();
+                self.forget(&g);
+                if !g.retransmitted && self.cum_rtt.is_none() {
+                    self.cum_rtt = Some(now.since(g.xmit));
+                }
+                if rack && !g.sacked {
+                    self.rack_delivered(now, &g, echo);
+                }
+            } else {
+                // Part of a segment (re-segmented, or a receiver that
+                // trimmed it): the rest stays.
+                if seq::lt(first.start, ack) {
+                    let cut = ack.wrapping_sub(first.start);
+                    if first.sacked {
+                        self.sacked_bytes = self.sacked_bytes.saturating_sub(cut);
+                    }
+                    if first.lost {
+                        self.lost_bytes = self.lost_bytes.saturating_sub(cut);
+                    }
+                    first.start = ack;
+                }
+                break;
+            }
+        }
+    }
+
+    /// Takes a segment leaving the scoreboard out of its counts.
+    fn forget(&mut self, g: &Sent) {
+        if g.sacked {
+            self.sacked_bytes = self.sacked_bytes.saturating_sub(g.len());
+            self.sacked_segs = self.sacked_segs.saturating_sub(1);
+        }
+        if g.lost {
+            self.lost_bytes = self.lost_bytes.saturating_sub(g.len());
+        }
+    }
+
+    /// RFC 8985 6.2 steps 2 and 3 for one newly delivered segment: the
+    /// most recently sent delivery and its RTT, and reordering.
+    fn rack_delivered(&mut self, now: Instant, g: &Sent, echo: Option<u32>) {
+        // Step 3: a segment never resent, delivered below one sent after
+        // it that was delivered first: the network reordered them.
+        if seq::gt(g.end, self.rack.fack) {
+            self.rack.fack = g.end;
+        } else if seq::lt(g.end, self.rack.fack) && !g.retransmitted {
+            self.rack.reord = true;
+        }
+        let rtt = now.since(g.xmit);
+        if g.retransmitted {
+            // Step 2: the ACK may be for the original: then the echo is
+            // older than the retransmission, or the RTT implausibly short.
+            if echo.is_some_and(|ecr| seq::lt(ecr, self.ts_now(g.xmit))) {
+                return;
+            }
+            if self.rack.min_rtt.is_some_and(|m| rtt < m) {
+                return;
+            }
+        } else {
+            if self.rack.min_rtt.is_none_or(|m| rtt < m) {
+                self.rack.min_rtt = Some(rtt);
+            }
+            self.ack_rtt = Some(rtt);
+        }
+        self.rack.rtt = rtt;
+        let later = match self.rack.xmit {
+            None => true,
+            Some((t, end)) => sent_after(g.xmit, g.end, t, end),
+        };
+        if later {
+            self.rack.xmit = Some((g.xmit, g.end));
+        }
+    }
+
+    /// RFC 8985 6.2 step 4, the D-SACK part: a D-SACK in a new round
+    /// widens the reordering window by a quarter of min RTT more, for the
+    /// next 16 recoveries. A D-SACK also means a retransmission was
+    /// spurious (RFC 3708): the original was delayed, not lost, which is
+    /// reordering (RACK.reord), as Linux counts it; without this the
+    /// window would stay 0 and every such delay cost a retransmission.
+    fn rack_on_dsack(&mut self, block: (u32, u32)) {
+        if seq::lt(block.0, self.rack.rtx_high) {
+            self.rack.reord = true;
+        }
+        if self
+            .rack
+            .dsack_round
+            .is_some_and(|r| seq::ge(self.snd_una, r))
+        {
+            self.rack.dsack_round = None;
+        }
+        if self.rack.dsack_round.is_none() {
+            self.rack.dsack_round = Some(self.snd_max);
+            self.rack.reo_wnd_mult = self.rack.reo_wnd_mult.saturating_add(1).min(64);
+            self.rack.reo_wnd_persist = 16;
+        }
+    }
+
+    /// RFC 8985 6.2 step 4: the reordering window. None (0) while no
+    /// reordering was seen and either a recovery runs or DupThresh
+    /// segments are SACKed (then RACK acts as RFC 6675's DupThresh);
+    /// otherwise a quarter of the minimum RTT per multiple, at most SRTT.
+    fn reo_wnd(&self) -> Duration {
+        if !self.rack.reord && (self.in_recovery || self.sacked_segs >= DUP_THRESH) {
+            return Duration::ZERO;
+        }
+        let Some(min_rtt) = self.rack.min_rtt else {
+            return Duration::ZERO;
+        };
+        let w = min_rtt * self.rack.reo_wnd_mult / 4;
+        match self.srtt {
+            Some(srtt) => w.min(srtt),
+            None => w,
+        }
+    }
+
+    /// RFC 8985 6.2 step 5: every segment sent before the most recently
+    /// sent delivered one, not SACKed, is lost once RACK.rtt + reo_wnd
+    /// has passed since it was sent; for the others not yet due the RACK
+    /// timer is armed. Returns whether any was newly marked.
+    fn rack_detect_loss(&mut self, ctx: &mut Ctx) -> bool {
+        self.rack.timer = None;
+        let Some((rack_t, rack_end)) = self.rack.xmit else {
+            return false;
+        };
+        let wait = self.rack.rtt + self.reo_wnd();
+        let now = ctx.now;
+        let mut timer: Option<Instant> = None;
+        let mut marked = 0u32;
+        let mut newly_lost = 0u32;
+        for g in self.sent.iter_mut() {
+            if g.sacked || g.lost {
+                continue;
+            }
+            if !sent_after(rack_t, rack_end, g.xmit, g.end) {
+                // Segments sent once go out in order: none past this one
+                // was sent before RACK.xmit_ts (a resent one went later
+                // than its original).
+                if !g.retransmitted {
+                    break;
+                }
+                continue;
+            }
+            let due = g.xmit + wait;
+            if due <= now {
+                g.lost = true;
+                newly_lost = newly_lost.saturating_add(g.len());
+                marked += 1;
+            } else {
+                timer = Some(timer.map_or(due, |t| t.max(due)));
+            }
+        }
+        self.lost_bytes = self.lost_bytes.saturating_add(newly_lost);
+        ctx.counters.rack_marked_lost += u64::from(marked);
+        self.rack.timer = timer;
+        marked > 0
+    }
+
+    /// The RACK timer expired (RFC 8985 6.2 step 5): the segments it
+    /// waited for are lost if nothing arrived for them meanwhile.
+    fn on_rack_timer(&mut self, ctx: &mut Ctx) {
+        self.rack.timer = None;
+        if !self.sack_mode() {
+            return;
+        }
+        if self.rack_detect_loss(ctx) {
+            ctx.counters.rack_timer_losses += 1;
+            if !self.in_recovery {
+                self.enter_recovery(ctx);
+                self.prr_update(0);
+            }
+            self.output(ctx);
         }
     }
 
@@ -1290,7 +1696,10 @@ impl Conn {
             _ => {}
         }
         let mut sent = false;
-        loop {
+        if self.sack_mode() {
+            sent = self.transmit(ctx);
+        }
+        while !self.sack_mode() {
             let in_flight = self.snd_nxt.wrapping_sub(self.snd_una);
             let wnd = self.snd_wnd.min(self.cwnd);
             let avail = wnd.saturating_sub(in_flight);
@@ -1373,6 +1782,9 @@ impl Conn {
                 ctx.counters.retransmits += 1;
             } else if !probe && self.rtt_probe.is_none() {
                 self.rtt_probe = Some((end, ctx.now));
+            }
+            if !probe {
+                self.note_sent(ctx.now, s, end);
             }
             if seq::gt(end, self.snd_max) {
                 self.snd_max = end;
@@ -1489,167 +1901,187 @@ impl Conn {
         b
     }
 
-    /// Adds the peer's SACK blocks to the scoreboard (RFC 6675 4),
-    /// skipping D-SACKs (at or below the ACK) and clamping to what we sent.
-    fn take_sack(&mut self, seg: &TcpRepr) {
-        if seg.options.sack.is_empty() {
+    /// Marks the segments the peer's SACK blocks cover whole as SACKed
+    /// (RFC 6675 4), each a delivery for RACK (in ascending order, RFC
+    /// 8985 6.2), skipping D-SACKs (at or below the ACK). A segment only
+    /// partly covered stays unSACKed, so tiny blocks cost nothing.
+    fn take_sack(&mut self, now: Instant, seg: &TcpRepr, echo: Option<u32>) {
+        if seg.options.sack.is_empty() || self.sent.is_empty() {
             return;
-        }
-        for &(l, r) in seg.options.sack.as_slice() {
-            if seq::le(r, seg.ack) || seq::le(r, self.snd_una) {
-                continue;
-            }
-            let l = if seq::lt(l, self.snd_una) {
-                self.snd_una
-            } else {
-                l
-            };
-            let r = if seq::gt(r, self.snd_max) {
-                self.snd_max
-            } else {
-                r
-            };
-            if !seq::lt(l, r) {
-                continue;
-            }
-            self.scoreboard.push((l, r));
         }
         let base = self.snd_una;
-        self.scoreboard.sort_by_key(|&(l, _)| l.wrapping_sub(base));
-        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(self.scoreboard.len());
-        for (l, r) in self.scoreboard.drain(..) {
-            match merged.last_mut() {
-                Some(last) if seq::le(l, last.1) => {
-                    if seq::gt(r, last.1) {
-                        last.1 = r;
+        let mut blocks: Vec<(u32, u32)> = seg
+            .options
+            .sack
+            .as_slice()
+            .iter()
+            .copied()
+            .filter(|&(l, r)| {
+                seq::gt(r, seg.ack) && seq::gt(r, base) && seq::lt(l, r) && seq::le(r, self.snd_max)
+            })
+            .collect();
+        blocks.sort_by_key(|&(l, _)| l.wrapping_sub(base));
+        let rack = self.sack_mode();
+        for (l, r) in blocks {
+            let l = if seq::lt(l, base) { base } else { l };
+            let mut i = self.sent.partition_point(|g| seq::lt(g.start, l));
+            while let Some(g) = self.sent.get_mut(i) {
+                if !seq::le(g.end, r) {
+                    break;
+                }
+                i += 1;
+                if g.sacked {
+                    continue;
+                }
+                g.sacked = true;
+                let g = *g;
+                self.sacked_bytes = self.sacked_bytes.saturating_add(g.len());
+                self.sacked_segs += 1;
+                if g.lost {
+                    self.lost_bytes = self.lost_bytes.saturating_sub(g.len());
+                    if let Some(x) = self.sent.get_mut(i - 1) {
+                        x.lost = false;
                     }
                 }
-                _ => merged.push((l, r)),
-            }
-        }
-        merged.truncate(MAX_SACK_RANGES);
-        self.scoreboard = merged;
-    }
-
-    /// The holes below the highest SACKed byte, plus (with `tail`) the
-    /// unSACKed run above it up to SND.MAX.
-    fn holes(&self, tail: bool) -> Vec<(u32, u32)> {
-        let mut v = Vec::new();
-        let mut at = self.snd_una;
-        for &(l, r) in &self.scoreboard {
-            if seq::lt(at, l) {
-                v.push((at, l));
-            }
-            at = r;
-        }
-        if tail && seq::lt(at, self.snd_max) {
-            v.push((at, self.snd_max));
-        }
-        v
-    }
-
-    /// RFC 6675 4 IsLost: DupThresh discontiguous SACKed ranges above `s`,
-    /// or more than (DupThresh - 1) * SMSS bytes SACKed above it.
-    fn is_lost(&self, s: u32) -> bool {
-        let (mut ranges, mut bytes) = (0u32, 0u32);
-        for &(l, r) in &self.scoreboard {
-            if seq::gt(r, s) {
-                ranges += 1;
-                let from = if seq::gt(l, s) { l } else { s };
-                bytes = bytes.saturating_add(r.wrapping_sub(from));
-            }
-        }
-        ranges >= DUP_THRESH || bytes > (DUP_THRESH - 1) * self.snd_mss
-    }
-
-    /// RFC 6675 4 SetPipe: bytes believed in the network: unSACKed and not
-    /// lost, plus what was retransmitted in this recovery.
-    fn pipe(&self) -> u32 {
-        let mut pipe = 0u32;
-        for (a, b) in self.holes(true) {
-            let rx_end = if seq::le(self.high_rxt, a) {
-                a
-            } else if seq::ge(self.high_rxt, b) {
-                b
-            } else {
-                self.high_rxt
-            };
-            pipe = pipe.saturating_add(rx_end.wrapping_sub(a));
-            if seq::lt(rx_end, b) && !self.is_lost(rx_end) {
-                pipe = pipe.saturating_add(b.wrapping_sub(rx_end));
-            }
-        }
-        pipe
-    }
-
-    /// RFC 6675 5 (C) with NextSeg: while cwnd - pipe >= 1 SMSS, resend the
-    /// first lost unSACKed data above HighRxt, or else send new data;
-    /// always within the send window.
-    fn sack_send(&mut self, ctx: &mut Ctx) {
-        let mss = self.seg_mss();
-        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
-        for _ in 0..256 {
-            if self.pipe().saturating_add(mss) > self.cwnd {
-                break;
-            }
-            let lost = self.holes(false).into_iter().find_map(|(a, b)| {
-                let s = if seq::gt(self.high_rxt, a) {
-                    self.high_rxt
-                } else {
-                    a
-                };
-                (seq::lt(s, b) && self.is_lost(s)).then(|| (s, b.wrapping_sub(s).min(mss)))
-            });
-            let (s, limit) = match lost {
-                Some(x) => x,
-                None if self.snd_nxt == self.snd_max => (self.snd_nxt, mss),
-                None => break,
-            };
-            if !seq::lt(s, wnd_end) {
-                break;
-            }
-            let (len, fin) = self.segment_at(s, limit.min(wnd_end.wrapping_sub(s)));
-            if len == 0 && !fin {
-                break;
-            }
-            self.emit(ctx, s, len, fin, false);
-            let end = s.wrapping_add(len + u32::from(fin));
-            if lost.is_some() {
-                self.high_rxt = end;
-                self.log_rtx(s);
-            } else {
-                self.snd_nxt = end;
+                if rack {
+                    self.rack_delivered(now, &g, echo);
+                }
             }
         }
     }
 
-    /// Notes a retransmission in recovery, with the SND.MAX it went behind.
-    fn log_rtx(&mut self, s: u32) {
-        if self.rtx_log.len() < 4096 {
-            self.rtx_log.push((s, self.snd_max));
-        }
-    }
-
-    /// A retransmission of SND.UNA that was lost again: RFC 6675 resends a
-    /// segment once per recovery, so it would wait for the RTO. Like RACK
-    /// (RFC 8985 6.2, without its reordering window) and Linux's older
-    /// lost-retransmit marking, it is lost once more than (DupThresh - 1)
-    /// segments sent after it are SACKed (the IsLost rule above its
-    /// SND.MAX at the time): resend it and watch the new copy.
-    fn lost_retransmit(&mut self, ctx: &mut Ctx) {
-        let una = self.snd_una;
-        let Some(i) = self.rtx_log.iter().position(|&(s, _)| s == una) else {
+    /// Splits the scoreboard's segment holding `at` (not at its start)
+    /// in two; both keep its state.
+    fn split_sent(&mut self, at: u32) {
+        let i = self.sent.partition_point(|g| seq::le(g.end, at));
+        let Some(g) = self.sent.get_mut(i) else {
             return;
         };
-        let fence = self.rtx_log[i].1;
-        if !seq::lt(fence, self.snd_max) || !self.is_lost(fence) || self.snd_wnd == 0 {
+        if !seq::lt(g.start, at) {
             return;
         }
-        let (len, fin) = self.segment_at(una, self.snd_wnd.min(self.seg_mss()));
-        if len > 0 || fin {
-            self.emit(ctx, una, len, fin, false);
-            self.rtx_log[i].1 = self.snd_max;
+        let mut tail = *g;
+        g.end = at;
+        tail.start = at;
+        self.sent.insert(i + 1, tail);
+    }
+
+    /// Puts a segment sent now, `s` to `end`, on the scoreboard: a new
+    /// one at the end, or for a retransmission a new send time on the
+    /// segments it covers, no longer lost (RFC 8985 6.1).
+    fn note_sent(&mut self, now: Instant, s: u32, end: u32) {
+        if seq::lt(s, self.snd_max) {
+            let stop = if seq::lt(end, self.snd_max) {
+                end
+            } else {
+                self.snd_max
+            };
+            self.split_sent(s);
+            self.split_sent(stop);
+            let mut i = self.sent.partition_point(|g| seq::lt(g.start, s));
+            let mut unlost = 0u32;
+            while let Some(g) = self.sent.get_mut(i) {
+                if !seq::le(g.end, stop) {
+                    break;
+                }
+                if g.lost {
+                    g.lost = false;
+                    unlost = unlost.saturating_add(g.len());
+                }
+                g.retransmitted = true;
+                g.xmit = now;
+                i += 1;
+            }
+            self.lost_bytes = self.lost_bytes.saturating_sub(unlost);
+            if seq::gt(stop, self.rack.rtx_high) {
+                self.rack.rtx_high = stop;
+            }
         }
+        let from = if seq::gt(self.snd_max, s) {
+            self.snd_max
+        } else {
+            s
+        };
+        if seq::lt(from, end) {
+            self.sent.push_back(Sent {
+                start: from,
+                end,
+                xmit: now,
+                retransmitted: false,
+                sacked: false,
+                lost: false,
+            });
+        }
+    }
+
+    /// With SACK (RFC 6675 5 (C), NextSeg; RFC 6937): while the window
+    /// has room above the pipe, resend the first segment marked lost,
+    /// else send new data; always within the send window. True if
+    /// anything went.
+    fn transmit(&mut self, ctx: &mut Ctx) -> bool {
+        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+        let mut pipe = self.pipe();
+        let mut sent = false;
+        let mut from = 0;
+        for _ in 0..1024 {
+            let mss = self.seg_mss();
+            let room = self.cwnd.saturating_sub(pipe);
+            let lost = if self.lost_bytes > 0 {
+                let i = from
+                    + self
+                        .sent
+                        .range(from..)
+                        .position(|g| g.lost && !g.sacked)
+                        .unwrap_or(self.sent.len() - from);
+                from = i;
+                self.sent.get(i).map(|g| (g.start, g.len()))
+            } else {
+                None
+            };
+            let (s, len, fin) = match lost {
+                Some((s, glen)) => {
+                    if room < mss.min(glen) || !seq::lt(s, wnd_end) {
+                        break;
+                    }
+                    let (len, fin) = self.segment_at(s, glen.min(mss).min(wnd_end.wrapping_sub(s)));
+                    if len == 0 && !fin {
+                        break;
+                    }
+                    (s, len, fin)
+                }
+                None => {
+                    let s = self.snd_nxt;
+                    let wnd_room = if seq::lt(s, wnd_end) {
+                        wnd_end.wrapping_sub(s)
+                    } else {
+                        0
+                    };
+                    let (len, fin) = self.segment_at(s, room.min(wnd_room));
+                    if len == 0 && !fin {
+                        break;
+                    }
+                    // RFC 1122 4.2.3.4 (sender SWS avoidance): a short
+                    // segment only if it empties the queue or nothing is
+                    // in flight.
+                    let (whole, _) = self.segment_at(s, u32::MAX);
+                    if len < whole && len < mss && pipe > 0 {
+                        break;
+                    }
+                    (s, len, fin)
+                }
+            };
+            self.emit(ctx, s, len, fin, false);
+            let end = s.wrapping_add(len + u32::from(fin));
+            if lost.is_none() {
+                self.snd_nxt = end;
+            }
+            if self.in_recovery {
+                self.prr_out = self.prr_out.saturating_add(len + u32::from(fin));
+            }
+            pipe = pipe.saturating_add(len + u32::from(fin));
+            sent = true;
+        }
+        sent
     }
 
     /// `len` bytes of the send buffer from sequence number `seq`, as the
@@ -1683,6 +2115,7 @@ impl Conn {
             self.orphan_deadline(),
             self.keepalive_at(),
             self.tlp_at,
+            self.rack.timer,
         ]
         .into_iter()
         .flatten()
@@ -1751,6 +2184,9 @@ impl Conn {
             self.ack_now = true;
             self.output(ctx);
         }
+        if self.rack.timer.is_some_and(|t| t <= now) {
+            self.on_rack_timer(ctx);
+        }
         if self.tlp_at.is_some_and(|t| t <= now) {
             self.on_tlp(ctx);
         }
@@ -1767,7 +2203,8 @@ impl Conn {
 
     /// Arms the tail loss probe (RFC 8985 7.2): PTO = 2 SRTT, plus the
     /// worst-case delayed ACK when one segment is in flight; only with SACK
-    /// (the probe's ACK must say what arrived), outside recovery, one probe
+    /// (the probe's ACK must say what arrived), outside recovery, while
+    /// nothing is SACKed (then RACK's timer watches the tail), one probe
     /// per episode, and only if it fires before the RTO.
     fn arm_tlp(&mut self, now: Instant) {
         self.tlp_at = None;
@@ -1776,6 +2213,7 @@ impl Conn {
         };
         if !self.sack_ok
             || self.in_recovery
+            || self.sacked_segs > 0
             || self.tlp_end.is_some()
             || self.snd_una == self.snd_max
             || !matches!(
@@ -1867,18 +2305,53 @@ impl Conn {
             self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
         }
         self.cwnd = mss;
-        self.in_recovery = false;
-        self.rtx_log.clear();
         self.dup_acks = 0;
-        // RFC 2018 8: after a timeout SACK information is not trusted (the
-        // receiver may have reneged): go back N from SND.UNA.
-        self.scoreboard.clear();
-        self.high_rxt = self.snd_una;
         // RFC 6582 4: no fast retransmit for data sent before the timeout.
         self.recover = self.snd_max;
         self.rto = (self.rto * 2).min(MAX_RTO);
+        if self.sack_mode() {
+            self.rto_keep_scoreboard(ctx);
+            return;
+        }
+        self.in_recovery = false;
         // Go back N: resend from the oldest unacknowledged byte (or the SYN).
         self.snd_nxt = self.snd_una;
+        self.output(ctx);
+    }
+
+    /// A timeout with SACK: the scoreboard is kept (RFC 6675 5.1; RFC
+    /// 2018 8 only advises clearing it, against a receiver that reneged,
+    /// which a SACKed SND.UNA shows: then it is cleared, as Linux does).
+    /// RFC 8985 6.3: SND.UNA and every segment sent more than RACK.rtt +
+    /// reo_wnd ago is lost; those go again from SND.UNA up as slow start
+    /// opens the window, the SACKed ones never.
+    fn rto_keep_scoreboard(&mut self, ctx: &mut Ctx) {
+        if self.sent.front().is_some_and(|g| g.sacked) {
+            for g in self.sent.iter_mut() {
+                g.sacked = false;
+            }
+            self.sacked_bytes = 0;
+            self.sacked_segs = 0;
+        }
+        self.in_recovery = true;
+        self.rto_recovery = true;
+        let wait = self.rack.rtt + self.reo_wnd();
+        let now = ctx.now;
+        let mut newly_lost = 0u32;
+        for (i, g) in self.sent.iter_mut().enumerate() {
+            if g.sacked || g.lost {
+                continue;
+            }
+            if i == 0 || g.xmit + wait <= now {
+                g.lost = true;
+                newly_lost = newly_lost.saturating_add(g.len());
+            }
+        }
+        self.lost_bytes = self.lost_bytes.saturating_add(newly_lost);
+        self.rack.timer = None;
+        // RFC 6298 5.4: the first segment goes now, whatever is still in
+        // the pipe (Linux: cwnd = packets in flight + 1).
+        self.cwnd = self.pipe().saturating_add(self.snd_mss);
         self.output(ctx);
     }
 

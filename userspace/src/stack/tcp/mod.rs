@@ -321,6 +321,15 @@ pub struct TcpCounters {
     /// Probes that resent the last segment and repaired a loss (no D-SACK
     /// said the original had arrived).
     pub tail_loss_probe_recoveries: u64,
+    /// Segments RACK marked lost (RFC 8985 6.2): sent before one that
+    /// was delivered, and not delivered within RACK.rtt + reo_wnd.
+    pub rack_marked_lost: u64,
+    /// RACK reordering timer expiries that marked a loss (the losses a
+    /// tail, or a retransmission, would otherwise wait for an RTO for).
+    pub rack_timer_losses: u64,
+    /// Initial slow starts HyStart++ ended because the delay grew
+    /// (RFC 9406), before any loss.
+    pub hystart_exits: u64,
     /// Keep-alive probes sent (RFC 9293 3.8.4).
     pub keepalive_probes: u64,
     /// Connections aborted after unanswered keep-alive probes.

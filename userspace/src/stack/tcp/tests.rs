@@ -2294,3 +2294,328 @@ fn one_percent_loss_both_ways_repairs_without_timeouts() {
     let total = total.get();
     assert!(total <= 1, "{total} timeouts over ten 5 MB transfers");
 }
+
+/// `established` with a handshake round trip of `rtt_ms` (the first RTT
+/// sample and RACK's min RTT), and a window of 60000 << 7 bytes.
+fn established_rtt(rtt_ms: u64) -> (Tcp, u32, ConnId) {
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    let syn = raw(80, Flags::SYN, PEER_ISS, 0, linux_syn_options(), b"");
+    b.receive(ms(0), A, B, &syn);
+    let snd = out(&mut b)[0].seq.wrapping_add(1);
+    b.receive(ms(rtt_ms), A, B, &ack_with_window(snd, 60000));
+    assert!(out(&mut b).is_empty());
+    let id = b.accept(80).unwrap();
+    (b, snd, id)
+}
+
+/// RFC 8985 6.2: a segment sent before one that was SACKed is lost only
+/// once RACK.rtt + reo_wnd has passed since it was sent; the RACK timer
+/// (in `poll_at`) fires exactly then, before the TLP and the RTO. Here
+/// min RTT = 40 ms, so reo_wnd = 10 ms with one segment SACKed: the data
+/// went at 100 ms, the SACK came at 140 ms, the loss is due at 150 ms.
+#[test]
+fn rack_marks_a_loss_after_the_reordering_window_not_before() {
+    let (mut b, snd, id) = established_rtt(40);
+    b.send(ms(100), id, &[5u8; 3 * 1448]).unwrap();
+    let first = out(&mut b);
+    assert_eq!(first.iter().map(|o| o.len).collect::<Vec<_>>(), [1448; 3]);
+    // The first segment is lost: the second is SACKed, the third on its way.
+    let sack = [(snd + 1448, snd + 2 * 1448)];
+    b.receive(
+        ms(140),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd, (140, 0), &sack, b""),
+    );
+    assert!(out(&mut b).is_empty(), "marked lost before reo_wnd passed");
+    assert_eq!(b.poll_at(), Some(ms(150)), "the RACK timer");
+    b.poll(ms(150) - Duration::from_micros(1));
+    assert!(out(&mut b).is_empty());
+    b.poll(ms(150));
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!((o[0].seq, o[0].len), (snd, 1448));
+    let c = b.counters();
+    assert_eq!((c.rack_timer_losses, c.rack_marked_lost), (1, 1), "{c:?}");
+    assert_eq!(
+        (c.fast_retransmits, c.timeouts, c.tail_loss_probes),
+        (1, 0, 0)
+    );
+}
+
+/// RFC 8985 6.2 (DupThresh equivalent): with three segments SACKed and
+/// no reordering seen the window is 0: the hole is lost at once.
+#[test]
+fn rack_marks_a_loss_at_once_with_three_segments_sacked() {
+    let (mut b, snd, id) = established_rtt(40);
+    // Grow the window past four segments first (slow start, two ACKs).
+    let mut una = snd;
+    for k in 0..2 {
+        b.send(ms(50 + k), id, &[5u8; 3 * 1448]).unwrap();
+        let n: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
+        assert_eq!(n, 3 * 1448);
+        una += n;
+        b.receive(ms(51 + k), A, B, &ack_with_window(una, 60000));
+        assert!(out(&mut b).is_empty());
+    }
+    b.send(ms(100), id, &[5u8; 4 * 1448]).unwrap();
+    assert_eq!(out(&mut b).len(), 4);
+    let sack = [(una + 1448, una + 4 * 1448)];
+    b.receive(
+        ms(140),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, una, (140, 0), &sack, b""),
+    );
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!((o[0].seq, o[0].len), (una, 1448));
+    assert_eq!(b.counters().rack_timer_losses, 0);
+}
+
+/// RFC 8985 6.2: a retransmission that is lost again is found by RACK
+/// like any other segment (a segment sent after it was delivered) and
+/// sent a third time, with no timeout.
+#[test]
+fn a_lost_retransmission_is_found_without_a_timeout() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    run_with_seeds(0..6, |seed| {
+        let mut ca = super::sim::config(A);
+        let mut cb = super::sim::config(B);
+        ca.snd_buf = 4 * 1024 * 1024;
+        cb.rcv_buf = 4 * 1024 * 1024;
+        let mut sim = Sim::with_configs(ca, cb, LinkConfig::clean(5), seed);
+        let (ca, cb) = connected(&mut sim);
+        let mut n = 0;
+        let mut target = None;
+        let sendings = Rc::new(Cell::new(0));
+        let count = sendings.clone();
+        sim.drop_a_to_b = Some(Box::new(move |r: &TcpRepr| {
+            if r.payload.is_empty() {
+                return false;
+            }
+            n += 1;
+            if n == 300 {
+                target = Some(r.seq);
+            }
+            if target == Some(r.seq) {
+                count.set(count.get() + 1);
+                // The original and the first retransmission.
+                return count.get() <= 2;
+            }
+            false
+        }));
+        let data = pattern(3_000_000, seed);
+        let got = transfer(&mut sim, ca, cb, &data, STEPS * 10);
+        assert_eq!(fnv1a(&got), fnv1a(&data));
+        let c = sim.a.counters();
+        assert_eq!(sendings.get(), 3, "{c:?}");
+        assert_eq!(c.timeouts, 0, "{c:?}");
+        assert_eq!(c.retransmits, 2, "{c:?}");
+        assert_eq!(c.fast_retransmits, 1, "{c:?}");
+    });
+}
+
+/// RFC 8985 6.2: a segment delayed by less than the reordering window
+/// (a quarter of the 20 ms min RTT) is not retransmitted once reordering
+/// has been seen: at most the first such delay costs a (spurious)
+/// recovery; its D-SACK marks reordering.
+#[test]
+fn reordering_within_the_window_causes_no_spurious_retransmissions() {
+    run_with_many_seeds(|seed| {
+        let link = LinkConfig {
+            delay: Duration::from_millis(10),
+            reorder: 20,
+            reorder_extra: Duration::from_millis(2),
+            ..LinkConfig::default()
+        };
+        let mut sim = Sim::new(link, seed);
+        let (ca, cb) = connected(&mut sim);
+        let data = pattern(2_000_000, seed);
+        let got = transfer(&mut sim, ca, cb, &data, STEPS * 10);
+        assert_eq!(fnv1a(&got), fnv1a(&data));
+        let (a, b) = (sim.a.counters(), sim.b.counters());
+        assert!(b.out_of_order > 10, "reordered: {b:?}");
+        // One recovery at most (its retransmissions: the segments held
+        // back together then), against one per reordering without RACK.
+        assert!(a.fast_retransmits <= 1, "{a:?}");
+        assert!(a.retransmits <= 4, "{a:?}");
+        assert_eq!(a.timeouts, 0, "{a:?}");
+    });
+}
+
+/// RFC 6675 5.1 / RFC 8985 6.3: a timeout keeps the scoreboard: the
+/// first segment of a burst and its fast retransmission are lost, the
+/// other nine were SACKed; after the RTO only the first goes again (not
+/// go-back-N through all ten).
+#[test]
+fn a_timeout_keeps_the_scoreboard_and_resends_only_unsacked_data() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    run_with_many_seeds(|seed| {
+        let mut sim = Sim::new(LinkConfig::clean(5), seed);
+        let (ca, cb) = connected(&mut sim);
+        // Warm up: an RTT estimate and a window of more than ten segments.
+        let warm = pattern(200_000, seed);
+        let mut got = Vec::new();
+        sim.a.send(sim.now, ca, &warm).unwrap();
+        assert!(sim.run(STEPS, |s| {
+            drain(&mut s.b, s.now, cb, &mut got).unwrap();
+            got.len() == warm.len()
+        }));
+        sim.advance(Duration::from_secs(1));
+        assert!(sim.a.connections()[0].cwnd > 12 * 1448);
+        let armed = Rc::new(Cell::new(false));
+        let on = armed.clone();
+        let mut first = None;
+        let mut dropped = 0;
+        sim.drop_a_to_b = Some(Box::new(move |r| {
+            if r.payload.is_empty() || !on.get() {
+                return false;
+            }
+            let s = *first.get_or_insert(r.seq);
+            if r.seq == s && dropped < 2 {
+                dropped += 1;
+                return true;
+            }
+            false
+        }));
+        armed.set(true);
+        sim.record = true;
+        let before = sim.a.counters().clone();
+        let burst = pattern(10 * 1448, seed + 1);
+        assert_eq!(sim.a.send(sim.now, ca, &burst).unwrap(), burst.len());
+        got.clear();
+        assert!(sim.run(STEPS, |s| {
+            drain(&mut s.b, s.now, cb, &mut got).unwrap();
+            got.len() == burst.len()
+        }));
+        assert_eq!(got, burst);
+        let c = sim.a.counters();
+        assert_eq!(c.timeouts, before.timeouts + 1, "{c:?}");
+        assert_eq!(
+            c.retransmits,
+            before.retransmits + 2,
+            "only the lost one: {c:?}"
+        );
+        let resent: Vec<u32> = sim
+            .parsed_trace()
+            .iter()
+            .filter(|(to_b, r)| *to_b && !r.payload.is_empty())
+            .map(|(_, r)| r.seq)
+            .collect();
+        // On the link (the two dropped sendings are not): the other nine
+        // once each, then the first, once.
+        assert_eq!(resent.len(), 10, "{resent:?}");
+        let mut distinct = resent.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 10, "{resent:?}");
+    });
+}
+
+/// RFC 9406: CUBIC's initial slow start ends without a loss when the
+/// round trip grows (here from 20 to 40 ms once the window passed 64
+/// segments: a queue building): Conservative Slow Start for five rounds,
+/// then congestion avoidance, so the window ends far smaller than slow
+/// start's. A steady delay keeps slow start.
+#[test]
+fn hystart_leaves_slow_start_when_the_delay_grows() {
+    run_with_seeds(0..4, |seed| {
+        let mut end_cwnd = Vec::new();
+        for grow in [false, true] {
+            let mut ca = super::sim::config(A);
+            let mut cb = super::sim::config(B);
+            ca.snd_buf = 16 * 1024 * 1024;
+            cb.rcv_buf = 16 * 1024 * 1024;
+            let mut sim = Sim::with_configs(ca, cb, LinkConfig::clean(10), seed);
+            let (ca, cb) = connected(&mut sim);
+            let data = pattern(4_000_000, seed);
+            let (mut sent, mut got) = (0, Vec::new());
+            assert!(sim.run(STEPS * 10, |s| {
+                if sent < data.len() {
+                    sent += s.a.send(s.now, ca, &data[sent..]).unwrap();
+                }
+                drain(&mut s.b, s.now, cb, &mut got).unwrap();
+                if grow && s.a.connections()[0].cwnd > 64 * 1448 {
+                    s.link.delay = Duration::from_millis(20);
+                }
+                got.len() == data.len()
+            }));
+            assert_eq!(fnv1a(&got), fnv1a(&data));
+            let c = sim.a.counters();
+            assert_eq!((c.fast_retransmits, c.timeouts), (0, 0), "{c:?}");
+            assert_eq!(c.hystart_exits, u64::from(grow), "grow {grow}: {c:?}");
+            end_cwnd.push(sim.a.connections()[0].cwnd);
+        }
+        assert!(end_cwnd[1] < end_cwnd[0] / 2, "{end_cwnd:?}");
+    });
+}
+
+/// RTT samples come from the scoreboard's send times, to the microsecond
+/// (TSecr counts milliseconds: on a LAN every sample would read 0 or 1
+/// ms): a 300 µs round trip gives SRTT 300 µs, so the tail loss probe is
+/// due 2 SRTT = 600 µs after the ACK.
+#[test]
+fn rtt_samples_are_timed_to_the_microsecond() {
+    let us = |n: u64| ms(0) + Duration::from_micros(n);
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    let syn = raw(80, Flags::SYN, PEER_ISS, 0, linux_syn_options(), b"");
+    b.receive(us(0), A, B, &syn);
+    let snd = out(&mut b)[0].seq.wrapping_add(1);
+    b.receive(us(300), A, B, &ack_with_window(snd, 60000));
+    let id = b.accept(80).unwrap();
+    b.send(us(10_000), id, &[1u8; 3 * 1448]).unwrap();
+    let o = out(&mut b);
+    assert_eq!(o.len(), 3);
+    let tsval = o[0].options.timestamps.unwrap().0;
+    // One acknowledged 300 µs later, the TSecr echoing its TSval; two
+    // still out (one alone would add 200 ms to the probe's timeout).
+    b.receive(
+        us(10_300),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd + 1448, (5, tsval), &[], b""),
+    );
+    assert!(out(&mut b).is_empty());
+    assert_eq!(b.poll_at(), Some(us(10_300 + 600)), "TLP at 2 SRTT");
+}
+
+/// RFC 6937 3: a SACK recovery (PRR) ends with cwnd = ssthresh = 0.7 of
+/// the window before the loss (CUBIC), not the flight left when the last
+/// ACK came (here nothing: the full ACK drained it), which would leave a
+/// window of two segments to slow-start from.
+#[test]
+fn a_sack_recovery_ends_with_the_window_at_ssthresh() {
+    let (mut b, snd, id) = established_rtt(40);
+    let mut una = snd;
+    for k in 0..2 {
+        b.send(ms(50 + k), id, &[5u8; 3 * 1448]).unwrap();
+        let n: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
+        una += n;
+        b.receive(ms(51 + k), A, B, &ack_with_window(una, 60000));
+        assert!(out(&mut b).is_empty());
+    }
+    let before = b.connections()[1].cwnd;
+    b.send(ms(100), id, &[5u8; 5 * 1448]).unwrap();
+    assert_eq!(out(&mut b).len(), 5);
+    // The first is lost, the other four SACKed: RACK, recovery, resend.
+    let sack = [(una + 1448, una + 5 * 1448)];
+    b.receive(
+        ms(140),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, una, (140, 0), &sack, b""),
+    );
+    let o = out(&mut b);
+    assert_eq!((o.len(), o[0].seq), (1, una));
+    assert_eq!(b.counters().fast_retransmits, 1);
+    // The resend arrives: everything is acknowledged.
+    b.receive(ms(180), A, B, &ack_with_window(una + 5 * 1448, 60000));
+    let after = b.connections()[1].cwnd;
+    let beta = (f64::from(before) * 0.7) as u32;
+    assert!(after + 1 >= beta && after <= before, "{before} -> {after}");
+}

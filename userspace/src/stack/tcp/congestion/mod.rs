@@ -5,9 +5,12 @@
 //! ACK and what `ssthresh` becomes on a congestion event.
 //!
 //! - `reno.rs`: slow start, congestion avoidance and halving (RFC 5681);
-//! - `cubic.rs`: CUBIC (RFC 9438), the default, as in Linux.
+//! - `cubic.rs`: CUBIC (RFC 9438), the default, as in Linux;
+//! - `hystart.rs`: HyStart++ (RFC 9406), leaving CUBIC's initial slow
+//!   start when the delay grows.
 
 mod cubic;
+mod hystart;
 mod reno;
 
 use std::time::Duration;
@@ -16,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stack::time::Instant;
 pub use cubic::Cubic;
+pub use hystart::{HyStart, Phase, CSS_GROWTH_DIVISOR};
 pub use reno::Reno;
 
 /// Which algorithm a connection uses (`TcpConfig::congestion`, `--tcp-cc`).
