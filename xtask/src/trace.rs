@@ -305,6 +305,38 @@ fn journeys(
             &client(&["ip", "-6", "neigh", "show", STACK_ADDR6])?,
         ),
     );
+
+    // 7. IPv6 through userspace: a UDP datagram to the echo service. The
+    //    fast path hands it over; the userspace stack answers from the
+    //    neighbour cache the XDP program's NDP events filled in step 6.
+    let udp6_filter = "ip6 and udp port 7";
+    let before = stats(&xdpstack)?;
+    let seen = both_sides(daemon, &xdpstack, udp6_filter, &v6, || {
+        client(&[
+            "sh",
+            "-c",
+            &format!("printf 'hello\\n' | nc -6 -u -w 1 {STACK_ADDR6} 7"),
+        ])
+    })?;
+    let after = stats(&xdpstack)?;
+    record(blocks, "v6udp", &seen, &before, &after);
+    blocks.insert(
+        "v6udp-command".into(),
+        shown(
+            &client_line(&format!(
+                "sh -c \"printf 'hello\\n' | nc -6 -u -w 1 {STACK_ADDR6} 7\""
+            )),
+            &seen.output,
+        ),
+    );
+    count_at_least(&seen.client, "the datagram and its echo", 2)?;
+    blocks.insert(
+        "v6-stack-neigh".into(),
+        shown(
+            &stack_line("xdpstack neigh -6"),
+            &stack(&[&xdpstack, "neigh", "-6"])?,
+        ),
+    );
     Ok(())
 }
 
