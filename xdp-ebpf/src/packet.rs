@@ -115,12 +115,16 @@ impl Frame {
         }
     }
 
-    /// Six bytes (a MAC address); zeros when out of bounds.
+    /// Six bytes (a MAC address); zeros when out of bounds. Read as one
+    /// value the compiler must load here: a plain copy into a `set_mac`
+    /// of the same frame was fused into a call to a byte-by-byte `memmove`
+    /// (the two ranges might overlap), on the echo reply's path.
     #[inline(always)]
     pub fn mac(&self, off: usize) -> [u8; 6] {
         match self.bytes::<6>(off) {
-            // SAFETY: the six bytes are inside the frame (checked by `bytes`).
-            Some(p) => unsafe { *p },
+            // SAFETY: the six bytes are inside the frame (checked by `bytes`);
+            // a volatile read of them is a plain read.
+            Some(p) => unsafe { core::ptr::read_volatile(p) },
             None => [0; 6],
         }
     }
