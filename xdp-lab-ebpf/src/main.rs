@@ -15,9 +15,9 @@ use aya_ebpf::{
 };
 use xdp_ebpf::packet::Frame;
 use xdpstack_common::{
-    bench::{HARNESS_TARGET, REQUEST_HEAD_LEN},
+    bench::{RequestTail, HARNESS_TARGET, REQUEST_HEAD_LEN, REQUEST_TAIL_LEN},
     counters::PeerCounter,
-    layout::{self, eth},
+    layout::{self, eth, icmpv6, ipv6},
 };
 
 /// The reference for per-packet cost: swap the Ethernet addresses and send
@@ -84,6 +84,23 @@ fn count_peer_frame(ctx: &XdpContext) -> PeerCounter {
                 _ => PeerCounter::Other,
             }
         }
+        Some(eth::ETHERTYPE_IPV6) => {
+            // No extension headers: the replies counted are the responder's
+            // own, which carry none.
+            let icmp_at = eth::HEADER_LEN + ipv6::HEADER_LEN;
+            match (
+                frame.u8(eth::HEADER_LEN + ipv6::NEXT_HEADER),
+                frame.u8(icmp_at + icmpv6::TYPE),
+            ) {
+                (Some(ipv6::NEXT_HEADER_ICMPV6), Some(icmpv6::TYPE_ECHO_REPLY)) => {
+                    PeerCounter::Echo6Replies
+                }
+                (Some(ipv6::NEXT_HEADER_ICMPV6), Some(icmpv6::TYPE_NEIGHBOR_ADVERT)) => {
+                    PeerCounter::NeighborAdverts
+                }
+                _ => PeerCounter::Other,
+            }
+        }
         _ => PeerCounter::Other,
     };
     if let Some(p) = PEER_COUNTERS.get_ptr_mut(kind as u32) {
@@ -98,12 +115,18 @@ fn count_peer_frame(ctx: &XdpContext) -> PeerCounter {
 #[map]
 static REQUEST_HEAD: Array<[u8; REQUEST_HEAD_LEN]> = Array::with_max_entries(1, 0);
 
+/// The bytes after the head an IPv6 answer rewrites (`len` 0 for IPv4 and
+/// ARP requests, which need only the head), written with it.
+#[map]
+static REQUEST_TAIL: Array<RequestTail> = Array::with_max_entries(1, 0);
+
 /// Writes the request's first bytes back over the frame: a responder that
 /// answers in place (the fast path) leaves its reply in the frame, and both
 /// BPF_PROG_TEST_RUN modes reuse the frame's memory (normal mode runs again
 /// on the same buffer; live-frames mode recycles page-pool pages without
 /// re-initialising their data). The fast path rewrites nothing past
-/// `REQUEST_HEAD_LEN` bytes.
+/// `REQUEST_HEAD_LEN` bytes of an IPv4 or ARP request, nothing past the
+/// tail of an IPv6 one.
 #[inline(always)]
 fn restore_request(ctx: &XdpContext) -> bool {
     let frame = Frame::new(ctx);
@@ -112,9 +135,23 @@ fn restore_request(ctx: &XdpContext) -> bool {
             // SAFETY: `dst` is inside the frame (checked by `bytes`), `saved`
             // is a map value of the same size.
             unsafe { *dst = *saved };
+        }
+        _ => return false,
+    }
+    let Some(tail) = REQUEST_TAIL.get(0) else {
+        return false;
+    };
+    if tail.len == 0 {
+        return true;
+    }
+    match frame.bytes::<REQUEST_TAIL_LEN>(REQUEST_HEAD_LEN) {
+        Some(dst) => {
+            // SAFETY: as above, `dst` inside the frame, `tail.bytes` the
+            // same size.
+            unsafe { *dst = tail.bytes };
             true
         }
-        _ => false,
+        None => false,
     }
 }
 

@@ -90,6 +90,10 @@ enum Task {
         /// Use this xdpstack binary (built with `--features lab`) instead of building the release one
         #[arg(long)]
         binary: Option<std::path::PathBuf>,
+        /// Run only one section: `ipv6` (ICMPv6 echo and NS floods, ping -6 -f,
+        /// their per-packet cost; writes results-ipv6.json)
+        #[arg(long, value_parser = ["ipv6"])]
+        only: Option<String>,
     },
     /// Run the cargo-fuzz targets (parsers, stack input), each for --time seconds
     Fuzz {
@@ -186,6 +190,7 @@ fn dispatch(task: Task) -> Result<()> {
             cost_repeat,
             tcp_bytes,
             binary,
+            only,
         } => {
             let mut opts = if quick {
                 BenchOptions::quick()
@@ -202,7 +207,10 @@ fn dispatch(task: Task) -> Result<()> {
             opts.cost_repeat = cost_repeat.unwrap_or(opts.cost_repeat);
             opts.tcp_bytes = tcp_bytes.unwrap_or(opts.tcp_bytes);
             opts.binary = binary;
-            bench::run(&opts).map(|_| ())
+            match only.as_deref() {
+                Some("ipv6") => bench::run_ipv6(&opts).map(|_| ()),
+                _ => bench::run(&opts).map(|_| ()),
+            }
         }
         Task::Fuzz { time, targets } => {
             setup::ensure_cargo_fuzz()?;
