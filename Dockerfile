@@ -1,6 +1,6 @@
 # xdpstack in containers: the course topology of docker-compose.yml.
 #
-#   client  Debian slim with the course's tools (ping, arping, tcpdump, curl, nc)
+#   client  Debian slim with the course's tools (ping, arping, ndisc6, tcpdump, curl, nc)
 #   build   the pinned toolchains (through `cargo xtask setup`, the same path as a
 #           developer's machine and CI) and `xdpstack` in release mode
 #   stack   Debian slim with the xdpstack binary, iproute2 and tcpdump (the default)
@@ -13,7 +13,7 @@
 FROM debian:bookworm-slim AS client
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      iputils-ping arping tcpdump iproute2 curl netcat-openbsd ethtool \
+      iputils-ping arping tcpdump iproute2 curl netcat-openbsd ethtool ndisc6 \
  && rm -rf /var/lib/apt/lists/*
 CMD ["sleep", "infinity"]
 
@@ -51,4 +51,4 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends libelf1 iproute2 tcpdump ethtool \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/xdpstack /usr/local/bin/xdpstack
-CMD ["xdpstack", "run", "--iface", "eth0", "--ip", "10.10.0.4/24"]
+CMD ["xdpstack", "run", "--iface", "eth0", "--ip", "10.10.0.4/24", "--ip6", "fd00:10:10::4/64"]

@@ -81,14 +81,20 @@ pub enum PeerCounter {
     ArpReplies,
     EchoReplies,
     Other,
+    /// ICMPv6 echo replies (RFC 4443 4.2).
+    Echo6Replies,
+    /// Neighbor Advertisements (RFC 4861 4.4): IPv6's ARP replies.
+    NeighborAdverts,
 }
 
 impl PeerCounter {
-    pub const COUNT: usize = 3;
-    pub const ALL: [PeerCounter; 3] = [
+    pub const COUNT: usize = 5;
+    pub const ALL: [PeerCounter; 5] = [
         PeerCounter::ArpReplies,
         PeerCounter::EchoReplies,
         PeerCounter::Other,
+        PeerCounter::Echo6Replies,
+        PeerCounter::NeighborAdverts,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -96,6 +102,21 @@ impl PeerCounter {
             PeerCounter::ArpReplies => "arp_replies",
             PeerCounter::EchoReplies => "echo_replies",
             PeerCounter::Other => "other",
+            PeerCounter::Echo6Replies => "echo6_replies",
+            PeerCounter::NeighborAdverts => "neighbor_adverts",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PeerCounter;
+
+    #[test]
+    fn peer_counters_index_in_order() {
+        assert_eq!(PeerCounter::ALL.len(), PeerCounter::COUNT);
+        for (i, c) in PeerCounter::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "{}", c.name());
         }
     }
 }

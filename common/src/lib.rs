@@ -35,6 +35,7 @@ pub mod names {
         pub const HARNESS_PROGRAM: &str = "cost_harness";
         pub const NOP_TX_PROGRAM: &str = "nop_tx";
         pub const REQUEST_HEAD_MAP: &str = "REQUEST_HEAD";
+        pub const REQUEST_TAIL_MAP: &str = "REQUEST_TAIL";
         pub const HARNESS_PROGS_MAP: &str = "HARNESS_PROGS";
     }
 }

@@ -88,6 +88,10 @@ pub enum FloodKind {
     Echo,
     /// ARP requests.
     Arp,
+    /// ICMPv6 echo requests (IPv6 --src-ip and --dst-ip).
+    Echo6,
+    /// Neighbor Solicitations for --dst-ip, to its solicited-node group.
+    Ns,
 }
 
 #[derive(Debug, Args)]
@@ -108,13 +112,14 @@ pub struct FloodArgs {
     pub duration: f64,
     #[arg(long)]
     pub src_mac: MacAddr,
+    /// IPv4 for echo and arp, IPv6 for echo6 and ns.
     #[arg(long)]
-    pub src_ip: Ipv4Addr,
+    pub src_ip: IpAddr,
     /// The responder's MAC (echo requests are unicast to it).
     #[arg(long)]
     pub dst_mac: MacAddr,
     #[arg(long)]
-    pub dst_ip: Ipv4Addr,
+    pub dst_ip: IpAddr,
     /// Also report bpf_stats (run_time_ns / run_cnt) of this program id.
     #[arg(long)]
     pub stats_prog_id: Option<u32>,
@@ -132,6 +137,10 @@ pub struct CostArgs {
     /// copies drained by a thread as the daemon drains them).
     #[arg(long)]
     pub capture: bool,
+    /// The IPv6 cases (Neighbor Solicitation, ICMPv6 echo) instead of the
+    /// IPv4 ones (ARP, echo).
+    #[arg(long)]
+    pub ipv6: bool,
 }
 
 #[derive(Debug, Args)]

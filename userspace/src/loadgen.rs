@@ -16,9 +16,13 @@
 //! - [`cost`]: BPF_PROG_TEST_RUN of the fast path and of the `mac_swap`
 //!   reference through the `cost_harness` program, which puts the request
 //!   back before every repetition, so each repetition answers a request.
+//!
+//! Both send IPv4 (echo, ARP) or IPv6 (ICMPv6 echo, Neighbor Solicitation)
+//! requests; an IPv6 answer rewrites more of the frame, so its request is
+//! restored in two parts (`REQUEST_HEAD` and `REQUEST_TAIL`).
 
 use std::ffi::CString;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
@@ -30,7 +34,7 @@ use aya::programs::{
 use aya::sys::Stats;
 use aya::Ebpf;
 use serde::Serialize;
-use xdpstack_common::bench::{HARNESS_TARGET, REQUEST_HEAD_LEN};
+use xdpstack_common::bench::{RequestTail, HARNESS_TARGET, REQUEST_HEAD_LEN, REQUEST_TAIL_LEN};
 use xdpstack_common::config::{FastpathConfig, FLAG_CAPTURE, FLAG_FASTPATH, FLAG_NEIGH_EVENTS};
 use xdpstack_common::counters::{Counter, PeerCounter};
 use xdpstack_common::names;
@@ -40,8 +44,9 @@ use crate::fastpath::loader::{program_mut, program_ref};
 use crate::fastpath::peer::enter_netns;
 use crate::fastpath::Fastpath;
 use crate::wire::{
-    ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
-    IpProtocol, Ipv4Packet, Ipv4Repr, MacAddr,
+    ipv6, ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet,
+    Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr,
+    MacAddr, NdpRepr, NextHeader,
 };
 
 /// What `loadgen flood` sends (the command line is `cli::FloodArgs`).
@@ -51,6 +56,40 @@ pub enum FloodKind {
     Echo,
     /// ARP requests.
     Arp,
+    /// ICMPv6 echo requests (RFC 4443 4.1).
+    Echo6,
+    /// Neighbor Solicitations for the responder's address (RFC 4861 4.3).
+    Ns,
+}
+
+impl FloodKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FloodKind::Echo => "echo",
+            FloodKind::Arp => "arp",
+            FloodKind::Echo6 => "echo6",
+            FloodKind::Ns => "ns",
+        }
+    }
+
+    pub fn is_ipv6(self) -> bool {
+        matches!(self, FloodKind::Echo6 | FloodKind::Ns)
+    }
+
+    /// Whether the request carries `payload` data bytes.
+    fn has_payload(self) -> bool {
+        matches!(self, FloodKind::Echo | FloodKind::Echo6)
+    }
+
+    /// What the peer program counts as this kind's answer.
+    fn answer(self) -> PeerCounter {
+        match self {
+            FloodKind::Echo => PeerCounter::EchoReplies,
+            FloodKind::Arp => PeerCounter::ArpReplies,
+            FloodKind::Echo6 => PeerCounter::Echo6Replies,
+            FloodKind::Ns => PeerCounter::NeighborAdverts,
+        }
+    }
 }
 
 /// A flood out of `iface` (in `netns`) for `duration` seconds.
@@ -63,10 +102,11 @@ pub struct FloodArgs {
     pub payload: usize,
     pub duration: f64,
     pub src_mac: MacAddr,
-    pub src_ip: Ipv4Addr,
+    /// Of the family `kind` sends.
+    pub src_ip: IpAddr,
     /// The responder's MAC (echo requests are unicast to it).
     pub dst_mac: MacAddr,
-    pub dst_ip: Ipv4Addr,
+    pub dst_ip: IpAddr,
     /// Also report bpf_stats (run_time_ns / run_cnt) of this program id.
     pub stats_prog_id: Option<u32>,
 }
@@ -79,6 +119,9 @@ pub struct CostArgs {
     pub trials: u32,
     /// With `FLAG_CAPTURE` set and the capture ring drained meanwhile.
     pub capture: bool,
+    /// The IPv6 cases (ICMPv6 echo, Neighbor Solicitation) instead of the
+    /// IPv4 ones (echo, ARP).
+    pub ipv6: bool,
 }
 
 const XDP_TX: u32 = 3;
@@ -99,6 +142,15 @@ pub struct Endpoints {
     pub src_ip: Ipv4Addr,
     pub dst_mac: MacAddr,
     pub dst_ip: Ipv4Addr,
+}
+
+/// The IPv6 twin of [`Endpoints`].
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoints6 {
+    pub src_mac: MacAddr,
+    pub src_ip: Ipv6Addr,
+    pub dst_mac: MacAddr,
+    pub dst_ip: Ipv6Addr,
 }
 
 /// An ARP request for `dst_ip`, broadcast, as Linux sends it (RFC 826).
@@ -157,11 +209,133 @@ pub fn echo_request(ep: &Endpoints, payload: usize) -> Vec<u8> {
     buf
 }
 
+/// An Ethernet frame carrying the ICMPv6 message `icmp` from `src` to
+/// `dst` (addresses and hop limit as given), its checksum filled.
+fn icmpv6_frame(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+    icmp: &Icmpv6Repr,
+) -> Vec<u8> {
+    let ip = Ipv6Repr {
+        src,
+        dst,
+        next_header: NextHeader::Icmpv6,
+        payload_len: icmp.buffer_len(),
+        hop_limit,
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    let mut buf = vec![0u8; 14 + ip.buffer_len()];
+    let mut eth = EthernetFrame::new_unchecked(&mut buf[..]);
+    EthernetRepr {
+        src: src_mac,
+        dst: dst_mac,
+        ethertype: EtherType::Ipv6,
+    }
+    .emit(&mut eth);
+    let mut ipp = Ipv6Packet::new_unchecked(eth.payload_mut());
+    ip.emit(&mut ipp);
+    icmp.emit(
+        src,
+        dst,
+        &mut Icmpv6Packet::new_unchecked(ipp.payload_mut()),
+    );
+    buf
+}
+
+/// An ICMPv6 echo request (RFC 4443 4.1) with `payload` data bytes,
+/// unicast to `dst_mac`, as `ping -6` sends it (hop limit 64).
+pub fn echo6_request(ep: &Endpoints6, payload: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..payload).map(|i| i as u8).collect();
+    let icmp = Icmpv6Repr::EchoRequest {
+        ident: 0xbe7c,
+        seq: 1,
+        data: &data,
+    };
+    icmpv6_frame(ep.src_mac, ep.dst_mac, ep.src_ip, ep.dst_ip, 64, &icmp)
+}
+
+/// A Neighbor Solicitation for `dst_ip` from `src_ip`, to its
+/// solicited-node group with the source link-layer option, as Linux
+/// resolves an address (RFC 4861 7.2.2): 86 bytes.
+pub fn neighbor_solicit(ep: &Endpoints6) -> Vec<u8> {
+    let group = ipv6::solicited_node(ep.dst_ip);
+    let icmp = Icmpv6Repr::Ndp(NdpRepr::NeighborSolicit {
+        target: ep.dst_ip,
+        lladdr: Some(ep.src_mac),
+    });
+    icmpv6_frame(
+        ep.src_mac,
+        ipv6::multicast_mac(group),
+        ep.src_ip,
+        group,
+        255,
+        &icmp,
+    )
+}
+
+/// The request a flood of `kind` sends between `src` and `dst`; an error
+/// when the addresses are not of the kind's family.
+pub fn request(
+    kind: FloodKind,
+    payload: usize,
+    (src_mac, src_ip): (MacAddr, IpAddr),
+    (dst_mac, dst_ip): (MacAddr, IpAddr),
+) -> Result<Vec<u8>> {
+    match (kind, src_ip, dst_ip) {
+        (FloodKind::Echo | FloodKind::Arp, IpAddr::V4(src_ip), IpAddr::V4(dst_ip)) => {
+            let ep = Endpoints {
+                src_mac,
+                src_ip,
+                dst_mac,
+                dst_ip,
+            };
+            Ok(if kind == FloodKind::Arp {
+                arp_request(&ep)
+            } else {
+                echo_request(&ep, payload)
+            })
+        }
+        (FloodKind::Echo6 | FloodKind::Ns, IpAddr::V6(src_ip), IpAddr::V6(dst_ip)) => {
+            let ep = Endpoints6 {
+                src_mac,
+                src_ip,
+                dst_mac,
+                dst_ip,
+            };
+            Ok(if kind == FloodKind::Ns {
+                neighbor_solicit(&ep)
+            } else {
+                echo6_request(&ep, payload)
+            })
+        }
+        _ => bail!(
+            "--kind {} needs IPv{} --src-ip and --dst-ip",
+            kind.name(),
+            if kind.is_ipv6() { 6 } else { 4 }
+        ),
+    }
+}
+
+/// The bytes the bench programs restore: an IPv6 request needs its tail
+/// too, and must be long enough to hold it.
+fn restored_len(kind: FloodKind) -> usize {
+    if kind.is_ipv6() {
+        REQUEST_HEAD_LEN + REQUEST_TAIL_LEN
+    } else {
+        REQUEST_HEAD_LEN
+    }
+}
+
 /// What one flood did.
 #[derive(Debug, Serialize)]
 pub struct FloodReport {
+    /// `echo`, `arp`, `echo6` or `ns`.
     pub kind: &'static str,
-    /// ICMP data bytes (echo) or 0 (ARP).
+    /// ICMP data bytes (echo, echo6) or 0 (ARP, NS).
     pub payload: usize,
     pub frame_len: usize,
     /// Frames the generator transmitted.
@@ -195,19 +369,17 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
     if args.duration <= 0.0 || args.duration > 3600.0 {
         bail!("--duration must be between 0 and 3600 seconds");
     }
-    let ep = Endpoints {
-        src_mac: args.src_mac,
-        src_ip: args.src_ip,
-        dst_mac: args.dst_mac,
-        dst_ip: args.dst_ip,
-    };
-    let (kind, frame) = match args.kind {
-        FloodKind::Arp => ("arp", arp_request(&ep)),
-        FloodKind::Echo => ("echo", echo_request(&ep, args.payload)),
-    };
-    if frame.len() < REQUEST_HEAD_LEN || frame.len() > 1514 {
+    let kind = args.kind;
+    let frame = request(
+        kind,
+        args.payload,
+        (args.src_mac, args.src_ip),
+        (args.dst_mac, args.dst_ip),
+    )?;
+    let min_len = restored_len(kind);
+    if frame.len() < min_len || frame.len() > 1514 {
         bail!(
-            "--payload {} makes a frame outside {REQUEST_HEAD_LEN}..=1514 bytes",
+            "--payload {} makes a frame outside {min_len}..=1514 bytes",
             args.payload
         );
     }
@@ -215,8 +387,7 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
     let iface = args.iface.clone();
     let duration = Duration::from_secs_f64(args.duration);
     let stats_prog = args.stats_prog_id;
-    let payload = if kind == "echo" { args.payload } else { 0 };
-    let is_arp = kind == "arp";
+    let payload = if kind.has_payload() { args.payload } else { 0 };
     // setns() moves only the calling thread: the whole flood (interface
     // lookups, attach, live-frames runs) happens on a thread of its own.
     std::thread::spawn(move || -> Result<FloodReport> {
@@ -233,18 +404,14 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
         program_mut(&mut ebpf, names::lab::LOADGEN_PROGRAM)?
             .load()
             .context("loading loadgen")?;
-        set_request_head(&mut ebpf, &frame)?;
+        set_request(&mut ebpf, &frame, kind.is_ipv6())?;
         let replies: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(
             ebpf.map(names::lab::PEER_COUNTERS_MAP)
                 .ok_or_else(|| anyhow!("map {} missing", names::lab::PEER_COUNTERS_MAP))?,
         )?;
         let count =
             |c: PeerCounter| -> Result<u64> { Ok(replies.get(&(c as u32), 0)?.iter().sum()) };
-        let replied = if is_arp {
-            PeerCounter::ArpReplies
-        } else {
-            PeerCounter::EchoReplies
-        };
+        let replied = kind.answer();
         let generator = program_ref(&ebpf, names::lab::LOADGEN_PROGRAM)?;
         let ctx = xdp_md(ifindex, frame.len());
         let _stats_on = match stats_prog {
@@ -283,7 +450,7 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
             _ => None,
         };
         Ok(FloodReport {
-            kind: if is_arp { "arp" } else { "echo" },
+            kind: kind.name(),
             payload,
             frame_len: frame.len(),
             offered,
@@ -359,7 +526,7 @@ fn per(total: u64, n: u64) -> f64 {
 /// One measured case of [`cost`].
 #[derive(Debug, Serialize)]
 pub struct CostCase {
-    /// `arp` or `echo`.
+    /// `arp`, `echo`, `echo6` or `ns`.
     pub kind: &'static str,
     pub payload: usize,
     pub frame_len: usize,
@@ -407,12 +574,12 @@ pub fn cost(args: &CostArgs) -> Result<CostReport> {
     if args.repeat == 0 || args.trials == 0 {
         bail!("--repeat and --trials must be at least 1");
     }
-    let ep = Endpoints {
-        src_mac: MacAddr([0x02, 0, 0, 0, 0, 0x02]),
-        src_ip: Ipv4Addr::new(10, 10, 0, 2),
-        dst_mac: MacAddr([0x02, 0, 0, 0, 0, 0x04]),
-        dst_ip: Ipv4Addr::new(10, 10, 0, 4),
-    };
+    let client = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
+    let stack = MacAddr([0x02, 0, 0, 0, 0, 0x04]);
+    let (client_ip, stack_ip) = (Ipv4Addr::new(10, 10, 0, 2), Ipv4Addr::new(10, 10, 0, 4));
+    // The lab's ULA (RFC 4193), as `cargo xtask lab` configures it.
+    let client_ip6 = Ipv6Addr::new(0xfd00, 0x10, 0x10, 0, 0, 0, 0, 2);
+    let stack_ip6 = Ipv6Addr::new(0xfd00, 0x10, 0x10, 0, 0, 0, 0, 4);
     // Configured as the daemon configures it (fast path on, ARP senders
     // published to userspace: with no reader the ring fills and the program
     // counts the loss, which costs about what a publish does).
@@ -420,11 +587,11 @@ pub fn cost(args: &CostArgs) -> Result<CostReport> {
     if args.capture {
         flags |= FLAG_CAPTURE;
     }
-    let mut fp = Fastpath::load(FastpathConfig::new(
-        ep.dst_ip.octets(),
-        ep.dst_mac.octets(),
-        flags,
-    ))?;
+    let mut config = FastpathConfig::new(stack_ip.octets(), stack.octets(), flags);
+    if args.ipv6 {
+        config = config.with_ip6(&[stack_ip6.octets()]);
+    }
+    let mut fp = Fastpath::load(config)?;
     // A capture client's daemon drains the ring as it fills: so does this
     // thread, or every copy after the first 2048 would be a cheap loss.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -469,18 +636,36 @@ pub fn cost(args: &CostArgs) -> Result<CostReport> {
         .fd()?
         .try_clone()?;
     let mut cases = Vec::new();
-    for (kind, payload) in [("arp", 0), ("echo", 64), ("echo", 1472)] {
-        let frame = if kind == "arp" {
-            arp_request(&ep)
+    // IPv6: echo of the same frame sizes as IPv4's (64 data bytes, and a
+    // 1514-byte frame), and an NS as Linux sends it.
+    let requests: &[(FloodKind, usize)] = if args.ipv6 {
+        &[
+            (FloodKind::Ns, 0),
+            (FloodKind::Echo6, 64),
+            (FloodKind::Echo6, 1452),
+        ]
+    } else {
+        &[
+            (FloodKind::Arp, 0),
+            (FloodKind::Echo, 64),
+            (FloodKind::Echo, 1472),
+        ]
+    };
+    for &(kind, payload) in requests {
+        let (src, dst) = if kind.is_ipv6() {
+            (IpAddr::V6(client_ip6), IpAddr::V6(stack_ip6))
         } else {
-            echo_request(&ep, payload)
+            (IpAddr::V4(client_ip), IpAddr::V4(stack_ip))
         };
-        let answered_counter = if kind == "arp" {
-            Counter::ArpReplied
-        } else {
-            Counter::IcmpEchoReplied
+        let frame = request(kind, payload, (client, src), (stack, dst))?;
+        let answered_counter = match kind {
+            FloodKind::Arp => Counter::ArpReplied,
+            FloodKind::Echo => Counter::IcmpEchoReplied,
+            FloodKind::Echo6 => Counter::Icmp6EchoReplied,
+            FloodKind::Ns => Counter::NdpAdvertSent,
         };
-        set_request_head(&mut ebpf, &frame)?;
+        let kind = kind.name();
+        set_request(&mut ebpf, &frame, args.ipv6)?;
         let mut h_fast = Vec::new();
         let mut h_swap = Vec::new();
         let mut h_empty = Vec::new();
@@ -543,9 +728,16 @@ pub fn cost(args: &CostArgs) -> Result<CostReport> {
         None => None,
     };
     Ok(CostReport {
-        method: "BPF_PROG_TEST_RUN, the kernel's mean ns per repetition; \
-                 cost_harness restores the request's first 42 bytes and tail-calls the \
-                 measured program; the harness with an empty target (nop_tx) is subtracted",
+        method: if args.ipv6 {
+            "BPF_PROG_TEST_RUN, the kernel's mean ns per repetition; \
+             cost_harness restores the request's first 86 bytes (head and tail) and \
+             tail-calls the measured program; the harness with an empty target (nop_tx) \
+             is subtracted"
+        } else {
+            "BPF_PROG_TEST_RUN, the kernel's mean ns per repetition; \
+             cost_harness restores the request's first 42 bytes and tail-calls the \
+             measured program; the harness with an empty target (nop_tx) is subtracted"
+        },
         cases,
         capture,
     })
@@ -561,7 +753,9 @@ fn set_harness_target(ebpf: &mut Ebpf, target: &ProgramFd) -> Result<()> {
         .context("setting the harness target")
 }
 
-fn set_request_head(ebpf: &mut Ebpf, frame: &[u8]) -> Result<()> {
+/// Writes the request the bench programs restore: its head, and with
+/// `tail` (IPv6 requests) the bytes after it, else an empty tail.
+fn set_request(ebpf: &mut Ebpf, frame: &[u8], tail: bool) -> Result<()> {
     let mut head = [0u8; REQUEST_HEAD_LEN];
     let n = frame.len().min(REQUEST_HEAD_LEN);
     head[..n].copy_from_slice(&frame[..n]);
@@ -569,7 +763,36 @@ fn set_request_head(ebpf: &mut Ebpf, frame: &[u8]) -> Result<()> {
         ebpf.map_mut(names::lab::REQUEST_HEAD_MAP)
             .ok_or_else(|| anyhow!("map {} missing", names::lab::REQUEST_HEAD_MAP))?,
     )?;
-    map.set(0, head, 0).context("writing the request head")
+    map.set(0, head, 0).context("writing the request head")?;
+    let value = request_tail(frame, tail)?;
+    let mut map: Array<&mut MapData, RequestTail> = Array::try_from(
+        ebpf.map_mut(names::lab::REQUEST_TAIL_MAP)
+            .ok_or_else(|| anyhow!("map {} missing", names::lab::REQUEST_TAIL_MAP))?,
+    )?;
+    map.set(0, value, 0).context("writing the request tail")
+}
+
+/// The `REQUEST_TAIL` value for `frame`: its bytes after the head, or
+/// nothing to restore without `tail`.
+fn request_tail(frame: &[u8], tail: bool) -> Result<RequestTail> {
+    let mut value = RequestTail {
+        len: 0,
+        bytes: [0; REQUEST_TAIL_LEN],
+    };
+    if tail {
+        let bytes = frame
+            .get(REQUEST_HEAD_LEN..REQUEST_HEAD_LEN + REQUEST_TAIL_LEN)
+            .ok_or_else(|| {
+                anyhow!(
+                    "a {}-byte request is too short to restore {} bytes",
+                    frame.len(),
+                    REQUEST_HEAD_LEN + REQUEST_TAIL_LEN
+                )
+            })?;
+        value.bytes.copy_from_slice(bytes);
+        value.len = REQUEST_TAIL_LEN as u32;
+    }
+    Ok(value)
 }
 
 /// ns per repetition of the harness, as the kernel timed it.
@@ -649,6 +872,83 @@ mod tests {
         let repr = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).unwrap()).unwrap();
         assert_eq!(repr.operation, ArpOp::Request);
         assert_eq!(repr.target_ip, Ipv4Addr::new(10, 10, 0, 4));
+    }
+
+    fn ep6() -> Endpoints6 {
+        Endpoints6 {
+            src_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            src_ip: "fd00:10:10::2".parse().unwrap(),
+            dst_mac: MacAddr([2, 0, 0, 0, 0, 4]),
+            dst_ip: "fd00:10:10::4".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn echo6_request_is_valid() {
+        let e = ep6();
+        for payload in [56, 64, 1452] {
+            let f = echo6_request(&e, payload);
+            assert_eq!(f.len(), 14 + 40 + 8 + payload);
+            let eth = EthernetFrame::new_checked(&f[..]).unwrap();
+            assert_eq!(eth.dst(), e.dst_mac);
+            let ip = Ipv6Packet::new_checked(eth.payload()).unwrap();
+            assert_eq!(
+                (ip.src(), ip.dst(), ip.hop_limit()),
+                (e.src_ip, e.dst_ip, 64)
+            );
+            let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+            assert!(icmp.verify_checksum(e.src_ip, e.dst_ip));
+            assert_eq!(icmp.msg_type(), 128);
+        }
+        // The largest fits a 1500-byte MTU exactly, as IPv4's echo 1472.
+        assert_eq!(echo6_request(&e, 1452).len(), 1514);
+    }
+
+    #[test]
+    fn neighbor_solicit_is_what_linux_sends() {
+        let e = ep6();
+        let f = neighbor_solicit(&e);
+        assert_eq!(f.len(), REQUEST_HEAD_LEN + REQUEST_TAIL_LEN);
+        let eth = EthernetFrame::new_checked(&f[..]).unwrap();
+        assert_eq!(eth.dst(), MacAddr([0x33, 0x33, 0xff, 0, 0, 4]));
+        let ip = Ipv6Packet::new_checked(eth.payload()).unwrap();
+        let group: Ipv6Addr = "ff02::1:ff00:4".parse().unwrap();
+        assert_eq!((ip.src(), ip.dst(), ip.hop_limit()), (e.src_ip, group, 255));
+        let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        let repr = Icmpv6Repr::parse(ip.src(), ip.dst(), &icmp).unwrap();
+        assert_eq!(
+            repr,
+            Icmpv6Repr::Ndp(NdpRepr::NeighborSolicit {
+                target: e.dst_ip,
+                lladdr: Some(e.src_mac),
+            })
+        );
+    }
+
+    #[test]
+    fn request_checks_the_family() {
+        let v4 = (MacAddr([2, 0, 0, 0, 0, 2]), IpAddr::V4(ep().src_ip));
+        let v6 = (MacAddr([2, 0, 0, 0, 0, 4]), IpAddr::V6(ep6().dst_ip));
+        assert!(request(FloodKind::Ns, 0, v4, v6).is_err());
+        assert!(request(FloodKind::Echo, 56, v4, v6).is_err());
+        let v6_src = (v4.0, IpAddr::V6(ep6().src_ip));
+        assert_eq!(
+            request(FloodKind::Ns, 0, v6_src, v6).unwrap(),
+            neighbor_solicit(&ep6())
+        );
+    }
+
+    #[test]
+    fn request_tail_is_the_bytes_after_the_head() {
+        let f = neighbor_solicit(&ep6());
+        let t = request_tail(&f, true).unwrap();
+        assert_eq!(t.len as usize, REQUEST_TAIL_LEN);
+        assert_eq!(&t.bytes[..], &f[REQUEST_HEAD_LEN..]);
+        assert_eq!(request_tail(&f, false).unwrap().len, 0);
+        // An IPv6 request shorter than head and tail cannot be restored.
+        assert!(request_tail(&echo6_request(&ep6(), 8), true).is_err());
+        assert_eq!(restored_len(FloodKind::Echo6), 86);
+        assert_eq!(restored_len(FloodKind::Arp), REQUEST_HEAD_LEN);
     }
 
     #[test]

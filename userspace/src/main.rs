@@ -51,10 +51,12 @@ fn main() -> ExitCode {
             repeat,
             trials,
             capture,
+            ipv6,
         })) => loadgen::cost(&loadgen::CostArgs {
             repeat,
             trials,
             capture,
+            ipv6,
         })
         .and_then(|r| print_json(&r)),
     };
@@ -87,6 +89,8 @@ fn flood_args(a: FloodArgs) -> loadgen::FloodArgs {
         kind: match a.kind {
             FloodKind::Echo => loadgen::FloodKind::Echo,
             FloodKind::Arp => loadgen::FloodKind::Arp,
+            FloodKind::Echo6 => loadgen::FloodKind::Echo6,
+            FloodKind::Ns => loadgen::FloodKind::Ns,
         },
         payload: a.payload,
         duration: a.duration,

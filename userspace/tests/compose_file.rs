@@ -4,7 +4,7 @@
 //! compared with the ones `xdpstack run` checks for, and the images must
 //! hold the tools the course runs in them.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -52,18 +52,80 @@ fn address(service: &Yaml) -> Ipv4Addr {
         .expect("an IPv4 address")
 }
 
-/// `10.10.0.0/24` -> (network, prefix).
-fn subnet(doc: &Yaml) -> (Ipv4Addr, u8) {
+fn address6(service: &Yaml) -> Ipv6Addr {
+    service["networks"]["lab"]["ipv6_address"]
+        .as_str()
+        .expect("an ipv6_address on network lab")
+        .parse()
+        .expect("an IPv6 address")
+}
+
+/// The network's subnets, `10.10.0.0/24` -> (network, prefix), in order.
+fn subnets(doc: &Yaml) -> Vec<(IpAddr, u8)> {
     let config = doc["networks"]["lab"]["ipam"]["config"]
         .as_vec()
         .expect("ipam config list");
-    assert_eq!(config.len(), 1);
-    let text = config[0]["subnet"].as_str().expect("a subnet");
-    let (net, prefix) = text.split_once('/').expect("a prefix length");
-    (
-        net.parse().expect("a network"),
-        prefix.parse().expect("a number"),
-    )
+    config
+        .iter()
+        .map(|c| {
+            let text = c["subnet"].as_str().expect("a subnet");
+            let (net, prefix) = text.split_once('/').expect("a prefix length");
+            (
+                net.parse().expect("a network"),
+                prefix.parse().expect("a number"),
+            )
+        })
+        .collect()
+}
+
+/// The one IPv4 subnet.
+fn subnet(doc: &Yaml) -> (Ipv4Addr, u8) {
+    let v4: Vec<(Ipv4Addr, u8)> = subnets(doc)
+        .into_iter()
+        .filter_map(|(net, prefix)| match net {
+            IpAddr::V4(net) => Some((net, prefix)),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    assert_eq!(v4.len(), 1, "one IPv4 subnet");
+    v4[0]
+}
+
+/// The one IPv6 subnet.
+fn subnet6(doc: &Yaml) -> (Ipv6Addr, u8) {
+    let v6: Vec<(Ipv6Addr, u8)> = subnets(doc)
+        .into_iter()
+        .filter_map(|(net, prefix)| match net {
+            IpAddr::V6(net) => Some((net, prefix)),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    assert_eq!(v6.len(), 1, "one IPv6 subnet");
+    v6[0]
+}
+
+fn in_subnet6(ip: Ipv6Addr, (net, prefix): (Ipv6Addr, u8)) -> bool {
+    let mask = u128::MAX << (128 - u32::from(prefix));
+    u128::from(ip) & mask == u128::from(net) & mask
+}
+
+/// A `pub const NAME: &str = "...";` of xtask/src/netns.rs, the lab's
+/// addresses: the compose file must give the containers the same.
+fn lab_const(name: &str) -> String {
+    let text = repo_file("xtask/src/netns.rs");
+    let prefix = format!("pub const {name}: ");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {name} in xtask/src/netns.rs"));
+    let value = line[prefix.len()..]
+        .split('=')
+        .nth(1)
+        .expect("a value")
+        .trim()
+        .trim_end_matches(';')
+        .trim_matches('"');
+    value.to_string()
 }
 
 fn in_subnet(ip: Ipv4Addr, (net, prefix): (Ipv4Addr, u8)) -> bool {
@@ -83,6 +145,25 @@ fn services_network_and_addresses() {
     assert_eq!(address(stack), Ipv4Addr::new(10, 10, 0, 4));
     assert_eq!(address(client), Ipv4Addr::new(10, 10, 0, 2));
     assert!(in_subnet(address(stack), net) && in_subnet(address(client), net));
+    // Both families, as the lab: one IPv4 and one IPv6 subnet, the ULA
+    // fd00:10:10::/64 with the client at ::2 and the stack at ::4.
+    assert_eq!(subnets(&doc).len(), 2, "one subnet per family");
+    assert_eq!(doc["networks"]["lab"]["enable_ipv6"].as_bool(), Some(true));
+    let net6 = subnet6(&doc);
+    assert_eq!(net6, ("fd00:10:10::".parse().unwrap(), 64));
+    assert!(in_subnet6(address6(stack), net6) && in_subnet6(address6(client), net6));
+    for (service, name, name6) in [
+        (stack, "STACK_ADDR", "STACK_ADDR6"),
+        (client, "CLIENT_ADDR", "CLIENT_ADDR6"),
+    ] {
+        assert_eq!(address(service).to_string(), lab_const(name));
+        assert_eq!(address6(service).to_string(), lab_const(name6));
+    }
+    assert_eq!(net.1.to_string(), lab_const("PREFIX_LEN"));
+    assert_eq!(net6.1.to_string(), lab_const("PREFIX_LEN6"));
+    // No `version:` key: the Compose Specification, which docker-compose
+    // 1.27+ reads with `enable_ipv6` (older releases' 3.x schemas reject it).
+    assert!(doc["version"].is_badvalue(), "no version key");
     // Each service is built from its own stage of the repository's Dockerfile.
     for (service, stage) in [(stack, "stack"), (client, "client")] {
         assert_eq!(service["build"]["context"].as_str(), Some("."));
@@ -119,6 +200,8 @@ fn stack_command_is_accepted_by_the_real_parser_and_matches_the_network() {
     // xdpstack serves the address Docker gives the container, with the
     // network's prefix, so the client's kernel and the stack agree on-link.
     assert_eq!(run.ip, (address(stack), subnet(&doc).1));
+    // And the IPv6 address Docker gives it, with the prefix's length.
+    assert_eq!(run.ip6, [(address6(stack), subnet6(&doc).1)]);
     assert_eq!(
         run.mode,
         AttachMode::Auto,
@@ -273,6 +356,8 @@ fn images_hold_what_the_course_runs() {
         "iproute2",
         "curl",
         "netcat-openbsd",
+        // `ndisc6 fd00:10:10::4 eth0`: Neighbor Discovery answered in XDP.
+        "ndisc6",
     ] {
         assert!(client.contains(&p.to_string()), "client stage lacks {p}");
     }

@@ -123,6 +123,19 @@ impl BridgeLab {
         let i = names.iter().position(|n| *n == name).expect("column");
         values[i].parse().expect("a number")
     }
+
+    /// A counter of /proc/net/snmp6 (`Icmp6OutEchoReplies`, ...) in `ns`.
+    fn snmp6(&self, ns: &str, name: &str) -> u64 {
+        let snmp6 = exec_ok(ns, ["cat", "/proc/net/snmp6"]).expect("reading snmp6");
+        snmp6
+            .lines()
+            .find_map(|l| {
+                let mut words = l.split_whitespace();
+                (words.next() == Some(name)).then(|| words.next())?
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/net/snmp6"))
+    }
 }
 
 impl Drop for BridgeLab {
@@ -154,11 +167,17 @@ struct Daemon {
 
 impl Daemon {
     fn start(lab: &BridgeLab) -> Daemon {
+        Daemon::start_with(lab, &[])
+    }
+
+    /// With `extra` arguments to `xdpstack run` (`--ip6 ...`).
+    fn start_with(lab: &BridgeLab, extra: &[&str]) -> Daemon {
         let control_dir = format!("/run/xdpstack/{}", lab.stack);
         let mut child = Command::new("ip")
             .args(["netns", "exec", &lab.stack])
             .arg(env!("CARGO_BIN_EXE_xdpstack"))
             .args(["run", "--iface", "eth0", "--ip", "10.10.0.4/24"])
+            .args(extra)
             .args(["--mode", "auto", "--control-dir", &control_dir])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -324,4 +343,58 @@ fn root_bridge_peer_with_xdp_lets_auto_pick_native() {
     assert!(out.contains("3 received") && !out.contains("DUP"), "{out}");
     assert!(d.xdp("icmp_echo_replied") >= 3);
     assert!(peer.counts().expect("peer counters").echo_replies >= 3);
+}
+
+#[test]
+fn root_docker_shaped_bridge_answers_ipv6_in_xdp() {
+    if !root_or_skip("root_docker_shaped_bridge_answers_ipv6_in_xdp") {
+        return;
+    }
+    let lab = BridgeLab::new();
+    // docker-compose.yml's IPv6 addresses; Docker gives the stack container's
+    // kernel fd00:10:10::4 too. nodad: usable at once.
+    for (ns, addr) in [
+        (&lab.stack, "fd00:10:10::4/64"),
+        (&lab.client, "fd00:10:10::2/64"),
+    ] {
+        ip(&["-n", ns, "addr", "add", addr, "dev", "eth0", "nodad"]);
+    }
+    let d = Daemon::start_with(&lab, &["--ip6", "fd00:10:10::4/64"]);
+    assert_eq!(d.stats()["xdp_mode"], "skb");
+
+    // ping -6: one reply per request, from XDP, none from the stack's kernel.
+    let kernel_replies = lab.snmp6(&lab.stack, "Icmp6OutEchoReplies");
+    let kernel_adverts = lab.snmp6(&lab.stack, "Icmp6OutNeighborAdvertisements");
+    let out = lab.client_ok(&[
+        "ping",
+        "-6",
+        "-c",
+        "3",
+        "-i",
+        "0.2",
+        "-W",
+        "2",
+        "fd00:10:10::4",
+    ]);
+    println!("{out}");
+    assert!(out.contains("3 received") && !out.contains("DUP"), "{out}");
+    assert!(d.xdp("icmp6_echo_replied") >= 3);
+    assert_eq!(lab.snmp6(&lab.stack, "Icmp6OutEchoReplies"), kernel_replies);
+
+    // ndisc6: the solicitation to ff02::1:ff00:4 crosses the bridge and the
+    // advert carries the stack's MAC, sent by XDP.
+    let adverts = d.xdp("ndp_advert_sent");
+    let out = lab.client_ok(&["ndisc6", "-r", "2", "fd00:10:10::4", "eth0"]);
+    let link = exec_ok(&lab.stack, ["cat", "/sys/class/net/eth0/address"]).unwrap();
+    let mac = link.trim().to_uppercase();
+    println!("{out}");
+    assert!(
+        out.contains("Target link-layer address:") && out.to_uppercase().contains(&mac),
+        "{out}"
+    );
+    assert!(d.xdp("ndp_advert_sent") > adverts);
+    assert_eq!(
+        lab.snmp6(&lab.stack, "Icmp6OutNeighborAdvertisements"),
+        kernel_adverts
+    );
 }

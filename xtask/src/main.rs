@@ -93,9 +93,13 @@ enum Task {
         /// Use this xdpstack binary (built with `--features lab`) instead of building the release one
         #[arg(long)]
         binary: Option<std::path::PathBuf>,
-        /// Only the per-packet cost, without and with a capture client (no lab)
-        #[arg(long)]
-        cost_only: bool,
+        /// Run only one section: `ipv6` (ICMPv6 echo and NS floods, ping -6 -f,
+        /// their per-packet cost; writes results-ipv6.json), `cost` (the
+        /// per-packet cost without and with a capture client, no lab; writes
+        /// cost.json), `tcp` (the four TCP bulk transfers with xdpstack's
+        /// counters over the lossy link; writes nothing)
+        #[arg(long, value_parser = ["ipv6", "cost", "tcp"])]
+        only: Option<String>,
     },
     /// Run the cargo-fuzz targets (parsers, stack input), each for --time seconds
     Fuzz {
@@ -193,7 +197,7 @@ fn dispatch(task: Task) -> Result<()> {
             cost_trials,
             tcp_bytes,
             binary,
-            cost_only,
+            only,
         } => {
             let mut opts = if quick {
                 BenchOptions::quick()
@@ -211,10 +215,12 @@ fn dispatch(task: Task) -> Result<()> {
             opts.cost_trials = cost_trials.unwrap_or(opts.cost_trials);
             opts.tcp_bytes = tcp_bytes.unwrap_or(opts.tcp_bytes);
             opts.binary = binary;
-            if cost_only {
-                return bench::cost::run(&opts);
+            match only.as_deref() {
+                Some("ipv6") => bench::run_ipv6(&opts).map(|_| ()),
+                Some("cost") => bench::cost::run(&opts),
+                Some("tcp") => bench::run_tcp(&opts),
+                _ => bench::run(&opts).map(|_| ()),
             }
-            bench::run(&opts).map(|_| ())
         }
         Task::Fuzz { time, targets } => {
             setup::ensure_cargo_fuzz()?;

@@ -221,6 +221,38 @@ fn root_bench_smoke_writes_results_and_chart() {
         .as_array()
         .is_some_and(|r| r.len() == 2));
     assert!(v["targets"].as_array().is_some_and(|t| !t.is_empty()));
+    // The IPv6 rows (issue 13): kernel and fast path in the round, both
+    // floods and ping -6 -f, bpf_stats in fast-path mode, the cost cases.
+    let v6 = &v["ipv6"];
+    let rounds6 = v6["rounds"].as_array().expect("ipv6 rounds");
+    assert_eq!(rounds6.len(), 1);
+    let modes6 = rounds6[0]["modes"].as_array().expect("ipv6 modes");
+    let names6: Vec<&str> = modes6.iter().filter_map(|m| m["mode"].as_str()).collect();
+    assert_eq!(names6.len(), 2, "{names6:?}");
+    assert!(names6.contains(&"kernel") && names6.contains(&"fastpath"));
+    for m in modes6 {
+        assert!(m["ping6"]["transmitted"].as_u64().is_some_and(|n| n > 0));
+        let floods = m["floods"].as_array().expect("ipv6 floods");
+        let kinds: Vec<&str> = floods.iter().filter_map(|f| f["kind"].as_str()).collect();
+        assert_eq!(kinds, ["echo6", "ns"]);
+        for f in floods {
+            assert!(f["offered"].as_u64().is_some_and(|n| n > 0), "{f}");
+            assert!(f["answered_pps"].as_f64().is_some_and(f64::is_finite));
+        }
+        let live = m["live_stats"].as_array().expect("live_stats");
+        assert_eq!(live.len(), if m["mode"] == "fastpath" { 2 } else { 0 });
+    }
+    let cases6 = v6["cost"]["cases"].as_array().expect("ipv6 cost cases");
+    let kinds6: Vec<&str> = cases6.iter().filter_map(|c| c["kind"].as_str()).collect();
+    assert_eq!(kinds6, ["ns", "echo6", "echo6"]);
+    for c in cases6 {
+        assert!(c["fastpath_ns"].as_f64().is_some_and(f64::is_finite), "{c}");
+    }
+    assert_eq!(
+        v6["summary"]["answered_pps_ratio"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(v6["targets"].as_array().is_some_and(|t| t.len() >= 3));
     let png = png.expect("bench.png written");
     assert!(
         png.starts_with(b"\x89PNG\r\n\x1a\n"),

@@ -1,4 +1,4 @@
-//! `cargo xtask bench --cost-only`: the per-packet cost section alone, with
+//! `cargo xtask bench --only cost`: the per-packet cost section alone, with
 //! no capture client and with one (`xdpstack loadgen cost [--capture]`), for
 //! changes to the XDP program that need no lab. It runs no namespaces, so it
 //! may run beside another bench's lab; its figures go to stdout and
@@ -27,7 +27,7 @@ struct CostOnly<'a> {
 
 pub fn run(opts: &BenchOptions) -> Result<()> {
     if !is_root() {
-        anyhow::bail!("`cargo xtask bench --cost-only` needs root (BPF_PROG_TEST_RUN)");
+        anyhow::bail!("`cargo xtask bench --only cost` needs root (BPF_PROG_TEST_RUN)");
     }
     let binary = match &opts.binary {
         Some(b) => b.clone(),

@@ -27,12 +27,15 @@
 //!
 //! Once per round: the generator's ceiling (nothing answering). Once per
 //! run: the per-packet cost (`xdpstack loadgen cost`), with no capture client
-//! and with one (`--capture`). Results go to stdout
+//! and with one (`--capture`). The IPv6 rows (ICMPv6 echo and NS floods,
+//! `ping -6 -f`, their per-packet cost) run in the same rounds, see
+//! [`ipv6`]; `--only ipv6` runs them alone. Results go to stdout
 //! (a table), `target/bench/results.json` and `target/bench/bench.png`.
 
 mod chart;
 pub mod cost;
 mod cpu;
+pub mod ipv6;
 mod modes;
 mod ping;
 mod report;
@@ -131,6 +134,114 @@ fn check_interrupted() -> Result<()> {
 
 /// Runs the whole bench and writes its outputs.
 pub fn run(opts: &BenchOptions) -> Result<Results> {
+    let binary = prepare(opts)?;
+    let started = Instant::now();
+    let mut progress = Progress::new(opts);
+    let date = date_now();
+    // Other work on the machine moves every figure: recorded with them.
+    let loadavg_start = cpu::loadavg();
+
+    progress.step("per-packet cost (BPF_PROG_TEST_RUN)");
+    let cost = measure_cost(&binary, opts, false)?;
+    progress.step("per-packet cost with a capture client (BPF_PROG_TEST_RUN)");
+    let cost_capture = measure_cost(&binary, opts, true)?;
+    progress.step("IPv6 per-packet cost (BPF_PROG_TEST_RUN)");
+    let cost6 = ipv6::measure_cost(&binary, opts)?;
+
+    let mut lab = BenchLab::new(&binary, &opts.out_dir)?;
+    let mut rounds = Vec::new();
+    let mut rounds6 = Vec::new();
+    for r in 0..opts.rounds {
+        let mut round = Round {
+            index: r + 1,
+            loadavg: cpu::loadavg(),
+            order: Vec::new(),
+            ceiling: Vec::new(),
+            modes: Vec::new(),
+        };
+        let mut round6 = ipv6::Ipv6Round {
+            index: r + 1,
+            order: Vec::new(),
+            modes: Vec::new(),
+        };
+        // Rotate the order so no mode always runs first (warm caches,
+        // a neighbour's build starting) or last.
+        let mut order = Mode::COMPARED.to_vec();
+        order.rotate_left(r as usize % Mode::COMPARED.len());
+        for mode in order {
+            round.order.push(mode.name().to_string());
+            round
+                .modes
+                .push(measure_mode(&mut lab, mode, opts, &mut progress, r)?);
+            // The IPv6 rows while the lab is still in this mode.
+            if ipv6::MODES.contains(&mode) {
+                round6.order.push(mode.name().to_string());
+                round6
+                    .modes
+                    .push(ipv6::measure(&lab, mode, opts, &mut progress, r)?);
+            }
+        }
+        // The generator's ceiling: nothing on the stack end, frames dropped
+        // as they arrive at the veth.
+        lab.set_mode(Mode::None)?;
+        for load in [Load::ECHO_56, Load::ALL[3]] {
+            check_interrupted()?;
+            progress.step(&format!(
+                "round {}/{}: ceiling, {}",
+                r + 1,
+                opts.rounds,
+                load.label()
+            ));
+            round.ceiling.push(lab.flood(&load, opts.duration, None)?);
+        }
+        rounds.push(round);
+        rounds6.push(round6);
+    }
+    drop(lab);
+    progress.done();
+
+    let mut results = Results::new(
+        Settings {
+            rounds: opts.rounds,
+            duration_s: opts.duration,
+            ping_count: opts.ping_count,
+            cost_repeat: opts.cost_repeat,
+            cost_trials: opts.cost_trials,
+            tcp_bytes: opts.tcp_bytes,
+            lossy_link: modes::LOSSY_LINK.to_string(),
+            udp_payload: transport::UDP_PAYLOAD,
+            udp_timeout_ms: transport::UDP_TIMEOUT.as_secs_f64() * 1e3,
+            rr_connections: rr::RR_CONNECTIONS,
+            crr_workers: rr::CRR_WORKERS,
+            crr_max_per_run: rr::CRR_MAX_PER_RUN,
+            client_port_range: rr::CLIENT_PORT_RANGE,
+            clock_ticks: cpu::clock_ticks(),
+            binary: binary.display().to_string(),
+        },
+        opts.command.clone(),
+        date,
+        started.elapsed().as_secs_f64(),
+        [loadavg_start, cpu::loadavg()],
+        rounds,
+        [cost, cost_capture],
+    );
+    results.ipv6 = Some(ipv6::Ipv6Results::new(cost6, rounds6));
+    let json_path = opts.out_dir.join("results.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&results)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    let png_path = opts.out_dir.join("bench.png");
+    chart::draw(&results, &png_path)?;
+    print!("{}", report::table(&results));
+    if let Some(res6) = &results.ipv6 {
+        print!("{}", ipv6::table(res6, opts.ping_count, opts.cost_repeat));
+    }
+    println!("\nwrote {} and {}", json_path.display(), png_path.display());
+    Ok(results)
+}
+
+/// What every bench run needs first: root, the signal handlers, the
+/// binary (built unless given) and the output folder.
+fn prepare(opts: &BenchOptions) -> Result<PathBuf> {
     if !is_root() {
         bail!(
             "`cargo xtask bench` needs root (namespaces, XDP, BPF_PROG_TEST_RUN): run it as root"
@@ -159,92 +270,20 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
     }
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("creating {}", opts.out_dir.display()))?;
-    if tcp_only::requested() {
-        tcp_only::run(&binary, opts)?;
-        bail!("XDPSTACK_BENCH_ONLY=tcp: only the TCP transfers ran (table above)");
-    }
-    let started = Instant::now();
-    let mut progress = Progress::new(opts);
-    let date = date_now();
-    // Other work on the machine moves every figure: recorded with them.
-    let loadavg_start = cpu::loadavg();
+    Ok(binary)
+}
 
-    progress.step("per-packet cost (BPF_PROG_TEST_RUN)");
-    let cost = measure_cost(&binary, opts, false)?;
-    progress.step("per-packet cost with a capture client (BPF_PROG_TEST_RUN)");
-    let cost_capture = measure_cost(&binary, opts, true)?;
+/// `cargo xtask bench --only ipv6`: the IPv6 rows alone (see [`ipv6`]).
+pub fn run_ipv6(opts: &BenchOptions) -> Result<ipv6::Ipv6Only> {
+    let binary = prepare(opts)?;
+    ipv6::run_only(&binary, opts)
+}
 
-    let mut lab = BenchLab::new(&binary, &opts.out_dir)?;
-    let mut rounds = Vec::new();
-    for r in 0..opts.rounds {
-        let mut round = Round {
-            index: r + 1,
-            loadavg: cpu::loadavg(),
-            order: Vec::new(),
-            ceiling: Vec::new(),
-            modes: Vec::new(),
-        };
-        // Rotate the order so no mode always runs first (warm caches,
-        // a neighbour's build starting) or last.
-        let mut order = Mode::COMPARED.to_vec();
-        order.rotate_left(r as usize % Mode::COMPARED.len());
-        for mode in order {
-            round.order.push(mode.name().to_string());
-            round
-                .modes
-                .push(measure_mode(&mut lab, mode, opts, &mut progress, r)?);
-        }
-        // The generator's ceiling: nothing on the stack end, frames dropped
-        // as they arrive at the veth.
-        lab.set_mode(Mode::None)?;
-        for load in [Load::ECHO_56, Load::ALL[3]] {
-            check_interrupted()?;
-            progress.step(&format!(
-                "round {}/{}: ceiling, {}",
-                r + 1,
-                opts.rounds,
-                load.label()
-            ));
-            round.ceiling.push(lab.flood(&load, opts.duration, None)?);
-        }
-        rounds.push(round);
-    }
-    drop(lab);
-    progress.done();
-
-    let results = Results::new(
-        Settings {
-            rounds: opts.rounds,
-            duration_s: opts.duration,
-            ping_count: opts.ping_count,
-            cost_repeat: opts.cost_repeat,
-            cost_trials: opts.cost_trials,
-            tcp_bytes: opts.tcp_bytes,
-            lossy_link: modes::LOSSY_LINK.to_string(),
-            udp_payload: transport::UDP_PAYLOAD,
-            udp_timeout_ms: transport::UDP_TIMEOUT.as_secs_f64() * 1e3,
-            rr_connections: rr::RR_CONNECTIONS,
-            crr_workers: rr::CRR_WORKERS,
-            crr_max_per_run: rr::CRR_MAX_PER_RUN,
-            client_port_range: rr::CLIENT_PORT_RANGE,
-            clock_ticks: cpu::clock_ticks(),
-            binary: binary.display().to_string(),
-        },
-        opts.command.clone(),
-        date,
-        started.elapsed().as_secs_f64(),
-        [loadavg_start, cpu::loadavg()],
-        rounds,
-        [cost, cost_capture],
-    );
-    let json_path = opts.out_dir.join("results.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&results)?)
-        .with_context(|| format!("writing {}", json_path.display()))?;
-    let png_path = opts.out_dir.join("bench.png");
-    chart::draw(&results, &png_path)?;
-    print!("{}", report::table(&results));
-    println!("\nwrote {} and {}", json_path.display(), png_path.display());
-    Ok(results)
+/// `cargo xtask bench --only tcp`: the four TCP bulk transfers alone (see
+/// [`tcp_only`]).
+pub fn run_tcp(opts: &BenchOptions) -> Result<()> {
+    let binary = prepare(opts)?;
+    tcp_only::run(&binary, opts)
 }
 
 /// `capture`: with one capture client (`FLAG_CAPTURE` set, the ring drained).
@@ -418,11 +457,17 @@ impl Progress {
             + 2
             + 7 * Mode::TRANSPORT.len() as u32
             // TCP_RR and TCP_CRR again in kernel mode, the 1-thread server.
-            + 2;
+            + 2
+            + ipv6::steps_per_round();
+        // The IPv6 cost too.
+        Progress::with_total(3 + opts.rounds * per_round)
+    }
+
+    fn with_total(steps_total: u32) -> Progress {
         Progress {
             started: Instant::now(),
             steps_done: 0,
-            steps_total: 2 + opts.rounds * per_round,
+            steps_total,
             tty: std::io::stderr().is_terminal(),
         }
     }

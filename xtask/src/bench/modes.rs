@@ -17,14 +17,18 @@ use super::cpu::{self, CpuUse, DaemonCpu, DaemonMemory, Snapshot};
 use super::rr::{self, KernelEcho, Server, TcpCrr, TcpRr};
 use super::transport::{self, TcpBulk, TcpSend, UdpEcho};
 use crate::cmd;
-use crate::netns::{in_namespace, Lab, Side, CLIENT_ADDR, PREFIX_LEN, STACK_ADDR};
+use crate::netns::{
+    in_namespace, Lab, Side, CLIENT_ADDR, CLIENT_ADDR6, PREFIX_LEN, PREFIX_LEN6, STACK_ADDR,
+    STACK_ADDR6,
+};
 
 /// The three responders compared, plus "nothing answers" for the
 /// generator's ceiling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// Linux answers: 10.10.0.4 on the stack veth, no xdpstack.
+    /// Linux answers: 10.10.0.4 and fd00:10:10::4 on the stack veth, no
+    /// xdpstack.
     Kernel,
     /// xdpstack answers in its XDP program.
     Fastpath,
@@ -122,6 +126,10 @@ impl BenchLab {
                 let iface = self.stack().iface().to_string();
                 self.stack()
                     .exec_ok(["ip", "addr", "replace", &addr, "dev", &iface])?;
+                // nodad: usable at once, as the lab's own addresses.
+                let addr6 = format!("{STACK_ADDR6}/{PREFIX_LEN6}");
+                self.stack()
+                    .exec_ok(["ip", "addr", "replace", &addr6, "dev", &iface, "nodad"])?;
                 // The generator's frames reach a veth end only if it has an
                 // XDP program (NAPI); xdpstack modes have theirs, the kernel
                 // gets peer_counter, which passes every frame to it.
@@ -140,6 +148,10 @@ impl BenchLab {
         let iface = self.stack().iface().to_string();
         self.stack()
             .exec_ok(["ip", "-4", "addr", "flush", "dev", &iface])?;
+        // The kernel's link-local address stays (xdpstack derives the same).
+        self.stack().exec_ok([
+            "ip", "-6", "addr", "flush", "dev", &iface, "scope", "global",
+        ])?;
         Ok(())
     }
 
@@ -157,6 +169,8 @@ impl BenchLab {
             self.stack().iface().into(),
             "--ip".into(),
             format!("{STACK_ADDR}/{PREFIX_LEN}"),
+            "--ip6".into(),
+            format!("{STACK_ADDR6}/{PREFIX_LEN6}"),
             "--mode".into(),
             "native".into(),
             "--control-dir".into(),
@@ -264,6 +278,11 @@ impl BenchLab {
     pub fn flood(&self, load: &Load, duration: f64, stats_prog: Option<u32>) -> Result<Flood> {
         let src_mac = format_mac(self.client().mac()?);
         let dst_mac = format_mac(self.stack().mac()?);
+        let (src_ip, dst_ip) = if load.is_ipv6() {
+            (CLIENT_ADDR6, STACK_ADDR6)
+        } else {
+            (CLIENT_ADDR, STACK_ADDR)
+        };
         let mut args = vec![
             "loadgen".to_string(),
             "flood".into(),
@@ -280,11 +299,11 @@ impl BenchLab {
             "--src-mac".into(),
             src_mac,
             "--src-ip".into(),
-            CLIENT_ADDR.into(),
+            src_ip.into(),
             "--dst-mac".into(),
             dst_mac,
             "--dst-ip".into(),
-            STACK_ADDR.into(),
+            dst_ip.into(),
         ];
         if let Some(id) = stats_prog {
             args.extend(["--stats-prog-id".into(), id.to_string()]);
@@ -626,9 +645,9 @@ impl Drop for BenchLab {
 /// What the generator sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Load {
-    /// `echo` or `arp` (as `xdpstack loadgen flood --kind`).
+    /// `echo`, `arp`, `echo6` or `ns` (as `xdpstack loadgen flood --kind`).
     pub kind: &'static str,
-    /// ICMP data bytes (0 for ARP).
+    /// ICMP data bytes (0 for ARP and NS).
     pub payload: usize,
 }
 
@@ -655,11 +674,24 @@ impl Load {
         },
     ];
 
+    /// The IPv6 floods (see `super::ipv6`).
+    pub const ECHO6_56: Load = Load {
+        kind: "echo6",
+        payload: 56,
+    };
+    pub const NS: Load = Load {
+        kind: "ns",
+        payload: 0,
+    };
+
+    pub fn is_ipv6(&self) -> bool {
+        matches!(self.kind, "echo6" | "ns")
+    }
+
     pub fn label(&self) -> String {
-        if self.kind == "arp" {
-            "arp".to_string()
-        } else {
-            format!("echo {}", self.payload)
+        match self.kind {
+            "arp" | "ns" => self.kind.to_string(),
+            kind => format!("{kind} {}", self.payload),
         }
     }
 }

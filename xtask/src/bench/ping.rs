@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::netns::{Side, STACK_ADDR};
+use crate::netns::{Side, STACK_ADDR, STACK_ADDR6};
 
 /// The summary of one flood ping.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -23,17 +23,27 @@ pub struct PingResult {
 /// Runs `ping -f -c count -q` from the client at the stack's address,
 /// bounded by a deadline (`-w`) so a lost reply cannot hang the bench.
 pub fn flood(client: &Side, count: u32) -> Result<PingResult> {
+    flood_family(client, count, "-4", STACK_ADDR)
+}
+
+/// The same over IPv6 (`ping -6 -f`) at fd00:10:10::4.
+pub fn flood6(client: &Side, count: u32) -> Result<PingResult> {
+    flood_family(client, count, "-6", STACK_ADDR6)
+}
+
+fn flood_family(client: &Side, count: u32, family: &str, dst: &str) -> Result<PingResult> {
     // Linux answers `ping -f` at ~1 µs; even 100 µs per ping fits this.
     let deadline = (count / 10_000).max(5) + 5;
     let out = client.exec([
         "ping",
+        family,
         "-f",
         "-q",
         "-c",
         &count.to_string(),
         "-w",
         &deadline.to_string(),
-        STACK_ADDR,
+        dst,
     ])?;
     let text = String::from_utf8_lossy(&out.stdout);
     parse(&text).with_context(|| {
@@ -139,6 +149,21 @@ mod tests {
         assert_eq!(r.rtt_mdev_ms, 0.003);
         assert!((r.loss - 0.0005).abs() < 1e-9);
         assert!((r.rate_pps - 19990.0 / 0.412).abs() < 1e-6);
+    }
+
+    #[test]
+    fn flood6_summary() {
+        // iputils prints the same summary for `ping -6`.
+        let text = "PING fd00:10:10::4 (fd00:10:10::4) 56 data bytes\n\n\
+                    --- fd00:10:10::4 ping statistics ---\n\
+                    20000 packets transmitted, 20000 received, 0% packet loss, time 301ms\n\
+                    rtt min/avg/max/mdev = 0.003/0.009/0.090/0.002 ms, ipg/ewma 0.015/0.009 ms\n";
+        let r = parse(text).unwrap();
+        assert_eq!((r.transmitted, r.received, r.loss), (20000, 20000, 0.0));
+        assert_eq!(
+            (r.rtt_min_ms, r.rtt_avg_ms, r.rtt_max_ms),
+            (0.003, 0.009, 0.090)
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Results {
     /// `FLAG_CAPTURE` set, the copies drained as the daemon drains them.
     pub cost_capture: CostReport,
     pub rounds: Vec<Round>,
+    /// The IPv6 rows, run in the same rounds (see `super::ipv6`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<super::ipv6::Ipv6Results>,
 }
 
 #[derive(Debug, Serialize)]
@@ -396,6 +399,7 @@ impl Results {
             cost,
             cost_capture,
             rounds,
+            ipv6: None,
         }
     }
 }

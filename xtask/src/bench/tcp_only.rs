@@ -1,4 +1,4 @@
-//! `XDPSTACK_BENCH_ONLY=tcp cargo xtask bench [--quick]`: only the four TCP
+//! `cargo xtask bench --only tcp [--quick]`: only the four TCP
 //! bulk transfers (receive, send, both over the 1% lossy link), kernel and
 //! xdpstack in turn each round, printed as a table; for working on the TCP
 //! sender without the minutes of floods, RR and CRR. Writes no results.json.
@@ -66,11 +66,6 @@ fn moved(a: &Option<Counters>, b: &Option<Counters>, what: &str) {
         "       xdpstack counters during {what}: {}",
         moved.join(", ")
     );
-}
-
-/// True when the environment asks for the TCP transfers only.
-pub fn requested() -> bool {
-    std::env::var("XDPSTACK_BENCH_ONLY").is_ok_and(|v| v == "tcp")
 }
 
 pub fn run(binary: &std::path::Path, opts: &BenchOptions) -> Result<()> {
