@@ -179,6 +179,9 @@ pub struct Stack {
     udp: udp::Udp,
     tcp: Tcp,
     started: Instant,
+    /// Bindings learned from ARP frames, kept for the other shards
+    /// (`set_shard`); None: a lone stack keeps nothing.
+    neigh_export: Option<Vec<xdpstack_common::neigh::NeighEvent>>,
 }
 
 impl Stack {
@@ -216,8 +219,41 @@ impl Stack {
             udp: udp::Udp::new(),
             tcp,
             started: now,
+            neigh_export: None,
             cfg,
         }
+    }
+
+    /// Makes this stack shard `index` of `count` (see `crate::shard`): its
+    /// ping identifier is `index` modulo `count`, so whichever shard receives
+    /// a reply knows whose it is; only shard 0 announces our address
+    /// (RFC 5227 2.3 asks for the host's announcements, not one per shard);
+    /// ARP bindings it learns are kept for [`Stack::take_neigh_exports`].
+    pub fn set_shard(&mut self, index: u16, count: u16) {
+        let count = count.max(1);
+        let base = self.ping_ident - self.ping_ident % count;
+        self.ping_ident = base
+            .checked_add(index % count)
+            .unwrap_or(base - count + index % count);
+        if index != 0 {
+            self.defence = ArpDefence::new(self.cfg.ip, self.cfg.mac);
+        }
+        self.neigh_export = (count > 1).then(Vec::new);
+    }
+
+    /// The ping identifier of this stack (`set_shard` chooses its residue).
+    pub fn ping_ident(&self) -> u16 {
+        self.ping_ident
+    }
+
+    /// Bindings learned from ARP frames since the last call, as the XDP
+    /// program reports its own; the daemon gives them to the other shards'
+    /// [`Stack::on_neigh_event`].
+    pub fn take_neigh_exports(&mut self) -> Vec<xdpstack_common::neigh::NeighEvent> {
+        self.neigh_export
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     pub fn config(&self) -> &StackConfig {

@@ -516,6 +516,17 @@ impl Tcp {
         &self.cfg
     }
 
+    /// Whether a connection (or TIME-WAIT entry) of this engine has the
+    /// tuple; the daemon's shards ask it to find a segment's owner.
+    pub fn has_connection(&self, local_port: u16, remote: SocketAddr) -> bool {
+        self.tuples.contains_key(&(local_port, remote))
+    }
+
+    /// Whether a listener has `port`.
+    pub fn is_listening(&self, port: u16) -> bool {
+        self.listeners.contains_key(&port)
+    }
+
     pub fn listen(&mut self, port: u16) -> Result<(), TcpError> {
         if port == 0 {
             return Err(TcpError::InvalidState);

@@ -1,0 +1,295 @@
+//! Shards: one whole stack (and its services) per RX queue, owned by that
+//! queue's worker thread, with no lock on the per-frame path.
+//!
+//! What belongs to whom:
+//! - a passive TCP flow belongs to the shard whose queue received its SYN
+//!   (every shard listens on the same ports, like SO_REUSEPORT);
+//! - an active open (`xdpstack ping`'s identifier) belongs to the shard
+//!   whose index is the identifier modulo the number of shards ([`owner`]);
+//! - UDP and ICMP echo requests are answered by whichever shard gets them.
+//!
+//! [`steer`] reads a received frame's headers and says which shard owns it;
+//! a frame for another shard is copied into that shard's [`handoff`]
+//! mailbox, in order, and counted. Host-wide state: the configuration is
+//! immutable and copied into each shard; ARP bindings are replicated, every
+//! shard's cache is updated by messages (what the XDP program reports, what
+//! a shard learns from an ARP frame) that each worker drains every loop.
+
+pub mod handoff;
+pub mod merge;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use xdpstack_common::layout::{eth, icmp, ipv4};
+
+/// Which shard of how many.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardId {
+    pub index: usize,
+    pub count: usize,
+}
+
+/// The shard that owns an active open's port or identifier: its value
+/// modulo the number of shards, so any shard can tell without asking.
+pub fn owner(value: u16, count: usize) -> usize {
+    usize::from(value) % count.max(1)
+}
+
+/// What a shard knows of a TCP segment's tuple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// A connection (or TIME-WAIT entry) of this shard has it.
+    Connection,
+    /// No connection, but a listener has the local port.
+    Listener,
+    /// Neither.
+    Unknown,
+}
+
+/// Where a received frame goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steer {
+    /// This shard handles it.
+    Here,
+    /// Shard `n` owns it: hand it over.
+    To(usize),
+}
+
+/// Where a frame received by shard `me` belongs. `hops`: how many shards
+/// it went through already (0: straight from the queue). `tcp` tells what
+/// this shard has for (local port, remote). Anything it cannot parse stays
+/// here, where the stack counts it.
+///
+/// A non-SYN segment of a passive flow this shard does not have (its
+/// queue changed: RSS rehash, a retransmission the peer re-hashed) is
+/// passed around the ring (`me + 1`) until the owner has it; after every
+/// other shard it is handled here, which answers it as the stack does an
+/// unknown flow (a reset, or a SYN cookie's ACK).
+pub fn steer(
+    frame: &[u8],
+    me: ShardId,
+    hops: usize,
+    tcp: impl FnOnce(u16, SocketAddr) -> Flow,
+) -> Steer {
+    if me.count <= 1 {
+        return Steer::Here;
+    }
+    let be16 = |b: &[u8], at: usize| b.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]));
+    if be16(frame, eth::ETHERTYPE) != Some(eth::ETHERTYPE_IPV4) {
+        return Steer::Here;
+    }
+    let ip = &frame[eth::HEADER_LEN..];
+    let Some(&ver_ihl) = ip.get(ipv4::VER_IHL) else {
+        return Steer::Here;
+    };
+    let ihl = usize::from(ver_ihl & 0x0f) * 4;
+    let frag = be16(ip, ipv4::FLAGS_FRAG).unwrap_or(0);
+    // Fragments are reassembled where they land (they normally share a
+    // queue: the sender hashes one datagram once).
+    if ver_ihl >> 4 != 4
+        || ihl < ipv4::MIN_HEADER_LEN
+        || frag & (ipv4::FLAG_MF | ipv4::FRAG_OFFSET_MASK) != 0
+    {
+        return Steer::Here;
+    }
+    let Some(l4) = ip.get(ihl..) else {
+        return Steer::Here;
+    };
+    match ip.get(ipv4::PROTOCOL).copied() {
+        Some(ipv4::PROTO_ICMP) => {
+            // An echo reply belongs to the shard whose ping sent the request.
+            if l4.first() == Some(&icmp::TYPE_ECHO_REPLY) && hops == 0 {
+                if let Some(ident) = be16(l4, icmp::IDENT) {
+                    let o = owner(ident, me.count);
+                    if o != me.index {
+                        return Steer::To(o);
+                    }
+                }
+            }
+            Steer::Here
+        }
+        Some(ipv4::PROTO_TCP) => {
+            let (Some(sport), Some(dport), Some(&flags), Some(src)) = (
+                be16(l4, 0),
+                be16(l4, 2),
+                l4.get(13),
+                ip.get(ipv4::SRC..ipv4::SRC + 4),
+            ) else {
+                return Steer::Here;
+            };
+            let src = Ipv4Addr::new(src[0], src[1], src[2], src[3]);
+            let remote = SocketAddr::new(IpAddr::V4(src), sport);
+            let (syn, ack) = (flags & 0x02 != 0, flags & 0x10 != 0);
+            match tcp(dport, remote) {
+                Flow::Connection => Steer::Here,
+                // A new passive open: the shard that got the SYN keeps it.
+                Flow::Listener if syn && !ack => Steer::Here,
+                Flow::Listener if hops + 1 < me.count => Steer::To((me.index + 1) % me.count),
+                Flow::Listener => Steer::Here,
+                Flow::Unknown => {
+                    let o = owner(dport, me.count);
+                    if o != me.index && hops == 0 {
+                        Steer::To(o)
+                    } else {
+                        Steer::Here
+                    }
+                }
+            }
+        }
+        _ => Steer::Here,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(proto: u8, frag: u16, l4: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; eth::HEADER_LEN];
+        f[eth::ETHERTYPE..eth::ETHERTYPE + 2].copy_from_slice(&eth::ETHERTYPE_IPV4.to_be_bytes());
+        let mut ip = vec![0u8; 20];
+        ip[0] = 0x45;
+        ip[ipv4::FLAGS_FRAG..ipv4::FLAGS_FRAG + 2].copy_from_slice(&frag.to_be_bytes());
+        ip[ipv4::PROTOCOL] = proto;
+        ip[ipv4::SRC..ipv4::SRC + 4].copy_from_slice(&[10, 10, 0, 2]);
+        ip[ipv4::DST..ipv4::DST + 4].copy_from_slice(&[10, 10, 0, 4]);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(l4);
+        f
+    }
+
+    fn tcp(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&sport.to_be_bytes());
+        t[2..4].copy_from_slice(&dport.to_be_bytes());
+        t[12] = 0x50;
+        t[13] = flags;
+        t
+    }
+
+    fn echo_reply(ident: u16) -> Vec<u8> {
+        let mut i = vec![0u8; 8];
+        i[icmp::IDENT..icmp::IDENT + 2].copy_from_slice(&ident.to_be_bytes());
+        i
+    }
+
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+
+    fn id(index: usize, count: usize) -> ShardId {
+        ShardId { index, count }
+    }
+
+    #[test]
+    fn owner_is_the_value_modulo_the_shards() {
+        assert_eq!(owner(40_001, 4), 1);
+        assert_eq!(owner(40_000, 4), 0);
+        assert_eq!(owner(7, 1), 0);
+        assert_eq!(owner(7, 0), 0, "no shards counts as one");
+        // Every shard owns an equal share of the values.
+        let mut per = [0usize; 3];
+        for v in 0..=u16::MAX {
+            per[owner(v, 3)] += 1;
+        }
+        assert!(per.iter().all(|&n| n == 21_845 || n == 21_846), "{per:?}");
+    }
+
+    #[test]
+    fn one_shard_keeps_everything() {
+        let f = frame(ipv4::PROTO_ICMP, 0, &echo_reply(5));
+        assert_eq!(steer(&f, id(0, 1), 0, |_, _| Flow::Unknown), Steer::Here);
+    }
+
+    #[test]
+    fn echo_replies_go_to_the_pinging_shard() {
+        let f = frame(ipv4::PROTO_ICMP, 0, &echo_reply(4 * 100 + 3));
+        assert_eq!(steer(&f, id(0, 4), 0, |_, _| Flow::Unknown), Steer::To(3));
+        assert_eq!(steer(&f, id(3, 4), 0, |_, _| Flow::Unknown), Steer::Here);
+        // Handed over once already: never bounced again.
+        assert_eq!(steer(&f, id(0, 4), 1, |_, _| Flow::Unknown), Steer::Here);
+        // Echo requests are answered wherever they land.
+        let mut req = echo_reply(3);
+        req[0] = icmp::TYPE_ECHO_REQUEST;
+        let f = frame(ipv4::PROTO_ICMP, 0, &req);
+        assert_eq!(steer(&f, id(0, 4), 0, |_, _| Flow::Unknown), Steer::Here);
+    }
+
+    #[test]
+    fn passive_flows_stay_where_their_syn_landed() {
+        let syn = frame(ipv4::PROTO_TCP, 0, &tcp(50_000, 7, SYN));
+        assert_eq!(steer(&syn, id(1, 2), 0, |_, _| Flow::Listener), Steer::Here);
+        let data = frame(ipv4::PROTO_TCP, 0, &tcp(50_000, 7, ACK));
+        let seen = std::cell::Cell::new(None);
+        let got = steer(&data, id(1, 2), 0, |p, r| {
+            seen.set(Some((p, r)));
+            Flow::Connection
+        });
+        assert_eq!(got, Steer::Here);
+        assert_eq!(seen.get(), Some((7, "10.10.0.2:50000".parse().unwrap())));
+    }
+
+    #[test]
+    fn a_passive_flow_that_moved_queue_goes_round_the_ring_once() {
+        let data = frame(ipv4::PROTO_TCP, 0, &tcp(50_000, 80, ACK));
+        assert_eq!(
+            steer(&data, id(3, 4), 0, |_, _| Flow::Listener),
+            Steer::To(0)
+        );
+        assert_eq!(
+            steer(&data, id(0, 4), 1, |_, _| Flow::Listener),
+            Steer::To(1)
+        );
+        assert_eq!(
+            steer(&data, id(1, 4), 2, |_, _| Flow::Listener),
+            Steer::To(2)
+        );
+        // Every other shard said no: the last one answers (a reset).
+        assert_eq!(
+            steer(&data, id(2, 4), 3, |_, _| Flow::Listener),
+            Steer::Here
+        );
+        assert_eq!(
+            steer(&data, id(2, 4), 3, |_, _| Flow::Connection),
+            Steer::Here
+        );
+    }
+
+    #[test]
+    fn active_flows_go_to_the_port_owner() {
+        let data = frame(ipv4::PROTO_TCP, 0, &tcp(80, 40_003, ACK | SYN));
+        assert_eq!(
+            steer(&data, id(0, 2), 0, |_, _| Flow::Unknown),
+            Steer::To(1)
+        );
+        assert_eq!(steer(&data, id(1, 2), 0, |_, _| Flow::Unknown), Steer::Here);
+        assert_eq!(steer(&data, id(0, 2), 1, |_, _| Flow::Unknown), Steer::Here);
+    }
+
+    #[test]
+    fn fragments_udp_arp_and_garbage_stay_here() {
+        let t = tcp(80, 40_003, ACK);
+        let mf = frame(ipv4::PROTO_TCP, ipv4::FLAG_MF, &t);
+        assert_eq!(steer(&mf, id(0, 2), 0, |_, _| Flow::Unknown), Steer::Here);
+        let later = frame(ipv4::PROTO_TCP, 3, &t);
+        assert_eq!(
+            steer(&later, id(0, 2), 0, |_, _| Flow::Unknown),
+            Steer::Here
+        );
+        let udp = frame(ipv4::PROTO_UDP, 0, &t);
+        assert_eq!(steer(&udp, id(0, 2), 0, |_, _| Flow::Unknown), Steer::Here);
+        let mut arp = frame(ipv4::PROTO_TCP, 0, &t);
+        arp[12..14].copy_from_slice(&eth::ETHERTYPE_ARP.to_be_bytes());
+        assert_eq!(steer(&arp, id(0, 2), 0, |_, _| Flow::Unknown), Steer::Here);
+        // Every truncation of a segment is either steered or kept, never a panic.
+        let whole = frame(ipv4::PROTO_TCP, 0, &t);
+        for n in 0..whole.len() {
+            let _ = steer(&whole[..n], id(0, 2), 0, |_, _| Flow::Unknown);
+        }
+        let mut bad_ihl = whole.clone();
+        bad_ihl[eth::HEADER_LEN] = 0x4f;
+        assert_eq!(
+            steer(&bad_ihl, id(0, 2), 0, |_, _| Flow::Unknown),
+            Steer::Here
+        );
+    }
+}
