@@ -108,6 +108,10 @@ enum LabAction {
         /// Give the stack end the kernel address 10.10.0.4/24 (Linux answers, for comparisons)
         #[arg(long)]
         kernel_addr: bool,
+        /// RX and TX queues on each veth end (the client's flows then spread
+        /// over the stack end's queues, one xdpstack worker each)
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=xtask::netns::MAX_QUEUES as i64))]
+        queues: Option<u32>,
     },
     /// Delete the lab's namespaces (and with them the veth pair)
     Down,
@@ -137,9 +141,15 @@ fn dispatch(task: Task) -> Result<()> {
             setup::Scope::Full
         }),
         Task::Lab { action } => match action {
-            LabAction::Up { kernel_addr } => lab::up(LabOptions {
-                stack_kernel_addr: kernel_addr,
-            }),
+            LabAction::Up {
+                kernel_addr,
+                queues,
+            } => lab::up_with_queues(
+                LabOptions {
+                    stack_kernel_addr: kernel_addr,
+                },
+                queues,
+            ),
             LabAction::Down => lab::down(),
             LabAction::Status => lab::status(),
             LabAction::Trace => trace::run(),
