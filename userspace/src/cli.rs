@@ -116,6 +116,11 @@ pub struct FloodArgs {
     /// Also report bpf_stats (run_time_ns / run_cnt) of this program id.
     #[arg(long)]
     pub stats_prog_id: Option<u32>,
+    /// Send from one thread per CPU of this list (`0,1`): a veth delivers
+    /// XDP_TX'd frames on the peer's RX queue numbered after the sending
+    /// CPU, so this spreads the flood over that many queues.
+    #[arg(long, value_name = "LIST", value_parser = parse_cpus)]
+    pub cpus: Option<CpuList>,
 }
 
 #[derive(Debug, Args)]

@@ -90,6 +90,9 @@ enum Task {
         /// Use this xdpstack binary (built with `--features lab`) instead of building the release one
         #[arg(long)]
         binary: Option<std::path::PathBuf>,
+        /// Only the multi-queue rows (1, 2 and 4 queues, busy polling), into multiqueue.json
+        #[arg(long)]
+        multiqueue_only: bool,
     },
     /// Run the cargo-fuzz targets (parsers, stack input), each for --time seconds
     Fuzz {
@@ -196,6 +199,7 @@ fn dispatch(task: Task) -> Result<()> {
             cost_repeat,
             tcp_bytes,
             binary,
+            multiqueue_only,
         } => {
             let mut opts = if quick {
                 BenchOptions::quick()
@@ -212,6 +216,9 @@ fn dispatch(task: Task) -> Result<()> {
             opts.cost_repeat = cost_repeat.unwrap_or(opts.cost_repeat);
             opts.tcp_bytes = tcp_bytes.unwrap_or(opts.tcp_bytes);
             opts.binary = binary;
+            if multiqueue_only {
+                return bench::run_multiqueue(&opts);
+            }
             bench::run(&opts).map(|_| ())
         }
         Task::Fuzz { time, targets } => {

@@ -33,6 +33,7 @@
 mod chart;
 mod cpu;
 mod modes;
+mod multiqueue;
 mod ping;
 mod report;
 mod rr;
@@ -127,6 +128,34 @@ fn check_interrupted() -> Result<()> {
     Ok(())
 }
 
+/// Only the multi-queue rows (`cargo xtask bench --multiqueue-only`):
+/// printed and written to `multiqueue.json` beside results.json.
+pub fn run_multiqueue(opts: &BenchOptions) -> Result<()> {
+    if !is_root() {
+        bail!(
+            "`cargo xtask bench` needs root (namespaces, XDP, BPF_PROG_TEST_RUN): run it as root"
+        );
+    }
+    // SAFETY: installs a handler that only stores to an atomic.
+    unsafe {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+    }
+    let binary = match &opts.binary {
+        Some(b) => b.clone(),
+        None => build(Profile::Release)?,
+    };
+    std::fs::create_dir_all(&opts.out_dir)
+        .with_context(|| format!("creating {}", opts.out_dir.display()))?;
+    let m = multiqueue::measure(&binary, opts)?;
+    let path = opts.out_dir.join("multiqueue.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&m)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    print!("{}", multiqueue::table(&m));
+    println!("\nwrote {}", path.display());
+    Ok(())
+}
+
 /// Runs the whole bench and writes its outputs.
 pub fn run(opts: &BenchOptions) -> Result<Results> {
     if !is_root() {
@@ -204,9 +233,11 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
         rounds.push(round);
     }
     drop(lab);
+    progress.step("multi-queue rows (1, 2 and 4 queues)");
+    let multiqueue = multiqueue::measure(&binary, opts)?;
     progress.done();
 
-    let results = Results::new(
+    let mut results = Results::new(
         Settings {
             rounds: opts.rounds,
             duration_s: opts.duration,
@@ -231,12 +262,16 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
         rounds,
         [cost, cost_capture],
     );
+    results.multiqueue = Some(multiqueue);
     let json_path = opts.out_dir.join("results.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&results)?)
         .with_context(|| format!("writing {}", json_path.display()))?;
     let png_path = opts.out_dir.join("bench.png");
     chart::draw(&results, &png_path)?;
     print!("{}", report::table(&results));
+    if let Some(m) = &results.multiqueue {
+        print!("{}", multiqueue::table(m));
+    }
     println!("\nwrote {} and {}", json_path.display(), png_path.display());
     Ok(results)
 }

@@ -29,6 +29,9 @@ pub struct Results {
     /// `FLAG_CAPTURE` set, the copies drained as the daemon drains them.
     pub cost_capture: CostReport,
     pub rounds: Vec<Round>,
+    /// The multi-queue rows (`bench/multiqueue.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multiqueue: Option<super::multiqueue::MultiqueueReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -396,6 +399,7 @@ impl Results {
             cost,
             cost_capture,
             rounds,
+            multiqueue: None,
         }
     }
 }
