@@ -180,6 +180,116 @@ mod tests {
         ShardId { index, count }
     }
 
+    mod hooks {
+        use std::net::Ipv4Addr;
+        use std::time::Duration;
+
+        use crate::device::FrameQueue;
+        use crate::stack::rng::Rng;
+        use crate::stack::time::Instant;
+        use crate::stack::{Stack, StackConfig};
+        use crate::wire::{
+            ArpOp, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, MacAddr,
+        };
+
+        const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 4);
+        const US_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 4]);
+        const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+        const PEER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+
+        fn stack(seed: u64) -> Stack {
+            Stack::new(
+                StackConfig {
+                    ip: US,
+                    prefix: 24,
+                    mac: US_MAC,
+                    gateway: None,
+                    mtu: 1500,
+                    arp_timeout: Duration::from_secs(60),
+                    arp_max: 64,
+                    seed: Rng::seed_from_u64(seed),
+                },
+                Instant::from_micros(0),
+            )
+        }
+
+        fn arp_reply() -> Vec<u8> {
+            let mut f = vec![0u8; 14 + 28];
+            EthernetRepr {
+                src: PEER_MAC,
+                dst: US_MAC,
+                ethertype: EtherType::Arp,
+            }
+            .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+            ArpRepr {
+                operation: ArpOp::Reply,
+                sender_mac: PEER_MAC,
+                sender_ip: PEER,
+                target_mac: US_MAC,
+                target_ip: US,
+            }
+            .emit(&mut ArpPacket::new_unchecked(&mut f[14..]));
+            f
+        }
+
+        #[test]
+        fn a_shard_owns_its_residue_of_identifiers_and_ports() {
+            for seed in 0..50 {
+                for (index, count) in [(0u16, 1u16), (1, 2), (3, 4), (2, 3)] {
+                    let mut s = stack(seed);
+                    s.set_shard(index, count);
+                    assert_eq!(s.ping_ident() % count, index, "seed {seed}");
+                    let now = Instant::from_micros(0);
+                    let id = s
+                        .tcp()
+                        .connect(now, 0, (PEER, 80))
+                        .expect("an ephemeral port");
+                    let port = s
+                        .tcp_connections()
+                        .into_iter()
+                        .find(|c| c.remote.port() == 80)
+                        .map(|c| c.local.port())
+                        .expect("the connection");
+                    assert_eq!(port % count, index, "seed {seed}, {id:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn only_shard_0_announces_and_only_shards_export_bindings() {
+            let now = Instant::from_micros(0);
+            let mut announced = Vec::new();
+            for index in 0..2u16 {
+                let mut s = stack(1);
+                s.set_shard(index, 2);
+                let mut dev = FrameQueue::new(16, 1514);
+                s.poll(now, &mut dev);
+                announced.push(dev.len());
+                s.receive(now, &arp_reply(), &mut dev);
+                let ex = s.take_neigh_exports();
+                assert_eq!(ex.len(), 1);
+                assert_eq!(
+                    (ex[0].sender_ip, ex[0].sender_mac),
+                    (PEER.octets(), PEER_MAC.0)
+                );
+                assert!(s.take_neigh_exports().is_empty(), "taken once");
+                // Another shard applies it like an XDP neighbour event.
+                let mut other = stack(2);
+                other.set_shard(1 - index, 2);
+                other.on_neigh_event(now, &ex[0]);
+                assert!(other
+                    .arp_entries(now)
+                    .iter()
+                    .any(|e| e.ip == PEER && e.mac == Some(PEER_MAC)));
+            }
+            assert_eq!(announced, vec![1, 0], "shard 0 alone announces");
+            // A lone stack keeps nothing for others.
+            let mut lone = stack(3);
+            lone.receive(now, &arp_reply(), &mut FrameQueue::new(16, 1514));
+            assert!(lone.take_neigh_exports().is_empty());
+        }
+    }
+
     #[test]
     fn owner_is_the_value_modulo_the_shards() {
         assert_eq!(owner(40_001, 4), 1);

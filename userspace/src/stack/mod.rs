@@ -235,6 +235,7 @@ impl Stack {
         self.ping_ident = base
             .checked_add(index % count)
             .unwrap_or(base - count + index % count);
+        self.tcp.set_port_owner(index, count);
         if index != 0 {
             self.defence = ArpDefence::new(self.cfg.ip, self.cfg.mac);
         }
