@@ -376,6 +376,7 @@ impl Lab {
         ip([
             "link",
             "add",
+            "name",
             &names.client_if,
             "numtxqueues",
             &q,

@@ -126,6 +126,9 @@ pub fn steer(
                 Flow::Listener if syn && !ack => Steer::Here,
                 Flow::Listener if hops + 1 < me.count => Steer::To((me.index + 1) % me.count),
                 Flow::Listener => Steer::Here,
+                // A bare SYN opens nothing of ours (a closed port): the
+                // reset is sent from here, not after a copy.
+                Flow::Unknown if syn && !ack => Steer::Here,
                 Flow::Unknown => {
                     let o = owner(dport, me.count);
                     if o != me.index && hops == 0 {
@@ -373,6 +376,13 @@ mod tests {
         );
         assert_eq!(steer(&data, id(1, 2), 0, |_, _| Flow::Unknown), Steer::Here);
         assert_eq!(steer(&data, id(0, 2), 1, |_, _| Flow::Unknown), Steer::Here);
+        let rst = frame(ipv4::PROTO_TCP, 0, &tcp(80, 40_003, 0x04));
+        assert_eq!(steer(&rst, id(0, 2), 0, |_, _| Flow::Unknown), Steer::To(1));
+        let bare_syn = frame(ipv4::PROTO_TCP, 0, &tcp(50_000, 40_003, SYN));
+        assert_eq!(
+            steer(&bare_syn, id(0, 2), 0, |_, _| Flow::Unknown),
+            Steer::Here
+        );
     }
 
     #[test]
