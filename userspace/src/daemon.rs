@@ -996,19 +996,25 @@ fn worker(mut shard: Shard, mut sock: XskSocket, mb: Mailbox<Handoff, Msg>, shar
     let mut published = std::time::Instant::now();
     let mut skip_sleep = false;
     while !shared.stop.load(Ordering::SeqCst) {
+        // Whether the mailbox's eventfd may be signalled (unknown after a
+        // busy-poll spin): cleared before draining, so a post after the
+        // drain wakes the next sleep; not read when it was not signalled.
+        let mut mail = true;
         if !skip_sleep {
             let deadline = earliest(shard.stack.poll_at(), shard.services.poll_at());
             let timer_wait = deadline.map(|d| d.since(shared.clock.now()));
             let stats_wait =
                 stats_due.map(|t| t.saturating_duration_since(std::time::Instant::now()));
             let wait = timer_wait.into_iter().chain(stats_wait).min();
-            if sleep(&sock, &mb, shared, wait).is_none() {
-                continue; // EINTR: check `stop` and sleep again.
+            match sleep(&sock, &mb, shared, wait) {
+                None => continue, // EINTR: check `stop` and sleep again.
+                Some(m) => mail = m,
             }
         }
         skip_sleep = false;
-        // Before draining: a post after the drain wakes the next sleep.
-        mb.clear_wake();
+        if mail {
+            mb.clear_wake();
+        }
         let mut moved = false;
         loop {
             let now = shared.clock.now();
@@ -1154,13 +1160,14 @@ fn spin_for_frames(sock: &mut XskSocket, spin: Duration, shared: &Shared) -> boo
 /// Blocks until a frame arrives on `sock`, a message or hand-off in the
 /// mailbox, the stop signal, or `wait` passed (None: no deadline). ppoll,
 /// not poll, so the deadline is kept to the microsecond rather than
-/// rounded to a millisecond. None: interrupted.
+/// rounded to a millisecond. None: interrupted; else whether the
+/// mailbox was signalled.
 fn sleep(
     sock: &XskSocket,
     mb: &Mailbox<Handoff, Msg>,
     shared: &Shared,
     wait: Option<Duration>,
-) -> Option<()> {
+) -> Option<bool> {
     let fd = |fd: std::os::fd::RawFd| libc::pollfd {
         fd,
         events: libc::POLLIN,
@@ -1181,7 +1188,7 @@ fn sleep(
     // SAFETY: fds is a valid array of three pollfds and ts_ptr null or a
     // live timespec for the whole call; no signal mask is changed.
     let ready = unsafe { libc::ppoll(fds.as_mut_ptr(), 3, ts_ptr, std::ptr::null()) };
-    (ready >= 0).then_some(())
+    (ready >= 0).then_some(fds[2].revents & libc::POLLIN != 0)
 }
 
 async fn handle_request(shared: &Shared, req: Request) -> Response {
