@@ -236,6 +236,14 @@ impl Stack {
             .checked_add(index % count)
             .unwrap_or(base - count + index % count);
         self.tcp.set_port_owner(index, count);
+        // The host's ICMP error budget (RFC 1812 4.3.2.8) split between the
+        // shards, so N of them do not send N times as many errors.
+        let host = RateLimitConfig::default();
+        let share = |v: u32| (v / u32::from(count)).max(1);
+        self.icmp_errors = TokenBucket::new(RateLimitConfig {
+            per_sec: share(host.per_sec),
+            burst: share(host.burst),
+        });
         if index != 0 {
             self.defence = ArpDefence::new(self.cfg.ip, self.cfg.mac);
         }
