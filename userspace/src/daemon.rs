@@ -101,7 +101,7 @@ pub struct Config {
 /// its flow; `hops`: shards it went through.
 struct Handoff {
     frame: Vec<u8>,
-    hops: u8,
+    hops: u16,
 }
 
 /// Work for a shard, run by its worker between batches.
@@ -1024,7 +1024,11 @@ fn worker(mut shard: Shard, mut sock: XskSocket, mb: Mailbox<Handoff, Msg>, shar
                 work += 1;
                 match m {
                     Msg::Neigh(ev) => shard.stack.on_neigh_event(now, &ev),
-                    Msg::Run(job) => job(&mut shard, now),
+                    Msg::Run(job) => {
+                        // Current even in the middle of a flood.
+                        shard.xsk = xsk_stats(&sock, &mb, handoff_out);
+                        job(&mut shard, now)
+                    }
                 }
             }
             let Shard {
@@ -1102,8 +1106,24 @@ fn worker(mut shard: Shard, mut sock: XskSocket, mb: Mailbox<Handoff, Msg>, shar
             moved |= n > 0 || work > 0 || sock.tx_frames() != tx_before;
             // At most every 100 ms: a getsockopt, kept off the per-batch path.
             sock.maybe_refresh_kernel_stats();
+            let done = (n == 0 && work == 0) || shared.stop.load(Ordering::Relaxed);
+            // For the HTTP service's page in other shards: at most every
+            // 100 ms under load, and once when the batches run dry.
+            if published.elapsed() >= KERNEL_STATS_AFTER || done {
+                published = std::time::Instant::now();
+                shard.xsk = xsk_stats(&sock, &mb, handoff_out);
+                if let Some(slot) = shared.snapshots.get(me.index) {
+                    if let Ok(mut s) = slot.lock() {
+                        *s = Snapshot {
+                            stack: shard.stack.stats(),
+                            services: shard.services.stats(),
+                            xsk: shard.xsk,
+                        };
+                    }
+                }
+            }
             // Under a flood batches never run dry: stop promptly anyway.
-            if (n == 0 && work == 0) || shared.stop.load(Ordering::Relaxed) {
+            if done {
                 break;
             }
         }
@@ -1112,29 +1132,21 @@ fn worker(mut shard: Shard, mut sock: XskSocket, mb: Mailbox<Handoff, Msg>, shar
         } else if stats_due.is_some_and(|t| t <= std::time::Instant::now()) {
             stats_due = None;
             sock.refresh_kernel_stats();
-        }
-        shard.xsk = XskStats {
-            handoff_out,
-            handoff_in: mb.counters().frames_in.load(Ordering::Relaxed),
-            handoff_dropped: mb.counters().frames_dropped.load(Ordering::Relaxed),
-            ..sock.stats()
-        };
-        // For the HTTP service's page in other shards; not per batch.
-        if published.elapsed() >= KERNEL_STATS_AFTER || (!moved && stats_due.is_none()) {
-            published = std::time::Instant::now();
-            if let Some(slot) = shared.snapshots.get(me.index) {
-                if let Ok(mut s) = slot.lock() {
-                    *s = Snapshot {
-                        stack: shard.stack.stats(),
-                        services: shard.services.stats(),
-                        xsk: shard.xsk,
-                    };
-                }
-            }
+            shard.xsk = xsk_stats(&sock, &mb, handoff_out);
         }
         if let Some(spin) = shared.busy_poll {
             skip_sleep = spin_for_frames(&mut sock, spin, shared);
         }
+    }
+}
+
+/// A shard's socket counters with its hand-offs.
+fn xsk_stats(sock: &XskSocket, mb: &Mailbox<Handoff, Msg>, handoff_out: u64) -> XskStats {
+    XskStats {
+        handoff_out,
+        handoff_in: mb.counters().frames_in.load(Ordering::Relaxed),
+        handoff_dropped: mb.counters().frames_dropped.load(Ordering::Relaxed),
+        ..sock.stats()
     }
 }
 
