@@ -337,3 +337,77 @@ fn root_fewer_queues_pinned_and_sigterm_stops_every_worker() {
     assert!(!link.contains("prog/xdp"), "program left attached: {link}");
     let _ = &mut m;
 }
+
+/// Sends everything the client transmits on its TX queue `q` (XPS), which
+/// the veth delivers on the stack end's RX queue `q`.
+fn steer_client_to(m: &Multi, q: u32) {
+    let iface = m.lab.client().iface().to_string();
+    let script = format!(
+        "for x in /sys/class/net/{iface}/queues/tx-*; do echo 0 > $x/xps_cpus; done; \
+         printf %x $(( (1 << $(nproc --all)) - 1 )) > /sys/class/net/{iface}/queues/tx-{q}/xps_cpus"
+    );
+    m.client_ok(&["sh", "-c", &script]);
+}
+
+#[test]
+fn root_userspace_arp_and_ping_on_every_queue_and_bindings_replicated() {
+    if !root_or_skip("root_userspace_arp_and_ping_on_every_queue_and_bindings_replicated") {
+        return;
+    }
+    // Fast path off: ARP and echo are answered by the shard of the queue
+    // they arrive on.
+    let queues = 4u32;
+    let m = Multi::start(queues, &["--fastpath", "off"]);
+    let iface = m.lab.client().iface().to_string();
+    for q in 0..queues {
+        steer_client_to(&m, q);
+        // The client forgets us, so it resolves through queue q again.
+        m.client_ok(&["ip", "neigh", "flush", "dev", &iface]);
+        let before = m.rx_per_queue();
+        let out = m.client_ok(&["ping", "-c", "2", "-i", "0.2", "-W", "2", US]);
+        assert!(out.contains("2 received"), "queue {q}: {out}");
+        let out = m.client_ok(&["arping", "-c", "1", "-w", "5", "-I", &iface, US]);
+        assert!(out.contains("1 packets received"), "queue {q}: {out}");
+        let after = m.rx_per_queue();
+        assert!(
+            after[q as usize] >= before[q as usize] + 4,
+            "queue {q}: {before:?} -> {after:?}"
+        );
+    }
+    // Every shard forgets the client, then only shard 0 hears from it; the
+    // others learn its binding by message from shard 0: the daemon's own
+    // pings go out from each shard in turn and none has to ask by ARP.
+    let out = m.cli(&["arp", "flush"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let arp = m.json(&["arp", "--json"]);
+    assert!(
+        !arp.as_array()
+            .expect("rows")
+            .iter()
+            .any(|r| r["dst"] == "10.10.0.2"),
+        "{arp}"
+    );
+    steer_client_to(&m, 0);
+    m.client_ok(&["ip", "neigh", "flush", "dev", &iface]);
+    let out = m.client_ok(&["ping", "-c", "1", "-W", "2", US]);
+    assert!(out.contains("1 received"), "{out}");
+    let sent = |m: &Multi| {
+        m.json(&["stats", "--json"])["stack"]["stack"]["arp_requests_sent"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let asked = sent(&m);
+    let count = (2 * queues).to_string();
+    let out = m.cli(&["ping", "10.10.0.2", "-c", &count, "-i", "0.05"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains(&format!("{count} received")),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sent(&m), asked, "a shard had to resolve the client itself");
+}
