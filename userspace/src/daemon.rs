@@ -1080,6 +1080,19 @@ fn worker(mut shard: Shard, mut sock: XskSocket, mb: Mailbox<Handoff, Msg>, shar
                     0
                 }
             };
+            // Datagrams reassembled here belong to whoever owns their flow
+            // (an echo reply to another shard's ping, say).
+            for frame in stack.take_reassembled() {
+                match steer(&frame, me, 0, |p, r| flow_of(stack, p, r)) {
+                    Steer::To(k) if k != me.index => {
+                        if shared.posts[k].frame(Handoff { frame, hops: 1 }) {
+                            to_wake[k] = true;
+                        }
+                        handoff_out += 1;
+                    }
+                    _ => stack.receive(now, &frame, &mut Tap::new(sock.tx(), hub)),
+                }
+            }
             if stack.poll_at().is_some_and(|at| at <= now) {
                 stack.poll(now, &mut Tap::new(sock.tx(), hub));
             }

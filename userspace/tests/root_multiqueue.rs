@@ -255,6 +255,24 @@ fn serves_every_queue(queues: u32) {
     // (an idle TCP socket re-picks its TX queue): handed round the ring
     // to their owners, every echo still byte-exact.
     echo_round(&streams, 1);
+    // Replies too big for one frame: reassembled by shard 0, then handed
+    // whole to the shard whose ping they answer.
+    let out = m.cli(&[
+        "ping",
+        "10.10.0.2",
+        "-c",
+        &count,
+        "-i",
+        "0.05",
+        "-s",
+        "3000",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains(&format!("{count} received")),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stats = m.json(&["stats", "--json"]);
     let xsk = stats["xsk"].as_array().expect("xsk");
     let field = |q: usize, f: &str| xsk[q][f].as_u64().unwrap_or(0);

@@ -258,6 +258,78 @@ mod tests {
             }
         }
 
+        /// An IPv4 fragment from the peer to us: ICMP, ident 77.
+        fn fragment(offset: usize, more: bool, payload: &[u8]) -> Vec<u8> {
+            let mut f = vec![0u8; 14 + 20 + payload.len()];
+            EthernetRepr {
+                src: PEER_MAC,
+                dst: US_MAC,
+                ethertype: EtherType::Ipv4,
+            }
+            .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+            let mut ip = crate::wire::Ipv4Packet::new_unchecked(&mut f[14..]);
+            ip.set_version(4);
+            ip.set_header_len(20);
+            ip.set_total_len((20 + payload.len()) as u16);
+            ip.set_ident(77);
+            ip.set_more_frags(more);
+            ip.set_frag_offset(offset as u16);
+            ip.set_ttl(64);
+            ip.set_protocol(crate::wire::IpProtocol::Icmp);
+            ip.set_src(PEER);
+            ip.set_dst(US);
+            ip.fill_checksum();
+            f[34..].copy_from_slice(payload);
+            f
+        }
+
+        #[test]
+        fn a_shard_hands_out_what_it_reassembled_as_one_frame() {
+            // An echo reply (ident 5) of 1600 data bytes, in two fragments.
+            let mut icmp = vec![0u8; 8 + 1600];
+            icmp[4..6].copy_from_slice(&5u16.to_be_bytes());
+            for (i, b) in icmp[8..].iter_mut().enumerate() {
+                *b = i as u8;
+            }
+            let sum = xdpstack_common::checksum::checksum(&icmp);
+            icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+            let now = Instant::from_micros(0);
+            for count in [1u16, 2] {
+                let mut s = stack(4);
+                s.set_shard(0, count);
+                let mut dev = FrameQueue::new(16, 1514);
+                s.receive(now, &fragment(0, true, &icmp[..1200]), &mut dev);
+                s.receive(now, &fragment(1200, false, &icmp[1200..]), &mut dev);
+                let got = s.take_reassembled();
+                let replies = s.stats().stack.icmp_echo_replies_received;
+                if count == 1 {
+                    // A lone stack delivers it at once.
+                    assert!(got.is_empty());
+                    assert_eq!(replies, 1);
+                    continue;
+                }
+                assert_eq!(replies, 0, "not delivered before its owner is known");
+                assert_eq!(got.len(), 1);
+                let frame = &got[0];
+                let ip = crate::wire::Ipv4Packet::new_checked(&frame[14..]).expect("IPv4");
+                assert!(!ip.is_fragment() && ip.verify_checksum());
+                assert_eq!(ip.payload(), &icmp[..]);
+                // The owner (here: itself) takes it as an ordinary frame.
+                assert_eq!(
+                    super::super::steer(
+                        frame,
+                        super::super::ShardId { index: 0, count: 2 },
+                        0,
+                        |_, _| super::super::Flow::Unknown
+                    ),
+                    super::super::Steer::To(1)
+                );
+                s.receive(now, frame, &mut dev);
+                assert_eq!(s.stats().stack.icmp_echo_replies_received, 1);
+                assert!(s.take_reassembled().is_empty());
+            }
+        }
+
         #[test]
         fn only_shard_0_announces_and_only_shards_export_bindings() {
             let now = Instant::from_micros(0);

@@ -182,6 +182,9 @@ pub struct Stack {
     /// Bindings learned from ARP frames, kept for the other shards
     /// (`set_shard`); None: a lone stack keeps nothing.
     neigh_export: Option<Vec<xdpstack_common::neigh::NeighEvent>>,
+    /// Reassembled datagrams as whole frames, kept for the daemon to give
+    /// to the shard that owns their flow (`set_shard`); None: delivered here.
+    reassembled_export: Option<Vec<Vec<u8>>>,
 }
 
 impl Stack {
@@ -220,6 +223,7 @@ impl Stack {
             tcp,
             started: now,
             neigh_export: None,
+            reassembled_export: None,
             cfg,
         }
     }
@@ -248,6 +252,52 @@ impl Stack {
             self.defence = ArpDefence::new(self.cfg.ip, self.cfg.mac);
         }
         self.neigh_export = (count > 1).then(Vec::new);
+        self.reassembled_export = (count > 1).then(Vec::new);
+    }
+
+    /// Datagrams this shard reassembled since the last call, each as one
+    /// unfragmented frame (our MAC, or broadcast if it came so; no source
+    /// MAC): the daemon passes each to the shard that owns its flow, this
+    /// one included, through [`Stack::receive`].
+    pub fn take_reassembled(&mut self) -> Vec<Vec<u8>> {
+        self.reassembled_export
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// A reassembled datagram as one frame, or None when it cannot be one
+    /// (no first header, longer than IPv4 allows) or this stack is not a
+    /// shard: then it is delivered where it was reassembled.
+    fn reassembled_frame(
+        &self,
+        l2_group: bool,
+        whole: &reassembly::Reassembled,
+    ) -> Option<Vec<u8>> {
+        self.reassembled_export.as_ref()?;
+        let hl = whole.header.len();
+        let total = u16::try_from(hl + whole.payload.len()).ok()?;
+        if hl < xdpstack_common::layout::ipv4::MIN_HEADER_LEN {
+            return None;
+        }
+        let eth_len = crate::wire::ethernet::EthernetRepr::HEADER_LEN;
+        let dst = if l2_group {
+            MacAddr::BROADCAST
+        } else {
+            self.cfg.mac
+        };
+        let mut f = Vec::with_capacity(eth_len + usize::from(total));
+        f.extend_from_slice(&dst.0);
+        f.extend_from_slice(&MacAddr::ZERO.0);
+        f.extend_from_slice(&xdpstack_common::layout::eth::ETHERTYPE_IPV4.to_be_bytes());
+        f.extend_from_slice(&whole.header);
+        f.extend_from_slice(&whole.payload);
+        let mut ip = crate::wire::Ipv4Packet::new_unchecked(&mut f[eth_len..]);
+        ip.set_total_len(total);
+        ip.set_more_frags(false);
+        ip.set_frag_offset(0);
+        ip.fill_checksum();
+        Some(f)
     }
 
     /// The ping identifier of this stack (`set_shard` chooses its residue).
