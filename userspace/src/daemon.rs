@@ -645,6 +645,10 @@ pub fn run(args: Config) -> Result<()> {
     result
 }
 
+/// How soon a worker kicks again frames a busy device left on the TX ring.
+const TX_RETRY: Duration = Duration::from_micros(50);
+const TX_RETRY_MAX: Duration = Duration::from_millis(100);
+
 /// Handed-off frames a shard's mailbox holds; past that they are dropped
 /// and counted (`handoff_dropped`), as a full RX ring drops.
 const HANDOFF_QUEUE: usize = 4096;
@@ -995,6 +999,7 @@ fn worker(mut shard: Shard, mut sock: XskSocket, mb: Mailbox<Handoff, Msg>, shar
     let mut stats_due: Option<std::time::Instant> = None;
     let mut published = std::time::Instant::now();
     let mut skip_sleep = false;
+    let mut tx_retry = TX_RETRY;
     while !shared.stop.load(Ordering::SeqCst) {
         // Whether the mailbox's eventfd may be signalled (unknown after a
         // busy-poll spin): cleared before draining, so a post after the
@@ -1005,7 +1010,21 @@ fn worker(mut shard: Shard, mut sock: XskSocket, mb: Mailbox<Handoff, Msg>, shar
             let timer_wait = deadline.map(|d| d.since(shared.clock.now()));
             let stats_wait =
                 stats_due.map(|t| t.saturating_duration_since(std::time::Instant::now()));
-            let wait = timer_wait.into_iter().chain(stats_wait).min();
+            // Replies the device had no room for are kicked again soon,
+            // backing off while it stays stuck (a link down).
+            let tx_wait = if sock.tx_pending() {
+                let w = tx_retry;
+                tx_retry = (tx_retry * 2).min(TX_RETRY_MAX);
+                Some(w)
+            } else {
+                tx_retry = TX_RETRY;
+                None
+            };
+            let wait = timer_wait
+                .into_iter()
+                .chain(stats_wait)
+                .chain(tx_wait)
+                .min();
             match sleep(&sock, &mb, shared, wait) {
                 None => continue, // EINTR: check `stop` and sleep again.
                 Some(m) => mail = m,

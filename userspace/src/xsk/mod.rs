@@ -312,6 +312,12 @@ impl XskSocket {
         self.tx.frames
     }
 
+    /// Whether frames wait on the TX ring because the last kick found the
+    /// device busy: the worker then retries soon rather than sleeping.
+    pub fn tx_pending(&mut self) -> bool {
+        self.tx.on_ring() > 0
+    }
+
     /// Whether received frames wait in the RX ring (no syscall).
     pub fn rx_ready(&mut self) -> bool {
         self.rx.rx.nb_avail(1) > 0
@@ -382,6 +388,8 @@ impl XskTx {
     /// Puts the written frames on the TX ring and kicks the kernel.
     fn submit(&mut self) {
         if self.batch.is_empty() {
+            // What an earlier kick left on the ring (the device was busy).
+            self.kick_until_sent();
             return;
         }
         // SAFETY: the frames were written by their tokens and are in no
