@@ -17,7 +17,7 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::cpu;
@@ -25,6 +25,7 @@ use super::modes::{BenchLab, Load, Mode};
 use super::ping::{self, PingResult};
 use super::rr::Server;
 use super::BenchOptions;
+use crate::netns::STACK_ADDR;
 
 /// Everything the multi-queue rows measured.
 #[derive(Clone, Debug, Serialize)]
@@ -136,6 +137,15 @@ pub fn measure(binary: &Path, opts: &BenchOptions) -> Result<MultiqueueReport> {
                     mode.name()
                 );
                 lab.set_mode(mode)?;
+                // The responder learns the client's MAC before the flood:
+                // under it, an ARP reply would wait behind a full RX ring
+                // and the run would measure the ARP retry timer.
+                let primed = lab
+                    .client()
+                    .exec(["ping", "-c", "1", "-W", "2", STACK_ADDR])?;
+                if !primed.status.success() {
+                    bail!("{}: no answer to a ping before the flood", mode.name());
+                }
                 if mode == Mode::Kernel {
                     let before = softirq_ticks()?;
                     let f = lab.flood(&Load::ECHO_56, opts.duration, None)?;
