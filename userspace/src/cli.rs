@@ -123,6 +123,11 @@ pub struct FloodArgs {
     /// Also report bpf_stats (run_time_ns / run_cnt) of this program id.
     #[arg(long)]
     pub stats_prog_id: Option<u32>,
+    /// Send from one thread per CPU of this list (`0,1`): a veth delivers
+    /// XDP_TX'd frames on the peer's RX queue numbered after the sending
+    /// CPU, so this spreads the flood over that many queues.
+    #[arg(long, value_name = "LIST", value_parser = parse_cpus)]
+    pub cpus: Option<CpuList>,
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +250,74 @@ pub struct RunArgs {
     /// TCP congestion control for every connection.
     #[arg(long, value_parser = choice(TCP_CC), default_value = "cubic")]
     pub tcp_cc: CongestionAlgorithm,
+    /// How many RX queues to serve, each by its own worker and stack shard
+    /// (queues 0..N-1), or `all` (the interface's channel count).
+    #[arg(long, value_parser = parse_queues, default_value = "all")]
+    pub queues: Queues,
+    /// Pin the queue workers to these CPUs, in order (`0,2` or `0-3`);
+    /// worker i runs on the i-th CPU of the list, modulo its length.
+    #[arg(long, value_name = "LIST", value_parser = parse_cpus)]
+    pub cpus: Option<CpuList>,
+    /// Low-latency mode: busy-poll the AF_XDP sockets (SO_PREFER_BUSY_POLL,
+    /// SO_BUSY_POLL) and spin up to --busy-poll-us after each batch before
+    /// sleeping; costs that much CPU per worker while traffic flows.
+    #[arg(long)]
+    pub busy_poll: bool,
+    /// How long a worker spins for more frames before sleeping (with
+    /// --busy-poll).
+    #[arg(long, default_value_t = 200, value_name = "USECS")]
+    pub busy_poll_us: u32,
+}
+
+/// `--queues`: a count, or every queue the interface has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queues {
+    All,
+    Count(u32),
+}
+
+fn parse_queues(s: &str) -> Result<Queues, String> {
+    if s == "all" {
+        return Ok(Queues::All);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(Queues::Count(n)),
+        _ => Err(format!("'{s}' is not a queue count (1-1024) or 'all'")),
+    }
+}
+
+/// `--cpus`: CPU numbers in the order given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// `--cpus 0,2-3`: CPU numbers, each at most once, in the order given.
+fn parse_cpus(s: &str) -> Result<CpuList, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let num = |x: &str| {
+            x.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n < 1024)
+                .ok_or_else(|| format!("'{x}' is not a CPU number (0-1023)"))
+        };
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(part)?, num(part)?),
+        };
+        if lo > hi {
+            return Err(format!("'{part}' is an empty range"));
+        }
+        for c in lo..=hi {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("no CPU given".into());
+    }
+    Ok(CpuList(out))
 }
 
 impl RunArgs {
@@ -268,6 +341,14 @@ impl RunArgs {
             services: self.services,
             metrics: self.metrics,
             tcp_cc: self.tcp_cc,
+            queues: match self.queues {
+                Queues::All => None,
+                Queues::Count(n) => Some(n),
+            },
+            cpus: self.cpus.map(|c| c.0).unwrap_or_default(),
+            busy_poll: self
+                .busy_poll
+                .then(|| Duration::from_micros(u64::from(self.busy_poll_us))),
         }
     }
 }
@@ -564,6 +645,40 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn queue_and_cpu_options_parse() {
+        assert_eq!(parse_queues("all"), Ok(Queues::All));
+        assert_eq!(parse_queues("4"), Ok(Queues::Count(4)));
+        for bad in ["0", "-1", "two", "1025", ""] {
+            assert!(parse_queues(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_cpus("1"), Ok(CpuList(vec![1])));
+        assert_eq!(parse_cpus("3,0-2,1"), Ok(CpuList(vec![3, 0, 1, 2])));
+        for bad in ["", ",", "2-1", "a", "0-x", "5000"] {
+            assert!(parse_cpus(bad).is_err(), "{bad}");
+        }
+        let c = Cli::try_parse_from([
+            "xdpstack",
+            "run",
+            "--iface",
+            "x",
+            "--ip",
+            "10.0.0.1/24",
+            "--queues",
+            "2",
+            "--cpus",
+            "0,1",
+            "--busy-poll",
+        ])
+        .unwrap();
+        let Command::Run(r) = c.command else {
+            panic!("not run")
+        };
+        let cfg = r.config();
+        assert_eq!((cfg.queues, cfg.cpus), (Some(2), vec![0, 1]));
+        assert_eq!(cfg.busy_poll, Some(Duration::from_micros(200)));
     }
 
     #[test]

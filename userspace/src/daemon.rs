@@ -1,27 +1,31 @@
 //! `xdpstack run`: wires the pieces together.
 //!
 //! ```text
-//! NIC queue --XDP--> XDP_TX (ARP, ping answered in-kernel)
-//!           \------> XSKMAP --> worker thread per queue --> Stack --> AF_XDP TX
-//!  NEIGH_EVENTS ring ---------> main task --> Stack (ARP cache learns)
+//! NIC queue q --XDP--> XDP_TX (ARP, ping answered in-kernel)
+//!             \------> XSKMAP --> worker q --> its own Stack + Services --> AF_XDP TX q
+//!  worker q --(frames of flows other shards own)--> worker k's mailbox
+//!  NEIGH_EVENTS ring --> main task --(bindings, by message)--> every worker
 //!  control socket, signals, link events (rtnetlink), eBPF logs --> main task
+//!                  --(requests, by message; replies gathered)--> every worker
 //! ```
 //!
-//! The stack is one state machine behind a mutex, shared by the queue
-//! workers (the single owner of the ARP cache). After every received batch
-//! a worker runs the services (echo, discard, http) on the stack's socket
-//! APIs and sends what came out: frames are written into the socket's
-//! TX frames by the stack itself. Worker 0 alone drives the timers: it
-//! sleeps exactly until the earliest deadline of the stack and the services
-//! (`poll_at`), a frame, or a wake-up, with no tick. Whoever else changes
-//! the stack (the main task, other workers) wakes it through an eventfd
-//! when frames made without a device wait in the stack or a deadline is
-//! earlier than the one it sleeps until. An idle daemon does not wake at all.
+//! Each RX queue's worker owns a whole shard (see `crate::shard`): a stack
+//! and its services, with no lock on the per-frame path. After every
+//! received batch it runs the services on its stack's socket APIs, runs
+//! the timers that are due and sends what came out: frames are written
+//! into the socket's TX frames by the stack itself. Each worker sleeps
+//! exactly until the earliest deadline of its own stack and services
+//! (`poll_at`), a frame, its mailbox's eventfd, or the stop signal, with
+//! no tick; an idle daemon does not wake at all. Host-wide state is either
+//! immutable (the configuration, copied into each shard) or replicated and
+//! updated by messages: ARP bindings reported by the XDP program (read by
+//! the main task) or learned by one shard from an ARP frame are posted to
+//! every other shard, whose worker applies them before its next batch.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -33,7 +37,7 @@ use xdpstack_common::config::{
     FLAG_NEIGH_EVENTS, MAX_IP6,
 };
 use xdpstack_common::layout::ipv6;
-use xdpstack_common::neigh::NeighRecord;
+use xdpstack_common::neigh::{NeighEvent, NeighEvent6, NeighRecord};
 
 use crate::capture::tap::Tap;
 use crate::capture::{self, Hub};
@@ -45,9 +49,11 @@ use crate::control::{socket_path, Request, Response};
 use crate::fastpath::{iface, AttachMode, AttachOutcome, Fastpath};
 use crate::present::metrics;
 use crate::services::{ServiceName, Services, ServicesStats};
+use crate::shard::handoff::{mailbox, EventFd, Mailbox, Post};
+use crate::shard::{merge, steer, Flow, ShardId, Steer};
 use crate::stack::tcp::CongestionAlgorithm;
 use crate::stack::time::{Instant, MonotonicClock};
-use crate::stack::{Stack, StackConfig};
+use crate::stack::{Stack, StackConfig, StackStats};
 use crate::wire::MacAddr;
 use crate::xsk::{XskSocket, XskStats};
 
@@ -83,30 +89,78 @@ pub struct Config {
     pub metrics: Option<std::net::SocketAddr>,
     /// TCP congestion control (`--tcp-cc`).
     pub tcp_cc: CongestionAlgorithm,
+    /// RX queues served (0..n); None: every queue the interface has.
+    pub queues: Option<u32>,
+    /// CPUs the workers are pinned to, worker i on `cpus[i % len]`;
+    /// empty: not pinned.
+    pub cpus: Vec<usize>,
+    /// Busy-poll the sockets and spin this long for more frames before
+    /// sleeping; None: sleep as soon as a batch is done.
+    pub busy_poll: Option<Duration>,
 }
 
-/// State shared by the workers, the main task and control requests.
+/// A frame handed from the shard that received it to the one that owns
+/// its flow; `hops`: shards it went through.
+struct Handoff {
+    frame: Vec<u8>,
+    hops: u16,
+}
+
+/// Work for a shard, run by its worker between batches.
+type Job = Box<dyn FnOnce(&mut Shard, Instant) + Send>;
+
+/// What other threads post to a shard, besides frames.
+enum Msg {
+    /// An ARP binding learned elsewhere (the XDP program, another shard).
+    Neigh(NeighEvent),
+    /// An NDP binding the XDP program reported (it sees every NS and NA
+    /// before userspace does, so no shard needs to export its own).
+    Neigh6(NeighEvent6),
+    /// A control request's part for this shard; it sends its own reply.
+    Run(Job),
+}
+
+/// What one worker owns outright.
+struct Shard {
+    id: ShardId,
+    stack: Stack,
+    services: Services,
+    /// Its socket's counters and its hand-offs, as of the last batch.
+    xsk: XskStats,
+}
+
+/// What a shard publishes for the HTTP service's `/metrics` (served from
+/// inside another shard, which cannot wait on this one): refreshed by its
+/// worker at most every `KERNEL_STATS_AFTER`, never per frame.
+#[derive(Clone, Default)]
+struct Snapshot {
+    stack: StackStats,
+    services: ServicesStats,
+    xsk: XskStats,
+}
+
+/// State shared by the workers, the main task and control requests; none
+/// of it is touched per frame.
 struct Shared {
-    stack: Mutex<Stack>,
-    /// Locked after `stack`, never before.
-    services: Mutex<Services>,
     fastpath: Mutex<Fastpath>,
-    /// Each socket's counters, copied by its worker after every batch (the
-    /// sockets live in the workers; the kernel's part is re-read there).
-    xsk_stats: Mutex<Vec<XskStats>>,
+    /// Our IPv4 address.
+    ip: Ipv4Addr,
+    /// Each shard's mailbox.
+    posts: Vec<Post<Handoff, Msg>>,
+    /// Each shard's last published counters (see [`Snapshot`]).
+    snapshots: Vec<Mutex<Snapshot>>,
+    /// The queue each shard serves.
+    queues: Vec<u32>,
     clock: MonotonicClock,
     stop: AtomicBool,
     /// Signalled once at shutdown and never read: wakes every worker.
     stop_fd: EventFd,
-    /// Wakes worker 0 to flush what waits in the stack (made
-    /// without a device), or to
-    /// sleep until an earlier deadline.
-    wake: EventFd,
-    /// The deadline worker 0 sleeps until (µs of the stack's clock,
-    /// u64::MAX: none). Written and read with the stack locked.
-    armed: AtomicU64,
     /// Signalled when ping replies arrive.
     ping_replies: tokio::sync::Notify,
+    /// The shard the next `xdpstack ping` starts from.
+    next_ping: AtomicUsize,
+    /// Busy-poll spin per worker (`--busy-poll`).
+    busy_poll: Option<Duration>,
     /// The XDP attach mode and why, shown by `xdpstack stats`.
     attached: AttachOutcome,
     /// `xdpstack capture` clients, fed by the XDP program's `CAPTURE` ring
@@ -118,28 +172,8 @@ struct Shared {
 }
 
 impl Shared {
-    fn stack(&self) -> MutexGuard<'_, Stack> {
-        // A worker that panicked mid-update leaves a poisoned lock; the stack
-        // is still consistent enough to serve and report, so keep going.
-        self.stack.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn services(&self) -> MutexGuard<'_, Services> {
-        self.services.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn fastpath(&self) -> MutexGuard<'_, Fastpath> {
         self.fastpath.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// After the stack changed outside worker 0 (call with the stack
-    /// locked): wakes worker 0 when frames wait to be sent or `deadline` is
-    /// earlier than the one it sleeps until.
-    fn kick(&self, frames_waiting: bool, deadline: Option<Instant>) {
-        let armed = self.armed.load(Ordering::SeqCst);
-        if frames_waiting || deadline.is_some_and(|d| d.micros() < armed) {
-            self.wake.signal();
-        }
     }
 
     /// Tells every worker to stop.
@@ -147,50 +181,113 @@ impl Shared {
         self.stop.store(true, Ordering::SeqCst);
         self.stop_fd.signal();
     }
-}
 
-impl Shared {
-    /// The XDP counters (empty when the map cannot be read) and the
-    /// sockets' counters; locks only the fast path and the socket table.
-    fn fast_counters(&self) -> (std::collections::BTreeMap<String, u64>, Vec<XskStats>) {
-        let xdp = self
-            .fastpath()
-            .counters()
-            .map(|c| c.values.into_iter().collect())
-            .unwrap_or_default();
-        let xsk = self.xsk_stats.lock().map(|s| s.clone()).unwrap_or_default();
-        (xdp, xsk)
+    /// Runs `f` on shard `k` by message; None if it is gone.
+    fn ask<R: Send + 'static>(
+        &self,
+        k: usize,
+        f: impl FnOnce(&mut Shard, Instant) -> R + Send + 'static,
+    ) -> Option<tokio::sync::oneshot::Receiver<R>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |s, now| {
+            let _ = tx.send(f(s, now));
+        });
+        self.posts.get(k)?.message(Msg::Run(job)).then_some(rx)
     }
 
-    /// Copies of what the metrics read from the stack (call with it locked).
-    fn stack_view(&self, stack: &Stack) -> (crate::stack::StackStats, metrics::Extra) {
-        let now = self.clock.now();
-        let extra = metrics::Extra {
+    /// Runs `f` on every shard by message and gathers the answers, in
+    /// shard order (a shard that stopped is left out).
+    async fn ask_all<R: Send + 'static>(
+        &self,
+        f: impl Fn(&mut Shard, Instant) -> R + Send + Sync + Clone + 'static,
+    ) -> Vec<R> {
+        let pending: Vec<_> = (0..self.posts.len())
+            .filter_map(|k| self.ask(k, f.clone()))
+            .collect();
+        let mut out = Vec::with_capacity(pending.len());
+        for rx in pending {
+            if let Ok(r) = rx.await {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// As `ask_all`, from a thread outside the async runtime.
+    fn ask_all_blocking<R: Send + 'static>(
+        &self,
+        f: impl Fn(&mut Shard, Instant) -> R + Send + Sync + Clone + 'static,
+    ) -> Vec<R> {
+        let pending: Vec<_> = (0..self.posts.len())
+            .filter_map(|k| self.ask(k, f.clone()))
+            .collect();
+        pending
+            .into_iter()
+            .filter_map(|rx| rx.blocking_recv().ok())
+            .collect()
+    }
+
+    /// The XDP counters (empty when the map cannot be read).
+    fn xdp_counters(&self) -> std::collections::BTreeMap<String, u64> {
+        self.fastpath()
+            .counters()
+            .map(|c| c.values.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    fn extra(
+        &self,
+        neighbours: &[crate::stack::arp_cache::ArpEntry],
+        conns: &[crate::stack::tcp::ConnView],
+    ) -> metrics::Extra {
+        metrics::Extra {
             iface: self.status.iface.clone(),
             xdp_mode: self.status.xdp_mode.clone(),
             prog_id: self.status.prog_id,
-            neighbours: metrics::neighbour_states(&stack.arp_entries(now)),
-            connections: metrics::connection_states(stack.tcp_views(true)),
+            neighbours: metrics::neighbour_states(neighbours),
+            connections: metrics::connection_states(conns.iter().cloned()),
             process: metrics::ProcessStats::read(),
-        };
-        (stack.stats(), extra)
+        }
     }
 
-    /// One scrape: copies taken under each lock in turn, formatted after.
+    /// One scrape of every shard, gathered by message (from the metrics
+    /// endpoint's thread).
     fn metrics_text(&self) -> String {
-        let (xdp, xsk) = self.fast_counters();
-        let (stack, extra) = {
-            let st = self.stack();
-            self.stack_view(&st)
-        };
-        let services = self.services().stats();
-        render_metrics(xdp, stack, services, xsk, extra)
+        let parts = self.ask_all_blocking(|s: &mut Shard, now| {
+            (
+                s.stack.stats(),
+                s.services.stats(),
+                s.xsk,
+                s.stack.arp_entries(now),
+                s.stack.tcp_connections(),
+            )
+        });
+        let mut stacks = Vec::new();
+        let mut services = Vec::new();
+        let mut xsk = Vec::new();
+        let mut arp = Vec::new();
+        let mut conns = Vec::new();
+        for (st, sv, x, a, c) in parts {
+            stacks.push(st);
+            services.push(sv);
+            xsk.push(x);
+            arp.push(a);
+            conns.push(c);
+        }
+        let extra = self.extra(&merge::arp_entries(arp), &merge::connections(conns));
+        render_metrics(
+            self.xdp_counters(),
+            merge::stack_stats(&stacks),
+            merge::services_stats(&services),
+            xsk,
+            extra,
+        )
     }
 }
 
 fn render_metrics(
     xdp: std::collections::BTreeMap<String, u64>,
-    stack: crate::stack::StackStats,
+    stack: StackStats,
     services: ServicesStats,
     xsk: Vec<XskStats>,
     extra: metrics::Extra,
@@ -248,7 +345,17 @@ pub fn run(args: Config) -> Result<()> {
     if !mac.is_unicast() {
         bail!("{mac} is not a unicast MAC address; give one with --mac");
     }
-    let queues = iface::rx_queues(&args.iface)?;
+    let available = rx_channels(&args.iface).unwrap_or(iface::rx_queues(&args.iface)?);
+    let queues = match args.queues {
+        None => available,
+        Some(n) if n <= available => n,
+        Some(n) => bail!(
+            "--queues {n}: {} has {available} RX queue{} (see `ethtool -l {}`)",
+            args.iface,
+            if available == 1 { "" } else { "s" },
+            args.iface
+        ),
+    };
     let mtu = iface::mtu(&args.iface)? as usize;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -301,7 +408,14 @@ pub fn run(args: Config) -> Result<()> {
         .map(|i| i.id());
     let mut sockets = Vec::new();
     for q in 0..queues {
-        let s = XskSocket::open(&args.iface, q)?;
+        let mut s = XskSocket::open(&args.iface, q)?;
+        if let Some(spin) = args.busy_poll {
+            // Needs CAP_NET_ADMIN: before the capabilities go.
+            let usecs = u32::try_from(spin.as_micros()).unwrap_or(u32::MAX);
+            if let Err(e) = s.set_busy_poll(usecs) {
+                log::warn!("{e:#}; spinning in userspace only");
+            }
+        }
         fastpath.register_socket(q, &s)?;
         sockets.push(s);
     }
@@ -320,29 +434,44 @@ pub fn run(args: Config) -> Result<()> {
     let log_fd = fastpath.log_fd();
 
     let clock = MonotonicClock::start();
-    let config = StackConfig {
-        ip,
-        prefix,
-        mac,
-        gateway: args.gateway,
-        ip6: ip6.clone(),
-        gateway6: args.gateway6,
-        mtu,
-        arp_timeout: args.arp_timeout,
-        arp_max: args.arp_max,
-        seed: os_random()?,
-    };
-    let mut stack = Stack::new(config, clock.now());
-    stack.set_tcp_congestion(args.tcp_cc);
+    let count = sockets.len();
+    let mut shards = Vec::with_capacity(count);
+    for (index, sock) in sockets.iter().enumerate() {
+        let config = StackConfig {
+            ip,
+            prefix,
+            mac,
+            gateway: args.gateway,
+            ip6: ip6.clone(),
+            gateway6: args.gateway6,
+            mtu,
+            arp_timeout: args.arp_timeout,
+            arp_max: args.arp_max,
+            // Each shard its own secret: its flows' ISNs and ports are its own.
+            seed: os_random()?,
+        };
+        let mut stack = Stack::new(config, clock.now());
+        stack.set_tcp_congestion(args.tcp_cc);
+        stack.set_shard(index as u16, count as u16);
+        if local_peer {
+            // The peer is on this host and may leave checksums partial (TX offload).
+            stack.accept_partial_checksums(true);
+        }
+        // Every shard listens on the services' ports (like SO_REUSEPORT).
+        let services = Services::start(&mut stack, &args.services).map_err(|e| anyhow!(e))?;
+        shards.push(Shard {
+            id: ShardId { index, count },
+            stack,
+            services,
+            xsk: sock.stats(),
+        });
+    }
     if local_peer {
-        // The peer is on this host and may leave checksums partial (TX offload).
-        stack.accept_partial_checksums(true);
         log::info!(
             "{} is a veth: accepting partial checksums from its peer",
             args.iface
         );
     }
-    let services = Services::start(&mut stack, &args.services).map_err(|e| anyhow!(e))?;
     let status = StatusReply {
         iface: args.iface.clone(),
         ip: format!("{ip}/{prefix}"),
@@ -370,22 +499,34 @@ pub fn run(args: Config) -> Result<()> {
         pid: std::process::id(),
         other_xdp: Vec::new(),
     };
+    let mut posts = Vec::with_capacity(count);
+    let mut mailboxes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (p, m) = mailbox(HANDOFF_QUEUE)?;
+        posts.push(p);
+        mailboxes.push(m);
+    }
     let shared = Arc::new(Shared {
-        stack: Mutex::new(stack),
-        services: Mutex::new(services),
         fastpath: Mutex::new(fastpath),
-        xsk_stats: Mutex::new(
-            sockets
-                .iter()
-                .map(XskSocket::stats)
-                .collect::<Vec<XskStats>>(),
-        ),
+        ip,
+        posts,
+        snapshots: shards
+            .iter()
+            .map(|s| {
+                Mutex::new(Snapshot {
+                    stack: s.stack.stats(),
+                    services: s.services.stats(),
+                    xsk: s.xsk,
+                })
+            })
+            .collect(),
+        queues: sockets.iter().map(XskSocket::queue).collect(),
         clock,
         stop: AtomicBool::new(false),
         stop_fd: EventFd::new()?,
-        wake: EventFd::new()?,
-        armed: AtomicU64::new(u64::MAX),
         ping_replies: tokio::sync::Notify::new(),
+        next_ping: AtomicUsize::new(0),
+        busy_poll: args.busy_poll,
         attached: attached.clone(),
         capture: Arc::new(Hub::new()),
         status,
@@ -408,17 +549,40 @@ pub fn run(args: Config) -> Result<()> {
     }));
     let control = control.with_capture(shared.capture.clone());
     // Both metrics views hold the daemon weakly: it detaches its program
-    // when the last strong reference goes at shutdown.
-    let weak = Arc::downgrade(&shared);
-    shared
-        .services()
-        .set_metrics(Box::new(move |stack: &Stack, services: &ServicesStats| {
-            weak.upgrade().map_or_else(String::new, |sh| {
-                let (xdp, xsk) = sh.fast_counters();
-                let (stack_stats, extra) = sh.stack_view(stack);
-                render_metrics(xdp, stack_stats, services.clone(), xsk, extra)
-            })
-        }));
+    // when the last strong reference goes at shutdown. The HTTP service's
+    // page is served from inside one shard, which cannot wait for the
+    // others: it adds its own live counters to their last snapshots.
+    for shard in &mut shards {
+        let weak = Arc::downgrade(&shared);
+        let me = shard.id.index;
+        shard
+            .services
+            .set_metrics(Box::new(move |stack: &Stack, services: &ServicesStats| {
+                weak.upgrade().map_or_else(String::new, |sh| {
+                    let mut stacks = vec![stack.stats()];
+                    let mut svcs = vec![services.clone()];
+                    let mut xsk = Vec::new();
+                    for (k, slot) in sh.snapshots.iter().enumerate() {
+                        let snap = slot.lock().map(|s| s.clone()).unwrap_or_default();
+                        if k != me {
+                            stacks.push(snap.stack);
+                            svcs.push(snap.services);
+                        }
+                        xsk.push(snap.xsk);
+                    }
+                    let now = sh.clock.now();
+                    let views: Vec<_> = stack.tcp_views(true).collect();
+                    let extra = sh.extra(&stack.arp_entries(now), &views);
+                    render_metrics(
+                        sh.xdp_counters(),
+                        merge::stack_stats(&stacks),
+                        merge::services_stats(&svcs),
+                        xsk,
+                        extra,
+                    )
+                })
+            }));
+    }
     if let Some(listener) = metrics_listener {
         let weak = Arc::downgrade(&shared);
         crate::control::metrics::spawn(
@@ -428,12 +592,21 @@ pub fn run(args: Config) -> Result<()> {
     }
     let workers: Vec<JoinHandle<()>> = sockets
         .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
+        .zip(shards)
+        .zip(mailboxes)
+        .map(|((sock, shard), mb)| {
             let shared = shared.clone();
+            let cpu = (!args.cpus.is_empty()).then(|| args.cpus[shard.id.index % args.cpus.len()]);
             std::thread::Builder::new()
-                .name(format!("xsk-q{}", s.queue()))
-                .spawn(move || worker(i, s, &shared))
+                .name(format!("xsk-q{}", sock.queue()))
+                .spawn(move || {
+                    if let Some(cpu) = cpu {
+                        if let Err(e) = pin_to_cpu(cpu) {
+                            log::warn!("queue {}: pinning to CPU {cpu}: {e}", sock.queue());
+                        }
+                    }
+                    worker(shard, sock, mb, &shared)
+                })
                 .map_err(|e| anyhow!("starting a queue worker: {e}"))
         })
         .collect::<Result<_>>()?;
@@ -442,10 +615,16 @@ pub fn run(args: Config) -> Result<()> {
     // right after the ready line already means a clean shutdown.
     let signals = Signals::install()?;
     println!(
-        "xdpstack: serving {ip}/{prefix} ({mac}) on {}: XDP {} mode, {queues} queue{}, fast path {}, control {}{}",
+        "xdpstack: serving {ip}/{prefix} ({mac}) on {}: XDP {} mode, {queues} queue{} ({}){}, fast path {}, control {}{}",
         args.iface,
         attached.mode,
         if queues == 1 { "" } else { "s" },
+        queue_list(&shared.queues),
+        if args.cpus.is_empty() {
+            String::new()
+        } else {
+            format!(" on CPUs {}", queue_list(&args.cpus))
+        },
         if args.fastpath { "on" } else { "off" },
         socket_path(&args.control_dir, &args.iface).display(),
         shared
@@ -472,6 +651,73 @@ pub fn run(args: Config) -> Result<()> {
     // Dropping the fast path closes the bpf_link: the program detaches.
     drop(shared);
     result
+}
+
+/// How soon a worker kicks again frames a busy device left on the TX ring.
+const TX_RETRY: Duration = Duration::from_micros(50);
+const TX_RETRY_MAX: Duration = Duration::from_millis(100);
+
+/// Handed-off frames a shard's mailbox holds; past that they are dropped
+/// and counted (`handoff_dropped`), as a full RX ring drops.
+const HANDOFF_QUEUE: usize = 4096;
+
+/// `0, 1, 2` for the ready line.
+fn queue_list<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|q| q.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The interface's RX channels by the ethtool channel query
+/// (ETHTOOL_GCHANNELS): combined plus RX-only; None when the driver does
+/// not answer it (then /sys/class/net/IF/queues is counted).
+fn rx_channels(iface: &str) -> Option<u32> {
+    const ETHTOOL_GCHANNELS: u32 = 0x3c;
+    // struct ethtool_channels (linux/ethtool.h): cmd then eight u32s.
+    let mut ch = [0u32; 9];
+    ch[0] = ETHTOOL_GCHANNELS;
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    let name = iface.as_bytes();
+    if name.len() >= ifr.ifr_name.len() {
+        return None;
+    }
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_data = ch.as_mut_ptr().cast();
+    // SAFETY: plain syscall; the fd is owned below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    let fd: std::os::fd::OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+    // SAFETY: SIOCETHTOOL with an ifreq whose data points at a live
+    // ethtool_channels for the whole call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCETHTOOL, &mut ifr) };
+    // rx_count is ch[5], combined_count ch[8].
+    let n = ch[5] + ch[8];
+    (rc == 0 && n > 0).then_some(n)
+}
+
+/// Runs the calling thread on `cpu` only.
+fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: `cpu` is within the set, checked above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: a valid set of the size passed; 0 is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 async fn main_task(
@@ -521,14 +767,9 @@ async fn main_task(
         let shared = shared.clone();
         Arc::new(move |req: Request| {
             let shared = shared.clone();
-            async move {
-                let response = handle_request(&shared, req).await;
-                // A request may have queued frames (ARP resolution of an
-                // `arp add`) or started a timer: hand them to worker 0.
-                let st = shared.stack();
-                shared.kick(st.has_pending_output(), st.poll_at());
-                response
-            }
+            // A request's work runs in the shards' own loops, which send
+            // what it queued and rearm their timers themselves.
+            async move { handle_request(&shared, req).await }
         })
     };
     let serve = control.serve(handler);
@@ -578,22 +819,14 @@ async fn main_task(
             }
             guard = neigh.readable_mut() => {
                 let mut guard = guard.context("neighbour event ring")?;
-                let now = shared.clock.now();
-                {
-                    let mut st = shared.stack();
-                    let ring = guard.get_inner_mut();
-                    while let Some(item) = ring.next() {
-                        // NDP bindings wait for the userspace IPv6 stack;
-                        // a record of unknown length is skipped.
-                        match NeighRecord::from_bytes(&item) {
-                            Some(NeighRecord::Arp(ev)) => st.on_neigh_event(now, &ev),
-                            Some(NeighRecord::Ndp(ev)) => st.on_neigh_event6(now, &ev),
-                            None => {}
-                        }
+                let ring = guard.get_inner_mut();
+                while let Some(item) = ring.next() {
+                    // A record of unknown length is skipped.
+                    match NeighRecord::from_bytes(&item) {
+                        Some(NeighRecord::Arp(ev)) => shared.neigh_event(ev),
+                        Some(NeighRecord::Ndp(ev)) => shared.neigh_event6(ev),
+                        None => {}
                     }
-                    // Learning flushes queued packets and (re)arms ARP
-                    // timers: worker 0 sends and sleeps accordingly.
-                    shared.kick(st.has_pending_output(), st.poll_at());
                 }
                 guard.clear_ready();
             }
@@ -753,77 +986,212 @@ const CAPTURE_POLL: Duration = Duration::from_millis(5);
 /// counters once more, so `xdpstack stats` is current once traffic stops.
 const KERNEL_STATS_AFTER: Duration = Duration::from_millis(100);
 
-/// One queue's loop: receive a batch, let the stack and the services
-/// answer, send. Worker 0 is the one place that runs the stack's and the
-/// services' timers: it sleeps exactly until their earliest deadline.
-fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
-    let timers = index == 0;
+impl Shared {
+    /// A binding the XDP program reported, for every shard's replica. A
+    /// claim on our own address goes to shard 0 alone, so the host defends
+    /// it once (RFC 5227 2.4), not once per shard.
+    fn neigh_event(&self, ev: NeighEvent) {
+        let claim = Ipv4Addr::from(ev.sender_ip) == self.ip;
+        for (k, p) in self.posts.iter().enumerate() {
+            if !claim || k == 0 {
+                p.message(Msg::Neigh(ev));
+            }
+        }
+    }
+
+    /// An NDP binding the XDP program reported, for every shard's replica.
+    /// An advert claiming one of our addresses goes to every shard too:
+    /// during DAD each of them stops using the address (RFC 4862 5.4.5);
+    /// only shard 0 sends anything about it.
+    fn neigh_event6(&self, ev: NeighEvent6) {
+        for p in &self.posts {
+            p.message(Msg::Neigh6(ev));
+        }
+    }
+}
+
+/// What a shard has for a TCP tuple, for [`steer`].
+fn flow_of(stack: &mut Stack, local_port: u16, remote: std::net::SocketAddr) -> Flow {
+    let tcp = stack.tcp();
+    if tcp.has_connection(local_port, remote) {
+        Flow::Connection
+    } else if tcp.is_listening(local_port) {
+        Flow::Listener
+    } else {
+        Flow::Unknown
+    }
+}
+
+/// One queue's loop: receive a batch, hand over the frames other shards
+/// own, let this shard's stack and services answer the rest, run its
+/// timers, send. It sleeps exactly until its own earliest deadline.
+fn worker(mut shard: Shard, mut sock: XskSocket, mb: Mailbox<Handoff, Msg>, shared: &Shared) {
+    let me = shard.id;
+    // Shards this batch handed frames to: each is woken once per batch.
+    let mut to_wake = vec![false; me.count];
+    let mut handoff_out = 0u64;
     // Set after frames moved: the kernel counters to re-read once quiet.
     let mut stats_due: Option<std::time::Instant> = None;
+    let mut published = std::time::Instant::now();
+    let mut skip_sleep = false;
+    let mut tx_retry = TX_RETRY;
     while !shared.stop.load(Ordering::SeqCst) {
-        let timer_wait = if timers {
-            let st = shared.stack();
-            let deadline = earliest(st.poll_at(), shared.services().poll_at());
-            // Published with the stack locked: whoever changes the stack
-            // after this sees it and wakes us for an earlier deadline.
-            shared
-                .armed
-                .store(deadline.map_or(u64::MAX, Instant::micros), Ordering::SeqCst);
-            deadline.map(|d| d.since(shared.clock.now()))
-        } else {
-            None
-        };
-        let stats_wait = stats_due.map(|t| t.saturating_duration_since(std::time::Instant::now()));
-        let wait = timer_wait.into_iter().chain(stats_wait).min();
-        match sleep(&sock, shared, timers, wait) {
-            None => continue, // EINTR: check `stop` and sleep again.
-            Some(true) => shared.wake.clear(),
-            Some(false) => {}
+        // Whether the mailbox's eventfd may be signalled (unknown after a
+        // busy-poll spin): cleared before draining, so a post after the
+        // drain wakes the next sleep; not read when it was not signalled.
+        let mut mail = true;
+        if !skip_sleep {
+            let deadline = earliest(shard.stack.poll_at(), shard.services.poll_at());
+            let timer_wait = deadline.map(|d| d.since(shared.clock.now()));
+            let stats_wait =
+                stats_due.map(|t| t.saturating_duration_since(std::time::Instant::now()));
+            // Replies the device had no room for are kicked again soon,
+            // backing off while it stays stuck (a link down).
+            let tx_wait = if sock.tx_pending() {
+                let w = tx_retry;
+                tx_retry = (tx_retry * 2).min(TX_RETRY_MAX);
+                Some(w)
+            } else {
+                tx_retry = TX_RETRY;
+                None
+            };
+            let wait = timer_wait
+                .into_iter()
+                .chain(stats_wait)
+                .chain(tx_wait)
+                .min();
+            match sleep(&sock, &mb, shared, wait) {
+                None => continue, // EINTR: check `stop` and sleep again.
+                Some(m) => mail = m,
+            }
+        }
+        skip_sleep = false;
+        if mail {
+            mb.clear_wake();
         }
         let mut moved = false;
         loop {
-            let mut replied = false;
-            let tx_before = sock.tx_frames();
-            let n = {
-                let mut st = shared.stack();
-                let now = shared.clock.now();
-                // Replies are written straight into the socket's TX frames,
-                // through the capture tap (one atomic test without a client).
-                let hub = &*shared.capture;
-                let n = match sock.recv(0, |frame, tx| {
-                    hub.tap_xsk(capture::Direction::In, frame);
-                    st.receive(now, frame, &mut Tap::new(tx, hub))
-                }) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        log::error!("queue {}: {e:#}", sock.queue());
-                        0
+            let now = shared.clock.now();
+            let hub = &*shared.capture;
+            let mut work = 0usize;
+            while let Some(m) = mb.message() {
+                work += 1;
+                match m {
+                    Msg::Neigh(ev) => shard.stack.on_neigh_event(now, &ev),
+                    Msg::Neigh6(ev) => shard.stack.on_neigh_event6(now, &ev),
+                    Msg::Run(job) => {
+                        // Current even in the middle of a flood.
+                        shard.xsk = xsk_stats(&sock, &mb, handoff_out);
+                        job(&mut shard, now)
                     }
-                };
-                let mut services = shared.services();
-                if timers && st.poll_at().is_some_and(|at| at <= now) {
-                    st.poll(now, &mut Tap::new(sock.tx(), hub));
                 }
-                services.poll(now, std::time::SystemTime::now(), &mut st);
-                st.flush(now, &mut Tap::new(sock.tx(), hub));
-                replied |= st.take_ping_replied();
-                if !timers {
-                    // What this batch armed (a retransmission, an ARP
-                    // retry) must not wait for worker 0's older deadline.
-                    shared.kick(false, earliest(st.poll_at(), services.poll_at()));
+            }
+            let Shard {
+                stack, services, ..
+            } = &mut shard;
+            let tx_before = sock.tx_frames();
+            // Frames other shards received for flows this one owns, in the
+            // order they were handed over; or on round the ring.
+            while let Some(h) = mb.frame() {
+                work += 1;
+                let target = steer(&h.frame, me, usize::from(h.hops), |p, r| {
+                    flow_of(stack, p, r)
+                });
+                match target {
+                    Steer::To(k) if k != me.index => {
+                        let hops = h.hops.saturating_add(1);
+                        if shared.posts[k].frame(Handoff {
+                            frame: h.frame,
+                            hops,
+                        }) {
+                            to_wake[k] = true;
+                        }
+                        handoff_out += 1;
+                    }
+                    _ => stack.receive(now, &h.frame, &mut Tap::new(sock.tx(), hub)),
                 }
-                n
+            }
+            // Replies are written straight into the socket's TX frames,
+            // through the capture tap (one atomic test without a client).
+            let n = match sock.recv(0, |frame, tx| {
+                hub.tap_xsk(capture::Direction::In, frame);
+                match steer(frame, me, 0, |p, r| flow_of(stack, p, r)) {
+                    Steer::To(k) if k != me.index => {
+                        let h = Handoff {
+                            frame: frame.to_vec(),
+                            hops: 1,
+                        };
+                        if shared.posts[k].frame(h) {
+                            to_wake[k] = true;
+                        }
+                        handoff_out += 1;
+                    }
+                    _ => stack.receive(now, frame, &mut Tap::new(tx, hub)),
+                }
+            }) {
+                Ok(n) => n,
+                Err(e) => {
+                    log::error!("queue {}: {e:#}", sock.queue());
+                    0
+                }
             };
-            // The batch's frames are written; one kick sends the rest.
-            sock.commit();
-            moved |= n > 0 || sock.tx_frames() != tx_before;
-            if replied {
+            // Datagrams reassembled here belong to whoever owns their flow
+            // (an echo reply to another shard's ping, say).
+            for frame in stack.take_reassembled() {
+                match steer(&frame, me, 0, |p, r| flow_of(stack, p, r)) {
+                    Steer::To(k) if k != me.index => {
+                        if shared.posts[k].frame(Handoff { frame, hops: 1 }) {
+                            to_wake[k] = true;
+                        }
+                        handoff_out += 1;
+                    }
+                    _ => stack.receive(now, &frame, &mut Tap::new(sock.tx(), hub)),
+                }
+            }
+            if stack.poll_at().is_some_and(|at| at <= now) {
+                stack.poll(now, &mut Tap::new(sock.tx(), hub));
+            }
+            services.poll(now, std::time::SystemTime::now(), stack);
+            stack.flush(now, &mut Tap::new(sock.tx(), hub));
+            if stack.take_ping_replied() {
                 shared.ping_replies.notify_waiters();
             }
+            // What this shard learned from ARP frames, for the replicas.
+            for ev in stack.take_neigh_exports() {
+                for (k, p) in shared.posts.iter().enumerate() {
+                    if k != me.index {
+                        p.message(Msg::Neigh(ev));
+                    }
+                }
+            }
+            // The batch's frames are written; kicks send the rest.
+            sock.commit();
+            for (k, w) in to_wake.iter_mut().enumerate() {
+                if std::mem::take(w) {
+                    shared.posts[k].wake();
+                }
+            }
+            moved |= n > 0 || work > 0 || sock.tx_frames() != tx_before;
             // At most every 100 ms: a getsockopt, kept off the per-batch path.
             sock.maybe_refresh_kernel_stats();
+            let done = (n == 0 && work == 0) || shared.stop.load(Ordering::Relaxed);
+            // For the HTTP service's page in other shards: at most every
+            // 100 ms under load, and once when the batches run dry.
+            if published.elapsed() >= KERNEL_STATS_AFTER || done {
+                published = std::time::Instant::now();
+                shard.xsk = xsk_stats(&sock, &mb, handoff_out);
+                if let Some(slot) = shared.snapshots.get(me.index) {
+                    if let Ok(mut s) = slot.lock() {
+                        *s = Snapshot {
+                            stack: shard.stack.stats(),
+                            services: shard.services.stats(),
+                            xsk: shard.xsk,
+                        };
+                    }
+                }
+            }
             // Under a flood batches never run dry: stop promptly anyway.
-            if n == 0 || shared.stop.load(Ordering::Relaxed) {
+            if done {
                 break;
             }
         }
@@ -832,20 +1200,54 @@ fn worker(index: usize, mut sock: XskSocket, shared: &Shared) {
         } else if stats_due.is_some_and(|t| t <= std::time::Instant::now()) {
             stats_due = None;
             sock.refresh_kernel_stats();
+            shard.xsk = xsk_stats(&sock, &mb, handoff_out);
         }
-        if let Ok(mut stats) = shared.xsk_stats.lock() {
-            if let Some(s) = stats.get_mut(index) {
-                *s = sock.stats();
-            }
+        if let Some(spin) = shared.busy_poll {
+            skip_sleep = spin_for_frames(&mut sock, spin, shared);
         }
     }
 }
 
-/// Blocks until a frame arrives on `sock`, the stop signal, a wake-up
-/// (worker 0), or `wait` passed (None: no deadline). ppoll, not poll, so
-/// the deadline is kept to the microsecond rather than rounded to a
-/// millisecond. None: interrupted; else whether the wake-up came.
-fn sleep(sock: &XskSocket, shared: &Shared, timers: bool, wait: Option<Duration>) -> Option<bool> {
+/// A shard's socket counters with its hand-offs.
+fn xsk_stats(sock: &XskSocket, mb: &Mailbox<Handoff, Msg>, handoff_out: u64) -> XskStats {
+    XskStats {
+        handoff_out,
+        handoff_in: mb.counters().frames_in.load(Ordering::Relaxed),
+        handoff_dropped: mb.counters().frames_dropped.load(Ordering::Relaxed),
+        ..sock.stats()
+    }
+}
+
+/// `--busy-poll`: instead of sleeping at once, polls the socket (running
+/// its NAPI context when the kernel busy-polls it) for up to `spin`; true
+/// if frames arrived meanwhile. Costs up to `spin` of CPU after every
+/// batch, so a steady trickle of frames keeps a core busy.
+fn spin_for_frames(sock: &mut XskSocket, spin: Duration, shared: &Shared) -> bool {
+    let until = std::time::Instant::now() + spin;
+    while std::time::Instant::now() < until {
+        sock.busy_poll_once();
+        if sock.rx_ready() {
+            return true;
+        }
+        if shared.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+    false
+}
+
+/// Blocks until a frame arrives on `sock`, a message or hand-off in the
+/// mailbox, the stop signal, or `wait` passed (None: no deadline). ppoll,
+/// not poll, so the deadline is kept to the microsecond rather than
+/// rounded to a millisecond. None: interrupted; else whether the
+/// mailbox was signalled.
+fn sleep(
+    sock: &XskSocket,
+    mb: &Mailbox<Handoff, Msg>,
+    shared: &Shared,
+    wait: Option<Duration>,
+) -> Option<bool> {
     let fd = |fd: std::os::fd::RawFd| libc::pollfd {
         fd,
         events: libc::POLLIN,
@@ -854,8 +1256,7 @@ fn sleep(sock: &XskSocket, shared: &Shared, timers: bool, wait: Option<Duration>
     let mut fds = [
         fd(sock.as_raw_fd()),
         fd(shared.stop_fd.as_raw_fd()),
-        // A negative fd is ignored by ppoll.
-        fd(if timers { shared.wake.as_raw_fd() } else { -1 }),
+        fd(mb.as_raw_fd()),
     ];
     let ts = wait.map(|w| libc::timespec {
         tv_sec: w.as_secs().min(i32::MAX as u64) as libc::time_t,
@@ -871,27 +1272,24 @@ fn sleep(sock: &XskSocket, shared: &Shared, timers: bool, wait: Option<Duration>
 }
 
 async fn handle_request(shared: &Shared, req: Request) -> Response {
-    let now = shared.clock.now();
     match req {
         Request::Stats {} => {
             let xdp = match shared.fastpath().counters() {
                 Ok(c) => c,
                 Err(e) => return Response::error(format!("reading XDP counters: {e:#}")),
             };
-            let stack = shared.stack().stats();
-            let services = shared.services().stats();
-            let xsk = shared
-                .xsk_stats
-                .lock()
-                .map(|s| s.clone())
-                .unwrap_or_default();
+            let parts = shared
+                .ask_all(|s: &mut Shard, _| (s.stack.stats(), s.services.stats(), s.xsk))
+                .await;
+            let stacks: Vec<StackStats> = parts.iter().map(|p| p.0.clone()).collect();
+            let services: Vec<ServicesStats> = parts.iter().map(|p| p.1.clone()).collect();
             Response::ok(StatsReply {
                 xdp_mode: Some(shared.attached.mode.to_string()),
                 xdp_mode_reason: Some(shared.attached.reason.clone()),
                 xdp: xdp.values.into_iter().collect(),
-                stack,
-                services,
-                xsk,
+                stack: merge::stack_stats(&stacks),
+                services: merge::services_stats(&services),
+                xsk: parts.iter().map(|p| p.2).collect(),
             })
         }
         Request::Status {} => Response::ok(StatusReply {
@@ -899,69 +1297,103 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
             ..shared.status.clone()
         }),
         Request::Arp {} => {
-            let entries = shared.stack().arp_entries(now);
+            let parts = shared
+                .ask_all(|s: &mut Shard, now| s.stack.arp_entries(now))
+                .await;
             let dev = &shared.status.iface;
             Response::ok(
-                entries
+                merge::arp_entries(parts)
                     .iter()
                     .map(|e| NeighEntryJson::new(e, dev))
                     .collect::<Vec<_>>(),
             )
         }
         Request::Neigh {} => {
-            let st = shared.stack();
+            let parts = shared
+                .ask_all(|s: &mut Shard, now| (s.stack.arp_entries(now), s.stack.ndp_entries(now)))
+                .await;
+            let (v4, v6): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
             let dev = &shared.status.iface;
-            let v4 = st.arp_entries(now);
-            let v6 = st.ndp_entries(now);
+            let v4 = merge::arp_entries(v4);
+            let v6 = merge::ndp_entries(v6);
             let rows = v4.iter().map(|e| NeighEntryJson::new(e, dev));
             let rows = rows.chain(v6.iter().map(|e| NeighEntryJson::from_ndp(e, dev)));
             Response::ok(rows.collect::<Vec<_>>())
         }
+        // Neighbour administration applies to every replica.
         Request::NeighAdd { ip, mac } => match parse_mac(&mac) {
-            Ok(mac) => match ip {
-                IpAddr::V4(v4) => shared.stack().arp_add(now, v4, mac),
-                IpAddr::V6(v6) => shared.stack().ndp_add(now, v6, mac),
+            Ok(mac) => {
+                let results = shared
+                    .ask_all(move |s: &mut Shard, now| match ip {
+                        IpAddr::V4(v4) => s.stack.arp_add(now, v4, mac),
+                        IpAddr::V6(v6) => s.stack.ndp_add(now, v6, mac),
+                    })
+                    .await;
+                match results.into_iter().find_map(Result::err) {
+                    None => Response::done(),
+                    Some(e) => Response::error(e),
+                }
             }
-            .map_or_else(Response::error, |()| Response::done()),
             Err(e) => Response::error(e),
         },
         Request::NeighDel { ip } => {
-            let gone = match ip {
-                IpAddr::V4(v4) => shared.stack().arp_del(v4),
-                IpAddr::V6(v6) => shared.stack().ndp_del(v6),
-            };
-            if gone {
+            let found = shared
+                .ask_all(move |s: &mut Shard, _| match ip {
+                    IpAddr::V4(v4) => s.stack.arp_del(v4),
+                    IpAddr::V6(v6) => s.stack.ndp_del(v6),
+                })
+                .await;
+            if found.contains(&true) {
                 Response::done()
             } else {
                 Response::error(format!("no neighbour entry for {ip}"))
             }
         }
         Request::NeighFlush {} => {
-            let mut st = shared.stack();
-            st.arp_flush();
-            st.ndp_flush();
+            shared
+                .ask_all(|s: &mut Shard, _| {
+                    s.stack.arp_flush();
+                    s.stack.ndp_flush();
+                })
+                .await;
             Response::done()
         }
         Request::Conns {} => {
-            let conns = shared.stack().tcp_connections();
-            Response::ok(conns.iter().map(ConnJson::from).collect::<Vec<_>>())
+            let parts = shared
+                .ask_all(|s: &mut Shard, _| s.stack.tcp_connections())
+                .await;
+            Response::ok(
+                merge::connections(parts)
+                    .iter()
+                    .map(ConnJson::from)
+                    .collect::<Vec<_>>(),
+            )
         }
+        // Neighbour administration applies to every replica.
         Request::ArpAdd { ip, mac } => match parse_mac(&mac) {
-            Ok(mac) => match shared.stack().arp_add(now, ip, mac) {
-                Ok(()) => Response::done(),
-                Err(e) => Response::error(e),
-            },
+            Ok(mac) => {
+                let results = shared
+                    .ask_all(move |s: &mut Shard, now| s.stack.arp_add(now, ip, mac))
+                    .await;
+                match results.into_iter().find_map(Result::err) {
+                    None => Response::done(),
+                    Some(e) => Response::error(e),
+                }
+            }
             Err(e) => Response::error(e),
         },
         Request::ArpDel { ip } => {
-            if shared.stack().arp_del(ip) {
+            let found = shared
+                .ask_all(move |s: &mut Shard, _| s.stack.arp_del(ip))
+                .await;
+            if found.contains(&true) {
                 Response::done()
             } else {
                 Response::error(format!("no ARP entry for {ip}"))
             }
         }
         Request::ArpFlush {} => {
-            shared.stack().arp_flush();
+            shared.ask_all(|s: &mut Shard, _| s.stack.arp_flush()).await;
             Response::done()
         }
         Request::Ping {
@@ -975,27 +1407,41 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
     }
 }
 
-/// Sends one echo request from the stack and waits for its reply.
+/// Sends one echo request from a shard (in turn) and waits for its reply,
+/// which whichever shard receives it hands to that one (its identifier
+/// says whose it is, see `Stack::set_shard`).
 async fn ping(shared: &Shared, dst: IpAddr, size: usize, seq: u16, timeout_ms: u64) -> Response {
     let timeout = Duration::from_millis(timeout_ms.clamp(1, 60_000));
-    let key = {
-        let mut st = shared.stack();
-        match st.ping_start(shared.clock.now(), dst, seq, size) {
-            Ok(k) => k,
-            Err(e) => return Response::error(e),
-        }
+    let k = shared.next_ping.fetch_add(1, Ordering::Relaxed) % shared.posts.len().max(1);
+    let started = match shared.ask(k, move |s: &mut Shard, now| {
+        s.stack.ping_start(now, dst, seq, size)
+    }) {
+        Some(rx) => rx.await.ok(),
+        None => None,
     };
-    shared.wake.signal();
+    let key = match started {
+        Some(Ok(key)) => key,
+        Some(Err(e)) => return Response::error(e),
+        None => return Response::error("the daemon is stopping"),
+    };
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         // Register interest before checking, so a reply between the check
         // and the wait is not missed.
         let notified = shared.ping_replies.notified();
-        if let Some(reply) = shared.stack().ping_result(key) {
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let result = match shared.ask(k, move |s: &mut Shard, _| s.stack.ping_result(key)) {
+            Some(rx) => rx.await.ok().flatten(),
+            None => None,
+        };
+        if let Some(reply) = result {
             return Response::ok(PingJson::from(reply));
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            shared.stack().ping_forget(key);
+            if let Some(rx) = shared.ask(k, move |s: &mut Shard, _| s.stack.ping_forget(key)) {
+                let _ = rx.await;
+            }
             return Response::error(format!(
                 "no reply from {dst} within {} ms",
                 timeout.as_millis()
@@ -1072,39 +1518,6 @@ fn check_privileges() -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// A Linux eventfd, to wake a thread blocked in poll().
-struct EventFd(std::os::fd::OwnedFd);
-
-impl EventFd {
-    fn new() -> Result<Self> {
-        // SAFETY: plain syscall; the fd is owned below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            bail!("eventfd: {}", std::io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        Ok(EventFd(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
-    }
-
-    fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to our own fd.
-        unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
-    }
-
-    fn clear(&self) {
-        let mut v: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64 from our own fd.
-        unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
-    }
-}
-
-impl AsRawFd for EventFd {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.0.as_raw_fd()
-    }
 }
 
 #[cfg(test)]

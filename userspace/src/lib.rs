@@ -37,6 +37,7 @@ pub mod manual;
 pub mod present;
 pub mod privilege;
 pub mod services;
+pub mod shard;
 pub mod stack;
 pub mod wire;
 pub mod xsk;

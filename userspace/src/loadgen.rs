@@ -109,6 +109,10 @@ pub struct FloodArgs {
     pub dst_ip: IpAddr,
     /// Also report bpf_stats (run_time_ns / run_cnt) of this program id.
     pub stats_prog_id: Option<u32>,
+    /// One sending thread pinned to each of these CPUs (empty: one thread,
+    /// unpinned). A veth puts XDP_TX'd frames on the peer's RX queue
+    /// `cpu % queues`, so several CPUs spread the flood over queues.
+    pub cpus: Vec<usize>,
 }
 
 /// `loadgen cost`: repetitions per BPF_PROG_TEST_RUN, and measurements of
@@ -388,6 +392,7 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
     let duration = Duration::from_secs_f64(args.duration);
     let stats_prog = args.stats_prog_id;
     let payload = if kind.has_payload() { args.payload } else { 0 };
+    let cpus = args.cpus.clone();
     // setns() moves only the calling thread: the whole flood (interface
     // lookups, attach, live-frames runs) happens on a thread of its own.
     std::thread::spawn(move || -> Result<FloodReport> {
@@ -421,19 +426,50 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
         let stats_before = stats_prog.map(prog_stats).transpose()?;
         let (before, other_before) = (count(replied)?, count(PeerCounter::Other)?);
         let start = Instant::now();
-        let mut offered = 0u64;
-        while start.elapsed() < duration {
-            generator
-                .test_run(TestRunOptions {
-                    data_in: Some(&frame),
-                    ctx_in: Some(&ctx),
-                    repeat: FLOOD_REPEAT,
-                    attrs: TestRunAttrs::new().xdp_live_frames(LIVE_BATCH),
-                    ..Default::default()
-                })
-                .map_err(|e| anyhow!("BPF_PROG_TEST_RUN (live frames) on {iface}: {e}"))?;
-            offered += u64::from(FLOOD_REPEAT);
-        }
+        let send = || -> Result<u64> {
+            let mut offered = 0u64;
+            while start.elapsed() < duration {
+                generator
+                    .test_run(TestRunOptions {
+                        data_in: Some(&frame),
+                        ctx_in: Some(&ctx),
+                        repeat: FLOOD_REPEAT,
+                        attrs: TestRunAttrs::new().xdp_live_frames(LIVE_BATCH),
+                        ..Default::default()
+                    })
+                    .map_err(|e| anyhow!("BPF_PROG_TEST_RUN (live frames) on {iface}: {e}"))?;
+                offered += u64::from(FLOOD_REPEAT);
+            }
+            Ok(offered)
+        };
+        let offered = if cpus.is_empty() {
+            send()?
+        } else {
+            std::thread::scope(|s| {
+                let senders: Vec<_> = cpus
+                    .iter()
+                    .map(|&cpu| {
+                        let (netns, send) = (&netns, &send);
+                        s.spawn(move || -> Result<u64> {
+                            // Each thread enters the namespace itself (setns
+                            // is per thread) and runs on its CPU only.
+                            if let Some(ns) = netns {
+                                enter_netns(ns)?;
+                            }
+                            pin_to_cpu(cpu)?;
+                            send()
+                        })
+                    })
+                    .collect();
+                senders
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(anyhow!("a flood thread panicked")))
+                    })
+                    .sum::<Result<u64>>()
+            })?
+        };
         let elapsed = start.elapsed().as_secs_f64();
         let stats_after = stats_prog.map(prog_stats).transpose()?;
         std::thread::sleep(DRAIN);
@@ -465,6 +501,23 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport> {
     })
     .join()
     .map_err(|_| anyhow!("the flood thread panicked"))?
+}
+
+/// Runs the calling thread on `cpu` only.
+fn pin_to_cpu(cpu: usize) -> Result<()> {
+    if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+        bail!("CPU {cpu} is out of range");
+    }
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is within the set, checked above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: a valid set of the size passed; 0 is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc < 0 {
+        bail!("pinning to CPU {cpu}: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The `struct xdp_md` a live-frames run needs: the frame spans the whole

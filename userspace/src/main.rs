@@ -99,6 +99,7 @@ fn flood_args(a: FloodArgs) -> loadgen::FloodArgs {
         dst_mac: a.dst_mac,
         dst_ip: a.dst_ip,
         stats_prog_id: a.stats_prog_id,
+        cpus: a.cpus.map(|c| c.0).unwrap_or_default(),
     }
 }
 

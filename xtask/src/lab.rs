@@ -33,8 +33,14 @@ pub fn attach_peer(xdpstack: &Path) -> Result<()> {
 
 /// Creates the course lab, or reconfigures it if it is already there.
 pub fn up(opts: LabOptions) -> Result<()> {
+    up_with_queues(opts, None)
+}
+
+/// As [`up`], with `queues` RX/TX queues per veth end (None: as the lab
+/// has them, 1 for a new one); a lab with another count is made again.
+pub fn up_with_queues(opts: LabOptions, queues: Option<u32>) -> Result<()> {
     let was_up = Lab::course_is_up()?;
-    let lab = Lab::course(opts)?;
+    let lab = Lab::course_with_queues(opts, queues)?;
     if !opts.stack_kernel_addr {
         let binary = crate::run::build(crate::run::Profile::Release)?;
         attach_peer(&binary)?;
@@ -59,6 +65,13 @@ pub fn up(opts: LabOptions) -> Result<()> {
             .kernel_addr()
             .unwrap_or("no kernel address: xdpstack answers for 10.10.0.4")
     );
+    if let Ok(q) = crate::netns::link_queues(COURSE_STACK_NS, COURSE_STACK_IF) {
+        if q > 1 {
+            println!(
+                "  {q} RX/TX queues per veth end: xdpstack serves them all (--queues N for fewer)"
+            );
+        }
+    }
     if opts.stack_kernel_addr {
         println!("kernel mode: Linux in {COURSE_STACK_NS} answers for {STACK_ADDR}");
     } else {

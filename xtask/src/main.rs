@@ -97,8 +97,9 @@ enum Task {
         /// their per-packet cost; writes results-ipv6.json), `cost` (the
         /// per-packet cost without and with a capture client, no lab; writes
         /// cost.json), `tcp` (the four TCP bulk transfers with xdpstack's
-        /// counters over the lossy link; writes nothing)
-        #[arg(long, value_parser = ["ipv6", "cost", "tcp"])]
+        /// counters over the lossy link; writes nothing), `multiqueue` (1, 2
+        /// and 4 queues, busy polling; writes multiqueue.json)
+        #[arg(long, value_parser = ["ipv6", "cost", "tcp", "multiqueue"])]
         only: Option<String>,
     },
     /// Run the cargo-fuzz targets (parsers, stack input), each for --time seconds
@@ -118,6 +119,10 @@ enum LabAction {
         /// Give the stack end the kernel address 10.10.0.4/24 (Linux answers, for comparisons)
         #[arg(long)]
         kernel_addr: bool,
+        /// RX and TX queues on each veth end (the client's flows then spread
+        /// over the stack end's queues, one xdpstack worker each)
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=xtask::netns::MAX_QUEUES as i64))]
+        queues: Option<u32>,
     },
     /// Delete the lab's namespaces (and with them the veth pair)
     Down,
@@ -147,9 +152,15 @@ fn dispatch(task: Task) -> Result<()> {
             setup::Scope::Full
         }),
         Task::Lab { action } => match action {
-            LabAction::Up { kernel_addr } => lab::up(LabOptions {
-                stack_kernel_addr: kernel_addr,
-            }),
+            LabAction::Up {
+                kernel_addr,
+                queues,
+            } => lab::up_with_queues(
+                LabOptions {
+                    stack_kernel_addr: kernel_addr,
+                },
+                queues,
+            ),
             LabAction::Down => lab::down(),
             LabAction::Status => lab::status(),
             LabAction::Trace => trace::run(),
@@ -219,6 +230,7 @@ fn dispatch(task: Task) -> Result<()> {
                 Some("ipv6") => bench::run_ipv6(&opts).map(|_| ()),
                 Some("cost") => bench::cost::run(&opts),
                 Some("tcp") => bench::run_tcp(&opts),
+                Some("multiqueue") => bench::run_multiqueue(&opts),
                 _ => bench::run(&opts).map(|_| ()),
             }
         }

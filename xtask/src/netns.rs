@@ -191,6 +191,24 @@ impl Side {
     }
 }
 
+/// The most queues a lab's veth ends get (`lab up --queues`).
+pub const MAX_QUEUES: u32 = 64;
+
+/// How many RX queues `iface` in `ns` has (`ip -d link` says
+/// `numrxqueues N`).
+pub fn link_queues(ns: &str, iface: &str) -> Result<u32> {
+    let out = exec_ok(ns, ["ip", "-d", "link", "show", "dev", iface])?;
+    let mut words = out.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "numrxqueues" {
+            if let Some(n) = words.next().and_then(|n| n.parse().ok()) {
+                return Ok(n);
+            }
+        }
+    }
+    bail!("`ip -d link show dev {iface}` in {ns} names no numrxqueues")
+}
+
 /// A lab: client and stack namespaces joined by a veth pair.
 #[derive(Debug)]
 pub struct Lab {
@@ -204,16 +222,28 @@ impl Lab {
     /// there (addresses, links up, GRO). A half-built lab left by an
     /// interrupted run is deleted and made again. Dropping the result keeps it.
     pub fn course(opts: LabOptions) -> Result<Lab> {
+        Lab::course_with_queues(opts, None)
+    }
+
+    /// As [`Lab::course`], with `queues` RX and TX queues on each veth end
+    /// (None: as many as an existing lab has, else 1). A lab with another
+    /// count is deleted and made again.
+    pub fn course_with_queues(opts: LabOptions, queues: Option<u32>) -> Result<Lab> {
         require_root("the course lab")?;
         let names = LabNames::course();
-        let lab = if course_is_complete()? {
+        let complete = course_is_complete()?;
+        let same_queues = match queues {
+            None => true,
+            Some(n) => link_queues(COURSE_STACK_NS, COURSE_STACK_IF).ok() == Some(n),
+        };
+        let lab = if complete && same_queues {
             // Keep even if configuring fails: the namespaces were there before us.
             let mut lab = Lab::from_names(&names, opts, OnDrop::Keep);
             lab.configure(opts)?;
             lab
         } else {
             Lab::course_down()?;
-            Lab::create(&names, opts, OnDrop::Keep)?
+            Lab::create(&names, opts, OnDrop::Keep, queues.unwrap_or(1))?
         };
         // Setting the address it already has changes nothing, so a daemon
         // already serving on the stack end keeps working.
@@ -257,6 +287,14 @@ impl Lab {
 
     /// Creates a uniquely named lab for one test; dropping it deletes it.
     pub fn test(opts: LabOptions) -> Result<Lab> {
+        Lab::test_with_queues(opts, 1)
+    }
+
+    /// As [`Lab::test`], with `queues` RX and TX queues on each veth end,
+    /// so the client's flows spread over the stack end's RX queues (a veth
+    /// delivers on the RX queue numbered like the sender's TX queue, which
+    /// the sender picks by flow hash).
+    pub fn test_with_queues(opts: LabOptions, queues: u32) -> Result<Lab> {
         // Shared by all threads of the process, so parallel tests get
         // different names.
         static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -272,7 +310,7 @@ impl Lab {
                 // Left by a killed process that had our pid: not ours to delete.
                 continue;
             }
-            return Lab::create(&names, opts, OnDrop::Delete);
+            return Lab::create(&names, opts, OnDrop::Delete, queues);
         }
         bail!(
             "no free test lab name after {MAX_TEST_NAME_TRIES} tries: delete stale ones with \
@@ -325,16 +363,25 @@ impl Lab {
     /// Makes namespaces and veth pair, then configures them. Until it has
     /// fully succeeded the lab deletes itself on error, so a failed attempt
     /// leaves nothing half-built; `on_drop` applies after that.
-    fn create(names: &LabNames, opts: LabOptions, on_drop: OnDrop) -> Result<Lab> {
+    fn create(names: &LabNames, opts: LabOptions, on_drop: OnDrop, queues: u32) -> Result<Lab> {
+        if !(1..=MAX_QUEUES).contains(&queues) {
+            bail!("a lab veth has 1 to {MAX_QUEUES} queues, not {queues}");
+        }
         let mut lab = Lab::from_names(names, opts, OnDrop::Delete);
         ip(["netns", "add", &names.client_ns])?;
         ip(["netns", "add", &names.stack_ns])?;
         // Each end is created directly inside its namespace, so the host's
         // namespace never holds (or clashes with) these interface names.
+        let q = queues.to_string();
         ip([
             "link",
             "add",
+            "name",
             &names.client_if,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
             "netns",
             &names.client_ns,
             "type",
@@ -342,6 +389,10 @@ impl Lab {
             "peer",
             "name",
             &names.stack_if,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
             "netns",
             &names.stack_ns,
         ])?;

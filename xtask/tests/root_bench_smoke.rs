@@ -253,6 +253,43 @@ fn root_bench_smoke_writes_results_and_chart() {
         Some(2)
     );
     assert!(v6["targets"].as_array().is_some_and(|t| t.len() >= 3));
+    // The multi-queue rows: 1, 2 and 4 queues, pings with and without
+    // busy polling, TCP_RR with 1 and 2 queues; figures finite.
+    let mq = &v["multiqueue"];
+    let pps = mq["pps"].as_array().expect("multiqueue.pps");
+    let queues: Vec<u64> = pps.iter().filter_map(|r| r["queues"].as_u64()).collect();
+    assert_eq!(queues, [1, 2, 4], "{mq}");
+    for r in pps {
+        for key in ["kernel_pps", "xdpstack_pps"] {
+            assert!(
+                r[key].as_f64().is_some_and(|x| x.is_finite() && x > 0.0),
+                "{r}"
+            );
+        }
+    }
+    let pings = mq["ping"].as_array().expect("multiqueue.ping");
+    assert!(
+        pings
+            .iter()
+            .any(|p| p["label"].as_str().is_some_and(|l| l.contains("busy-poll"))),
+        "{mq}"
+    );
+    for p in pings {
+        assert!(
+            p["rtt_avg_ms"]
+                .as_f64()
+                .is_some_and(|x| x.is_finite() && x > 0.0),
+            "{p}"
+        );
+    }
+    let rr = mq["tcp_rr"].as_array().expect("multiqueue.tcp_rr");
+    assert_eq!(rr.len(), 2);
+    for r in rr {
+        assert!(
+            r["xdpstack_trans_per_s"].as_f64().is_some_and(|x| x > 0.0),
+            "{r}"
+        );
+    }
     let png = png.expect("bench.png written");
     assert!(
         png.starts_with(b"\x89PNG\r\n\x1a\n"),

@@ -3,7 +3,7 @@
 //! (RFC 863), chargen (RFC 864) and a small HTTP/1.1 status page (`http.rs`).
 //!
 //! The daemon calls [`Services::poll`] after every batch of received frames
-//! and after the stack's timers, with the stack locked; a service does what
+//! and after the stack's timers, on the worker that owns both; a service does what
 //! it can without blocking and keeps the rest for the next call. Time comes
 //! in as values: the stack's monotonic `now`, and the wall clock for what
 //! people read (the HTTP `Date` header).

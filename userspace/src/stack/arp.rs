@@ -27,6 +27,19 @@ impl Stack {
                 return;
             }
         };
+        if let Some(out) = &mut self.neigh_export {
+            // Probes bind nothing; a claim on our address is this shard's to
+            // defend, not every shard's.
+            if !repr.sender_ip.is_unspecified() && repr.sender_ip != self.cfg.ip {
+                out.push(NeighEvent {
+                    sender_ip: repr.sender_ip.octets(),
+                    target_ip: repr.target_ip.octets(),
+                    sender_mac: repr.sender_mac.0,
+                    op: repr.operation.into(),
+                    ..NeighEvent::default()
+                });
+            }
+        }
         let conflict = self.learn_arp(now, dev, repr.sender_ip, repr.sender_mac, repr.target_ip);
         // Answer like the fast path would have: a request for our address
         // from a unicast station that is not claiming our address. Probes

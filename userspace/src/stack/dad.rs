@@ -96,6 +96,10 @@ pub struct Dad {
     next_report: Option<Instant>,
     query_report_at: Option<Instant>,
     counters: DadCounters,
+    /// Keeps the addresses' states on the same clock but sends and counts
+    /// nothing: the daemon's shards other than 0, so the host probes and
+    /// reports once, not once per shard (see `Stack::set_shard`).
+    quiet: bool,
 }
 
 impl Dad {
@@ -116,8 +120,15 @@ impl Dad {
             next_report: any.then_some(now),
             query_report_at: None,
             counters: DadCounters::default(),
+            quiet: false,
             cfg,
         }
+    }
+
+    /// From now on, follow the addresses' states without sending or
+    /// counting anything (probes, reports, successes).
+    pub fn set_quiet(&mut self) {
+        self.quiet = true;
     }
 
     pub fn counters(&self) -> &DadCounters {
@@ -177,14 +188,14 @@ impl Dad {
         if self.next_report.is_some_and(|t| t <= now) {
             self.reports_left = self.reports_left.saturating_sub(1);
             self.next_report = (self.reports_left > 0).then(|| now + self.cfg.report_interval);
-            self.counters.reports_sent += 1;
+            self.counters.reports_sent += u64::from(!self.quiet);
             out.push(DadAction::Report {
                 answer_to_query: false,
             });
         }
         if self.query_report_at.is_some_and(|t| t <= now) {
             self.query_report_at = None;
-            self.counters.reports_sent += 1;
+            self.counters.reports_sent += u64::from(!self.quiet);
             out.push(DadAction::Report {
                 answer_to_query: true,
             });
@@ -196,13 +207,16 @@ impl Dad {
             if a.sent < self.cfg.transmits {
                 a.sent += 1;
                 a.next = Some(now + self.cfg.retrans);
-                self.counters.probes_sent += 1;
+                self.counters.probes_sent += u64::from(!self.quiet);
                 out.push(DadAction::Probe(a.ip));
             } else {
                 a.state = AddrState::Preferred;
                 a.next = None;
-                self.counters.succeeded += 1;
+                self.counters.succeeded += u64::from(!self.quiet);
             }
+        }
+        if self.quiet {
+            out.clear();
         }
         out
     }
@@ -298,5 +312,22 @@ mod tests {
         assert_eq!(d.poll_at(), None);
         d.on_query(ms(0), Duration::from_secs(1), 0.5);
         assert!(d.poll(ms(10_000)).is_empty());
+    }
+
+    #[test]
+    fn a_quiet_dad_follows_the_states_but_sends_and_counts_nothing() {
+        let mut loud = Dad::new(DadConfig::default(), &[A], ms(0));
+        let mut quiet = Dad::new(DadConfig::default(), &[A], ms(0));
+        quiet.set_quiet();
+        for step in 0..20 {
+            let now = ms(step * 250);
+            assert!(quiet.poll(now).is_empty());
+            loud.poll(now);
+            assert_eq!(quiet.state(A), loud.state(A));
+            assert_eq!(quiet.poll_at(), loud.poll_at());
+        }
+        assert_eq!(loud.state(A), Some(AddrState::Preferred));
+        assert!(loud.counters().probes_sent > 0 && loud.counters().succeeded == 1);
+        assert_eq!(quiet.counters(), &DadCounters::default());
     }
 }

@@ -103,6 +103,14 @@ impl Stack {
                 FragOutcome::Dropped(_) => self.counters.ipv4_fragments_dropped += 1,
                 FragOutcome::Complete(whole) => {
                     self.counters.ipv4_reassembled += 1;
+                    // A shard hands the whole datagram to the daemon, which
+                    // finds the shard that owns its flow (`set_shard`).
+                    if let Some(frame) = self.reassembled_frame(l2_group, &whole) {
+                        if let Some(out) = &mut self.reassembled_export {
+                            out.push(frame);
+                            return;
+                        }
+                    }
                     let d = Datagram {
                         header: &whole.header,
                         src,

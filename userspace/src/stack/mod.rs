@@ -216,6 +216,12 @@ pub struct Stack {
     udp: udp::Udp,
     tcp: Tcp,
     started: Instant,
+    /// Bindings learned from ARP frames, kept for the other shards
+    /// (`set_shard`); None: a lone stack keeps nothing.
+    neigh_export: Option<Vec<xdpstack_common::neigh::NeighEvent>>,
+    /// Reassembled datagrams as whole frames, kept for the daemon to give
+    /// to the shard that owns their flow (`set_shard`); None: delivered here.
+    reassembled_export: Option<Vec<Vec<u8>>>,
 }
 
 impl Stack {
@@ -266,8 +272,106 @@ impl Stack {
             udp: udp::Udp::new(),
             tcp,
             started: now,
+            neigh_export: None,
+            reassembled_export: None,
             cfg,
         }
+    }
+
+    /// Makes this stack shard `index` of `count` (see `crate::shard`): its
+    /// ping identifier is `index` modulo `count`, so whichever shard receives
+    /// a reply knows whose it is; only shard 0 announces our address
+    /// (RFC 5227 2.3 asks for the host's announcements, not one per shard),
+    /// and only shard 0 sends DAD probes and MLD reports;
+    /// ARP bindings it learns are kept for [`Stack::take_neigh_exports`].
+    pub fn set_shard(&mut self, index: u16, count: u16) {
+        let count = count.max(1);
+        let base = self.ping_ident - self.ping_ident % count;
+        self.ping_ident = base
+            .checked_add(index % count)
+            .unwrap_or(base - count + index % count);
+        self.tcp.set_port_owner(index, count);
+        // The host's ICMP error budget (RFC 1812 4.3.2.8) split between the
+        // shards, so N of them do not send N times as many errors.
+        let host = RateLimitConfig::default();
+        let share = |v: u32| (v / u32::from(count)).max(1);
+        self.icmp_errors = TokenBucket::new(RateLimitConfig {
+            per_sec: share(host.per_sec),
+            burst: share(host.burst),
+        });
+        self.icmp6_errors = TokenBucket::new(RateLimitConfig {
+            per_sec: share(host.per_sec),
+            burst: share(host.burst),
+        });
+        if index != 0 {
+            self.defence = ArpDefence::new(self.cfg.ip, self.cfg.mac);
+            // DAD probes and MLD reports are the host's (RFC 4862 5.4,
+            // RFC 3810 6): sent once, by shard 0; the others follow the
+            // addresses' states on the same clock.
+            self.dad.set_quiet();
+        }
+        self.neigh_export = (count > 1).then(Vec::new);
+        self.reassembled_export = (count > 1).then(Vec::new);
+    }
+
+    /// Datagrams this shard reassembled since the last call, each as one
+    /// unfragmented frame (our MAC, or broadcast if it came so; no source
+    /// MAC): the daemon passes each to the shard that owns its flow, this
+    /// one included, through [`Stack::receive`].
+    pub fn take_reassembled(&mut self) -> Vec<Vec<u8>> {
+        self.reassembled_export
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// A reassembled datagram as one frame, or None when it cannot be one
+    /// (no first header, longer than IPv4 allows) or this stack is not a
+    /// shard: then it is delivered where it was reassembled.
+    fn reassembled_frame(
+        &self,
+        l2_group: bool,
+        whole: &reassembly::Reassembled,
+    ) -> Option<Vec<u8>> {
+        self.reassembled_export.as_ref()?;
+        let hl = whole.header.len();
+        let total = u16::try_from(hl + whole.payload.len()).ok()?;
+        if hl < xdpstack_common::layout::ipv4::MIN_HEADER_LEN {
+            return None;
+        }
+        let eth_len = crate::wire::ethernet::EthernetRepr::HEADER_LEN;
+        let dst = if l2_group {
+            MacAddr::BROADCAST
+        } else {
+            self.cfg.mac
+        };
+        let mut f = Vec::with_capacity(eth_len + usize::from(total));
+        f.extend_from_slice(&dst.0);
+        f.extend_from_slice(&MacAddr::ZERO.0);
+        f.extend_from_slice(&xdpstack_common::layout::eth::ETHERTYPE_IPV4.to_be_bytes());
+        f.extend_from_slice(&whole.header);
+        f.extend_from_slice(&whole.payload);
+        let mut ip = crate::wire::Ipv4Packet::new_unchecked(&mut f[eth_len..]);
+        ip.set_total_len(total);
+        ip.set_more_frags(false);
+        ip.set_frag_offset(0);
+        ip.fill_checksum();
+        Some(f)
+    }
+
+    /// The ping identifier of this stack (`set_shard` chooses its residue).
+    pub fn ping_ident(&self) -> u16 {
+        self.ping_ident
+    }
+
+    /// Bindings learned from ARP frames since the last call, as the XDP
+    /// program reports its own; the daemon gives them to the other shards'
+    /// [`Stack::on_neigh_event`].
+    pub fn take_neigh_exports(&mut self) -> Vec<xdpstack_common::neigh::NeighEvent> {
+        self.neigh_export
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     pub fn config(&self) -> &StackConfig {

@@ -26,10 +26,15 @@ const RX_FRAMES: u32 = 2048;
 const TX_FRAMES: u32 = 2048;
 /// 2048-byte frames hold a 1500-byte MTU frame plus headroom.
 const FRAME_SIZE: u32 = 2048;
-/// Frames handled per receive call; copy-mode TX sends at most 32 frames
-/// per `sendto` kick, so sends are kicked in groups of that size.
+/// Frames handled per receive call; copy-mode TX sends a bounded number of
+/// frames per `sendto` kick (the kernel's TX batch, 32 by default; 16 on
+/// older kernels), so frames go on the ring in groups of that size and the
+/// kick is repeated until the ring is drained.
 const BATCH: usize = 64;
 const TX_KICK_EVERY: usize = 32;
+/// Kicks at most this many times per submit: each one makes progress
+/// unless the kernel has no room (then the rest goes out next time).
+const MAX_KICKS: usize = (TX_FRAMES as usize / 16) + 1;
 /// The longest frame a TX frame holds: the frame less the kernel's
 /// XDP_PACKET_HEADROOM.
 const MAX_TX_FRAME: usize = FRAME_SIZE as usize - 256;
@@ -44,6 +49,19 @@ pub struct XskStats {
     pub tx_ring_full: u64,
     /// Frames not sent because they do not fit a UMEM frame.
     pub tx_too_big: u64,
+    /// TX kicks (`sendto`) made; copy mode sends a bounded number of
+    /// frames per kick, so a large batch takes several.
+    #[serde(default)]
+    pub tx_kicks: u64,
+    /// Frames this queue's shard handed to the shard that owns their flow.
+    #[serde(default)]
+    pub handoff_out: u64,
+    /// Frames other shards handed to this one.
+    #[serde(default)]
+    pub handoff_in: u64,
+    /// Frames for this shard dropped because its hand-off queue was full.
+    #[serde(default)]
+    pub handoff_dropped: u64,
     /// The kernel's own counters of this socket (getsockopt XDP_STATISTICS),
     /// as of the last refresh; absent when the kernel would not give them.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,6 +131,7 @@ pub struct XskTx {
     frames: u64,
     ring_full: u64,
     too_big: u64,
+    kicks: u64,
     kick_error_logged: bool,
 }
 
@@ -173,6 +192,7 @@ impl XskSocket {
                 frames: 0,
                 ring_full: 0,
                 too_big: 0,
+                kicks: 0,
                 kick_error_logged: false,
             },
             kernel: None,
@@ -193,7 +213,9 @@ impl XskSocket {
             tx_frames: self.tx.frames,
             tx_ring_full: self.tx.ring_full,
             tx_too_big: self.tx.too_big,
+            tx_kicks: self.tx.kicks,
             kernel: self.kernel,
+            ..XskStats::default()
         }
     }
 
@@ -246,10 +268,17 @@ impl XskSocket {
         mut handle: impl FnMut(&[u8], &mut XskTx),
     ) -> Result<usize> {
         let rx = &mut self.rx;
-        // SAFETY: the batch only receives descriptors; each is handed back
-        // to the fill ring below, after its data was used.
-        let n = unsafe { rx.rx.poll_and_consume(&mut rx.batch, timeout_ms) }
-            .context("polling the AF_XDP socket")?;
+        // The worker sleeps in ppoll itself: a non-blocking receive only
+        // reads the ring, with no syscall.
+        let n = if timeout_ms == 0 {
+            // SAFETY: the batch only receives descriptors; each is handed
+            // back to the fill ring below, after its data was used.
+            unsafe { rx.rx.consume(&mut rx.batch) }
+        } else {
+            // SAFETY: as above.
+            unsafe { rx.rx.poll_and_consume(&mut rx.batch, timeout_ms) }
+                .context("polling the AF_XDP socket")?
+        };
         for desc in &rx.batch[..n] {
             // SAFETY: the kernel gave us this frame; nothing else uses it now
             // (the TX half writes only frames of its own pool).
@@ -282,29 +311,140 @@ impl XskSocket {
     pub fn tx_frames(&self) -> u64 {
         self.tx.frames
     }
+
+    /// Whether frames wait on the TX ring because the last kick found the
+    /// device busy: the worker then retries soon rather than sleeping.
+    pub fn tx_pending(&mut self) -> bool {
+        self.tx.on_ring() > 0
+    }
+
+    /// Whether received frames wait in the RX ring (no syscall).
+    pub fn rx_ready(&mut self) -> bool {
+        self.rx.rx.nb_avail(1) > 0
+    }
+
+    /// Asks the kernel to busy-poll this socket's NAPI context
+    /// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL for `usecs`, SO_BUSY_POLL_BUDGET
+    /// `BATCH`) instead of relying on interrupts and softirqs; needs
+    /// CAP_NET_ADMIN, so set before capabilities are dropped. It pays off
+    /// with `napi_defer_hard_irqs` and `gro_flush_timeout` set on the
+    /// device (see the README).
+    pub fn set_busy_poll(&mut self, usecs: u32) -> Result<()> {
+        let fd = self.as_raw_fd();
+        for (name, opt, val) in [
+            ("SO_PREFER_BUSY_POLL", SO_PREFER_BUSY_POLL, 1),
+            (
+                "SO_BUSY_POLL",
+                libc::SO_BUSY_POLL,
+                usecs.min(i32::MAX as u32) as i32,
+            ),
+            ("SO_BUSY_POLL_BUDGET", SO_BUSY_POLL_BUDGET, BATCH as i32),
+        ] {
+            // SAFETY: an int option of the size passed, on our own socket.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&val as *const i32).cast(),
+                    std::mem::size_of::<i32>() as libc::socklen_t,
+                )
+            };
+            if rc < 0 {
+                return Err(anyhow!(
+                    "queue {}: setting {name}: {}",
+                    self.queue,
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets the kernel busy-poll the socket's NAPI context once (a
+    /// non-blocking `recvfrom`, which is what runs it with busy polling
+    /// on); the frames land in the RX ring.
+    pub fn busy_poll_once(&self) {
+        // SAFETY: a zero-length, non-blocking receive on our own socket;
+        // AF_XDP ignores the buffer.
+        unsafe {
+            libc::recvfrom(
+                self.as_raw_fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+    }
 }
+
+/// linux/asm-generic/socket.h; not in every libc crate version.
+const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
 
 impl XskTx {
     /// Puts the written frames on the TX ring and kicks the kernel.
     fn submit(&mut self) {
         if self.batch.is_empty() {
+            // What an earlier kick left on the ring (the device was busy).
+            self.kick_until_sent();
             return;
         }
         // SAFETY: the frames were written by their tokens and are in no
         // ring; they come back through the completion ring.
-        let n = unsafe { self.tx.produce(&self.batch) };
+        let mut n = unsafe { self.tx.produce(&self.batch) };
+        if n < self.batch.len() {
+            // The ring is full of frames not yet sent: kick, then retry once.
+            self.kick_until_sent();
+            // SAFETY: as above, for the frames the first produce left.
+            n += unsafe { self.tx.produce(&self.batch[n..]) };
+        }
         self.frames += n as u64;
         // What the ring had no room for is lost, like a full ring's drop.
         let lost = &self.batch[n.min(self.batch.len())..];
         self.ring_full += lost.len() as u64;
         self.free.extend_from_slice(lost);
         self.batch.clear();
-        if let Err(e) = self.tx.wakeup() {
-            if !self.kick_error_logged {
-                self.kick_error_logged = true;
-                log::error!("queue {}: kicking AF_XDP TX: {e}", self.queue);
+        self.kick_until_sent();
+    }
+
+    /// Kicks the kernel (when the ring asks for it: XDP_USE_NEED_WAKEUP)
+    /// until the TX ring is empty: each copy-mode kick sends at most the
+    /// kernel's TX batch. Completions are reaped in one batch per kick.
+    fn kick_until_sent(&mut self) {
+        for _ in 0..MAX_KICKS {
+            if !self.tx.needs_wakeup() {
+                // Zero-copy drivers without the flag send by themselves.
+                return;
+            }
+            let before = self.on_ring();
+            if before == 0 {
+                return;
+            }
+            self.kicks += 1;
+            if let Err(e) = self.tx.wakeup() {
+                if !self.kick_error_logged {
+                    self.kick_error_logged = true;
+                    log::error!("queue {}: kicking AF_XDP TX: {e}", self.queue);
+                }
+                return;
+            }
+            self.reclaim();
+            let after = self.on_ring();
+            // All taken by the kernel, or no progress (the device is busy):
+            // the rest goes with the next batch's kick.
+            if after == 0 || after >= before {
+                return;
             }
         }
+    }
+
+    /// Descriptors on the TX ring the kernel has not taken yet (taken ones
+    /// come back through the completion ring once the frame is freed).
+    fn on_ring(&mut self) -> u32 {
+        TX_FRAMES.saturating_sub(self.tx.nb_free_exact())
     }
 
     /// Takes back the TX frames the kernel has finished with.

@@ -37,6 +37,7 @@ pub mod cost;
 mod cpu;
 pub mod ipv6;
 mod modes;
+mod multiqueue;
 mod ping;
 mod report;
 mod rr;
@@ -132,6 +133,19 @@ fn check_interrupted() -> Result<()> {
     Ok(())
 }
 
+/// Only the multi-queue rows (`cargo xtask bench --only multiqueue`):
+/// printed and written to `multiqueue.json` beside results.json.
+pub fn run_multiqueue(opts: &BenchOptions) -> Result<()> {
+    let binary = prepare(opts)?;
+    let m = multiqueue::measure(&binary, opts)?;
+    let path = opts.out_dir.join("multiqueue.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&m)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    print!("{}", multiqueue::table(&m));
+    println!("\nwrote {}", path.display());
+    Ok(())
+}
+
 /// Runs the whole bench and writes its outputs.
 pub fn run(opts: &BenchOptions) -> Result<Results> {
     let binary = prepare(opts)?;
@@ -198,6 +212,8 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
         rounds6.push(round6);
     }
     drop(lab);
+    progress.step("multi-queue rows (1, 2 and 4 queues)");
+    let multiqueue = multiqueue::measure(&binary, opts)?;
     progress.done();
 
     let mut results = Results::new(
@@ -226,6 +242,7 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
         [cost, cost_capture],
     );
     results.ipv6 = Some(ipv6::Ipv6Results::new(cost6, rounds6));
+    results.multiqueue = Some(multiqueue);
     let json_path = opts.out_dir.join("results.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&results)?)
         .with_context(|| format!("writing {}", json_path.display()))?;
@@ -234,6 +251,9 @@ pub fn run(opts: &BenchOptions) -> Result<Results> {
     print!("{}", report::table(&results));
     if let Some(res6) = &results.ipv6 {
         print!("{}", ipv6::table(res6, opts.ping_count, opts.cost_repeat));
+    }
+    if let Some(m) = &results.multiqueue {
+        print!("{}", multiqueue::table(m));
     }
     println!("\nwrote {} and {}", json_path.display(), png_path.display());
     Ok(results)

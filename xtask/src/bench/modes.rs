@@ -75,13 +75,23 @@ pub struct BenchLab {
     /// Where the daemon's control socket and log go.
     run_dir: PathBuf,
     daemon: Option<Child>,
+    /// Added to `xdpstack run`'s arguments (the multi-queue rows).
+    pub daemon_args: Vec<String>,
+    /// The generator's sending CPUs (`loadgen flood --cpus`); empty: one
+    /// unpinned thread.
+    pub flood_cpus: Vec<usize>,
     // Last: dropped after the daemon and the pins.
     lab: Lab,
 }
 
 impl BenchLab {
     pub fn new(binary: &Path, out_dir: &Path) -> Result<BenchLab> {
-        let lab = Lab::test(Default::default())?;
+        BenchLab::with_queues(binary, out_dir, 1)
+    }
+
+    /// A lab whose veth ends have `queues` RX/TX queues each.
+    pub fn with_queues(binary: &Path, out_dir: &Path, queues: u32) -> Result<BenchLab> {
+        let lab = Lab::test_with_queues(Default::default(), queues)?;
         let pins = PathBuf::from(format!(
             "{}/xdpbench-{}",
             crate::setup::BPFFS_DIR,
@@ -104,6 +114,8 @@ impl BenchLab {
             pins,
             run_dir,
             daemon: None,
+            daemon_args: Vec::new(),
+            flood_cpus: Vec::new(),
             lab,
         })
     }
@@ -181,6 +193,7 @@ impl BenchLab {
         if mode == Mode::Userspace {
             args.extend(["--fastpath".into(), "off".into()]);
         }
+        args.extend(self.daemon_args.iter().cloned());
         let mut child = self
             .stack()
             .command(&args)
@@ -307,6 +320,10 @@ impl BenchLab {
         ];
         if let Some(id) = stats_prog {
             args.extend(["--stats-prog-id".into(), id.to_string()]);
+        }
+        if !self.flood_cpus.is_empty() {
+            let list: Vec<String> = self.flood_cpus.iter().map(|c| c.to_string()).collect();
+            args.extend(["--cpus".into(), list.join(",")]);
         }
         let out = cmd::stdout_ok(Command::new(&self.binary).args(&args))?;
         serde_json::from_str(&out).with_context(|| format!("reading loadgen's output: {out}"))
@@ -616,7 +633,7 @@ impl BenchLab {
     }
 
     /// The running daemon's `xdpstack stats --json`.
-    pub(super) fn daemon_stats(&self) -> Result<serde_json::Value> {
+    pub fn daemon_stats(&self) -> Result<serde_json::Value> {
         let out = self.stack().exec_ok([
             &self.binary.display().to_string(),
             "stats",

@@ -32,6 +32,9 @@ pub struct Results {
     /// The IPv6 rows, run in the same rounds (see `super::ipv6`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<super::ipv6::Ipv6Results>,
+    /// The multi-queue rows (`bench/multiqueue.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multiqueue: Option<super::multiqueue::MultiqueueReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -400,6 +403,7 @@ impl Results {
             cost_capture,
             rounds,
             ipv6: None,
+            multiqueue: None,
         }
     }
 }

@@ -510,6 +510,9 @@ pub struct Tcp {
     rng: Rng,
     /// Accept checksums a local peer left partial.
     accept_partial: bool,
+    /// (index, count): ephemeral ports are those equal to index modulo
+    /// count, so any shard of the daemon knows whose a segment is.
+    port_owner: (u16, u16),
 }
 
 impl Tcp {
@@ -547,7 +550,15 @@ impl Tcp {
             next_id: 1,
             rng,
             accept_partial: false,
+            port_owner: (0, 1),
         }
+    }
+
+    /// Picks ephemeral ports equal to `index` modulo `count` only (the
+    /// daemon's shard `index` of `count`, see `Stack::set_shard`).
+    pub fn set_port_owner(&mut self, index: u16, count: u16) {
+        let count = count.max(1);
+        self.port_owner = (index % count, count);
     }
 
     /// Accept segments whose checksum field holds only the pseudo-header
@@ -564,6 +575,17 @@ impl Tcp {
 
     pub fn config(&self) -> &TcpConfig {
         &self.cfg
+    }
+
+    /// Whether a connection (or TIME-WAIT entry) of this engine has the
+    /// tuple; the daemon's shards ask it to find a segment's owner.
+    pub fn has_connection(&self, local_port: u16, remote: SocketAddr) -> bool {
+        self.tuples.contains_key(&(local_port, remote))
+    }
+
+    /// Whether a listener has `port`.
+    pub fn is_listening(&self, port: u16) -> bool {
+        self.listeners.contains_key(&port)
     }
 
     pub fn listen(&mut self, port: u16) -> Result<(), TcpError> {
@@ -1175,8 +1197,9 @@ impl Tcp {
     /// 3.3.1: from a random start, so it cannot be guessed).
     fn ephemeral_port(&mut self, remote: SocketAddr) -> Result<u16, TcpError> {
         let (listeners, tuples) = (&self.listeners, &self.tuples);
+        let (index, count) = self.port_owner;
         rng::ephemeral_port(&mut self.rng, EPHEMERAL, |p| {
-            !listeners.contains_key(&p) && !tuples.contains_key(&(p, remote))
+            p % count == index && !listeners.contains_key(&p) && !tuples.contains_key(&(p, remote))
         })
         .ok_or(TcpError::PortInUse)
     }
