@@ -1321,34 +1321,8 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
             Response::ok(rows.collect::<Vec<_>>())
         }
         // Neighbour administration applies to every replica.
-        Request::NeighAdd { ip, mac } => match parse_mac(&mac) {
-            Ok(mac) => {
-                let results = shared
-                    .ask_all(move |s: &mut Shard, now| match ip {
-                        IpAddr::V4(v4) => s.stack.arp_add(now, v4, mac),
-                        IpAddr::V6(v6) => s.stack.ndp_add(now, v6, mac),
-                    })
-                    .await;
-                match results.into_iter().find_map(Result::err) {
-                    None => Response::done(),
-                    Some(e) => Response::error(e),
-                }
-            }
-            Err(e) => Response::error(e),
-        },
-        Request::NeighDel { ip } => {
-            let found = shared
-                .ask_all(move |s: &mut Shard, _| match ip {
-                    IpAddr::V4(v4) => s.stack.arp_del(v4),
-                    IpAddr::V6(v6) => s.stack.ndp_del(v6),
-                })
-                .await;
-            if found.contains(&true) {
-                Response::done()
-            } else {
-                Response::error(format!("no neighbour entry for {ip}"))
-            }
-        }
+        Request::NeighAdd { ip, mac } => neigh_add(shared, ip, &mac).await,
+        Request::NeighDel { ip } => neigh_del(shared, ip, "neighbour").await,
         Request::NeighFlush {} => {
             shared
                 .ask_all(|s: &mut Shard, _| {
@@ -1369,29 +1343,8 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
                     .collect::<Vec<_>>(),
             )
         }
-        // Neighbour administration applies to every replica.
-        Request::ArpAdd { ip, mac } => match parse_mac(&mac) {
-            Ok(mac) => {
-                let results = shared
-                    .ask_all(move |s: &mut Shard, now| s.stack.arp_add(now, ip, mac))
-                    .await;
-                match results.into_iter().find_map(Result::err) {
-                    None => Response::done(),
-                    Some(e) => Response::error(e),
-                }
-            }
-            Err(e) => Response::error(e),
-        },
-        Request::ArpDel { ip } => {
-            let found = shared
-                .ask_all(move |s: &mut Shard, _| s.stack.arp_del(ip))
-                .await;
-            if found.contains(&true) {
-                Response::done()
-            } else {
-                Response::error(format!("no ARP entry for {ip}"))
-            }
-        }
+        Request::ArpAdd { ip, mac } => neigh_add(shared, ip.into(), &mac).await,
+        Request::ArpDel { ip } => neigh_del(shared, ip.into(), "ARP").await,
         Request::ArpFlush {} => {
             shared.ask_all(|s: &mut Shard, _| s.stack.arp_flush()).await;
             Response::done()
@@ -1404,6 +1357,40 @@ async fn handle_request(shared: &Shared, req: Request) -> Response {
         } => ping(shared, dst, size, seq, timeout_ms).await,
         // The control socket streams captures itself (`with_capture`).
         Request::Capture { .. } => Response::error("capture is not a single request"),
+    }
+}
+
+/// `neigh add` / `arp add`: a permanent entry in every shard's replica.
+async fn neigh_add(shared: &Shared, ip: IpAddr, mac: &str) -> Response {
+    let mac = match parse_mac(mac) {
+        Ok(m) => m,
+        Err(e) => return Response::error(e),
+    };
+    let results = shared
+        .ask_all(move |s: &mut Shard, now| match ip {
+            IpAddr::V4(v4) => s.stack.arp_add(now, v4, mac),
+            IpAddr::V6(v6) => s.stack.ndp_add(now, v6, mac),
+        })
+        .await;
+    match results.into_iter().find_map(Result::err) {
+        None => Response::done(),
+        Some(e) => Response::error(e),
+    }
+}
+
+/// `neigh del` / `arp del` from every shard's replica; `table` names the
+/// table in the error when no shard had the entry.
+async fn neigh_del(shared: &Shared, ip: IpAddr, table: &str) -> Response {
+    let found = shared
+        .ask_all(move |s: &mut Shard, _| match ip {
+            IpAddr::V4(v4) => s.stack.arp_del(v4),
+            IpAddr::V6(v6) => s.stack.ndp_del(v6),
+        })
+        .await;
+    if found.contains(&true) {
+        Response::done()
+    } else {
+        Response::error(format!("no {table} entry for {ip}"))
     }
 }
 
