@@ -20,7 +20,9 @@ use serde::Serialize;
 
 use super::modes::{BenchLab, Flood, Load, Mode};
 use super::ping::{self, PingResult};
-use super::report::{CostCase, CostReport, LoadSpread, LoadSummary, Machine, Spread, TargetCheck};
+use super::report::{
+    load_summaries, CostCase, CostReport, LoadSpread, LoadSummary, Machine, Spread, TargetCheck,
+};
 use super::{check_interrupted, cpu, BenchOptions, Progress};
 use crate::cmd;
 
@@ -171,26 +173,8 @@ fn summarize(rounds: &[Ipv6Round]) -> Ipv6Summary {
             let ping = |f: fn(&PingResult) -> f64| {
                 Spread::of(&runs.iter().map(|m| f(&m.ping6)).collect::<Vec<_>>())
             };
-            let loads = LOADS
-                .iter()
-                .enumerate()
-                .map(|(i, load)| {
-                    let field = |f: fn(&Flood) -> f64| {
-                        Spread::of(
-                            &runs
-                                .iter()
-                                .filter_map(|m| m.floods.get(i).map(f))
-                                .collect::<Vec<_>>(),
-                        )
-                    };
-                    LoadSummary {
-                        load: load.label(),
-                        offered_pps: field(|f| f.offered_pps),
-                        answered_pps: field(|f| f.answered_pps),
-                        loss: field(|f| f.loss),
-                    }
-                })
-                .collect();
+            let floods: Vec<&[Flood]> = runs.iter().map(|m| m.floods.as_slice()).collect();
+            let loads = load_summaries(&LOADS, &floods);
             Ipv6ModeSummary {
                 mode: mode.name().to_string(),
                 ping6_rtt_avg_ms: ping(|p| p.rtt_avg_ms),

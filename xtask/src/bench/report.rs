@@ -359,6 +359,31 @@ pub struct LoadSummary {
     pub loss: Spread,
 }
 
+/// One summary per load: the spread over rounds of each round's flood at
+/// that load's index (`floods`: one slice per round, in `loads` order).
+pub fn load_summaries(loads: &[Load], floods: &[&[Flood]]) -> Vec<LoadSummary> {
+    loads
+        .iter()
+        .enumerate()
+        .map(|(i, load)| {
+            let field = |f: fn(&Flood) -> f64| {
+                Spread::of(
+                    &floods
+                        .iter()
+                        .filter_map(|round| round.get(i).map(f))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            LoadSummary {
+                load: load.label(),
+                offered_pps: field(|f| f.offered_pps),
+                answered_pps: field(|f| f.answered_pps),
+                loss: field(|f| f.loss),
+            }
+        })
+        .collect()
+}
+
 #[derive(Debug, Serialize)]
 pub struct RatioSummary {
     /// `fastpath/kernel` or `userspace/kernel`.
@@ -459,26 +484,8 @@ fn summarize(rounds: &[Round]) -> Summary {
             let ping = |f: fn(&PingResult) -> f64| {
                 Spread::of(&runs.iter().map(|m| f(&m.ping)).collect::<Vec<_>>())
             };
-            let loads = Load::ALL
-                .iter()
-                .enumerate()
-                .map(|(i, load)| {
-                    let field = |f: fn(&Flood) -> f64| {
-                        Spread::of(
-                            &runs
-                                .iter()
-                                .filter_map(|m| m.floods.get(i).map(f))
-                                .collect::<Vec<_>>(),
-                        )
-                    };
-                    LoadSummary {
-                        load: load.label(),
-                        offered_pps: field(|f| f.offered_pps),
-                        answered_pps: field(|f| f.answered_pps),
-                        loss: field(|f| f.loss),
-                    }
-                })
-                .collect();
+            let floods: Vec<&[Flood]> = runs.iter().map(|m| m.floods.as_slice()).collect();
+            let loads = load_summaries(&Load::ALL, &floods);
             ModeSummary {
                 mode: mode.name().to_string(),
                 ping_rtt_avg_ms: ping(|p| p.rtt_avg_ms),
