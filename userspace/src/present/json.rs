@@ -84,6 +84,14 @@ pub struct ConnJson {
     pub rto_ms: u64,
     /// The congestion window in bytes (`ss` shows segments).
     pub cwnd_bytes: u32,
+    /// The slow start threshold (`ss -ti`'s ssthresh, in bytes); absent
+    /// until a loss set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssthresh_bytes: Option<u32>,
+    /// The smoothed round-trip time (`ss -ti`'s rtt); absent before a
+    /// sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_us: Option<u64>,
     pub retrans: u64,
     /// The congestion control algorithm (`cubic`, `reno`); absent for a
     /// listener and from an older daemon.
@@ -101,6 +109,8 @@ impl From<&ConnView> for ConnJson {
             peer: c.remote,
             rto_ms: c.rto_ms,
             cwnd_bytes: c.cwnd,
+            ssthresh_bytes: c.ssthresh,
+            rtt_us: c.srtt_us,
             retrans: c.retransmits,
             cc: c.congestion.map(|a| a.name().to_string()),
         }
@@ -267,6 +277,8 @@ mod tests {
             send_q: 1448,
             rto_ms: 201,
             cwnd: 14480,
+            ssthresh: None,
+            srtt_us: None,
             retransmits: 3,
             congestion: None,
         };
@@ -276,5 +288,14 @@ mod tests {
             text,
             r#"{"cwnd_bytes":14480,"local":"10.10.0.4:7","peer":"10.10.0.2:41234","recv_q":12,"retrans":3,"rto_ms":201,"send_q":1448,"state":"ESTAB"}"#
         );
+        // Once measured, the round trip and the threshold, as `ss -ti`.
+        let v = ConnView {
+            ssthresh: Some(20272),
+            srtt_us: Some(95),
+            ..v
+        };
+        let json = serde_json::to_value(ConnJson::from(&v)).unwrap();
+        assert_eq!(json["rtt_us"], 95);
+        assert_eq!(json["ssthresh_bytes"], 20272);
     }
 }

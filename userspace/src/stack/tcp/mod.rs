@@ -242,6 +242,10 @@ pub struct ConnView {
     pub send_q: usize,
     pub rto_ms: u64,
     pub cwnd: u32,
+    /// The slow start threshold, once a loss (or HyStart) set one.
+    pub ssthresh: Option<u32>,
+    /// The smoothed round-trip time in µs, once measured.
+    pub srtt_us: Option<u64>,
     pub retransmits: u64,
     /// The congestion control algorithm (none for a listener).
     pub congestion: Option<CongestionAlgorithm>,
@@ -1302,6 +1306,8 @@ impl Tcp {
             send_q: self.cfg.backlog,
             rto_ms: 0,
             cwnd: 0,
+            ssthresh: None,
+            srtt_us: None,
             retransmits: 0,
             congestion: None,
         });
@@ -1317,6 +1323,8 @@ impl Tcp {
             send_q: c.send_queue(),
             rto_ms: c.rto().as_millis() as u64,
             cwnd: c.cwnd(),
+            ssthresh: c.ssthresh(),
+            srtt_us: c.srtt().map(|d| d.as_micros() as u64),
             retransmits: c.retransmits,
             congestion: Some(c.congestion()),
         }))

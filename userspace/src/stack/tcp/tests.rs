@@ -2002,7 +2002,9 @@ fn a_loss_multiplies_the_window_by_beta() {
                 if s.a.counters().fast_retransmits == 0 {
                     before = cwnd(s);
                 } else if after.is_none() {
-                    after = Some(cwnd(s));
+                    // The threshold the recovery brings the window down
+                    // to (PRR gets there over the round trip).
+                    after = s.a.connections()[0].ssthresh;
                 }
                 got.len() == data.len()
             });
@@ -2447,9 +2449,10 @@ fn reordering_within_the_window_causes_no_spurious_retransmissions() {
 }
 
 /// RFC 6675 5.1 / RFC 8985 6.3: a timeout keeps the scoreboard: the
-/// first segment of a burst and its fast retransmission are lost, the
-/// other nine were SACKed; after the RTO only the first goes again (not
-/// go-back-N through all ten).
+/// first segment of a burst, its fast retransmission and the probe that
+/// resends it (the last segment not SACKed) are lost, the other nine
+/// were SACKed; after the RTO only the first goes again (not go-back-N
+/// through all ten).
 #[test]
 fn a_timeout_keeps_the_scoreboard_and_resends_only_unsacked_data() {
     use std::cell::Cell;
@@ -2476,7 +2479,7 @@ fn a_timeout_keeps_the_scoreboard_and_resends_only_unsacked_data() {
                 return false;
             }
             let s = *first.get_or_insert(r.seq);
-            if r.seq == s && dropped < 2 {
+            if r.seq == s && dropped < 3 {
                 dropped += 1;
                 return true;
             }
@@ -2497,23 +2500,174 @@ fn a_timeout_keeps_the_scoreboard_and_resends_only_unsacked_data() {
         assert_eq!(c.timeouts, before.timeouts + 1, "{c:?}");
         assert_eq!(
             c.retransmits,
-            before.retransmits + 2,
+            before.retransmits + 3,
             "only the lost one: {c:?}"
         );
+        assert_eq!(c.tail_loss_probes, before.tail_loss_probes + 1);
         let resent: Vec<u32> = sim
             .parsed_trace()
             .iter()
             .filter(|(to_b, r)| *to_b && !r.payload.is_empty())
             .map(|(_, r)| r.seq)
             .collect();
-        // On the link (the two dropped sendings are not): the other nine
-        // once each, then the first, once.
+        // On the link (the three dropped sendings are not): the other
+        // nine once each, then the first, once.
         assert_eq!(resent.len(), 10, "{resent:?}");
         let mut distinct = resent.clone();
         distinct.sort_unstable();
         distinct.dedup();
         assert_eq!(distinct.len(), 10, "{resent:?}");
     });
+}
+
+/// The tail loss probe resends the last segment sent, even with new data
+/// waiting and the window open (RFC 8985 7.3 would send new data): a new
+/// in-order segment falls under the receiver's delayed-ACK policy, while
+/// one it already holds must be acknowledged at once. It is due 2 SRTT
+/// plus Linux's 2 ms after the last send.
+#[test]
+fn a_tail_loss_probe_resends_the_last_segment_even_with_new_data_waiting() {
+    let (mut b, snd, id) = established_rtt(40);
+    b.send(ms(50), id, &[7u8; 20 * 1448]).unwrap();
+    let o = out(&mut b);
+    let n = o.len() as u32;
+    assert!((2..20).contains(&n), "the initial window holds some back");
+    let at = b.poll_at().unwrap();
+    assert_eq!(at, ms(50 + 2 * 40 + 2), "PTO = 2 SRTT + 2 ms");
+    b.poll(at);
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert_eq!(
+        o[0].seq,
+        snd + (n - 1) * 1448,
+        "the last sent, not new data"
+    );
+    assert_eq!(b.counters().tail_loss_probes, 1);
+    // The peer held it: its D-SACK says nothing was lost, no window is cut.
+    let cwnd = b.connections()[1].cwnd;
+    let end = snd + n * 1448;
+    let dsack = [(end - 1448, end)];
+    b.receive(
+        ms(140),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, end, (140, 0), &dsack, b""),
+    );
+    assert_eq!(b.counters().tail_loss_probe_recoveries, 0);
+    assert!(b.connections()[1].cwnd >= cwnd);
+}
+
+/// A fast recovery whose one answering ACK is lost: the hole's
+/// retransmission and new data leave together, and nothing comes back.
+/// RACK's timer watches only segments sent before a delivered one, so
+/// there is nothing for it; RFC 8985 and Linux would wait for the RTO
+/// (200 ms, then slow start from one segment). The probe goes after
+/// 2 SRTT + 2 ms instead, resending the last segment not SACKed.
+#[test]
+fn a_recovery_whose_answer_is_lost_is_probed_before_the_rto() {
+    let (mut b, snd, id) = established_rtt(40);
+    // Two acknowledged rounds open the window past five segments.
+    let mut una = snd;
+    for k in 0..2 {
+        b.send(ms(50 + k), id, &[5u8; 3 * 1448]).unwrap();
+        let n: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
+        una += n;
+        b.receive(ms(51 + k), A, B, &ack_with_window(una, 60000));
+        assert!(out(&mut b).is_empty());
+    }
+    b.send(ms(60), id, &[5u8; 5 * 1448]).unwrap();
+    assert_eq!(out(&mut b).len(), 5);
+    // The first is lost, the other four SACKed: RACK, recovery, resend.
+    let sack = [(una + 1448, una + 5 * 1448)];
+    b.receive(
+        ms(100),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, una, (100, 0), &sack, b""),
+    );
+    b.send(ms(100), id, &[6u8; 2 * 1448]).unwrap();
+    let o = out(&mut b);
+    let snd = una;
+    assert_eq!(o[0].seq, snd, "the hole first");
+    let last = o.iter().map(|s| s.seq).max().unwrap();
+    assert!(last > snd + 4 * 1448, "new data behind it: {o:?}");
+    assert_eq!(b.counters().fast_retransmits, 1);
+    // Nothing answers: the probe is due long before the RTO.
+    let at = b.poll_at().unwrap();
+    assert!(at < ms(100 + 200), "{at:?}");
+    b.poll(at);
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].seq, last, "the last segment not SACKed");
+    assert_eq!(b.counters().timeouts, 0);
+    assert_eq!(b.counters().tail_loss_probes, 1);
+}
+
+/// RACK judges which of two segments left later by the order they were
+/// sent in, not by the clock alone: a batch stamps everything with one
+/// reading, and the RFC's tie-break on sequence (RACK_sent_after) would
+/// call a retransmission sent after new data "older", marking it lost
+/// again as soon as that data is SACKed.
+#[test]
+fn a_resend_after_new_data_in_one_instant_is_not_marked_lost_again() {
+    let (mut b, snd, id) = established_rtt(40);
+    let mut una = snd;
+    for k in 0..2 {
+        b.send(ms(50 + k), id, &[5u8; 3 * 1448]).unwrap();
+        let n: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
+        una += n;
+        b.receive(ms(51 + k), A, B, &ack_with_window(una, 60000));
+        assert!(out(&mut b).is_empty());
+    }
+    let seg = |k: u32| una + k * 1448;
+    // s0..s2 at 60 ms, s3 at 70 ms.
+    b.send(ms(60), id, &[1u8; 3 * 1448]).unwrap();
+    assert_eq!(out(&mut b).len(), 3);
+    b.send(ms(70), id, &[2u8; 1448]).unwrap();
+    assert_eq!(out(&mut b).len(), 1);
+    // At 80 ms: new data goes out on a SACK of s1 (s0 is not yet late)...
+    b.send(ms(80), id, &[3u8; 2 * 1448]).unwrap();
+    let ts = |t: u32| (t, 0);
+    let s1 = [(seg(1), seg(2))];
+    b.receive(
+        ms(80),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, una, ts(80), &s1, b""),
+    );
+    let fresh: Vec<u32> = out(&mut b).iter().map(|o| o.seq).collect();
+    assert!(fresh.contains(&seg(4)), "new data first: {fresh:?}");
+    // ...then, in the same instant, a SACK of s3 (10 ms RTT) makes s0 and
+    // s2 late: both are resent, after that new data.
+    let s13 = [(seg(3), seg(4)), (seg(1), seg(2))];
+    b.receive(
+        ms(80),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, una, ts(80), &s13, b""),
+    );
+    let resent: Vec<u32> = out(&mut b).iter().map(|o| o.seq).collect();
+    assert!(resent.contains(&seg(0)), "{resent:?}");
+    let before = b.counters().retransmits;
+    // At 90 ms the new data is SACKed, the resends not yet acknowledged:
+    // they left after it, so they are not late.
+    let all = [(seg(3), seg(6)), (seg(1), seg(2))];
+    b.receive(
+        ms(90),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, una, ts(90), &all, b""),
+    );
+    for t in [91, 95, 100] {
+        b.poll(ms(t));
+    }
+    let again: Vec<u32> = out(&mut b)
+        .iter()
+        .filter(|o| o.len > 0)
+        .map(|o| o.seq)
+        .collect();
+    assert!(!again.contains(&seg(0)), "resent again: {again:?}");
+    assert_eq!(b.counters().retransmits, before + again.len() as u64);
 }
 
 /// RFC 9406: CUBIC's initial slow start ends without a loss when the
@@ -2557,7 +2711,8 @@ fn hystart_leaves_slow_start_when_the_delay_grows() {
 /// RTT samples come from the scoreboard's send times, to the microsecond
 /// (TSecr counts milliseconds: on a LAN every sample would read 0 or 1
 /// ms): a 300 µs round trip gives SRTT 300 µs, so the tail loss probe is
-/// due 2 SRTT = 600 µs after the ACK.
+/// due 2 SRTT = 600 µs after the ACK, plus Linux's 2 ms floor
+/// (`TLP_MIN_EXTRA`).
 #[test]
 fn rtt_samples_are_timed_to_the_microsecond() {
     let us = |n: u64| ms(0) + Duration::from_micros(n);
@@ -2581,7 +2736,11 @@ fn rtt_samples_are_timed_to_the_microsecond() {
         &raw_ts(Flags::ACK, PEER_ISS + 1, snd + 1448, (5, tsval), &[], b""),
     );
     assert!(out(&mut b).is_empty());
-    assert_eq!(b.poll_at(), Some(us(10_300 + 600)), "TLP at 2 SRTT");
+    assert_eq!(
+        b.poll_at(),
+        Some(us(10_300 + 600 + 2_000)),
+        "TLP at 2 SRTT + 2 ms"
+    );
 }
 
 /// RFC 6937 3: a SACK recovery (PRR) ends with cwnd = ssthresh = 0.7 of
