@@ -2311,6 +2311,23 @@ fn established_rtt(rtt_ms: u64) -> (Tcp, u32, ConnId) {
     (b, snd, id)
 }
 
+/// As [`established_rtt`], then two rounds of three segments sent and
+/// acknowledged 1 ms later: slow start opens the window past five
+/// segments. Returns the connection, SND.UNA after them and its id.
+fn established_warm(rtt_ms: u64) -> (Tcp, u32, ConnId) {
+    let (mut b, snd, id) = established_rtt(rtt_ms);
+    let mut una = snd;
+    for k in 0..2 {
+        b.send(ms(50 + k), id, &[5u8; 3 * 1448]).unwrap();
+        let n: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
+        assert_eq!(n, 3 * 1448);
+        una += n;
+        b.receive(ms(51 + k), A, B, &ack_with_window(una, 60000));
+        assert!(out(&mut b).is_empty());
+    }
+    (b, una, id)
+}
+
 /// RFC 8985 6.2: a segment sent before one that was SACKed is lost only
 /// once RACK.rtt + reo_wnd has passed since it was sent; the RACK timer
 /// (in `poll_at`) fires exactly then, before the TLP and the RTO. Here
@@ -2350,17 +2367,8 @@ fn rack_marks_a_loss_after_the_reordering_window_not_before() {
 /// no reordering seen the window is 0: the hole is lost at once.
 #[test]
 fn rack_marks_a_loss_at_once_with_three_segments_sacked() {
-    let (mut b, snd, id) = established_rtt(40);
-    // Grow the window past four segments first (slow start, two ACKs).
-    let mut una = snd;
-    for k in 0..2 {
-        b.send(ms(50 + k), id, &[5u8; 3 * 1448]).unwrap();
-        let n: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
-        assert_eq!(n, 3 * 1448);
-        una += n;
-        b.receive(ms(51 + k), A, B, &ack_with_window(una, 60000));
-        assert!(out(&mut b).is_empty());
-    }
+    // The window opened past five segments first.
+    let (mut b, una, id) = established_warm(40);
     b.send(ms(100), id, &[5u8; 4 * 1448]).unwrap();
     assert_eq!(out(&mut b).len(), 4);
     let sack = [(una + 1448, una + 4 * 1448)];
@@ -2565,16 +2573,8 @@ fn a_tail_loss_probe_resends_the_last_segment_even_with_new_data_waiting() {
 /// 2 SRTT + 2 ms instead, resending the last segment not SACKed.
 #[test]
 fn a_recovery_whose_answer_is_lost_is_probed_before_the_rto() {
-    let (mut b, snd, id) = established_rtt(40);
-    // Two acknowledged rounds open the window past five segments.
-    let mut una = snd;
-    for k in 0..2 {
-        b.send(ms(50 + k), id, &[5u8; 3 * 1448]).unwrap();
-        let n: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
-        una += n;
-        b.receive(ms(51 + k), A, B, &ack_with_window(una, 60000));
-        assert!(out(&mut b).is_empty());
-    }
+    // The window opened past five segments first.
+    let (mut b, una, id) = established_warm(40);
     b.send(ms(60), id, &[5u8; 5 * 1448]).unwrap();
     assert_eq!(out(&mut b).len(), 5);
     // The first is lost, the other four SACKed: RACK, recovery, resend.
@@ -2587,10 +2587,9 @@ fn a_recovery_whose_answer_is_lost_is_probed_before_the_rto() {
     );
     b.send(ms(100), id, &[6u8; 2 * 1448]).unwrap();
     let o = out(&mut b);
-    let snd = una;
-    assert_eq!(o[0].seq, snd, "the hole first");
+    assert_eq!(o[0].seq, una, "the hole first");
     let last = o.iter().map(|s| s.seq).max().unwrap();
-    assert!(last > snd + 4 * 1448, "new data behind it: {o:?}");
+    assert!(last > una + 4 * 1448, "new data behind it: {o:?}");
     assert_eq!(b.counters().fast_retransmits, 1);
     // Nothing answers: the probe is due long before the RTO.
     let at = b.poll_at().unwrap();
@@ -2610,15 +2609,8 @@ fn a_recovery_whose_answer_is_lost_is_probed_before_the_rto() {
 /// again as soon as that data is SACKed.
 #[test]
 fn a_resend_after_new_data_in_one_instant_is_not_marked_lost_again() {
-    let (mut b, snd, id) = established_rtt(40);
-    let mut una = snd;
-    for k in 0..2 {
-        b.send(ms(50 + k), id, &[5u8; 3 * 1448]).unwrap();
-        let n: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
-        una += n;
-        b.receive(ms(51 + k), A, B, &ack_with_window(una, 60000));
-        assert!(out(&mut b).is_empty());
-    }
+    // The window opened past five segments first.
+    let (mut b, una, id) = established_warm(40);
     let seg = |k: u32| una + k * 1448;
     // s0..s2 at 60 ms, s3 at 70 ms.
     b.send(ms(60), id, &[1u8; 3 * 1448]).unwrap();
@@ -2749,15 +2741,8 @@ fn rtt_samples_are_timed_to_the_microsecond() {
 /// window of two segments to slow-start from.
 #[test]
 fn a_sack_recovery_ends_with_the_window_at_ssthresh() {
-    let (mut b, snd, id) = established_rtt(40);
-    let mut una = snd;
-    for k in 0..2 {
-        b.send(ms(50 + k), id, &[5u8; 3 * 1448]).unwrap();
-        let n: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
-        una += n;
-        b.receive(ms(51 + k), A, B, &ack_with_window(una, 60000));
-        assert!(out(&mut b).is_empty());
-    }
+    // The window opened past five segments first.
+    let (mut b, una, id) = established_warm(40);
     let before = b.connections()[1].cwnd;
     b.send(ms(100), id, &[5u8; 5 * 1448]).unwrap();
     assert_eq!(out(&mut b).len(), 5);
