@@ -220,7 +220,8 @@ pub(super) struct Conn {
     // recovery runs; one probe per episode, until `tlp_end` is acked.
     tlp_at: Option<Instant>,
     tlp_end: Option<u32>,
-    /// The probe resent old data (rather than sending new).
+    /// A probe went out and no D-SACK has said its segment had arrived:
+    /// if its episode ends so, it repaired a loss (7.4).
     tlp_rtx: bool,
     /// Sendings noted on the scoreboard so far (`Sent::order`).
     sendings: u64,
@@ -1205,9 +1206,6 @@ impl Conn {
                     .saturating_sub(prior_sacked);
                 self.prr_update(delivered);
             }
-            // Any ACK shows the path alive: the probe waits a PTO from now,
-            // or not at all while RACK's timer watches (see `arm_tlp`).
-            self.arm_tlp(ctx.now);
         }
         if advanced {
             // RFC 8985 7.4: the probe's episode ends when its data is
@@ -1223,6 +1221,11 @@ impl Conn {
                     self.cwnd = self.ssthresh;
                 }
             }
+        }
+        // An ACK of new data, or with SACK any ACK (the path is alive):
+        // the probe waits a PTO from now, or not at all while RACK's timer
+        // watches (see `arm_tlp`).
+        if advanced || sack_mode {
             self.arm_tlp(ctx.now);
         }
         // RFC 9293 3.10.7.4: update the send window from the newest segment.
@@ -2280,8 +2283,9 @@ impl Conn {
     }
 
     /// The probe timeout expired (RFC 8985 7.3): resend the last segment
-    /// sent that is not SACKed, so the peer's ACK (and SACK) tells what arrived without
-    /// waiting for the RTO; the RTO is armed again behind it.
+    /// sent that is not SACKed, so the peer's ACK (and SACK) tells what
+    /// arrived without waiting for the RTO; the RTO is armed again behind
+    /// it.
     ///
     /// RFC 8985 7.3 prefers a new segment when one is ready, as Linux does.
     /// We do not: a new in-order segment falls under the receiver's
