@@ -61,7 +61,7 @@ impl Controller for Cubic {
             return cwnd;
         }
         if cwnd < ssthresh {
-            return slow_start(cwnd, acked, mss);
+            return slow_start(cwnd, ssthresh, acked);
         }
         let mss_f = f64::from(mss.max(1));
         let w = f64::from(cwnd) / mss_f;

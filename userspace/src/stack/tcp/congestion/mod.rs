@@ -125,7 +125,12 @@ impl Controller for Congestion {
     }
 }
 
-/// RFC 5681 3.1: slow start, at most one SMSS per ACK (shared by both).
-fn slow_start(cwnd: u32, acked: u32, mss: u32) -> u32 {
-    cwnd.saturating_add(acked.min(mss))
+/// Slow start (shared by both): the window grows by every byte the ACK
+/// newly covers, up to ssthresh, as Linux's tcp_slow_start does (RFC 3465
+/// byte counting with no per-ACK limit). RFC 5681 3.1 allows one SMSS per
+/// ACK, which against a receiver that acknowledges every second segment
+/// (RFC 9293 3.8.6.3, Linux's delayed ACKs) grows the window by half
+/// each round trip instead of doubling it.
+fn slow_start(cwnd: u32, ssthresh: u32, acked: u32) -> u32 {
+    cwnd.saturating_add(acked).min(ssthresh.max(cwnd))
 }

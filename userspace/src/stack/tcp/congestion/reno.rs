@@ -23,7 +23,7 @@ impl Controller for Reno {
         if acked == 0 {
             cwnd
         } else if cwnd < ssthresh {
-            slow_start(cwnd, acked, mss)
+            slow_start(cwnd, ssthresh, acked)
         } else {
             // RFC 5681 eq. 3: SMSS * SMSS / cwnd per ACK.
             cwnd.saturating_add((mss * mss / cwnd.max(1)).max(1))
@@ -45,8 +45,9 @@ mod tests {
         let mut r = Reno;
         let now = Instant::ZERO;
         assert_eq!(r.on_ack(now, 4000, 10_000, 1000, 1000, None), 5000);
-        // At most one SMSS per ACK, however much it covers.
-        assert_eq!(r.on_ack(now, 4000, 10_000, 3000, 1000, None), 5000);
+        // Every byte an ACK covers (Linux), up to ssthresh.
+        assert_eq!(r.on_ack(now, 4000, 10_000, 3000, 1000, None), 7000);
+        assert_eq!(r.on_ack(now, 9000, 10_000, 3000, 1000, None), 10_000);
         // Congestion avoidance: cwnd / SMSS ACKs add one SMSS.
         let mut w = 10_000;
         for _ in 0..10 {
