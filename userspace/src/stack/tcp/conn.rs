@@ -292,6 +292,18 @@ pub(super) struct Conn {
     dup_acks: u32,
     in_recovery: bool,
     recover: u32,
+    // Congestion window validation, as Linux's tcp_cwnd_validate (the aim
+    // of RFC 7661): the window grows only while it limits the sender.
+    /// The last window of data sent (up to `cwnd_usage_seq`) was held
+    /// back by cwnd.
+    cwnd_limited: bool,
+    /// The most bytes in flight in that window.
+    max_flight: u32,
+    /// Where that window ends: SND.NXT when it began.
+    cwnd_usage_seq: u32,
+    /// When new data last went (Linux's lsndtime): a sender idle longer
+    /// than an RTO restarts from the initial window (RFC 5681 4.1).
+    last_data_sent: Option<Instant>,
 }
 
 /// The smallest shift that lets a window field describe `cap` bytes.
@@ -409,6 +421,10 @@ impl Conn {
             prr_delivered: 0,
             prr_out: 0,
             prior_cwnd: 0,
+            cwnd_limited: false,
+            max_flight: 0,
+            cwnd_usage_seq: iss,
+            last_data_sent: None,
             rto_recovery: false,
         }
     }
@@ -1100,7 +1116,7 @@ impl Conn {
                     if self.rack.reo_wnd_persist == 0 {
                         self.rack.reo_wnd_mult = 1;
                     }
-                } else if self.rto_recovery {
+                } else if self.rto_recovery && self.cwnd_may_grow() {
                     // RFC 5681 3.1: after a timeout, slow start.
                     self.cwnd = self.cc.on_ack(
                         ctx.now,
@@ -1132,6 +1148,8 @@ impl Conn {
                         ctx.counters.hystart_exits += 1;
                         self.ssthresh = self.cwnd;
                     }
+                    // Not limited by the window: what it allows is untested.
+                    _ if !self.cwnd_may_grow() => {}
                     Phase::Conservative => {
                         let grow = (data_acked as u32).min(mss) / CSS_GROWTH_DIVISOR;
                         self.cwnd = self.cwnd.saturating_add(grow.max(1));
@@ -1730,6 +1748,7 @@ impl Conn {
             }
             _ => {}
         }
+        self.restart_after_idle(ctx.now);
         let mut sent = false;
         if self.sack_mode() {
             sent = self.transmit(ctx);
@@ -1753,6 +1772,12 @@ impl Conn {
             self.snd_nxt = s.wrapping_add(len + u32::from(fin));
             sent = true;
         }
+        let flight = if self.sack_mode() {
+            self.pipe()
+        } else {
+            self.snd_nxt.wrapping_sub(self.snd_una)
+        };
+        self.validate_cwnd(flight, sent);
         if sent {
             self.arm_tlp(ctx.now);
         }
@@ -1769,6 +1794,75 @@ impl Conn {
         {
             self.persist_at = Some(ctx.now + self.persist_interval());
         }
+    }
+
+    /// Whether an ACK may grow the window, as Linux's tcp_is_cwnd_limited:
+    /// in slow start while cwnd is under twice the most that was in flight
+    /// in the last window, else only if the last window was held back by
+    /// cwnd. A sender limited by the application or the peer's window
+    /// does not test a larger cwnd, so it does not earn one (RFC 7661 4,
+    /// RFC 9438 5.8); without this a clean transfer into a 256 KiB receive
+    /// window ends with a cwnd of tens of megabytes, and its losses then
+    /// reduce nothing the sender uses.
+    fn cwnd_may_grow(&self) -> bool {
+        if self.cwnd < self.ssthresh {
+            u64::from(self.cwnd) < 2 * u64::from(self.max_flight)
+        } else {
+            self.cwnd_limited
+        }
+    }
+
+    /// After sending: records whether cwnd held the sender back, once per
+    /// window of data, keeping the strongest sign (Linux's
+    /// tcp_cwnd_validate). `flight` is the pipe (with SACK) or SND.NXT -
+    /// SND.UNA.
+    fn validate_cwnd(&mut self, flight: u32, sent: bool) {
+        let limited = flight.saturating_add(self.seg_mss()) > self.cwnd;
+        if !sent && !limited {
+            return;
+        }
+        if !seq::lt(self.snd_una, self.cwnd_usage_seq)
+            || limited
+            || (!self.cwnd_limited && flight > self.max_flight)
+        {
+            self.cwnd_limited = limited;
+            self.max_flight = flight;
+            self.cwnd_usage_seq = self.snd_nxt;
+        }
+    }
+
+    /// RFC 5681 4.1, as Linux's tcp_cwnd_restart: new data after more than
+    /// an RTO with nothing in flight starts from at most the initial
+    /// window, the old window halved for each RTO of silence (the path
+    /// may have changed meanwhile); ssthresh keeps 3/4 of the old window
+    /// so slow start climbs back quickly. CUBIC's epoch skips the idle
+    /// time either way (Linux's CA_EVENT_TX_START, RFC 9438 5.8).
+    fn restart_after_idle(&mut self, now: Instant) {
+        let Some(last) = self.last_data_sent else {
+            return;
+        };
+        let (unsent, fin) = self.segment_at(self.snd_nxt, u32::MAX);
+        if self.snd_una != self.snd_max || (unsent == 0 && !fin) {
+            return;
+        }
+        // The idle time is spent once, even if the window lets nothing go.
+        self.last_data_sent = Some(now);
+        let idle = now.since(last);
+        self.cc.on_idle(now, idle);
+        let restart = initial_cwnd(self.snd_mss).min(self.cwnd);
+        if idle <= self.rto || self.cwnd <= restart {
+            return;
+        }
+        if !self.in_recovery {
+            self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
+        }
+        let mut cwnd = self.cwnd;
+        let mut left = idle;
+        while left > self.rto && cwnd > restart {
+            cwnd >>= 1;
+            left -= self.rto;
+        }
+        self.cwnd = cwnd.max(restart);
     }
 
     fn persist_interval(&self) -> Duration {
@@ -1817,6 +1911,9 @@ impl Conn {
                 ctx.counters.retransmits += 1;
             } else if !probe && self.rtt_probe.is_none() {
                 self.rtt_probe = Some((end, ctx.now));
+            }
+            if !rtx && !probe && len > 0 {
+                self.last_data_sent = Some(ctx.now);
             }
             if !probe {
                 self.note_sent(ctx.now, s, end);

@@ -2352,6 +2352,98 @@ fn the_first_flight_is_ten_segments() {
     assert_eq!(next[0].seq, snd + 10 * 1448);
 }
 
+/// The established connection's view (the listener is listed too).
+fn conn_view(b: &Tcp) -> ConnView {
+    b.connections()
+        .into_iter()
+        .find(|c| c.state == TcpState::Established)
+        .expect("an established connection")
+}
+
+/// `rounds` round trips of 1 ms from `now_ms`: each sends what the window
+/// allows and has all of it acknowledged. Returns SND.UNA after them and
+/// the time of the last ACK.
+fn ack_rounds(b: &mut Tcp, mut una: u32, now_ms: u64, rounds: u64) -> (u32, u64) {
+    let mut t = now_ms;
+    for _ in 0..rounds {
+        let n: u32 = out(b).iter().map(|o| o.len as u32).sum();
+        una += n;
+        t += 1;
+        b.receive(ms(t), A, B, &ack_with_window(una, 60000));
+    }
+    (una, t)
+}
+
+/// Linux's tcp_is_cwnd_limited (RFC 7661's aim): a sender that keeps two
+/// segments in flight, however many rounds acknowledge them, does not
+/// earn a window beyond the initial ten segments; one that fills its
+/// window doubles it each round (slow start).
+#[test]
+fn the_window_grows_only_while_it_limits_the_sender() {
+    let (mut b, snd, id) = established_rtt(1);
+    let mut una = snd;
+    for k in 0..20 {
+        b.send(ms(10 + 2 * k), id, &[1u8; 2 * 1448]).unwrap();
+        (una, _) = ack_rounds(&mut b, una, 10 + 2 * k, 1);
+    }
+    assert_eq!(una, snd + 40 * 1448);
+    assert_eq!(conn_view(&b).cwnd, 10 * 1460, "application-limited");
+    // Now more than the window is waiting: 10, 20, 40 segments go.
+    b.send(ms(100), id, &[1u8; 200 * 1448]).unwrap();
+    let before = conn_view(&b).cwnd;
+    ack_rounds(&mut b, una, 100, 2);
+    let after = conn_view(&b).cwnd;
+    assert!(after >= 4 * before - 1460, "{before} -> {after}");
+}
+
+/// RFC 5681 4.1, as Linux's tcp_cwnd_restart: after more than an RTO with
+/// nothing in flight, new data starts from the initial window again (the
+/// old window halved per RTO idle, never below ten segments), ssthresh at
+/// least 3/4 of the old window; after a shorter pause the whole window
+/// goes at once.
+#[test]
+fn a_sender_idle_for_more_than_an_rto_restarts_from_the_initial_window() {
+    let (mut b, snd, id) = established_rtt(1);
+    let (mut una, mut t) = (snd, 10);
+    // Slow start while the window limits the sender, then everything
+    // acknowledged.
+    for _ in 0..60 {
+        if t < 30 {
+            b.send(ms(t), id, &[1u8; 100 * 1448]).unwrap();
+        } else if conn_view(&b).send_q == 0 {
+            break;
+        }
+        (una, t) = ack_rounds(&mut b, una, t, 1);
+    }
+    assert!(out(&mut b).is_empty());
+    let v = conn_view(&b);
+    assert_eq!(v.send_q, 0, "all sent and acknowledged");
+    assert!(v.cwnd >= 100 * 1460, "{v:?}");
+    assert_eq!(v.rto_ms, 200, "{v:?}");
+    // A pause shorter than the RTO: the whole window may go.
+    t += 150;
+    let n = b.send(ms(t), id, &[2u8; 200 * 1448]).unwrap() as u32;
+    let burst: u32 = out(&mut b).iter().map(|o| o.len as u32).sum();
+    assert_eq!(burst, n.min(v.cwnd / 1460 * 1448), "{v:?}");
+    una += burst;
+    t += 1;
+    b.receive(ms(t), A, B, &ack_with_window(una, 60000));
+    for _ in 0..60 {
+        if conn_view(&b).send_q == 0 {
+            break;
+        }
+        (una, t) = ack_rounds(&mut b, una, t, 1);
+    }
+    assert_eq!(conn_view(&b).send_q, 0);
+    let big = conn_view(&b).cwnd;
+    // Ten seconds of silence: ten segments, then slow start.
+    b.send(ms(t + 10_000), id, &[3u8; 100 * 1448]).unwrap();
+    assert_eq!(out(&mut b).len(), 10);
+    let v = conn_view(&b);
+    assert_eq!(v.cwnd, 10 * 1460);
+    assert!(v.ssthresh.is_none_or(|s| s >= big / 4 * 3), "{big} {v:?}");
+}
+
 /// RFC 8985 6.2: a segment sent before one that was SACKed is lost only
 /// once RACK.rtt + reo_wnd has passed since it was sent; the RACK timer
 /// (in `poll_at`) fires exactly then, before the TLP and the RTO. Here

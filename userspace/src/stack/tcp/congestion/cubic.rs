@@ -121,6 +121,15 @@ impl Controller for Cubic {
         // 4.6: ssthresh = cwnd * beta, at least 2 segments (RFC 5681).
         ((f64::from(cwnd) * BETA) as u32).max(2 * mss)
     }
+
+    /// RFC 9438 5.8, as Linux (CA_EVENT_TX_START): time spent idle does
+    /// not count as time in the epoch, so W_cubic(t) does not leap ahead
+    /// when the sender resumes.
+    fn on_idle(&mut self, now: Instant, idle: Duration) {
+        if let Some(e) = self.epoch.as_mut() {
+            e.start = (e.start + idle).min(now);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -230,5 +239,26 @@ mod tests {
         let got = f64::from(w) / f64::from(MSS);
         let want = 10.0 + trace.len() as f64;
         assert!((got - want).abs() < 2.0, "{got} vs {want}");
+    }
+
+    #[test]
+    fn idle_time_does_not_count_in_the_epoch() {
+        // Two flows 1 s into an epoch after a loss at 100 segments; one
+        // then sits idle for 3 s. Its next ACK grows the window as the
+        // other's did at 1 s, not as W_cubic(4 s) near W_max would.
+        let rtt = Duration::from_millis(100);
+        let t0 = Instant::from_secs(10);
+        let mut busy = Cubic::default();
+        let ss = busy.on_congestion(t0, 100 * MSS, 0, MSS);
+        let mut idle = busy.clone();
+        let w = busy.on_ack(t0, ss, ss, MSS, MSS, Some(rtt));
+        assert_eq!(idle.on_ack(t0, ss, ss, MSS, MSS, Some(rtt)), w);
+        let step = |c: &mut Cubic, at: Instant| c.on_ack(at, w, ss, 10 * MSS, MSS, Some(rtt)) - w;
+        let mut resting = idle.clone();
+        idle.on_idle(t0 + Duration::from_secs(4), Duration::from_secs(3));
+        let want = step(&mut busy, t0 + Duration::from_secs(1));
+        assert_eq!(step(&mut idle, t0 + Duration::from_secs(4)), want);
+        // Without the shift the curve has moved on: a bigger step.
+        assert!(step(&mut resting, t0 + Duration::from_secs(4)) > want + MSS);
     }
 }

@@ -75,6 +75,9 @@ pub trait Controller {
     /// A congestion event (loss found by duplicate ACKs or SACK, or the
     /// first retransmission timeout of a segment): the new ssthresh.
     fn on_congestion(&mut self, now: Instant, cwnd: u32, flight: u32, mss: u32) -> u32;
+
+    /// The sender starts again at `now` after `idle` with nothing in flight.
+    fn on_idle(&mut self, _now: Instant, _idle: Duration) {}
 }
 
 /// One connection's controller; an enum rather than a `Box<dyn>` so a
@@ -121,6 +124,13 @@ impl Controller for Congestion {
         match self {
             Congestion::Reno(c) => c.on_congestion(now, cwnd, flight, mss),
             Congestion::Cubic(c) => c.on_congestion(now, cwnd, flight, mss),
+        }
+    }
+
+    fn on_idle(&mut self, now: Instant, idle: Duration) {
+        match self {
+            Congestion::Reno(c) => c.on_idle(now, idle),
+            Congestion::Cubic(c) => c.on_idle(now, idle),
         }
     }
 }
