@@ -1194,7 +1194,9 @@ impl Conn {
                 // RFC 6582 3.2 step 2: only if this ACK covers more than
                 // `recover` (the highest byte sent, SND.MAX - 1 here).
                 if seq::ge(ack, self.recover) {
-                    let flight = self.snd_max.wrapping_sub(self.snd_una);
+                    // RFC 5681 3.2 step 2: what limited transmit sent
+                    // (beyond cwnd) does not count in FlightSize.
+                    let flight = self.snd_max.wrapping_sub(self.snd_una).min(self.cwnd);
                     self.ssthresh = self.cc.on_congestion(ctx.now, self.cwnd, flight, mss);
                     self.recover = self.snd_max;
                     self.in_recovery = true;
@@ -1755,7 +1757,9 @@ impl Conn {
         }
         while !self.sack_mode() {
             let in_flight = self.snd_nxt.wrapping_sub(self.snd_una);
-            let wnd = self.snd_wnd.min(self.cwnd);
+            let wnd = self
+                .snd_wnd
+                .min(self.cwnd.saturating_add(self.limited_transmit()));
             let avail = wnd.saturating_sub(in_flight);
             let (len, fin) = self.segment_at(self.snd_nxt, avail);
             if len == 0 && !fin {
@@ -1794,6 +1798,19 @@ impl Conn {
         {
             self.persist_at = Some(ctx.now + self.persist_interval());
         }
+    }
+
+    /// RFC 3042 limited transmit, without SACK (the SACK scoreboard's pipe
+    /// already leaves out what a duplicate ACK reports as arrived): each of
+    /// the first two duplicate ACKs lets one more segment of new data go
+    /// beyond cwnd, which stays unchanged, so a small window still gets
+    /// the three duplicate ACKs of a fast retransmit. Linux does the same
+    /// by counting a duplicate ACK as one segment delivered.
+    fn limited_transmit(&self) -> u32 {
+        if self.in_recovery || self.dup_acks >= DUP_THRESH {
+            return 0;
+        }
+        self.dup_acks * self.seg_mss()
     }
 
     /// Whether an ACK may grow the window, as Linux's tcp_is_cwnd_limited:

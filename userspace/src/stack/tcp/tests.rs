@@ -2360,6 +2360,36 @@ fn conn_view(b: &Tcp) -> ConnView {
         .expect("an established connection")
 }
 
+/// RFC 3042 (limited transmit), without SACK: each of the first two
+/// duplicate ACKs sends one new segment beyond the window; the third
+/// starts the fast retransmit, with ssthresh from the flight before them
+/// (RFC 5681 3.2 step 2).
+#[test]
+fn the_first_two_duplicate_acks_each_send_one_new_segment() {
+    let options = TcpOptions {
+        mss: Some(1460),
+        ..TcpOptions::default()
+    };
+    let (mut b, snd, id) = established(options);
+    b.receive(ms(2), A, B, &ack_with_window(snd, 60000));
+    b.send(ms(2), id, &[4u8; 20 * 1460]).unwrap();
+    assert_eq!(out(&mut b).len(), 10, "the initial window");
+    let cwnd = conn_view(&b).cwnd;
+    for k in 0..2u32 {
+        b.receive(ms(3), A, B, &ack_with_window(snd, 60000));
+        let o = out(&mut b);
+        assert_eq!(o.len(), 1, "duplicate ACK {}: {o:?}", k + 1);
+        assert_eq!((o[0].seq, o[0].len), (snd + (10 + k) * 1460, 1460));
+    }
+    assert_eq!(conn_view(&b).cwnd, cwnd, "cwnd unchanged");
+    b.receive(ms(3), A, B, &ack_with_window(snd, 60000));
+    let o = out(&mut b);
+    assert_eq!((o[0].seq, o[0].len), (snd, 1460), "the fast retransmit");
+    assert_eq!(b.counters().fast_retransmits, 1);
+    // CUBIC: 0.7 of the window, the limited-transmit segments left out.
+    assert_eq!(conn_view(&b).ssthresh, Some(cwnd * 7 / 10));
+}
+
 /// `rounds` round trips of 1 ms from `now_ms`: each sends what the window
 /// allows and has all of it acknowledged. Returns SND.UNA after them and
 /// the time of the last ACK.
