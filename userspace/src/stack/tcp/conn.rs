@@ -714,7 +714,7 @@ impl Conn {
         }
     }
 
-    /// The ABORT call (RFC 9293 3.10.5): `<SEQ=SND.NXT><CTL=RST>` if synchronized.
+    /// The ABORT call (RFC 9293 3.10.5): a RST if synchronized.
     pub fn abort(&mut self, ctx: &mut Ctx) {
         if matches!(
             self.state,
@@ -724,9 +724,43 @@ impl Conn {
                 | TcpState::FinWait2
                 | TcpState::CloseWait
         ) {
-            super::send_rst(ctx, self.local, self.remote, self.snd_nxt, None);
+            self.send_active_rst(ctx);
         }
         self.fail(ctx, TcpError::Closed);
+    }
+
+    /// The RST of a connection that gives up (an abort, a close with
+    /// unread data, a keep-alive timeout), as Linux's
+    /// tcp_send_active_reset sends it: `<SEQ=SND.MAX><ACK=RCV.NXT>
+    /// <CTL=RST,ACK>` with the window and, once negotiated, timestamps
+    /// (RFC 7323 3.2: on every segment). RFC 9293 3.10.5 asks only for
+    /// `<SEQ=SND.NXT><CTL=RST>`; the ACK and TSecr let a Linux peer check
+    /// it like any segment. SND.MAX is Linux's snd_nxt (ours steps back
+    /// to resend after a timeout; Linux's does not).
+    fn send_active_rst(&mut self, ctx: &mut Ctx) {
+        let mut options = TcpOptions::default();
+        if self.ts_ok {
+            options.timestamps = Some((self.ts_now(ctx.now), self.ts_recent));
+        }
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: self.snd_max,
+            ack: self.rcv_nxt,
+            flags: Flags::RST | Flags::ACK,
+            window: self.window_field(false),
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        super::push_segment(
+            ctx,
+            self.local.ip(),
+            self.remote.ip(),
+            &repr,
+            self.snd_max,
+            0,
+        );
     }
 
     /// A SYN that may reopen this TIME-WAIT connection: its sequence number
@@ -2315,7 +2349,7 @@ impl Conn {
         };
         if self.ka_probes >= ka.count {
             ctx.counters.keepalive_aborts += 1;
-            super::send_rst(ctx, self.local, self.remote, self.snd_nxt, None);
+            self.send_active_rst(ctx);
             self.fail(ctx, TcpError::TimedOut);
             return;
         }

@@ -266,6 +266,35 @@ fn close_with_unread_data_resets_the_peer_with_seed(seed: u64) {
     assert_eq!(sim.a.recv(sim.now, ca, &mut [0; 4]), Err(TcpError::Reset));
 }
 
+/// A close with unread data resets the peer the way Linux's
+/// tcp_send_active_reset does: RST and ACK, SEQ = SND.NXT, ACK = RCV.NXT,
+/// the timestamps option echoing the peer's last TSval.
+#[test]
+fn an_active_reset_carries_the_ack_and_timestamps_as_linux_sends_it() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(
+            Flags::ACK | Flags::PSH,
+            PEER_ISS + 1,
+            snd,
+            (9, 0),
+            &[],
+            b"unread",
+        ),
+    );
+    out(&mut b);
+    b.close(ms(3), id).unwrap();
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(o[0].flags, Flags::RST | Flags::ACK);
+    assert_eq!((o[0].seq, o[0].ack), (snd, PEER_ISS + 7));
+    assert_eq!(o[0].options.timestamps.map(|t| t.1), Some(9), "TSecr");
+    assert_eq!(b.counters().resets_sent, 1);
+}
+
 #[test]
 fn lost_segment_is_retransmitted_on_timeout() {
     run_with_many_seeds(lost_segment_is_retransmitted_on_timeout_with_seed);
