@@ -239,11 +239,11 @@ impl TcpOptions {
         if self.window_scale.is_some() {
             n += 4;
         }
-        if self.sack_permitted {
-            n += 4;
-        }
+        // SACK-permitted shares the timestamps' padding (see `emit`).
         if self.timestamps.is_some() {
             n += 12;
+        } else if self.sack_permitted {
+            n += 4;
         }
         if !self.sack.is_empty() {
             n += 4 + 8 * self.sack.len();
@@ -251,7 +251,12 @@ impl TcpOptions {
         n
     }
 
-    /// Writes the options, each padded with NOPs to a 4-byte boundary.
+    /// Writes the options in 4-byte words, laid out as Linux's
+    /// tcp_options_write lays them out, so a SYN or SYN-ACK looks like a
+    /// Linux one byte for byte: MSS; SACK-permitted and timestamps sharing
+    /// one 12-byte run (else each behind two NOPs); NOP and window scale;
+    /// then SACK blocks behind two NOPs. A SYN with all four takes 20 bytes
+    /// of options, as Linux's does.
     ///
     /// # Panics
     /// If `b` is shorter than [`TcpOptions::buffer_len`].
@@ -262,19 +267,33 @@ impl TcpOptions {
             write_u16(b, at + 2, mss);
             at += 4;
         }
+        match (self.sack_permitted, self.timestamps) {
+            (sack_ok, Some((val, ecr))) => {
+                let lead = if sack_ok {
+                    [option::SACK_PERMITTED, 2]
+                } else {
+                    [option::NOP, option::NOP]
+                };
+                b[at..at + 2].copy_from_slice(&lead);
+                b[at + 2..at + 4].copy_from_slice(&[option::TIMESTAMPS, 10]);
+                write_u32(b, at + 4, val);
+                write_u32(b, at + 8, ecr);
+                at += 12;
+            }
+            (true, None) => {
+                b[at..at + 4].copy_from_slice(&[
+                    option::NOP,
+                    option::NOP,
+                    option::SACK_PERMITTED,
+                    2,
+                ]);
+                at += 4;
+            }
+            (false, None) => {}
+        }
         if let Some(ws) = self.window_scale {
             b[at..at + 4].copy_from_slice(&[option::NOP, option::WINDOW_SCALE, 3, ws]);
             at += 4;
-        }
-        if self.sack_permitted {
-            b[at..at + 4].copy_from_slice(&[option::NOP, option::NOP, option::SACK_PERMITTED, 2]);
-            at += 4;
-        }
-        if let Some((val, ecr)) = self.timestamps {
-            b[at..at + 4].copy_from_slice(&[option::NOP, option::NOP, option::TIMESTAMPS, 10]);
-            write_u32(b, at + 4, val);
-            write_u32(b, at + 8, ecr);
-            at += 12;
         }
         if !self.sack.is_empty() {
             let len = 2 + 8 * self.sack.len() as u8;
@@ -754,6 +773,39 @@ mod tests {
         let mut buf = vec![0u8; d.buffer_len()];
         d.emit(&mut Packet::new_unchecked(&mut buf), CLIENT, SERVER);
         assert_eq!(buf, DATA);
+    }
+
+    /// Options laid out as Linux lays them out: Linux's own SYN (MSS,
+    /// SACK-permitted, timestamps, window scale) parsed and emitted again
+    /// is the same 40 bytes; the two other timestamp/SACK combinations
+    /// take NOP padding as Linux's do.
+    #[test]
+    fn options_come_out_in_linux_layout() {
+        let p = Packet::new_checked(&SYN[..]).unwrap();
+        let r = TcpRepr::parse(&p, CLIENT, SERVER).unwrap();
+        let mut buf = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut buf), CLIENT, SERVER);
+        assert_eq!(buf, SYN);
+        let layout = |o: TcpOptions| {
+            let mut b = vec![0u8; o.buffer_len()];
+            o.emit(&mut b);
+            b
+        };
+        let ts_only = TcpOptions {
+            timestamps: Some((1, 2)),
+            ..TcpOptions::default()
+        };
+        assert_eq!(layout(ts_only), [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        let sack_ok_ws = TcpOptions {
+            mss: Some(1460),
+            sack_permitted: true,
+            window_scale: Some(7),
+            ..TcpOptions::default()
+        };
+        assert_eq!(
+            layout(sack_ok_ws),
+            [2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7]
+        );
     }
 
     #[test]
