@@ -768,6 +768,12 @@ impl Tcp {
         if !f.syn() {
             return;
         }
+        // A SYN with FIN set is no connection request Linux answers
+        // (tcp_rcv_state_process drops it in LISTEN): a scan or a forgery.
+        if f.fin() {
+            self.counters.malformed += 1;
+            return;
+        }
         let backlog = self.cfg.backlog;
         let Some(l) = self.listeners.get(&local.port()) else {
             return;

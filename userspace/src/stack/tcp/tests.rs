@@ -985,6 +985,28 @@ fn closed_port_and_listen_resets_follow_rfc9293() {
     assert_eq!(b.counters().resets_sent, 3);
 }
 
+/// A SYN with FIN set gets no SYN-ACK from a listener, as from Linux's.
+#[test]
+fn a_syn_with_fin_set_is_dropped_by_the_listener() {
+    let mut b = Tcp::new(super::sim::config(B));
+    b.listen(80).unwrap();
+    b.receive(
+        ms(0),
+        A,
+        B,
+        &raw(
+            80,
+            Flags::SYN | Flags::FIN,
+            PEER_ISS,
+            0,
+            linux_syn_options(),
+            b"",
+        ),
+    );
+    assert!(out(&mut b).is_empty());
+    assert_eq!((b.counters().malformed, b.counters().half_open), (1, 0));
+}
+
 #[test]
 fn bad_ack_in_syn_received_is_reset() {
     let mut b = Tcp::new(super::sim::config(B));
