@@ -59,6 +59,15 @@ const TLP_DELACK: Duration = Duration::from_millis(200);
 /// spends the episode's one probe, and if the ACK is then lost the flight
 /// waits for the RTO.
 const TLP_MIN_EXTRA: Duration = Duration::from_millis(2);
+/// PAWS tolerates a TSval this much older than TS.Recent (Linux's
+/// TCP_PAWS_WINDOW): a peer's segments sent within one tick may arrive
+/// with their timestamps a little out of order.
+const PAWS_WINDOW: u32 = 1;
+/// At most one ACK per this interval answers segments without data that
+/// are out of the window, fail PAWS or call for a challenge ACK (Linux's
+/// tcp_invalid_ratelimit, RFC 5961 7's aim): two stacks that disagree
+/// about the window cannot ping-pong ACKs at line rate.
+const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 /// Segments in the initial window (RFC 6928; Linux's TCP_INIT_CWND).
 const INITIAL_WINDOW_SEGMENTS: u32 = 10;
 /// A FIN-WAIT-2 connection the application released waits this long for
@@ -215,6 +224,8 @@ pub(super) struct Conn {
 
     // ACK generation (RFC 1122 4.2.3.2, RFC 5681 4.2).
     ack_now: bool,
+    /// When the last rate-limited ACK went (`OOW_ACK_INTERVAL`).
+    last_oow_ack: Option<Instant>,
     delack_at: Option<Instant>,
     segs_unacked: u32,
 
@@ -377,6 +388,7 @@ impl Conn {
             rtx_at: None,
             retries: 0,
             ack_now: false,
+            last_oow_ack: None,
             delack_at: None,
             segs_unacked: 0,
             persist_at: None,
@@ -844,15 +856,27 @@ impl Conn {
 
         // RFC 7323 5.3 R1 (PAWS): an older TSval than TS.Recent marks an old
         // duplicate: dropped and answered with an ACK. RSTs are exempt
-        // (RFC 7323 5.2), as is a TS.Recent idle for 24 days (5.5).
+        // (RFC 7323 5.2), as is a TS.Recent idle for 24 days (5.5). As
+        // Linux (tcp_validate_incoming): a TSval one tick old passes, a
+        // SYN gets a challenge ACK, an old pure ACK is dropped silently,
+        // and a duplicate ACK at RCV.NXT within an RTO's worth of ticks
+        // is taken (tcp_disordered_ack_check).
         if let (true, Some((val, _))) = (self.ts_ok, seg.options.timestamps) {
-            if !f.rst()
-                && seq::lt(val, self.ts_recent)
-                && ctx.now.since(self.ts_recent_at) < PAWS_IDLE
-            {
-                ctx.counters.paws_rejected += 1;
-                self.send_ack(ctx);
-                return;
+            if !f.rst() && !self.paws_ok(ctx.now, val) {
+                if f.syn() {
+                    self.challenge_ack(ctx);
+                    return;
+                }
+                let pure_ack = f.ack() && seg.segment_len() == 0;
+                if pure_ack && seq::lt(seg.seq, self.rcv_nxt) {
+                    ctx.counters.paws_rejected += 1;
+                    return;
+                }
+                if !(pure_ack && self.disordered_ack(seg, val)) {
+                    ctx.counters.paws_rejected += 1;
+                    self.oow_ack(ctx, seg);
+                    return;
+                }
             }
         }
 
@@ -873,8 +897,20 @@ impl Conn {
                 // A retransmitted FIN: our last ACK was lost (3.10.7.4 eighth).
                 self.tw_until = ctx.now + ctx.time_wait;
             }
-            if !f.rst() {
-                self.send_ack(ctx);
+            if f.syn() {
+                self.challenge_ack(ctx);
+            } else if !f.rst() {
+                self.oow_ack(ctx, seg);
+            } else if seg.seq == self.rcv_nxt.wrapping_sub(1)
+                && matches!(
+                    self.state,
+                    TcpState::CloseWait | TcpState::LastAck | TcpState::Closing
+                )
+            {
+                // Linux's tcp_reset_check: a peer that reset right after
+                // its FIN may number the RST as the FIN itself.
+                ctx.counters.resets_received += 1;
+                self.fail(ctx, TcpError::Reset);
             }
             return;
         }
@@ -883,15 +919,6 @@ impl Conn {
         // starts again.
         self.last_heard = ctx.now;
         self.ka_probes = 0;
-
-        // RFC 7323 4.3 (R3): remember the newest TSval of a segment that
-        // covers the left edge of the window, for our TSecr and for PAWS.
-        if let (true, Some((val, _))) = (self.ts_ok, seg.options.timestamps) {
-            if seq::le(seg.seq, self.last_ack_sent) && seq::ge(val, self.ts_recent) {
-                self.ts_recent = val;
-                self.ts_recent_at = ctx.now;
-            }
-        }
 
         // Second: RST (RFC 5961 3.2): only an exact match resets; anything
         // else in the window gets a challenge ACK.
@@ -939,6 +966,16 @@ impl Conn {
             self.challenge_ack(ctx);
             return;
         }
+        // RFC 7323 4.3 (R3): remember the newest TSval of a segment that
+        // covers the left edge of the window, for our TSecr and for PAWS;
+        // only from a segment accepted this far (as Linux, which updates it
+        // with the ACK: a RST, SYN or bad ACK leaves it alone).
+        if let (true, Some((val, _))) = (self.ts_ok, seg.options.timestamps) {
+            if seq::le(seg.seq, self.last_ack_sent) && seq::ge(val, self.ts_recent) {
+                self.ts_recent = val;
+                self.ts_recent_at = ctx.now;
+            }
+        }
         self.on_ack(ctx, seg);
         let fin_acked = self.fin_acked();
         match self.state {
@@ -972,6 +1009,11 @@ impl Conn {
             }
         }
         self.maybe_take_fin(ctx);
+        if f.fin() && !self.fin_received {
+            // RFC 5681 4.2: a FIN above a hole is out-of-order data too,
+            // answered at once with a duplicate ACK.
+            self.ack_now = true;
+        }
         self.output(ctx);
     }
 
@@ -1678,12 +1720,20 @@ impl Conn {
         self.ooo_fin = None;
         self.fin_received = true;
         self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
-        self.ack_now = true;
         match self.state {
             TcpState::SynReceived | TcpState::Established => {
+                // As Linux (tcp_fin enters pingpong mode): the ACK of a
+                // FIN in ESTABLISHED waits the delayed-ACK time, so the
+                // application's answer to the end of input (its own FIN,
+                // a last reply) carries it; a peer still gets it within
+                // DELACK (RFC 1122 4.2.3.2).
+                if !self.ack_now {
+                    self.delack_at = Some(ctx.now + DELACK);
+                }
                 self.set_state(ctx, TcpState::CloseWait)
             }
             TcpState::FinWait1 => {
+                self.ack_now = true;
                 // Simultaneous close (RFC 9293 3.6, figure 13) unless our FIN is acked.
                 let next = if self.fin_acked() {
                     TcpState::TimeWait
@@ -1692,8 +1742,11 @@ impl Conn {
                 };
                 self.set_state(ctx, next);
             }
-            TcpState::FinWait2 => self.set_state(ctx, TcpState::TimeWait),
-            _ => {}
+            TcpState::FinWait2 => {
+                self.ack_now = true;
+                self.set_state(ctx, TcpState::TimeWait)
+            }
+            _ => self.ack_now = true,
         }
     }
 
@@ -1926,14 +1979,63 @@ impl Conn {
         self.emit(ctx, s, 0, false, false);
     }
 
-    /// An ACK answering a suspicious RST or SYN, rate limited (RFC 5961 7).
+    /// An ACK answering a suspicious RST or SYN, rate limited (RFC 5961 7):
+    /// per connection as any out-of-window ACK, then stack-wide.
     fn challenge_ack(&mut self, ctx: &mut Ctx) {
-        if ctx.challenge.allow(ctx.now) {
-            ctx.counters.challenge_acks += 1;
-            self.send_ack(ctx);
-        } else {
+        if self.oow_limited(ctx.now) || !ctx.challenge.allow(ctx.now) {
             ctx.counters.challenge_acks_suppressed += 1;
+            return;
         }
+        ctx.counters.challenge_acks += 1;
+        self.send_ack(ctx);
+    }
+
+    /// The duplicate ACK for a segment that is not acceptable (RFC 9293
+    /// 3.10.7.4 first check) or fails PAWS. Segments with data always get
+    /// it (the peer may be retransmitting into a lost ACK); others at most
+    /// once per `OOW_ACK_INTERVAL`, as Linux's tcp_oow_rate_limited.
+    fn oow_ack(&mut self, ctx: &mut Ctx, seg: &TcpRepr) {
+        if seg.payload.is_empty() && !seg.flags.fin() && self.oow_limited(ctx.now) {
+            ctx.counters.oow_acks_suppressed += 1;
+            return;
+        }
+        self.send_ack(ctx);
+    }
+
+    /// True if an out-of-window ACK went less than `OOW_ACK_INTERVAL` ago;
+    /// else notes that one goes now.
+    fn oow_limited(&mut self, now: Instant) -> bool {
+        if self
+            .last_oow_ack
+            .is_some_and(|t| now.since(t) < OOW_ACK_INTERVAL)
+        {
+            return true;
+        }
+        self.last_oow_ack = Some(now);
+        false
+    }
+
+    /// PAWS (RFC 7323 5.3 R1) passes for `val`: not older than TS.Recent
+    /// by more than `PAWS_WINDOW`, or TS.Recent is unset or stale (5.5).
+    fn paws_ok(&self, now: Instant, val: u32) -> bool {
+        self.ts_recent.wrapping_sub(val) as i32 <= PAWS_WINDOW as i32
+            || self.ts_recent == 0
+            || now.since(self.ts_recent_at) >= PAWS_IDLE
+    }
+
+    /// Linux's tcp_disordered_ack_check: a pure duplicate ACK at RCV.NXT
+    /// that could not update the send window (RFC 9293 3.10.7.4: SND.WL1
+    /// and the window) and whose TSval is older by less than an RTO's
+    /// worth of milliseconds is a reordered ACK, not an old duplicate, and
+    /// is processed (it may carry SACK information).
+    fn disordered_ack(&self, seg: &TcpRepr, val: u32) -> bool {
+        let wnd = u32::from(seg.window) << self.snd_shift;
+        let may_update_window = seq::gt(seg.seq, self.snd_wl1)
+            || (seg.seq == self.snd_wl1 && (wnd > self.snd_wnd || wnd == 0));
+        seg.seq == self.rcv_nxt
+            && seg.ack == self.snd_una
+            && !may_update_window
+            && self.ts_recent.wrapping_sub(val) <= self.rto.as_millis() as u32
     }
 
     /// Builds and queues one segment starting at `s` with `len` bytes of

@@ -276,6 +276,9 @@ pub struct TcpCounters {
     pub challenge_acks: u64,
     /// Challenge ACKs not sent because of the rate limit (RFC 5961 7).
     pub challenge_acks_suppressed: u64,
+    /// Duplicate ACKs for out-of-window or PAWS-failing segments without
+    /// data not sent: one per 500 ms per connection, as Linux.
+    pub oow_acks_suppressed: u64,
     /// SYNs that found the listener's backlog full (answered with a SYN
     /// cookie when those are on, else dropped), and cookie ACKs dropped
     /// because the accept queue was full.

@@ -1868,6 +1868,145 @@ fn paws_drops_old_duplicates_but_not_resets() {
     assert_eq!(b.state(id), Some(TcpState::Closed));
 }
 
+/// Linux's PAWS details (tcp_validate_incoming), each seen in a crafted
+/// comparison with Linux: a TSval one tick older than TS.Recent passes; an
+/// old pure ACK below RCV.NXT is dropped without an answer; a SYN gets a
+/// challenge ACK; a segment that failed (and a challenged RST) leaves
+/// TS.Recent alone.
+#[test]
+fn paws_follows_linux_at_its_edges() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    let s = PEER_ISS + 1;
+    let seg = |at: u32, ts: u32, data: &'static [u8]| {
+        raw_ts(Flags::ACK | Flags::PSH, s + at, snd, (ts, 0), &[], data)
+    };
+    b.receive(ms(2), A, B, &seg(0, 1010, b"0123456789"));
+    b.receive(ms(2), A, B, &seg(10, 1009, b"0123456789"));
+    b.receive(ms(2), A, B, &seg(20, 1007, b"0123456789"));
+    let o = out(&mut b);
+    assert_eq!(
+        o.last().unwrap().ack,
+        s + 20,
+        "one tick older passes, three not: {o:?}"
+    );
+    assert_eq!(b.counters().paws_rejected, 1);
+    // An old pure ACK below RCV.NXT: no answer.
+    b.receive(
+        ms(3),
+        A,
+        B,
+        &raw_ts(Flags::ACK, s + 10, snd, (1005, 0), &[], b""),
+    );
+    assert!(out(&mut b).is_empty());
+    // A RST that is not exact is challenged and does not move TS.Recent.
+    b.receive(
+        ms(900),
+        A,
+        B,
+        &raw_ts(Flags::RST, s + 50, 0, (5000, 0), &[], b""),
+    );
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(o[0].options.timestamps.map(|t| t.1), Some(1010));
+    // A SYN that fails PAWS gets a challenge ACK (after the interval).
+    b.receive(
+        ms(1500),
+        A,
+        B,
+        &raw_ts(Flags::SYN, s + 20, 0, (1000, 0), &[], b""),
+    );
+    assert_eq!(out(&mut b).len(), 1);
+    assert_eq!(b.state(id), Some(TcpState::Established));
+}
+
+/// Linux's tcp_invalid_ratelimit: segments without data that are out of
+/// the window (or are challenged) get at most one ACK per 500 ms per
+/// connection; a segment with data always gets one.
+#[test]
+fn out_of_window_acks_are_rate_limited_unless_data_came() {
+    let (mut b, snd, _) = established(linux_syn_options());
+    let far = PEER_ISS + 10_000_000;
+    let oow = |data: &'static [u8]| raw_ts(Flags::ACK, far, snd, (7, 0), &[], data);
+    b.receive(ms(10), A, B, &oow(b""));
+    assert_eq!(out(&mut b).len(), 1);
+    b.receive(ms(20), A, B, &oow(b""));
+    b.receive(
+        ms(30),
+        A,
+        B,
+        &raw_ts(Flags::RST, PEER_ISS + 50, 0, (7, 0), &[], b""),
+    );
+    assert!(out(&mut b).is_empty(), "within 500 ms");
+    b.receive(ms(40), A, B, &oow(b"zz"));
+    assert_eq!(out(&mut b).len(), 1, "data is answered");
+    b.receive(ms(520), A, B, &oow(b""));
+    assert_eq!(out(&mut b).len(), 1, "500 ms later");
+    let c = b.counters();
+    assert_eq!((c.oow_acks_suppressed, c.challenge_acks_suppressed), (1, 1));
+}
+
+/// As Linux (tcp_fin's pingpong mode): the ACK of a FIN in ESTABLISHED
+/// waits the delayed-ACK time, so the application's own FIN carries it;
+/// if the application does nothing, a bare ACK follows within 40 ms. A
+/// FIN above a hole is answered at once with a duplicate ACK.
+#[test]
+fn the_ack_of_a_fin_waits_for_the_application() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    let s = PEER_ISS + 1;
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK | Flags::FIN, s, snd, (3, 0), &[], b""),
+    );
+    assert!(out(&mut b).is_empty(), "no bare ACK at once");
+    assert_eq!(b.state(id), Some(TcpState::CloseWait));
+    b.close(ms(3), id).unwrap();
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!((o[0].flags, o[0].ack), (Flags::FIN | Flags::ACK, s + 1));
+
+    let (mut b, snd, _) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK | Flags::FIN, s, snd, (3, 0), &[], b""),
+    );
+    assert!(out(&mut b).is_empty());
+    b.poll(ms(42));
+    let o = out(&mut b);
+    assert_eq!((o.len(), o[0].flags, o[0].ack), (1, Flags::ACK, s + 1));
+
+    let (mut b, snd, _) = established(linux_syn_options());
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK | Flags::FIN, s + 5, snd, (3, 0), &[], b""),
+    );
+    let o = out(&mut b);
+    assert_eq!((o.len(), o[0].ack), (1, s), "a duplicate ACK for the hole");
+}
+
+/// Linux's tcp_reset_check: after the peer's FIN, a RST numbered as that
+/// FIN (RCV.NXT - 1) resets the connection.
+#[test]
+fn a_reset_numbered_as_the_peers_fin_is_taken_after_it() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    let s = PEER_ISS + 1;
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK | Flags::FIN, s, snd, (3, 0), &[], b""),
+    );
+    assert_eq!(b.state(id), Some(TcpState::CloseWait));
+    b.receive(ms(3), A, B, &raw_ts(Flags::RST, s, 0, (4, 0), &[], b""));
+    assert_eq!(b.state(id), Some(TcpState::Closed));
+    assert_eq!(b.counters().resets_received, 1);
+}
+
 /// RFC 2018 4 and RFC 2883: out-of-order data is reported in SACK blocks,
 /// the most recent first; data received twice is reported once as a D-SACK.
 #[test]
