@@ -39,6 +39,8 @@ struct Seg {
     ts: Option<u32>,
     syn_opts: bool,
     window: u16,
+    /// The urgent pointer, sent with URG when not 0.
+    urgent: u16,
 }
 
 const F: u8 = 0x01;
@@ -46,6 +48,7 @@ const S: u8 = 0x02;
 const R: u8 = 0x04;
 const P: u8 = 0x08;
 const A: u8 = 0x10;
+const U: u8 = 0x20;
 
 fn seg(flags: u8, seq: u32, ack: u32, data: &'static [u8], ts: Option<u32>) -> Seg {
     Seg {
@@ -56,6 +59,7 @@ fn seg(flags: u8, seq: u32, ack: u32, data: &'static [u8], ts: Option<u32>) -> S
         ts,
         syn_opts: false,
         window: 64240,
+        urgent: 0,
     }
 }
 
@@ -87,7 +91,8 @@ impl Peer {
         tcp.push(((20 + opts.len()) as u8 / 4) << 4);
         tcp.push(s.flags);
         tcp.extend_from_slice(&s.window.to_be_bytes());
-        tcp.extend_from_slice(&[0, 0, 0, 0]);
+        tcp.extend_from_slice(&[0, 0]);
+        tcp.extend_from_slice(&s.urgent.to_be_bytes());
         tcp.extend_from_slice(&opts);
         tcp.extend_from_slice(s.data);
         let mut pseudo = Vec::new();
@@ -209,7 +214,7 @@ impl Conn {
 }
 
 fn flag_names(f: u8) -> String {
-    [(S, 'S'), (F, 'F'), (R, 'R'), (P, 'P'), (A, 'A')]
+    [(S, 'S'), (F, 'F'), (R, 'R'), (P, 'P'), (A, 'A'), (U, 'U')]
         .iter()
         .filter(|(b, _)| f & b != 0)
         .map(|&(_, c)| c)
@@ -380,6 +385,52 @@ fn cases(peer: &Peer, first_port: u16) -> Vec<String> {
         Duration::from_millis(400),
     ));
     lines.push(c.step(peer, "echo last ACK", seg(A, 8, 8, b"", ts(1004)), w));
+
+    // Urgent data on echo: the urgent byte is acknowledged, not echoed.
+    let mut c = conn(7);
+    lines.push(c.step(peer, "urgent SYN", syn(Some(1000)), w));
+    lines.push(c.step(peer, "urgent ACK", seg(A, 1, 1, b"", ts(1001)), w));
+    let urgent = |at: u32, data: &'static [u8], ptr: u16| Seg {
+        urgent: ptr,
+        ..seg(U | P | A, at, 1, data, ts(1002))
+    };
+    lines.push(c.step(peer, "URG, 7 bytes, pointer 7", urgent(1, b"urgent!", 7), w));
+    lines.push(c.step(
+        peer,
+        "URG, 3 bytes, pointer 1",
+        Seg {
+            ack: 7,
+            ..urgent(8, b"abc", 1)
+        },
+        w,
+    ));
+
+    // A retransmission of acknowledged data, newer TSval: its D-SACK
+    // echoes that TSval. Then data and FIN in one segment to echo.
+    let mut c = conn(9);
+    lines.push(c.step(peer, "retransmission SYN", syn(Some(1000)), w));
+    lines.push(c.step(peer, "retransmission ACK", seg(A, 1, 1, b"", ts(1001)), w));
+    lines.push(c.step(
+        peer,
+        "data, TSval 1002",
+        seg(P | A, 1, 1, b"abcd", ts(1002)),
+        w,
+    ));
+    lines.push(c.step(
+        peer,
+        "again, TSval 1003",
+        seg(P | A, 1, 1, b"abcd", ts(1003)),
+        w,
+    ));
+    let mut c = conn(7);
+    lines.push(c.step(peer, "data+FIN SYN", syn(Some(1000)), w));
+    lines.push(c.step(peer, "data+FIN ACK", seg(A, 1, 1, b"", ts(1001)), w));
+    lines.push(c.step(
+        peer,
+        "data and FIN in one segment",
+        seg(F | P | A, 1, 1, b"bye\n", ts(1002)),
+        Duration::from_millis(400),
+    ));
 
     // No timestamps, no SACK.
     let mut c = conn(9);

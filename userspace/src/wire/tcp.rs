@@ -129,6 +129,9 @@ impl Flags {
     pub fn ack(self) -> bool {
         self.contains(Flags::ACK)
     }
+    pub fn urg(self) -> bool {
+        self.contains(Flags::URG)
+    }
 }
 
 impl BitOr for Flags {

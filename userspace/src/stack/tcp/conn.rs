@@ -226,6 +226,9 @@ pub(super) struct Conn {
     ack_now: bool,
     /// When the last rate-limited ACK went (`OOW_ACK_INTERVAL`).
     last_oow_ack: Option<Instant>,
+    /// The sequence number of the urgent byte not yet received, which is
+    /// kept out of the stream the application reads.
+    urg_seq: Option<u32>,
     delack_at: Option<Instant>,
     segs_unacked: u32,
 
@@ -389,6 +392,7 @@ impl Conn {
             retries: 0,
             ack_now: false,
             last_oow_ack: None,
+            urg_seq: None,
             delack_at: None,
             segs_unacked: 0,
             persist_at: None,
@@ -901,14 +905,7 @@ impl Conn {
                 self.challenge_ack(ctx);
             } else if !f.rst() {
                 self.oow_ack(ctx, seg);
-            } else if seg.seq == self.rcv_nxt.wrapping_sub(1)
-                && matches!(
-                    self.state,
-                    TcpState::CloseWait | TcpState::LastAck | TcpState::Closing
-                )
-            {
-                // Linux's tcp_reset_check: a peer that reset right after
-                // its FIN may number the RST as the FIN itself.
+            } else if self.reset_after_fin(seg) {
                 ctx.counters.resets_received += 1;
                 self.fail(ctx, TcpError::Reset);
             }
@@ -923,7 +920,7 @@ impl Conn {
         // Second: RST (RFC 5961 3.2): only an exact match resets; anything
         // else in the window gets a challenge ACK.
         if f.rst() {
-            if seg.seq == self.rcv_nxt {
+            if seg.seq == self.rcv_nxt || self.reset_after_fin(seg) {
                 ctx.counters.resets_received += 1;
                 self.fail(ctx, TcpError::Reset);
             } else {
@@ -989,6 +986,23 @@ impl Conn {
                 return;
             }
             _ => {}
+        }
+
+        // Sixth: the urgent pointer (RFC 9293 3.10.7.4 sixth, RFC 6093).
+        // As Linux without SO_OOBINLINE: the pointer names the byte after
+        // the urgent one (the BSD reading RFC 6093 3 documents), and that
+        // one byte goes out of band: acknowledged, never in the stream.
+        if seg.flags.urg()
+            && seg.urgent > 0
+            && matches!(
+                self.state,
+                TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+            )
+        {
+            let p = seg.seq.wrapping_add(u32::from(seg.urgent) - 1);
+            if seq::ge(p, self.rcv_nxt) && self.urg_seq.is_none_or(|u| seq::gt(p, u)) {
+                self.urg_seq = Some(p);
+            }
         }
 
         // Seventh: the data.
@@ -1062,6 +1076,16 @@ impl Conn {
         self.output(ctx);
     }
 
+    /// Linux's tcp_reset_check: a peer that resets right after its FIN
+    /// may number the RST as the FIN itself (RCV.NXT - 1).
+    fn reset_after_fin(&self, seg: &TcpRepr) -> bool {
+        seg.seq == self.rcv_nxt.wrapping_sub(1)
+            && matches!(
+                self.state,
+                TcpState::CloseWait | TcpState::LastAck | TcpState::Closing
+            )
+    }
+
     /// RFC 9293 3.10.7.4 first check, with the special cases for a zero
     /// window (a probe at RCV.NXT is processed for its ACK).
     fn acceptable(&self, seg: &TcpRepr) -> bool {
@@ -1075,6 +1099,18 @@ impl Conn {
         let in_window =
             |s: u32| seq::le(self.rcv_nxt, s) && seq::lt(s, self.rcv_nxt.wrapping_add(wnd));
         if seg.seq == self.rcv_nxt {
+            return true;
+        }
+        // As Linux's tcp_sequence: a segment that starts before RCV.NXT
+        // but ends at or after the last ACK we sent (its RCV.WUP) is taken
+        // too, so a retransmission of data we acknowledged a moment ago,
+        // or a pure ACK overtaken by the data sent after it, still has its
+        // ACK and TSval processed (a duplicate's data then gets a D-SACK).
+        // RFC 9293 would drop both with only an ACK in reply.
+        if seq::lt(seg.seq, self.rcv_nxt)
+            && seq::ge(seg.seq.wrapping_add(len), self.last_ack_sent)
+            && self.state != TcpState::SynReceived
+        {
             return true;
         }
         match (len, wnd) {
@@ -1645,8 +1681,7 @@ impl Conn {
         }
         data = &data[..data.len().min(room - off)];
         if s == self.rcv_nxt {
-            self.rcv_buf.extend(data);
-            self.rcv_nxt = self.rcv_nxt.wrapping_add(data.len() as u32);
+            self.append(data);
             if self.ooo.is_empty() {
                 // RFC 1122 4.2.3.2: ACK at least every second full segment,
                 // otherwise within DELACK.
@@ -1706,10 +1741,27 @@ impl Conn {
             let (q, d) = self.ooo.remove(0);
             let skip = self.rcv_nxt.wrapping_sub(q) as usize;
             if skip < d.len() {
-                self.rcv_buf.extend(&d[skip..]);
-                self.rcv_nxt = self.rcv_nxt.wrapping_add((d.len() - skip) as u32);
+                self.append(&d[skip..]);
             }
         }
+    }
+
+    /// In-order `data` at RCV.NXT into the application's buffer, less the
+    /// urgent byte if it is among them; RCV.NXT covers it all.
+    fn append(&mut self, data: &[u8]) {
+        let at = self
+            .urg_seq
+            .map(|u| u.wrapping_sub(self.rcv_nxt) as usize)
+            .filter(|&i| i < data.len());
+        match at {
+            Some(i) => {
+                self.rcv_buf.extend(&data[..i]);
+                self.rcv_buf.extend(&data[i + 1..]);
+                self.urg_seq = None;
+            }
+            None => self.rcv_buf.extend(data),
+        }
+        self.rcv_nxt = self.rcv_nxt.wrapping_add(data.len() as u32);
     }
 
     /// The FIN is processed once RCV.NXT reaches it (RFC 9293 3.10.7.4 eighth).

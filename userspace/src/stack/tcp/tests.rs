@@ -1989,6 +1989,61 @@ fn the_ack_of_a_fin_waits_for_the_application() {
     assert_eq!((o.len(), o[0].ack), (1, s), "a duplicate ACK for the hole");
 }
 
+/// Urgent data as Linux delivers it without SO_OOBINLINE (RFC 6093 3):
+/// the urgent pointer names the byte after the urgent one, which is
+/// acknowledged but never reaches the application.
+#[test]
+fn the_urgent_byte_is_acknowledged_but_kept_out_of_the_stream() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    let s = PEER_ISS + 1;
+    let mut urg = |at: u32, data: &[u8], ptr: u16| {
+        let mut seg = raw_ts(Flags::ACK | Flags::PSH, s + at, snd, (5, 0), &[], data);
+        seg[13] |= 0x20;
+        seg[18..20].copy_from_slice(&ptr.to_be_bytes());
+        let mut p = Packet::new_unchecked(&mut seg[..]);
+        p.fill_checksum(A, B);
+        b.receive(ms(2), A, B, &seg);
+        b.poll(ms(100));
+        out(&mut b)
+    };
+    let o = urg(0, b"urgent!", 7);
+    assert_eq!(o.last().unwrap().ack, s + 7);
+    let o = urg(7, b"abc", 1);
+    assert_eq!(o.last().unwrap().ack, s + 10);
+    let mut buf = [0u8; 32];
+    let n = b.recv(ms(3), id, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"urgentbc");
+}
+
+/// As Linux's tcp_sequence: a retransmission of data acknowledged a moment
+/// ago (it ends at the last ACK sent) is processed for its ACK and TSval,
+/// so the D-SACK answering it echoes the retransmission's TSval; RFC 9293
+/// alone would drop it with an ACK echoing the original's.
+#[test]
+fn a_retransmission_of_acknowledged_data_has_its_timestamp_taken() {
+    let (mut b, snd, _) = established(linux_syn_options());
+    let s = PEER_ISS + 1;
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK | Flags::PSH, s, snd, (1001, 0), &[], b"abcd"),
+    );
+    b.poll(ms(100));
+    assert_eq!(out(&mut b).last().unwrap().ack, s + 4);
+    b.receive(
+        ms(103),
+        A,
+        B,
+        &raw_ts(Flags::ACK | Flags::PSH, s, snd, (1002, 0), &[], b"abcd"),
+    );
+    let o = out(&mut b);
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(o[0].ack, s + 4);
+    assert_eq!(o[0].options.timestamps.map(|t| t.1), Some(1002));
+    assert_eq!(o[0].options.sack.as_slice(), &[(s, s + 4)], "a D-SACK");
+}
+
 /// Linux's tcp_reset_check: after the peer's FIN, a RST numbered as that
 /// FIN (RCV.NXT - 1) resets the connection.
 #[test]
