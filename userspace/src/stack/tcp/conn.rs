@@ -68,6 +68,11 @@ const PAWS_WINDOW: u32 = 1;
 /// tcp_invalid_ratelimit, RFC 5961 7's aim): two stacks that disagree
 /// about the window cannot ping-pong ACKs at line rate.
 const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+/// The smallest MSS a peer can make us use, as Linux's tcp_min_snd_mss:
+/// a SYN claiming MSS 1 cannot make a connection cost one segment per
+/// byte (CVE-2019-11479); with timestamps a segment then carries 36
+/// bytes, as Linux's do.
+const MIN_SND_MSS: u32 = 48;
 /// Segments in the initial window (RFC 6928; Linux's TCP_INIT_CWND).
 const INITIAL_WINDOW_SEGMENTS: u32 = 10;
 /// A FIN-WAIT-2 connection the application released waits this long for
@@ -497,8 +502,11 @@ impl Conn {
             None => self.ts_ok = false,
         }
         let peer_mss = o.mss.map(u32::from).unwrap_or(DEFAULT_MSS);
-        // Never below 64 bytes of data, whatever the peer claims.
-        self.snd_mss = peer_mss.min(self.rcv_mss).min(self.path_mss).max(64);
+        // Never below MIN_SND_MSS, whatever the peer claims.
+        self.snd_mss = peer_mss
+            .min(self.rcv_mss)
+            .min(self.path_mss)
+            .max(MIN_SND_MSS);
         match o.window_scale {
             // RFC 7323 2.3: a shift above 14 is used as 14.
             Some(ws) => {
@@ -533,7 +541,7 @@ impl Conn {
         c.rcv_nxt = ack.seq;
         c.rcv_shift = 0;
         c.rcv_adv = c.rcv_nxt.wrapping_add(u32::from(cookie_window(cfg)));
-        c.snd_mss = u32::from(mss).min(c.rcv_mss).max(64);
+        c.snd_mss = u32::from(mss).min(c.rcv_mss).max(MIN_SND_MSS);
         c.cwnd = initial_cwnd(c.snd_mss);
         c.snd_una = iss.wrapping_add(1);
         c.snd_nxt = c.snd_una;
@@ -852,9 +860,15 @@ impl Conn {
         }
         let f = seg.flags;
 
-        // RFC 1337: RSTs in TIME-WAIT are ignored, so an old duplicate
-        // cannot assassinate it.
+        // A RST in TIME-WAIT: Linux by default (tcp_rfc1337 = 0) lets one
+        // at exactly RCV.NXT end it, and so do we; any other is ignored.
+        // RFC 1337's full protection (ignore them all) is what Linux's
+        // sysctl turns on.
         if self.state == TcpState::TimeWait && f.rst() {
+            if seg.seq == self.rcv_nxt {
+                ctx.counters.resets_received += 1;
+                self.set_state(ctx, TcpState::Closed);
+            }
             return;
         }
 

@@ -2044,6 +2044,49 @@ fn a_retransmission_of_acknowledged_data_has_its_timestamp_taken() {
     assert_eq!(o[0].options.sack.as_slice(), &[(s, s + 4)], "a D-SACK");
 }
 
+/// A peer's MSS below 48 is raised to 48, Linux's tcp_min_snd_mss: with
+/// timestamps each segment then carries 36 bytes, as Linux's do.
+#[test]
+fn a_tiny_peer_mss_is_raised_to_linuxs_minimum() {
+    let options = TcpOptions {
+        mss: Some(20),
+        ..linux_syn_options()
+    };
+    let (mut b, snd, id) = established(options);
+    b.receive(
+        ms(2),
+        A,
+        B,
+        &raw_ts(Flags::ACK, PEER_ISS + 1, snd, (2, 0), &[], b""),
+    );
+    b.send(ms(3), id, &[9u8; 100]).unwrap();
+    let lens: Vec<usize> = out(&mut b).iter().map(|o| o.len).collect();
+    assert_eq!(lens, [36, 36, 28]);
+}
+
+/// TIME-WAIT as Linux keeps it by default (tcp_rfc1337 = 0): a RST at
+/// exactly RCV.NXT ends it, any other RST is ignored.
+#[test]
+fn a_reset_at_rcv_nxt_ends_time_wait_as_linux_does() {
+    let (mut b, snd, id) = established(linux_syn_options());
+    let s = PEER_ISS + 1;
+    b.close(ms(2), id).unwrap();
+    out(&mut b);
+    b.receive(
+        ms(3),
+        A,
+        B,
+        &raw_ts(Flags::ACK | Flags::FIN, s, snd + 1, (3, 0), &[], b""),
+    );
+    out(&mut b);
+    assert_eq!(b.state(id), Some(TcpState::TimeWait));
+    b.receive(ms(4), A, B, &raw_ts(Flags::RST, s + 5, 0, (4, 0), &[], b""));
+    assert_eq!(b.state(id), Some(TcpState::TimeWait), "not at RCV.NXT");
+    b.receive(ms(5), A, B, &raw_ts(Flags::RST, s + 1, 0, (5, 0), &[], b""));
+    assert_ne!(b.state(id), Some(TcpState::TimeWait));
+    assert_eq!(b.counters().time_wait, 0);
+}
+
 /// Linux's tcp_reset_check: after the peer's FIN, a RST numbered as that
 /// FIN (RCV.NXT - 1) resets the connection.
 #[test]
