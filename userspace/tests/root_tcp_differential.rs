@@ -253,201 +253,145 @@ fn option_kinds(mut o: &[u8]) -> String {
     out.join(",")
 }
 
-/// The cases, run against one server; one line per step.
+/// How long each step collects replies; a FIN step waits longer, for the
+/// delayed ACK and the application's own FIN.
+const STEP: Duration = Duration::from_millis(250);
+const FIN_STEP: Duration = Duration::from_millis(400);
+
+/// The cases, run against one server: connections, each a list of steps
+/// sent in order; one line per step.
 fn cases(peer: &Peer, first_port: u16) -> Vec<String> {
-    let w = Duration::from_millis(250);
-    let mut lines = Vec::new();
-    let mut port = first_port;
-    let mut conn = |dport: u16| {
-        port += 1;
-        Conn {
-            sport: port,
-            dport,
-            iss: 0x1000_0000u32.wrapping_mul(u32::from(port)),
-            irs: None,
-        }
-    };
     let syn = |ts: Option<u32>| Seg {
         syn_opts: ts.is_some(),
         ..seg(S, 0, 0, b"", ts)
     };
-
-    // Closed port, listener edge cases.
-    let mut c = conn(4444);
-    lines.push(c.step(peer, "SYN to a closed port", syn(Some(1000)), w));
-    let mut c = conn(9);
-    lines.push(c.step(peer, "ACK to a listener", seg(A, 5, 77, b"", None), w));
-    let mut c = conn(9);
-    lines.push(c.step(
-        peer,
-        "SYN+FIN to a listener",
-        Seg {
-            flags: S | F,
-            ..syn(Some(1000))
-        },
-        w,
-    ));
-    let mut c = conn(9);
-    lines.push(c.step(peer, "bare SYN", syn(None), w));
-    lines.push(c.step(peer, "its RST", seg(R, 1, 0, b"", None), w));
-
-    // An established discard connection with timestamps and SACK.
     let ts = |v: u32| Some(v);
-    let mut c = conn(9);
-    lines.push(c.step(peer, "SYN", syn(Some(1000)), w));
-    lines.push(c.step(peer, "ACK", seg(A, 1, 1, b"", ts(1001)), w));
-    lines.push(c.step(
-        peer,
-        "100 bytes",
-        seg(P | A, 1, 1, &[b'a'; 100], ts(1002)),
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "100 more",
-        seg(P | A, 101, 1, &[b'b'; 100], ts(1002)),
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "old duplicate",
-        seg(P | A, 1, 1, &[b'a'; 100], ts(1002)),
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "out of order",
-        seg(P | A, 501, 1, &[b'c'; 100], ts(1002)),
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "fills the hole",
-        seg(P | A, 201, 1, &[b'd'; 300], ts(1002)),
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "one tick older TSval",
-        seg(P | A, 601, 1, &[b'e'; 10], ts(1001)),
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "three ticks older TSval",
-        seg(P | A, 611, 1, &[b'f'; 10], ts(999)),
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "old pure ACK, older TSval",
-        seg(A, 300, 1, b"", ts(990)),
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "far out of window, data",
-        seg(P | A, 9_000_000, 1, b"zz", ts(1003)),
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "SYN in ESTABLISHED",
-        Seg {
-            syn_opts: true,
-            ..seg(S, 611, 0, b"", ts(1003))
-        },
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "FIN",
-        seg(F | A, 611, 1, b"", ts(1004)),
-        Duration::from_millis(400),
-    ));
-    lines.push(c.step(peer, "ACK of their FIN", seg(A, 612, 2, b"", ts(1005)), w));
-    lines.push(c.step(
-        peer,
-        "FIN again after close",
-        seg(F | A, 611, 2, b"", ts(1006)),
-        w,
-    ));
-
-    // Echo, data then FIN: the FIN's ACK rides on the server's FIN.
-    let mut c = conn(7);
-    lines.push(c.step(peer, "echo SYN", syn(Some(1000)), w));
-    lines.push(c.step(peer, "echo ACK", seg(A, 1, 1, b"", ts(1001)), w));
-    lines.push(c.step(peer, "echo data", seg(P | A, 1, 1, b"hello\n", ts(1002)), w));
-    lines.push(c.step(
-        peer,
-        "echo FIN",
-        seg(F | A, 7, 7, b"", ts(1003)),
-        Duration::from_millis(400),
-    ));
-    lines.push(c.step(peer, "echo last ACK", seg(A, 8, 8, b"", ts(1004)), w));
-
-    // Urgent data on echo: the urgent byte is acknowledged, not echoed.
-    let mut c = conn(7);
-    lines.push(c.step(peer, "urgent SYN", syn(Some(1000)), w));
-    lines.push(c.step(peer, "urgent ACK", seg(A, 1, 1, b"", ts(1001)), w));
-    let urgent = |at: u32, data: &'static [u8], ptr: u16| Seg {
+    let with = |flags: u8, s: Seg| Seg { flags, ..s };
+    let urgent = |at: u32, ack: u32, data: &'static [u8], ptr: u16| Seg {
         urgent: ptr,
-        ..seg(U | P | A, at, 1, data, ts(1002))
+        ..seg(U | P | A, at, ack, data, ts(1002))
     };
-    lines.push(c.step(peer, "URG, 7 bytes, pointer 7", urgent(1, b"urgent!", 7), w));
-    lines.push(c.step(
-        peer,
-        "URG, 3 bytes, pointer 1",
-        Seg {
-            ack: 7,
-            ..urgent(8, b"abc", 1)
-        },
-        w,
-    ));
-
-    // A retransmission of acknowledged data, newer TSval: its D-SACK
-    // echoes that TSval. Then data and FIN in one segment to echo.
-    let mut c = conn(9);
-    lines.push(c.step(peer, "retransmission SYN", syn(Some(1000)), w));
-    lines.push(c.step(peer, "retransmission ACK", seg(A, 1, 1, b"", ts(1001)), w));
-    lines.push(c.step(
-        peer,
-        "data, TSval 1002",
-        seg(P | A, 1, 1, b"abcd", ts(1002)),
-        w,
-    ));
-    lines.push(c.step(
-        peer,
-        "again, TSval 1003",
-        seg(P | A, 1, 1, b"abcd", ts(1003)),
-        w,
-    ));
-    let mut c = conn(7);
-    lines.push(c.step(peer, "data+FIN SYN", syn(Some(1000)), w));
-    lines.push(c.step(peer, "data+FIN ACK", seg(A, 1, 1, b"", ts(1001)), w));
-    lines.push(c.step(
-        peer,
-        "data and FIN in one segment",
-        seg(F | P | A, 1, 1, b"bye\n", ts(1002)),
-        Duration::from_millis(400),
-    ));
-
-    // No timestamps, no SACK.
-    let mut c = conn(9);
-    let bare = Seg {
-        syn_opts: false,
-        ..seg(S, 0, 0, b"", None)
-    };
-    lines.push(c.step(peer, "plain SYN", bare, w));
-    lines.push(c.step(peer, "plain ACK", seg(A, 1, 1, b"", None), w));
-    lines.push(c.step(
-        peer,
-        "plain out of order",
-        seg(P | A, 21, 1, &[b'x'; 10], None),
-        w,
-    ));
-    lines.push(c.step(peer, "plain RST exact", seg(R, 1, 0, b"", None), w));
-    lines.push(c.step(peer, "plain after RST", seg(A, 1, 1, b"", None), w));
+    let conns: Vec<(u16, Vec<(&str, Seg)>)> = vec![
+        // Closed port, listener edge cases.
+        (4444, vec![("SYN to a closed port", syn(ts(1000)))]),
+        (9, vec![("ACK to a listener", seg(A, 5, 77, b"", None))]),
+        (
+            9,
+            vec![("SYN+FIN to a listener", with(S | F, syn(ts(1000))))],
+        ),
+        (
+            9,
+            vec![
+                ("bare SYN", syn(None)),
+                ("its RST", seg(R, 1, 0, b"", None)),
+            ],
+        ),
+        // An established discard connection with timestamps and SACK.
+        (
+            9,
+            vec![
+                ("SYN", syn(ts(1000))),
+                ("ACK", seg(A, 1, 1, b"", ts(1001))),
+                ("100 bytes", seg(P | A, 1, 1, &[b'a'; 100], ts(1002))),
+                ("100 more", seg(P | A, 101, 1, &[b'b'; 100], ts(1002))),
+                ("old duplicate", seg(P | A, 1, 1, &[b'a'; 100], ts(1002))),
+                ("out of order", seg(P | A, 501, 1, &[b'c'; 100], ts(1002))),
+                ("fills the hole", seg(P | A, 201, 1, &[b'd'; 300], ts(1002))),
+                (
+                    "one tick older TSval",
+                    seg(P | A, 601, 1, &[b'e'; 10], ts(1001)),
+                ),
+                (
+                    "three ticks older TSval",
+                    seg(P | A, 611, 1, &[b'f'; 10], ts(999)),
+                ),
+                ("old pure ACK, older TSval", seg(A, 300, 1, b"", ts(990))),
+                (
+                    "far out of window, data",
+                    seg(P | A, 9_000_000, 1, b"zz", ts(1003)),
+                ),
+                (
+                    "SYN in ESTABLISHED",
+                    Seg {
+                        syn_opts: true,
+                        ..seg(S, 611, 0, b"", ts(1003))
+                    },
+                ),
+                ("FIN", seg(F | A, 611, 1, b"", ts(1004))),
+                ("ACK of their FIN", seg(A, 612, 2, b"", ts(1005))),
+                ("FIN again after close", seg(F | A, 611, 2, b"", ts(1006))),
+            ],
+        ),
+        // Echo, data then FIN: the FIN's ACK rides on the server's FIN.
+        (
+            7,
+            vec![
+                ("echo SYN", syn(ts(1000))),
+                ("echo ACK", seg(A, 1, 1, b"", ts(1001))),
+                ("echo data", seg(P | A, 1, 1, b"hello\n", ts(1002))),
+                ("echo FIN", seg(F | A, 7, 7, b"", ts(1003))),
+                ("echo last ACK", seg(A, 8, 8, b"", ts(1004))),
+            ],
+        ),
+        // Urgent data on echo: the urgent byte is acknowledged, not echoed.
+        (
+            7,
+            vec![
+                ("urgent SYN", syn(ts(1000))),
+                ("urgent ACK", seg(A, 1, 1, b"", ts(1001))),
+                ("URG, 7 bytes, pointer 7", urgent(1, 1, b"urgent!", 7)),
+                ("URG, 3 bytes, pointer 1", urgent(8, 7, b"abc", 1)),
+            ],
+        ),
+        // A retransmission of acknowledged data with a newer TSval: its
+        // D-SACK echoes that TSval.
+        (
+            9,
+            vec![
+                ("retransmission SYN", syn(ts(1000))),
+                ("retransmission ACK", seg(A, 1, 1, b"", ts(1001))),
+                ("data, TSval 1002", seg(P | A, 1, 1, b"abcd", ts(1002))),
+                ("again, TSval 1003", seg(P | A, 1, 1, b"abcd", ts(1003))),
+            ],
+        ),
+        // Data and FIN in one segment to echo.
+        (
+            7,
+            vec![
+                ("data+FIN SYN", syn(ts(1000))),
+                ("data+FIN ACK", seg(A, 1, 1, b"", ts(1001))),
+                (
+                    "data and FIN in one segment",
+                    seg(F | P | A, 1, 1, b"bye\n", ts(1002)),
+                ),
+            ],
+        ),
+        // No timestamps, no SACK.
+        (
+            9,
+            vec![
+                ("plain SYN", seg(S, 0, 0, b"", None)),
+                ("plain ACK", seg(A, 1, 1, b"", None)),
+                ("plain out of order", seg(P | A, 21, 1, &[b'x'; 10], None)),
+                ("plain RST exact", seg(R, 1, 0, b"", None)),
+                ("plain after RST", seg(A, 1, 1, b"", None)),
+            ],
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (i, (dport, steps)) in conns.into_iter().enumerate() {
+        let sport = first_port + 1 + i as u16;
+        let mut c = Conn {
+            sport,
+            dport,
+            iss: 0x1000_0000u32.wrapping_mul(u32::from(sport)),
+            irs: None,
+        };
+        for (label, s) in steps {
+            let wait = if s.flags & F != 0 { FIN_STEP } else { STEP };
+            lines.push(c.step(peer, label, s, wait));
+        }
+    }
     lines
 }
 
