@@ -41,6 +41,8 @@ struct Seg {
     window: u16,
     /// The urgent pointer, sent with URG when not 0.
     urgent: u16,
+    /// How long to collect replies, when not the default for the flags.
+    wait: Option<Duration>,
 }
 
 const F: u8 = 0x01;
@@ -60,6 +62,7 @@ fn seg(flags: u8, seq: u32, ack: u32, data: &'static [u8], ts: Option<u32>) -> S
         syn_opts: false,
         window: 64240,
         urgent: 0,
+        wait: None,
     }
 }
 
@@ -366,6 +369,30 @@ fn cases(peer: &Peer, first_port: u16) -> Vec<String> {
                 ),
             ],
         ),
+        // Nagle on echo: the second short echo waits for the ACK of the
+        // first (the steps stay well inside the 200 ms RTO).
+        (
+            7,
+            vec![
+                ("nagle SYN", syn(ts(1000))),
+                ("nagle ACK", seg(A, 1, 1, b"", ts(1001))),
+                (
+                    "'a'",
+                    Seg {
+                        wait: Some(Duration::from_millis(40)),
+                        ..seg(P | A, 1, 1, b"a", ts(1002))
+                    },
+                ),
+                (
+                    "'b', the echo of 'a' unacknowledged",
+                    Seg {
+                        wait: Some(Duration::from_millis(80)),
+                        ..seg(P | A, 2, 1, b"b", ts(1003))
+                    },
+                ),
+                ("ACK of the echo of 'a'", seg(A, 3, 2, b"", ts(1004))),
+            ],
+        ),
         // No timestamps, no SACK.
         (
             9,
@@ -388,7 +415,9 @@ fn cases(peer: &Peer, first_port: u16) -> Vec<String> {
             irs: None,
         };
         for (label, s) in steps {
-            let wait = if s.flags & F != 0 { FIN_STEP } else { STEP };
+            let wait = s
+                .wait
+                .unwrap_or(if s.flags & F != 0 { FIN_STEP } else { STEP });
             lines.push(c.step(peer, label, s, wait));
         }
     }

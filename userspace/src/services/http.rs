@@ -110,6 +110,10 @@ impl Http {
             c.connections += 1;
             // Cannot fail: the connection was just accepted.
             let _ = stack.tcp().set_keepalive(id, Some(KEEPALIVE));
+            // As nginx's tcp_nodelay: a keep-alive response's short tail
+            // must not wait for the client's delayed ACK of the previous
+            // one (Nagle's 40 ms stall).
+            let _ = stack.tcp().set_nodelay(id, true);
             self.conns.push(Conn {
                 id,
                 inbuf: Vec::new(),

@@ -231,6 +231,12 @@ pub(super) struct Conn {
     ack_now: bool,
     /// When the last rate-limited ACK went (`OOW_ACK_INTERVAL`).
     last_oow_ack: Option<Instant>,
+    /// Nagle's algorithm (RFC 896, RFC 1122 4.2.3.4) in Linux's form
+    /// (Minshall's): the end of the last short segment of new data sent;
+    /// while it is unacknowledged, another short one waits. Off with
+    /// `nodelay` (TCP_NODELAY).
+    snd_sml: u32,
+    nodelay: bool,
     /// The sequence number of the urgent byte not yet received, which is
     /// kept out of the stream the application reads.
     urg_seq: Option<u32>,
@@ -397,6 +403,8 @@ impl Conn {
             retries: 0,
             ack_now: false,
             last_oow_ack: None,
+            snd_sml: iss,
+            nodelay: false,
             urg_seq: None,
             delack_at: None,
             segs_unacked: 0,
@@ -1924,6 +1932,9 @@ impl Conn {
             if len < whole && len < self.seg_mss() && in_flight > 0 {
                 break;
             }
+            if self.nagle_holds(self.snd_nxt, len, fin) {
+                break;
+            }
             let s = self.snd_nxt;
             self.emit(ctx, s, len, fin, false);
             self.snd_nxt = s.wrapping_add(len + u32::from(fin));
@@ -2133,6 +2144,9 @@ impl Conn {
             }
             if !rtx && !probe && len > 0 {
                 self.last_data_sent = Some(ctx.now);
+                if len < self.seg_mss() {
+                    self.snd_sml = end;
+                }
             }
             if !probe {
                 self.note_sent(ctx.now, s, end);
@@ -2422,6 +2436,9 @@ impl Conn {
                     if len < whole && len < mss && pipe > 0 {
                         break;
                     }
+                    if self.nagle_holds(s, len, fin) {
+                        break;
+                    }
                     (s, len, fin)
                 }
             };
@@ -2484,6 +2501,27 @@ impl Conn {
 
     /// Turns keep-alive on (or off with `None`); the idle time counts from
     /// the last segment the peer sent.
+    /// Turns Nagle's algorithm off (`true`) or on, as TCP_NODELAY.
+    pub fn set_nodelay(&mut self, on: bool) {
+        self.nodelay = on;
+    }
+
+    /// Nagle's algorithm as Linux applies it (tcp_nagle_check with
+    /// Minshall's variant): a short segment of new data waits while an
+    /// earlier short one is unacknowledged, so small writes coalesce
+    /// instead of each costing a segment (RFC 896, RFC 1122 4.2.3.4). A
+    /// segment carrying the FIN never waits, nor one resending data from
+    /// `s` below SND.MAX (after a timeout).
+    fn nagle_holds(&self, s: u32, len: u32, fin: bool) -> bool {
+        !self.nodelay
+            && !fin
+            && seq::ge(s, self.snd_max)
+            && len < self.seg_mss()
+            && self.snd_max != self.snd_una
+            && seq::gt(self.snd_sml, self.snd_una)
+            && seq::le(self.snd_sml, self.snd_max)
+    }
+
     pub fn set_keepalive(&mut self, ka: Option<KeepAlive>) {
         self.keepalive = ka;
         self.ka_probes = 0;

@@ -1243,6 +1243,13 @@ impl Tcp {
     }
 
     /// Keep-alive on a connection (`None`: off, the default).
+    /// TCP_NODELAY: `true` sends short segments at once (no Nagle).
+    pub fn set_nodelay(&mut self, id: ConnId, on: bool) -> Result<(), TcpError> {
+        let c = self.conns.get_mut(&id).ok_or(TcpError::NoSuchConnection)?;
+        c.set_nodelay(on);
+        Ok(())
+    }
+
     pub fn set_keepalive(&mut self, id: ConnId, ka: Option<KeepAlive>) -> Result<(), TcpError> {
         let c = self.conns.get_mut(&id).ok_or(TcpError::NoSuchConnection)?;
         c.set_keepalive(ka);

@@ -2064,6 +2064,39 @@ fn a_tiny_peer_mss_is_raised_to_linuxs_minimum() {
     assert_eq!(lens, [36, 36, 28]);
 }
 
+/// Nagle's algorithm as Linux applies it (Minshall's variant): a second
+/// short write waits while the first short segment is unacknowledged and
+/// goes with the ACK; with TCP_NODELAY it goes at once; full segments never
+/// wait.
+#[test]
+fn a_short_segment_waits_for_the_ack_of_the_previous_short_one() {
+    let (mut b, snd, id) = established_rtt(1);
+    b.send(ms(2), id, b"a").unwrap();
+    assert_eq!(out(&mut b).len(), 1, "nothing in flight: at once");
+    b.send(ms(3), id, b"b").unwrap();
+    assert!(out(&mut b).is_empty(), "held behind the unacknowledged 'a'");
+    b.send(ms(3), id, &[7u8; 1448]).unwrap();
+    let o = out(&mut b);
+    assert_eq!(
+        o.iter().map(|o| o.len).collect::<Vec<_>>(),
+        [1448],
+        "a full segment goes"
+    );
+    b.receive(ms(4), A, B, &ack_with_window(snd + 1, 60000));
+    let o = out(&mut b);
+    assert_eq!(
+        (o.len(), o[0].len, o[0].seq),
+        (1, 1, snd + 1449),
+        "the rest with the ACK"
+    );
+
+    let (mut b, _, id) = established_rtt(1);
+    b.set_nodelay(id, true).unwrap();
+    b.send(ms(2), id, b"a").unwrap();
+    b.send(ms(3), id, b"b").unwrap();
+    assert_eq!(out(&mut b).len(), 2, "TCP_NODELAY");
+}
+
 /// TIME-WAIT as Linux keeps it by default (tcp_rfc1337 = 0): a RST at
 /// exactly RCV.NXT ends it, any other RST is ignored.
 #[test]
