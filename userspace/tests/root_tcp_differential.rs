@@ -370,7 +370,8 @@ fn cases(peer: &Peer, first_port: u16) -> Vec<String> {
             ],
         ),
         // Nagle on echo: the second short echo waits for the ACK of the
-        // first (the steps stay well inside the 200 ms RTO).
+        // first. The two short steps take 120 ms, well inside the 200 ms
+        // both stacks wait before probing or resending the first echo.
         (
             7,
             vec![
@@ -379,14 +380,14 @@ fn cases(peer: &Peer, first_port: u16) -> Vec<String> {
                 (
                     "'a'",
                     Seg {
-                        wait: Some(Duration::from_millis(40)),
+                        wait: Some(Duration::from_millis(60)),
                         ..seg(P | A, 1, 1, b"a", ts(1002))
                     },
                 ),
                 (
                     "'b', the echo of 'a' unacknowledged",
                     Seg {
-                        wait: Some(Duration::from_millis(80)),
+                        wait: Some(Duration::from_millis(60)),
                         ..seg(P | A, 2, 1, b"b", ts(1003))
                     },
                 ),
