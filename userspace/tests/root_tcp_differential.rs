@@ -370,8 +370,9 @@ fn cases(peer: &Peer, first_port: u16) -> Vec<String> {
             ],
         ),
         // Nagle on echo: the second short echo waits for the ACK of the
-        // first. The two short steps take 120 ms, well inside the 200 ms
-        // both stacks wait before probing or resending the first echo.
+        // first. The two short steps take 120 ms; both stacks first resend
+        // an unacknowledged echo about 0.8 s after it (their RTT sample is
+        // the 250 ms handshake step), so nothing else comes meanwhile.
         (
             7,
             vec![
