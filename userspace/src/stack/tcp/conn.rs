@@ -928,8 +928,7 @@ impl Conn {
             } else if !f.rst() {
                 self.oow_ack(ctx, seg);
             } else if self.reset_after_fin(seg) {
-                ctx.counters.resets_received += 1;
-                self.fail(ctx, TcpError::Reset);
+                self.reset_by_peer(ctx);
             }
             return;
         }
@@ -943,8 +942,7 @@ impl Conn {
         // else in the window gets a challenge ACK.
         if f.rst() {
             if seg.seq == self.rcv_nxt || self.reset_after_fin(seg) {
-                ctx.counters.resets_received += 1;
-                self.fail(ctx, TcpError::Reset);
+                self.reset_by_peer(ctx);
             } else {
                 self.challenge_ack(ctx);
             }
@@ -1065,8 +1063,7 @@ impl Conn {
         if f.rst() {
             // Only with an acceptable ACK: "connection refused".
             if f.ack() {
-                ctx.counters.resets_received += 1;
-                self.fail(ctx, TcpError::Reset);
+                self.reset_by_peer(ctx);
             }
             return;
         }
@@ -1096,6 +1093,12 @@ impl Conn {
             self.rtx_at = None;
         }
         self.output(ctx);
+    }
+
+    /// The peer reset the connection: counted, and the application learns.
+    fn reset_by_peer(&mut self, ctx: &mut Ctx) {
+        ctx.counters.resets_received += 1;
+        self.fail(ctx, TcpError::Reset);
     }
 
     /// Linux's tcp_reset_check: a peer that resets right after its FIN
@@ -2022,8 +2025,12 @@ impl Conn {
         let Some(last) = self.last_data_sent else {
             return;
         };
+        // Something in flight (the common case, checked first): not idle.
+        if self.snd_una != self.snd_max {
+            return;
+        }
         let (unsent, fin) = self.segment_at(self.snd_nxt, u32::MAX);
-        if self.snd_una != self.snd_max || (unsent == 0 && !fin) {
+        if unsent == 0 && !fin {
             return;
         }
         // The idle time is spent once, even if the window lets nothing go.
@@ -2513,13 +2520,15 @@ impl Conn {
     /// segment carrying the FIN never waits, nor one resending data from
     /// `s` below SND.MAX (after a timeout).
     fn nagle_holds(&self, s: u32, len: u32, fin: bool) -> bool {
+        // The cheap tests first: this runs for every segment sent, and
+        // `seg_mss` looks at the SACK blocks.
         !self.nodelay
             && !fin
             && seq::ge(s, self.snd_max)
-            && len < self.seg_mss()
             && self.snd_max != self.snd_una
             && seq::gt(self.snd_sml, self.snd_una)
             && seq::le(self.snd_sml, self.snd_max)
+            && len < self.seg_mss()
     }
 
     pub fn set_keepalive(&mut self, ka: Option<KeepAlive>) {

@@ -1242,7 +1242,6 @@ impl Tcp {
         self.with_conn(now, id, |c, ctx| c.send(ctx, data))?
     }
 
-    /// Keep-alive on a connection (`None`: off, the default).
     /// TCP_NODELAY: `true` sends short segments at once (no Nagle).
     pub fn set_nodelay(&mut self, id: ConnId, on: bool) -> Result<(), TcpError> {
         let c = self.conns.get_mut(&id).ok_or(TcpError::NoSuchConnection)?;
@@ -1250,6 +1249,7 @@ impl Tcp {
         Ok(())
     }
 
+    /// Keep-alive on a connection (`None`: off, the default).
     pub fn set_keepalive(&mut self, id: ConnId, ka: Option<KeepAlive>) -> Result<(), TcpError> {
         let c = self.conns.get_mut(&id).ok_or(TcpError::NoSuchConnection)?;
         c.set_keepalive(ka);
